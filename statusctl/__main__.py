@@ -1,0 +1,3 @@
+from statusctl.cli.main import run
+
+run()

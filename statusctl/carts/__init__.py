@@ -1,0 +1,1 @@
+"""Cart adapters, one module per cart type, behind the interface in `base`."""

@@ -1,0 +1,79 @@
+"""The cart matrix: what each cart type accepts and how it is configured (pure data).
+
+Kept free of httpx so that `stores add`, `carts` and validation stay fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CartType:
+    name: str
+    order_status: str
+    item_status: str
+    tracking: str
+    note: str
+    how: str
+    accepts_updates: bool
+    secrets: tuple[str, ...] = ()
+    options: dict[str, str] = field(default_factory=dict)  # option -> meaning
+    url_hint: str = ""
+    has_test: bool = True
+
+
+COMMON_OPTIONS = {
+    "timeout": "whole-request timeout in seconds (default 30)",
+    "connect_timeout": "connect timeout in seconds (default 5)",
+    "allow_http": "true to allow plain http:// to a non-loopback host",
+}
+
+CART_TYPES: dict[str, CartType] = {
+    c.name: c
+    for c in [
+        CartType("seti", "yes (label name)", "yes (XML form)", "yes, several packages", "yes",
+                 "Stone Edge generic cart protocol", True, ("user", "password"),
+                 {"code": "store code", "xml": "true to send the XML form"}, "the cart script's full URL"),
+        CartType("webhook", "yes", "yes", "yes", "yes", "signed JSON POST (Standard Webhooks)", True,
+                 ("secret",), {}, "the endpoint's full URL", has_test=False),
+        CartType("oss", "yes", "yes", "yes", "yes", "signed JSON POST to a statusctl OSS", True,
+                 ("secret",), {}, "the OSS's /api/updates URL"),
+        CartType("woocommerce", "yes (slug)", "no (as note)", "Shipment Tracking extension, else note", "yes",
+                 "REST wc/v3", True, ("key", "secret"),
+                 {"tracking": "extension or note (default note)"}, "the site, e.g. https://shop.example"),
+        CartType("bigcommerce", "yes (status_id)", "via shipments", "yes (shipments)", "no (staff notes only)",
+                 "REST v2", True, ("token",), {}, "https://api.bigcommerce.com/stores/{store_hash}"),
+        CartType("magento2", "ship / cancel / hold / comment-with-status", "via shipments", "yes", "yes (comments)",
+                 "REST V1", True, ("token",), {"store_code": "store view code (default 'default')"}, "the site"),
+        CartType("shopify", "fulfil / cancel (no free labels)", "via fulfillment orders", "yes", "no",
+                 "GraphQL Admin API", True, ("token",),
+                 {"api_version": "Admin API version, e.g. 2025-07", "tags": "true to write other labels as order tags"},
+                 "https://{shop}.myshopify.com"),
+        CartType("prestashop", "yes (id_order_state)", "no", "yes (order_carriers)", "yes (messages)",
+                 "webservice XML", True, ("key",), {}, "the site"),
+        CartType("opencart", "yes (order_status_id)", "no", "in comment", "yes", "3.0 api/order/history", True,
+                 ("username", "key"), {}, "the site"),
+        CartType("none", "no", "no", "no", "no", "internal only → OSS if set", False, (), {}, "any URL (unused)",
+                 has_test=False),
+    ]
+}
+
+# Default per-cart values of the built-in labels (CARTS.md, "Default label mappings").
+# Action words (ship, cancel, hold, comment, note, shipment, fulfil) name what the
+# adapter does where the cart has no free status.
+DEFAULT_MAPPINGS: dict[str, dict[str, str]] = {
+    "Processing": {"woocommerce": "processing", "bigcommerce": "11", "magento2": "comment",
+                   "prestashop": "Processing in progress", "opencart": "2"},
+    "On Hold": {"woocommerce": "on-hold", "magento2": "hold"},
+    "Partially Shipped": {"woocommerce": "processing", "bigcommerce": "3", "magento2": "ship",
+                          "opencart": "2", "shopify": "fulfil"},
+    "Order Shipped": {"woocommerce": "completed", "bigcommerce": "2", "magento2": "ship",
+                      "prestashop": "Shipped", "opencart": "3", "shopify": "fulfil"},
+    "Cancelled": {"woocommerce": "cancelled", "bigcommerce": "5", "magento2": "cancel",
+                  "prestashop": "Canceled", "opencart": "7", "shopify": "cancel"},
+    "Item Shipped": {"woocommerce": "note", "bigcommerce": "shipment", "magento2": "ship", "shopify": "fulfil"},
+}
+
+# Carts that send label names as they are and so need no mapping.
+NAME_CARTS = frozenset({"seti", "webhook", "oss", "none"})

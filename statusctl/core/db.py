@@ -1,0 +1,144 @@
+"""Opening the database: file mode, pragmas, migrations and explicit transactions.
+
+Every writing transaction is `BEGIN IMMEDIATE` so that two writers never
+deadlock on a lock upgrade; readers use plain autocommit statements (WAL gives
+them a consistent snapshot per statement).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from statusctl.core.errors import DatabaseError
+from statusctl.core.migrations import MIGRATIONS
+
+BUSY_TIMEOUT_S = 30.0
+
+
+def _describe(exc: sqlite3.Error, path: Path) -> str:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return f"The database {path} stayed locked by another process for more than {BUSY_TIMEOUT_S:.0f} s; try again when it is free."
+    if "readonly" in text or "read-only" in text:
+        return f"The database {path} is read-only; check the file's and its directory's permissions."
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return f"The database {path} is corrupt or not a statusctl database ({exc})."
+    if "full" in text:
+        return f"The disk holding {path} is full; nothing was written."
+    if "unable to open" in text or "disk i/o" in text:
+        return f"The database {path} cannot be opened or written ({exc})."
+    return f"Database error on {path}: {exc}."
+
+
+class Database:
+    """One SQLite connection with statusctl's pragmas and transaction helpers."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.conn = conn
+
+    @classmethod
+    def open(cls, path: Path, *, migrate: bool = True) -> Database:
+        """Open (creating with mode 0600 and migrating) the database at `path`."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+        except OSError as exc:
+            raise DatabaseError(f"Cannot create the database {path}: {exc.strerror or exc}.") from None
+        try:
+            conn = sqlite3.connect(
+                str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys = ON")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise DatabaseError(f"The database {path} cannot use WAL mode (got {mode}).")
+            # The stack is an outbox: a record must survive a power cut once committed.
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            raise DatabaseError(_describe(exc, path)) from None
+        db = cls(path, conn)
+        if migrate:
+            db.migrate()
+        return db
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A writing transaction: BEGIN IMMEDIATE, commit on success, roll back on any error."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise DatabaseError(_describe(exc, self.path)) from None
+        try:
+            yield self.conn
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise DatabaseError(_describe(exc, self.path)) from None
+
+    def query(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> list[sqlite3.Row]:
+        """Run a read statement and return all rows."""
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise DatabaseError(_describe(exc, self.path)) from None
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(_describe(exc, self.path)) from None
+
+    def one(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> sqlite3.Row | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded, each in its own transaction."""
+        try:
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
+            )
+            done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+        except sqlite3.Error as exc:
+            raise DatabaseError(_describe(exc, self.path)) from None
+        applied = []
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            with self.tx() as conn:
+                # Another process may have migrated between our read and our lock.
+                if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                    continue
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO migrations (name, applied) VALUES (?, ?)", (name, time.time()))
+            applied.append(name)
+        return applied
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into statements (executescript would COMMIT our transaction)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+    if buf.strip():
+        yield buf.strip()

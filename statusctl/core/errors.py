@@ -1,0 +1,58 @@
+"""The errors statusctl raises on purpose, and the exit code each one maps to.
+
+StatusctlError            base: the user sees its message on stderr, exit 1
+├── InputError            a bad file, row, field or option value (names where)
+├── NotFound              an unknown store, order, label, event or record
+├── ConfigError           a system parameter or store setting is missing or wrong
+├── StatusUpdatesOff      UseStatusUpdates is false for a command that fires events: exit 4
+├── DeliveryProblem       records remain failed or undeliverable: exit 3
+└── DatabaseError         the database cannot be opened, written or is corrupt
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of DESIGN.md §3, named once."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    DELIVERY = 3
+    UPDATES_OFF = 4
+
+
+class StatusctlError(Exception):
+    """Something the user can fix; the message is one sentence for stderr."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+
+class InputError(StatusctlError):
+    """Bad input: the message names the file, line and field (or the option)."""
+
+
+class NotFound(StatusctlError):
+    """A name or id that does not exist."""
+
+
+class ConfigError(StatusctlError):
+    """A system parameter, store setting or secret is missing or invalid."""
+
+
+class StatusUpdatesOff(StatusctlError):
+    """UseStatusUpdates is false, so no status event may fire."""
+
+    exit_code = ExitCode.UPDATES_OFF
+
+
+class DeliveryProblem(StatusctlError):
+    """Records are failed, undeliverable, or the stack is older than allowed."""
+
+    exit_code = ExitCode.DELIVERY
+
+
+class DatabaseError(StatusctlError):
+    """The database file cannot be opened, locked past the timeout, read-only or corrupt."""

@@ -1,0 +1,133 @@
+"""Status labels: built-ins, scope, name rules and per-cart mappings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from statusctl.carts.matrix import CART_TYPES, DEFAULT_MAPPINGS
+from statusctl.core.db import Database
+from statusctl.core.errors import InputError, NotFound
+
+SCOPES = ("item", "order", "both")
+
+BUILTIN_LABELS: list[tuple[str, str]] = [
+    ("Order Received", "order"),
+    ("Payment Received", "order"),
+    ("Processing", "order"),
+    ("On Hold", "order"),
+    ("Partially Shipped", "order"),
+    ("Order Shipped", "order"),
+    ("Cancelled", "order"),
+    ("Backordered", "item"),
+    ("Drop Ship Ordered", "item"),
+    ("Item Shipped", "item"),
+    ("Item Cancelled", "item"),
+    ("Item Returned", "item"),
+]
+
+
+@dataclass
+class Label:
+    name: str
+    scope: str
+    builtin: bool
+    mappings: dict[str, str] = field(default_factory=dict)
+
+    def fits(self, kind: str) -> bool:
+        """Whether this label may be assigned to an `item` or an `order`."""
+        return self.scope in (kind, "both")
+
+
+def check_name(name: str) -> str:
+    """The original's rules: 1–50 characters, no quotes; surrounding spaces trimmed."""
+    clean = name.strip()
+    if not 1 <= len(clean) <= 50:
+        raise InputError(f"Label name {name!r} must be 1 to 50 characters long.")
+    if "'" in clean or '"' in clean:
+        raise InputError(f"Label name {name!r} must not contain quote characters.")
+    if any(ord(ch) < 32 for ch in clean):
+        raise InputError(f"Label name {name!r} must not contain control characters.")
+    return clean
+
+
+def parse_mapping(text: str) -> tuple[str, str]:
+    """`CART=VALUE` with CART from the cart matrix."""
+    cart, sep, value = text.partition("=")
+    cart = cart.strip().lower()
+    if not sep or not value.strip():
+        raise InputError(f"--map {text!r} must look like CART=VALUE, e.g. woocommerce=completed.")
+    if cart not in CART_TYPES:
+        raise InputError(f"--map {text!r}: unknown cart type {cart!r}; cart types: {', '.join(CART_TYPES)}.")
+    return cart, value.strip()
+
+
+def load_defaults(conn: object) -> None:
+    """Insert the built-in labels and their mappings where missing (idempotent)."""
+    import sqlite3
+
+    assert isinstance(conn, sqlite3.Connection)
+    conn.executemany(
+        "INSERT INTO labels (name, scope, builtin) VALUES (?, ?, 1) ON CONFLICT(name) DO UPDATE SET builtin = 1",
+        BUILTIN_LABELS,
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO label_maps (label, cart, value) VALUES (?, ?, ?)",
+        [(label, cart, value) for label, maps in DEFAULT_MAPPINGS.items() for cart, value in maps.items()],
+    )
+
+
+def all_labels(db: Database) -> list[Label]:
+    maps: dict[str, dict[str, str]] = {}
+    for row in db.query("SELECT label, cart, value FROM label_maps ORDER BY cart"):
+        maps.setdefault(row["label"].lower(), {})[row["cart"]] = row["value"]
+    return [
+        Label(r["name"], r["scope"], bool(r["builtin"]), maps.get(r["name"].lower(), {}))
+        for r in db.query("SELECT name, scope, builtin FROM labels ORDER BY builtin DESC, rowid")
+    ]
+
+
+def get_label(db: Database, name: str) -> Label:
+    """The label called `name` (case-insensitive), or NotFound."""
+    for label in all_labels(db):
+        if label.name.lower() == name.strip().lower():
+            return label
+    raise NotFound(f"Unknown label {name!r}; `statusctl labels list` shows them.")
+
+
+def add_label(db: Database, name: str, scope: str, mappings: list[str]) -> Label:
+    """Add a user label, or update the mappings of an existing one with the same scope."""
+    clean = check_name(name)
+    if scope not in SCOPES:
+        raise InputError(f"Scope {scope!r} is not one of {', '.join(SCOPES)}.")
+    pairs = [parse_mapping(m) for m in mappings]
+    with db.tx() as conn:
+        row = conn.execute("SELECT name, scope FROM labels WHERE name = ?", (clean,)).fetchone()
+        if row and row["scope"] != scope:
+            raise InputError(f"Label {row['name']!r} already exists with scope {row['scope']}.")
+        if row is None:
+            conn.execute("INSERT INTO labels (name, scope, builtin) VALUES (?, ?, 0)", (clean, scope))
+        conn.executemany(
+            "INSERT INTO label_maps (label, cart, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(label, cart) DO UPDATE SET value = excluded.value",
+            [(row["name"] if row else clean, cart, value) for cart, value in pairs],
+        )
+    return get_label(db, clean)
+
+
+def remove_label(db: Database, name: str) -> str:
+    """Remove a user label that nothing uses; refuses built-ins and labels in use."""
+    label = get_label(db, name)
+    if label.builtin:
+        raise InputError(f"Label {label.name!r} is built in and cannot be removed.")
+    with db.tx() as conn:
+        uses = [
+            ("events", "SELECT COUNT(*) FROM events WHERE item_label = ? OR order_label = ?", 2),
+            ("orders", "SELECT COUNT(*) FROM orders WHERE label = ?", 1),
+            ("items", "SELECT COUNT(*) FROM items WHERE label = ?", 1),
+        ]
+        for what, sql, n in uses:
+            count = conn.execute(sql, (label.name,) * n).fetchone()[0]
+            if count:
+                raise InputError(f"Label {label.name!r} is in use by {count} {what} and cannot be removed.")
+        conn.execute("DELETE FROM labels WHERE name = ?", (label.name,))
+    return label.name

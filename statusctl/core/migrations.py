@@ -1,0 +1,144 @@
+"""Named, ordered schema migrations. A shipped migration is never edited: add a new one."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE settings (
+            name  TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE labels (
+            name    TEXT PRIMARY KEY COLLATE NOCASE,
+            scope   TEXT NOT NULL CHECK (scope IN ('item', 'order', 'both')),
+            builtin INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE label_maps (
+            label TEXT NOT NULL COLLATE NOCASE REFERENCES labels(name) ON DELETE CASCADE,
+            cart  TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (label, cart)
+        );
+        CREATE TABLE events (
+            name        TEXT PRIMARY KEY,
+            item_label  TEXT COLLATE NOCASE REFERENCES labels(name),
+            order_label TEXT COLLATE NOCASE REFERENCES labels(name),
+            fires       INTEGER NOT NULL,
+            notify      INTEGER NOT NULL
+        );
+        CREATE TABLE stores (
+            name    TEXT PRIMARY KEY,
+            cart    TEXT NOT NULL,
+            url     TEXT NOT NULL,
+            secrets TEXT NOT NULL DEFAULT '{}',
+            options TEXT NOT NULL DEFAULT '{}',
+            created TEXT NOT NULL
+        );
+        CREATE TABLE orders (
+            id               INTEGER PRIMARY KEY,
+            number           TEXT NOT NULL UNIQUE,
+            store            TEXT NOT NULL REFERENCES stores(name),
+            order_date       TEXT NOT NULL,
+            customer_name    TEXT NOT NULL,
+            customer_email   TEXT NOT NULL,
+            ship_postal_code TEXT NOT NULL,
+            cart_order_id    TEXT,
+            label            TEXT COLLATE NOCASE,
+            imported         TEXT NOT NULL
+        );
+        CREATE INDEX orders_store ON orders(store);
+        CREATE INDEX orders_label ON orders(label);
+        CREATE TABLE items (
+            id           INTEGER PRIMARY KEY,
+            order_id     INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+            line         INTEGER NOT NULL,
+            sku          TEXT NOT NULL,
+            name         TEXT NOT NULL,
+            quantity     INTEGER NOT NULL,
+            shipped      INTEGER NOT NULL DEFAULT 0,
+            cancelled    INTEGER NOT NULL DEFAULT 0,
+            label        TEXT COLLATE NOCASE,
+            cart_line_id TEXT,
+            UNIQUE (order_id, sku)
+        );
+        CREATE TABLE packages (
+            id       INTEGER PRIMARY KEY,
+            order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+            tracking TEXT,
+            carrier  TEXT,
+            shipped  TEXT NOT NULL
+        );
+        CREATE INDEX packages_order ON packages(order_id);
+        CREATE TABLE package_items (
+            package_id INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+            item_id    INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            quantity   INTEGER NOT NULL,
+            PRIMARY KEY (package_id, item_id)
+        );
+        CREATE TABLE label_history (
+            id         INTEGER PRIMARY KEY,
+            at         TEXT NOT NULL,
+            order_id   INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+            item_id    INTEGER REFERENCES items(id) ON DELETE CASCADE,
+            event      TEXT NOT NULL,
+            from_label TEXT,
+            to_label   TEXT
+        );
+        CREATE INDEX label_history_order ON label_history(order_id);
+        -- The outbox. seq keeps queue order (AUTOINCREMENT: never reused);
+        -- uid is the stable id every attempt carries (webhook-id / Idempotency-Key).
+        CREATE TABLE stack (
+            seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+            uid          TEXT NOT NULL UNIQUE,
+            order_id     INTEGER NOT NULL,
+            order_number TEXT NOT NULL,
+            store        TEXT NOT NULL,
+            destination  TEXT NOT NULL,
+            payload      TEXT NOT NULL,
+            queued       REAL NOT NULL,
+            state        TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'failed')),
+            attempts     INTEGER NOT NULL DEFAULT 0,
+            next_attempt REAL NOT NULL,
+            lease_owner  TEXT,
+            lease_until  REAL,
+            last_status  INTEGER,
+            last_error   TEXT,
+            last_answer  TEXT
+        );
+        CREATE INDEX stack_order ON stack(order_id, seq);
+        CREATE INDEX stack_due ON stack(state, next_attempt);
+        CREATE TABLE stack_history (
+            id           INTEGER PRIMARY KEY,
+            at           REAL NOT NULL,
+            uid          TEXT NOT NULL,
+            store        TEXT NOT NULL,
+            destination  TEXT NOT NULL,
+            order_number TEXT NOT NULL,
+            attempt      INTEGER NOT NULL,
+            outcome      TEXT NOT NULL,
+            status       INTEGER,
+            reason       TEXT,
+            answer       TEXT,
+            duration_ms  INTEGER,
+            controller   TEXT
+        );
+        CREATE INDEX stack_history_order ON stack_history(order_number);
+        CREATE INDEX stack_history_at ON stack_history(at);
+        CREATE TABLE controllers (
+            id        TEXT PRIMARY KEY,
+            pid       INTEGER NOT NULL,
+            host      TEXT NOT NULL,
+            started   REAL NOT NULL,
+            heartbeat REAL NOT NULL,
+            mode      TEXT NOT NULL,
+            sent      INTEGER NOT NULL DEFAULT 0
+        );
+        """,
+    ),
+]

@@ -1,0 +1,63 @@
+"""The shape of a status update record's payload: the whole change one command made to one order.
+
+Stored as JSON in the stack; adapters read it. Every item of the order is
+listed (OSS pages show them all); `changed` marks the items whose label this
+command changed. `packages` holds the packages this command created or added
+items to, each with the items (and quantities) it carries.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+class OrderPart(TypedDict):
+    number: str
+    cart_order_id: str | None
+    label: str | None
+    previous_label: str | None
+    postal_code: str
+    date: str
+
+
+class ItemPart(TypedDict):
+    sku: str
+    cart_line_id: str | None
+    name: str
+    label: str | None
+    previous_label: str | None
+    quantity: int
+    shipped: int
+    cancelled: bool
+    changed: bool
+
+
+class PackageItem(TypedDict):
+    sku: str
+    cart_line_id: str | None
+    quantity: int
+
+
+class PackagePart(TypedDict):
+    tracking: str | None
+    carrier: str | None
+    shipped_at: str
+    items: list[PackageItem]
+
+
+class Payload(TypedDict):
+    store: str  # the order's own store (the destination may be the OSS store)
+    order: OrderPart
+    items: list[ItemPart]
+    packages: list[PackagePart]
+    note: str | None
+    events: list[str]  # the events whose label changes this record carries, in firing order
+    changed_at: str  # ISO 8601 UTC
+
+
+def order_changed(payload: Payload) -> bool:
+    return payload["order"]["label"] != payload["order"]["previous_label"]
+
+
+def changed_items(payload: Payload) -> list[ItemPart]:
+    return [item for item in payload["items"] if item["changed"]]

@@ -1,0 +1,251 @@
+"""Stores: a cart type, a URL, secrets (stored or named env variables) and options."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from statusctl.carts.matrix import CART_TYPES, COMMON_OPTIONS, CartType
+from statusctl.core.db import Database
+from statusctl.core.errors import ConfigError, InputError, NotFound
+from statusctl.core.settings import parse_bool
+
+MASK = "••••••"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
+OSS_KEY = "oss_store"
+
+
+@dataclass
+class Store:
+    name: str
+    cart: str
+    url: str
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> {"value"|"env": ...}
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cart_type(self) -> CartType:
+        return CART_TYPES[self.cart]
+
+    def masked_secrets(self) -> dict[str, str]:
+        """Secrets as they may be shown anywhere: stored values masked, env names shown."""
+        return {k: (f"env:{v['env']}" if "env" in v else MASK) for k, v in sorted(self.secrets.items())}
+
+    def secret_values(self) -> list[str]:
+        """Every secret value this store can resolve (for scrubbing output); never raises."""
+        out = []
+        for spec in self.secrets.values():
+            value = spec.get("value") if "value" in spec else os.environ.get(spec.get("env", ""))
+            if value:
+                out.append(value)
+        return out
+
+    def resolve_secrets(self) -> dict[str, str]:
+        """The secrets' real values; a missing environment variable is a ConfigError."""
+        out = {}
+        for key, spec in self.secrets.items():
+            if "value" in spec:
+                out[key] = spec["value"]
+                continue
+            value = os.environ.get(spec["env"])
+            if not value:
+                raise ConfigError(
+                    f"Store {self.name!r}: environment variable {spec['env']} (secret {key!r}) is not set."
+                )
+            out[key] = value
+        return out
+
+    def option(self, key: str, default: str = "") -> str:
+        return self.options.get(key, default)
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = parse_bool(self.options.get(key, ""))
+        return default if value is None else value
+
+    def float_option(self, key: str, default: float) -> float:
+        try:
+            return float(self.options[key])
+        except (KeyError, ValueError):
+            return default
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not value:
+            raise InputError(f"{flag} {item.split('=')[0]!r}… must look like KEY=VALUE.")
+        out[key] = value
+    return out
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, allow_http: bool) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"--url {url!r} must be an absolute http:// or https:// URL.")
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+        raise InputError(
+            f"--url {url!r} uses plain http to a non-loopback host; use https or --option allow_http=true."
+        )
+    return url.strip()
+
+
+def _check_webhook_secret(value: str, key: str) -> None:
+    import base64
+    import binascii
+
+    if not value.startswith("whsec_"):
+        raise InputError(f"--secret {key}=…: a webhook secret must start with whsec_.")
+    try:
+        raw = base64.b64decode(value[len("whsec_"):], validate=True)
+    except binascii.Error:
+        raise InputError(f"--secret {key}=…: the part after whsec_ is not valid base64.") from None
+    if len(raw) < 24:
+        raise InputError(f"--secret {key}=…: a webhook secret must hold at least 24 bytes.")
+
+
+def add_store(
+    db: Database,
+    name: str,
+    cart: str,
+    url: str,
+    secrets: list[str],
+    secret_envs: list[str],
+    options: list[str],
+) -> Store:
+    """Validate and save a new store; a secret given by value is stored, by env only its name."""
+    if not _NAME.match(name):
+        raise InputError(f"Store name {name!r} must be 1–50 letters, digits, '.', '_' or '-'.")
+    cart = cart.strip().lower()
+    if cart not in CART_TYPES:
+        raise InputError(f"--cart {cart!r} is not a cart type; cart types: {', '.join(CART_TYPES)}.")
+    ctype = CART_TYPES[cart]
+    opts = _pairs(options, "--option")
+    allowed = {**ctype.options, **COMMON_OPTIONS}
+    for key in opts:
+        if key not in allowed:
+            raise InputError(f"--option {key!r} is not an option of {cart}; options: {', '.join(allowed)}.")
+    for key in ("timeout", "connect_timeout"):
+        if key in opts:
+            try:
+                if float(opts[key]) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise InputError(f"--option {key}={opts[key]!r} must be a positive number of seconds.") from None
+    for key in ("allow_http", "xml", "tags"):
+        if key in opts and parse_bool(opts[key]) is None:
+            raise InputError(f"--option {key}={opts[key]!r} must be true or false.")
+    if "tracking" in opts and opts["tracking"] not in ("extension", "note"):
+        raise InputError(f"--option tracking={opts['tracking']!r} must be extension or note.")
+    checked_url = check_url(url, parse_bool(opts.get("allow_http", "")) is True)
+    specs: dict[str, dict[str, str]] = {}
+    for key, value in _pairs(secrets, "--secret").items():
+        specs[key] = {"value": value}
+    for key, var in _pairs(secret_envs, "--secret-env").items():
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", var):
+            raise InputError(f"--secret-env {key}={var!r}: {var!r} is not an environment variable name.")
+        if key in specs:
+            raise InputError(f"Secret {key!r} is given both by --secret and --secret-env.")
+        specs[key] = {"env": var}
+    for key in specs:
+        if key not in ctype.secrets:
+            known = ", ".join(ctype.secrets) or "none"
+            raise InputError(f"Secret {key!r} is not used by {cart}; its secrets: {known}.")
+    missing = [k for k in ctype.secrets if k not in specs]
+    if missing:
+        raise InputError(f"Store {name!r} ({cart}) needs the secret(s) {', '.join(missing)} (--secret or --secret-env).")
+    if cart in ("webhook", "oss") and "value" in specs.get("secret", {}):
+        _check_webhook_secret(specs["secret"]["value"], "secret")
+    with db.tx() as conn:
+        if conn.execute("SELECT 1 FROM stores WHERE name = ?", (name,)).fetchone():
+            raise InputError(f"Store {name!r} already exists; remove it first to change it.")
+        conn.execute(
+            "INSERT INTO stores (name, cart, url, secrets, options, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (name, cart, checked_url, json.dumps(specs), json.dumps(opts), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        )
+    return get_store(db, name)
+
+
+def _row_to_store(row: object) -> Store:
+    import sqlite3
+
+    assert isinstance(row, sqlite3.Row)
+    return Store(row["name"], row["cart"], row["url"], json.loads(row["secrets"]), json.loads(row["options"]))
+
+
+def all_stores(db: Database) -> list[Store]:
+    return [_row_to_store(r) for r in db.query("SELECT * FROM stores ORDER BY name")]
+
+
+def get_store(db: Database, name: str) -> Store:
+    row = db.one("SELECT * FROM stores WHERE name = ?", (name,))
+    if row is None:
+        raise NotFound(f"Unknown store {name!r}; `statusctl stores list` shows them.")
+    return _row_to_store(row)
+
+
+def remove_store(db: Database, name: str) -> None:
+    """Remove a store that has no orders and no records on the stack."""
+    store = get_store(db, name)
+    with db.tx() as conn:
+        orders = conn.execute("SELECT COUNT(*) FROM orders WHERE store = ?", (store.name,)).fetchone()[0]
+        if orders:
+            raise InputError(f"Store {store.name!r} has {orders} orders and cannot be removed.")
+        queued = conn.execute("SELECT COUNT(*) FROM stack WHERE destination = ?", (store.name,)).fetchone()[0]
+        if queued:
+            raise InputError(f"Store {store.name!r} has {queued} records on the stack; drain or drop them first.")
+        conn.execute("DELETE FROM stores WHERE name = ?", (store.name,))
+        conn.execute("DELETE FROM meta WHERE key = ? AND value = ?", (OSS_KEY, store.name))
+
+
+def set_oss(db: Database, name: str | None) -> str | None:
+    """Send updates of carts that cannot take them to store `name` (None: stop doing so)."""
+    if name is None:
+        with db.tx() as conn:
+            conn.execute("DELETE FROM meta WHERE key = ?", (OSS_KEY,))
+        return None
+    store = get_store(db, name)
+    if not store.cart_type.accepts_updates:
+        raise InputError(f"Store {store.name!r} has cart type {store.cart}, which cannot receive updates.")
+    with db.tx() as conn:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (OSS_KEY, store.name),
+        )
+    return store.name
+
+
+def oss_store(db: Database) -> str | None:
+    row = db.one("SELECT value FROM meta WHERE key = ?", (OSS_KEY,))
+    return str(row["value"]) if row else None
+
+
+def destination(store: Store, oss: str | None) -> str | None:
+    """Where a store's records go: the store itself, the OSS store, or None (internal only)."""
+    if store.cart_type.accepts_updates:
+        return store.name
+    return oss
+
+
+def describe_destination(store: Store, oss: str | None) -> str:
+    dest = destination(store, oss)
+    if dest == store.name:
+        return f"the cart itself ({store.cart})"
+    if dest:
+        return f"the Order Status System (store {dest!r})"
+    return "nowhere: internal only (no OSS is set; `statusctl oss set STORE`)"
