@@ -1,0 +1,41 @@
+"""The oss vendor fake: the webhook receiver at /api/updates plus a signed /healthz."""
+
+from __future__ import annotations
+
+from statusctl.carts import signing
+from statusctl.core.stores import Store
+
+from .contract import ContractCase
+from .fake_webhook import BAD, GOOD, Receiver, effects, secrets
+from .fakeserver import Answer, Request, json_answer
+
+
+class OssFake(Receiver):
+    """What the OSS promises the adapter: POST /api/updates, and GET /healthz that rejects bad signatures."""
+
+    def __init__(self) -> None:
+        super().__init__(path="/api/updates", ok_status=202)
+        self.health_checks = 0
+
+    def __call__(self, req: Request) -> Answer:
+        if req.path == "/healthz" and req.method == "GET":
+            self.health_checks += 1
+            try:
+                signing.verify(self.keys, req.headers, req.body)
+            except signing.SignatureError as exc:
+                return Answer(401, f"signature refused: {exc}")
+            return json_answer(200, {"ok": True})
+        return super().__call__(req)
+
+
+def make_store(base_url: str, good: bool = True) -> Store:
+    return Store("status-page", "oss", base_url + "/api/updates", {"secret": {"value": GOOD if good else BAD}})
+
+
+CASE = ContractCase(
+    cart="oss",
+    make_fake=OssFake,
+    store=make_store,
+    secrets=secrets,
+    effects=effects,
+)

@@ -1,0 +1,73 @@
+"""The webhook vendor fake: a receiver that verifies Standard Webhooks signatures and dedupes by id."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import Any
+
+from statusctl.carts import signing
+from statusctl.core.record import Payload
+from statusctl.core.stores import Store
+
+from .contract import ContractCase
+from .fakeserver import Answer, Handler, Request
+
+GOOD = "whsec_" + base64.b64encode(b"statusctl-test-key-0123456789abcdef").decode()
+BAD = "whsec_" + base64.b64encode(b"somebody-else's-key-0123456789xyz").decode()
+PATH = "/hooks/orders"
+
+
+class Receiver:
+    """Accepts signed POSTs on `path`; keeps the first body of each webhook-id (the dedupe)."""
+
+    def __init__(self, keys: list[str] | None = None, path: str = PATH, ok_status: int = 204) -> None:
+        self.keys = keys if keys is not None else [GOOD]
+        self.path = path
+        self.ok_status = ok_status
+        self.delivered: dict[str, Any] = {}  # webhook-id -> parsed body
+        self.seen: list[str] = []  # every verified webhook-id, duplicates included
+        self.lock = threading.Lock()
+
+    def __call__(self, req: Request) -> Answer:
+        if req.path != self.path:
+            return Answer(404, "no such endpoint")
+        if req.method != "POST":
+            return Answer(405, "POST only")
+        try:
+            msg_id = signing.verify(self.keys, req.headers, req.body)
+        except signing.SignatureError as exc:
+            return Answer(401, f"signature refused: {exc}")
+        with self.lock:
+            self.seen.append(msg_id)
+            self.delivered.setdefault(msg_id, req.json())
+        return Answer(self.ok_status, b"")
+
+    def ids_for(self, payload: Payload) -> list[str]:
+        """Distinct webhook-ids accepted for the payload's order."""
+        number = payload["order"]["number"]
+        with self.lock:
+            return [i for i, body in self.delivered.items() if body.get("order", {}).get("number") == number]
+
+
+def make_store(base_url: str, good: bool = True) -> Store:
+    return Store("hook", "webhook", base_url + PATH, {"secret": {"value": GOOD if good else BAD}})
+
+
+def secrets(good: bool = True) -> dict[str, str]:
+    return {"secret": GOOD if good else BAD}
+
+
+def effects(handler: Handler, payload: Payload) -> int:
+    assert isinstance(handler, Receiver)
+    return len(handler.ids_for(payload))
+
+
+CASE = ContractCase(
+    cart="webhook",
+    make_fake=Receiver,
+    store=make_store,
+    secrets=secrets,
+    effects=effects,
+    testable=False,
+)
