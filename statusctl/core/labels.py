@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 
 from statusctl.carts.matrix import CART_TYPES, DEFAULT_MAPPINGS
@@ -61,11 +62,8 @@ def parse_mapping(text: str) -> tuple[str, str]:
     return cart, value.strip()
 
 
-def load_defaults(conn: object) -> None:
+def load_defaults(conn: sqlite3.Connection) -> None:
     """Insert the built-in labels and their mappings where missing (idempotent)."""
-    import sqlite3
-
-    assert isinstance(conn, sqlite3.Connection)
     conn.executemany(
         "INSERT INTO labels (name, scope, builtin) VALUES (?, ?, 1) ON CONFLICT(name) DO UPDATE SET builtin = 1",
         BUILTIN_LABELS,

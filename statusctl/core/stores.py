@@ -6,6 +6,7 @@ import ipaddress
 import json
 import os
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -181,15 +182,17 @@ def add_store(
     return get_store(db, name)
 
 
-def _row_to_store(row: object) -> Store:
-    import sqlite3
-
-    assert isinstance(row, sqlite3.Row)
+def _row_to_store(row: sqlite3.Row) -> Store:
     return Store(row["name"], row["cart"], row["url"], json.loads(row["secrets"]), json.loads(row["options"]))
 
 
 def all_stores(db: Database) -> list[Store]:
     return [_row_to_store(r) for r in db.query("SELECT * FROM stores ORDER BY name")]
+
+
+def all_stores_in(conn: sqlite3.Connection) -> list[Store]:
+    """The stores, read inside an open transaction."""
+    return [_row_to_store(r) for r in conn.execute("SELECT * FROM stores ORDER BY name")]
 
 
 def get_store(db: Database, name: str) -> Store:

@@ -1,0 +1,148 @@
+"""WooCommerce over the REST API wc/v3 (and the Shipment Tracking extension's API).
+
+One record becomes, in this order:
+
+1. tracking numbers on the Shipment Tracking extension (store option
+   `tracking=extension`), each added only when the order does not list it yet
+   and only for carriers the extension knows — before the status change, so that
+   the "completed order" e-mail carries them;
+2. one customer note (`customer_note: true`, e-mailed to the customer) holding
+   the record's note, one line per item whose label changed, and the tracking
+   numbers not given to the extension — skipped when the order already has the
+   same note from an earlier attempt;
+3. `PUT orders/{id}` with `{"status": slug}` from the order label's mapping
+   (idempotent: WooCommerce mails only on a real change of status).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from statusctl.carts.base import Record, Rejected
+from statusctl.carts.restutil import (
+    RestAdapter,
+    changed_items,
+    item_line,
+    join_lines,
+    made_by_this_record,
+    new_order_label,
+    order_id,
+    payload_of,
+    same_text,
+    segment,
+    tracking_line,
+)
+from statusctl.core.record import PackagePart
+
+WC = "/wp-json/wc/v3"
+TRACKING = "/wp-json/wc-shipment-tracking/v3"
+
+
+class WooCommerceAdapter(RestAdapter):
+    cart = "woocommerce"
+
+    def auth(self) -> dict[str, Any]:
+        return {"auth": httpx.BasicAuth(self.secret("key"), self.secret("secret"))}
+
+    def error_detail(self, body: Any) -> str | None:
+        # {"code": "woocommerce_rest_…", "message": "…", "data": {"status": N, "params": {…}}}
+        if not isinstance(body, dict) or "message" not in body:
+            return None
+        text = f"{body.get('code') or 'error'}: {body['message']}"
+        data = body.get("data")
+        params = data.get("params") if isinstance(data, dict) else None
+        if isinstance(params, dict) and params:
+            text += " (" + "; ".join(f"{k}: {v}" for k, v in params.items()) + ")"
+        return text
+
+    @property
+    def uses_extension(self) -> bool:
+        return self.ctx.store.option("tracking", "note") == "extension"
+
+    async def deliver(self, record: Record) -> None:
+        payload = payload_of(record)
+        oid = segment(order_id(payload))
+        label = new_order_label(payload)
+        slug = self.ctx.require_mapping(label) if label else None  # before any write: fail whole
+        tracked = [p for p in payload["packages"] if p["tracking"]]
+        in_note = tracked
+        if tracked and self.uses_extension:
+            in_note = await self.add_trackings(oid, tracked)
+        lines = [payload["note"], *(item_line(i) for i in changed_items(payload))]
+        lines += [tracking_line(p["carrier"], p["tracking"] or "") for p in in_note]
+        text = join_lines(lines)
+        if text:
+            await self.add_note(oid, text, record)
+        if slug:
+            await self.call("PUT", f"{WC}/orders/{oid}", f"set order {oid} to {slug}",
+                            json={"status": slug}, uid=record.uid)
+
+    async def add_note(self, oid: str, text: str, record: Record) -> None:
+        notes = await self.call("GET", f"{WC}/orders/{oid}/notes", f"read notes of order {oid}",
+                                params={"type": "customer"})
+        for note in notes or []:
+            if (isinstance(note, dict) and same_text(note.get("note"), text)
+                    and made_by_this_record(note.get("date_created_gmt"), record)):
+                return
+        await self.call("POST", f"{WC}/orders/{oid}/notes", f"add a note to order {oid}",
+                        json={"note": text, "customer_note": True}, uid=record.uid)
+
+    async def add_trackings(self, oid: str, packages: list[PackagePart]) -> list[PackagePart]:
+        """Add the packages' tracking to the extension; return those it cannot take (unknown carrier)."""
+        path = f"{TRACKING}/orders/{oid}/shipment-trackings"
+        existing = await self.call("GET", path, f"read shipment trackings of order {oid}")
+        have = {str(t.get("tracking_number", "")).strip() for t in existing or [] if isinstance(t, dict)}
+        providers = await self.providers()
+        leftover = []
+        for package in packages:
+            number = (package["tracking"] or "").strip()
+            if number in have:
+                continue
+            provider = providers.get(_key(package["carrier"] or ""))
+            if provider is None:
+                leftover.append(package)
+                continue
+            body = {"tracking_provider": provider, "tracking_number": number,
+                    "date_shipped": package["shipped_at"][:10]}
+            await self.call("POST", path, f"add tracking {number} to order {oid}", json=body)
+            have.add(number)
+        return leftover
+
+    async def providers(self) -> dict[str, str]:
+        """The extension's carrier names, keyed loosely ('Fedex', 'FedEx', 'fed ex' alike)."""
+        groups = await self.call("GET", f"{TRACKING}/shipment-trackings/providers",
+                                 "read the Shipment Tracking providers")
+        names: dict[str, str] = {}
+        for group in (groups or {}).values() if isinstance(groups, dict) else []:
+            if isinstance(group, dict):
+                for name in group:
+                    names.setdefault(_key(name), name)
+        return names
+
+    async def check(self) -> str:
+        response = await self.send("GET", f"{WC}/orders", params={"per_page": "1"})
+        self.judge(response, "list orders")
+        orders = self.json(response, "list orders")
+        if not isinstance(orders, list):
+            raise Rejected("list orders: WooCommerce did not answer with a list; is the store URL right?")
+        total = response.headers.get("x-wp-total", "?")
+        seen = f"WooCommerce REST wc/v3: {total} orders visible"
+        if self.uses_extension:
+            try:
+                await self.providers()
+            except Rejected as err:
+                if err.status != 404:
+                    raise
+                raise Rejected("tracking=extension, but this site has no Shipment Tracking API (404); "
+                               "install the extension or use --option tracking=note.", status=404) from None
+            seen += "; Shipment Tracking extension present"
+        return seen
+
+
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
+ADAPTER = WooCommerceAdapter

@@ -1,0 +1,1 @@
+"""The command line: Typer sub-apps, one module per noun. Parse, call core, render."""

@@ -1,0 +1,95 @@
+"""What every command shares: options declared once, the database, output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from statusctl.core.db import Database
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Only this store.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+_state: dict[str, Any] = {"db_path": None}
+
+
+def set_db_option(path: Path | None) -> None:
+    _state["db_path"] = path
+
+
+def db_path() -> Path:
+    from statusctl.core.paths import db_path as resolve
+
+    return resolve(_state["db_path"])
+
+
+def open_db() -> Database:
+    """Open (create, migrate, load defaults on first use) the database for this command."""
+    from statusctl.core.db import Database
+    from statusctl.core.init import ensure_initialized
+
+    db = Database.open(db_path())
+    ensure_initialized(db)
+    return db
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """Print a Rich table; None shows as an en dash."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*["–" if v is None else str(v) for v in row])
+    console().print(t)
+
+
+def say(message: str) -> None:
+    """A line for people, on stdout (rich markup escaped)."""
+    from rich.markup import escape
+
+    console().print(escape(message))
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(message.rstrip() + "\n")
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def when(epoch: float | None) -> str:
+    if epoch is None:
+        return "–"
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))

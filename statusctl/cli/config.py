@@ -1,0 +1,47 @@
+"""`statusctl config`: the system parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from statusctl.cli.common import JsonOpt, open_db, print_json, table
+
+app = typer.Typer(help="System parameters (UseStatusUpdates, the stack's retry and lease settings).", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(json: JsonOpt = False) -> None:
+    """Every parameter with its value and meaning."""
+    from statusctl.core.settings import all_values
+
+    values = all_values(open_db())
+    if json:
+        print_json([{"name": p.name, "value": v, "default": p.default, "meaning": p.meaning} for p, v in values])
+        return
+    table(None, ["parameter", "value", "meaning"], [[p.name, v, p.meaning] for p, v in values])
+
+
+@app.command()
+def get(name: str, json: JsonOpt = False) -> None:
+    """Print one parameter's value."""
+    from statusctl.core.settings import get_raw
+
+    value = get_raw(open_db(), name)
+    if json:
+        print_json({"name": name, "value": value})
+    else:
+        print(value)
+
+
+@app.command("set")
+def set_(
+    name: str,
+    value: Annotated[str, typer.Argument(help="New value, e.g. true, 8, or 10,60,300.")],
+) -> None:
+    """Change one parameter (validated)."""
+    from statusctl.core.settings import set_value
+
+    canonical, stored = set_value(open_db(), name, value)
+    print(f"{canonical} = {stored}")

@@ -1,0 +1,171 @@
+"""`statusctl stack`: see, drain, retry and drop the status update records."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from statusctl.cli.common import JsonOpt, StoreOpt, YesOpt, age, db_path, open_db, print_json, say, table, when
+
+if TYPE_CHECKING:
+    from statusctl.core.controller import DrainReport
+
+app = typer.Typer(help="The stack: status update records waiting for their cart.", no_args_is_help=True)
+IdsArg = Annotated[list[str] | None, typer.Argument(help="Record ids (see `stack list`).")]
+FailedOpt = Annotated[bool, typer.Option("--failed", help="Every failed record.")]
+
+
+@app.command()
+def status(
+    json: JsonOpt = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 3 when records failed or the queue is older than StackAlertAge.")] = False,
+) -> None:
+    """Controllers alive?, and per store: queued, due, retrying, failed, oldest age."""
+    from statusctl.core.errors import ExitCode
+    from statusctl.core.settings import stack_settings
+    from statusctl.core.stack import status as read_status
+
+    db = open_db()
+    data = read_status(db)
+    alert_age = stack_settings(db).alert_age
+    problems = [
+        f"{s['store']}: {s['failed']} failed" for s in data["stores"] if s["failed"]
+    ] + [
+        f"{s['store']}: oldest record waits {age(s['oldest_age'])} (StackAlertAge {age(alert_age)})"
+        for s in data["stores"] if s["oldest_age"] > alert_age
+    ]
+    data["problems"] = problems
+    if json:
+        print_json(data)
+    else:
+        alive = [c for c in data["controllers"] if c["alive"]]
+        if data["controllers"]:
+            table("Controllers", ["pid", "host", "mode", "started", "last heartbeat", "sent", "state"],
+                  [[c["pid"], c["host"], c["mode"], when(c["started"]), when(c["heartbeat"]), c["sent"],
+                    "alive" if c["alive"] else "gone"] for c in data["controllers"]])
+        say(f"{len(alive)} controller(s) running." if alive else "No controller is running.")
+        if data["stores"]:
+            table("Stack", ["store", "queued", "due", "sending", "retrying", "failed", "oldest"],
+                  [[s["store"], s["queued"], s["due"], s["sending"], s["retrying"], s["failed"], age(s["oldest_age"])]
+                   for s in data["stores"]])
+        else:
+            say("The stack is empty.")
+        for p in problems:
+            say(f"Problem: {p}")
+    if check and problems:
+        if not json:
+            sys.stderr.write("Check failed: " + "; ".join(problems) + ".\n")
+        raise typer.Exit(ExitCode.DELIVERY)
+
+
+@app.command("list")
+def list_(
+    failed: FailedOpt = False,
+    store: StoreOpt = None,
+    order: Annotated[str | None, typer.Option("--order", help="Only this order.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Records on the stack: attempts, next attempt, last error."""
+    import time
+
+    from statusctl.core.stack import list_records
+
+    rows = list_records(open_db(), failed=failed, store=store, order=order)
+    if json:
+        print_json(rows)
+        return
+    if not rows:
+        say("No records.")
+        return
+    now = time.time()
+    table(None, ["record", "order", "to", "state", "attempts", "age", "next attempt", "last error"],
+          [[r["id"], r["order"], r["destination"], r["state"], r["attempts"], age(now - r["queued"]),
+            "now" if r["next_attempt"] <= now else when(r["next_attempt"]),
+            (f"[{r['last_status']}] " if r["last_status"] else "") + (r["last_error"] or "")] for r in rows])
+
+
+@app.command()
+def history(
+    order: Annotated[str | None, typer.Option("--order", help="Only this order.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO time or age like 2h, 30m, 1d.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Every delivery attempt: time, store, order, outcome, status, answer, duration."""
+    from statusctl.core.stack import history as read_history
+    from statusctl.core.timeparse import parse_since
+
+    rows = read_history(open_db(), order=order, since=parse_since(since) if since else None)
+    if json:
+        print_json(rows)
+        return
+    if not rows:
+        say("No attempts recorded.")
+        return
+    table(None, ["at", "store", "order", "record", "try", "outcome", "status", "ms", "reason / answer"],
+          [[when(r["at"]), r["destination"], r["order_number"], r["uid"], r["attempt"], r["outcome"], r["status"],
+            r["duration_ms"], " — ".join(x for x in (r["reason"], r["answer"]) if x)] for r in rows])
+
+
+@app.command()
+def retry(ids: IdsArg = None, failed: FailedOpt = False) -> None:
+    """Make records due now with fresh attempts (failed ones are queued again)."""
+    from statusctl.core.stack import retry as do_retry
+
+    say(f"{do_retry(open_db(), ids or [], failed=failed)} record(s) will be sent on the next run.")
+
+
+@app.command()
+def drop(ids: IdsArg = None, failed: FailedOpt = False, yes: YesOpt = False) -> None:
+    """Delete records from the stack (the original's "Delete Records with Failed Attempts")."""
+    from statusctl.core.stack import count_selected
+    from statusctl.core.stack import drop as do_drop
+
+    db = open_db()
+    n = count_selected(db, ids or [], failed=failed)
+    if n == 0:
+        say("Nothing to drop.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            from statusctl.core.errors import InputError
+
+            raise InputError(f"Refusing to drop {n} record(s) without a terminal to confirm on; add --yes.")
+        if not typer.confirm(f"Drop {n} record(s)? They will never be sent.", default=False):
+            raise typer.Exit(1)
+    say(f"Dropped {do_drop(db, ids or [], failed=failed)} record(s).")
+
+
+@app.command()
+def run(
+    watch: Annotated[bool, typer.Option("--watch", help="Keep running until SIGINT/SIGTERM.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Send at most N records.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", min=1, max=256, help="Orders in parallel (default StackConcurrency).")] = None,
+    store: Annotated[list[str] | None, typer.Option("--store", help="Only records for this store (repeatable).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Send what is due (once, for cron) or keep sending (--watch)."""
+    from statusctl.core.errors import ExitCode
+    from statusctl.cli.drain import run_controller
+
+    open_db().close()
+    show_progress = not json and sys.stdout.isatty()
+    report = run_controller(db_path(), watch=watch, limit=limit, concurrency=concurrency, stores=store or None,
+                            progress=show_progress)
+    if json:
+        print_json(report.as_dict())
+    else:
+        _summary(report)
+    if report.problems:
+        raise typer.Exit(ExitCode.DELIVERY)
+
+
+def _summary(report: DrainReport) -> None:
+    if not report.stores:
+        say("Nothing was due.")
+    else:
+        table("Stack run", ["store", "sent", "retrying", "failed", "left"],
+              [[name, t.sent, t.retrying, t.failed, t.left] for name, t in sorted(report.stores.items())])
+    if report.failed_on_stack:
+        say(f"{report.failed_on_stack} failed record(s) on the stack: `statusctl stack list --failed` shows why.")

@@ -1,0 +1,162 @@
+"""`statusctl stores`, `statusctl carts` and `statusctl oss`: where updates go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from statusctl.cli.common import JsonOpt, YesOpt, open_db, print_json, say, table
+
+app = typer.Typer(help="Stores: a cart type, its URL, credentials and options.", no_args_is_help=True)
+oss_app = typer.Typer(help="The Order Status System: for carts that cannot take status updates.", no_args_is_help=True)
+
+
+def carts(json: JsonOpt = False) -> None:
+    """The cart matrix: what each cart type accepts."""
+    from statusctl.carts.matrix import CART_TYPES
+
+    if json:
+        print_json([
+            {"cart": c.name, "order_status": c.order_status, "item_status": c.item_status, "tracking": c.tracking,
+             "customer_note": c.note, "how": c.how, "accepts_updates": c.accepts_updates, "secrets": list(c.secrets),
+             "options": c.options, "url": c.url_hint, "has_test": c.has_test}
+            for c in CART_TYPES.values()
+        ])
+        return
+    table(
+        None,
+        ["cart type", "order status", "item status", "tracking", "customer note", "how"],
+        [[c.name, c.order_status, c.item_status, c.tracking, c.note, c.how] for c in CART_TYPES.values()],
+    )
+
+
+@app.command()
+def add(
+    name: str,
+    cart: Annotated[str, typer.Option("--cart", help="Cart type (see `statusctl carts`).")],
+    url: Annotated[str, typer.Option("--url", help="Base URL the adapter builds on.")],
+    secret: Annotated[list[str] | None, typer.Option("--secret", help="KEY=VALUE, stored in the database.")] = None,
+    secret_env: Annotated[
+        list[str] | None, typer.Option("--secret-env", help="KEY=ENVVAR, only the variable's name is stored.")
+    ] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE store option.")] = None,
+) -> None:
+    """Add a store."""
+    from statusctl.core.stores import add_store, describe_destination, oss_store
+
+    db = open_db()
+    store = add_store(db, name, cart, url, secret or [], secret_env or [], option or [])
+    say(f"Store {store.name!r} ({store.cart}) added; its records go to {describe_destination(store, oss_store(db))}.")
+
+
+def _store_dict(store: object, oss: str | None) -> dict[str, object]:
+    from statusctl.core.stores import Store, describe_destination, destination
+
+    assert isinstance(store, Store)
+    return {
+        "name": store.name, "cart": store.cart, "url": store.url, "secrets": store.masked_secrets(),
+        "options": store.options, "destination": destination(store, oss),
+        "destination_text": describe_destination(store, oss), "is_oss": store.name == oss,
+    }
+
+
+@app.command("list")
+def list_(json: JsonOpt = False) -> None:
+    """Every store (secrets masked)."""
+    from statusctl.core.stores import all_stores, oss_store
+
+    db = open_db()
+    oss = oss_store(db)
+    stores = [_store_dict(s, oss) for s in all_stores(db)]
+    if json:
+        print_json(stores)
+        return
+    table(None, ["store", "cart", "url", "secrets", "records go to"],
+          [[s["name"], s["cart"], s["url"], ", ".join(f"{k}={v}" for k, v in s["secrets"].items()),  # type: ignore[attr-defined]
+            s["destination_text"]] for s in stores])
+
+
+@app.command()
+def show(name: str, json: JsonOpt = False) -> None:
+    """One store: settings (secrets masked) and where its records go."""
+    from statusctl.core.stores import get_store, oss_store
+
+    db = open_db()
+    store = get_store(db, name)
+    data = _store_dict(store, oss_store(db))
+    if json:
+        print_json(data)
+        return
+    rows = [["cart", store.cart], ["url", store.url]]
+    rows += [[f"secret {k}", v] for k, v in store.masked_secrets().items()]
+    rows += [[f"option {k}", v] for k, v in sorted(store.options.items())]
+    rows.append(["records go to", str(data["destination_text"])])
+    if store.cart == "shopify" and not store.flag("tags"):
+        rows.append(["note", "labels with no Shopify equivalent stay internal (set --option tags=true to tag orders)"])
+    table(f"Store {store.name}", ["setting", "value"], rows)
+
+
+@app.command()
+def remove(name: str, yes: YesOpt = False) -> None:
+    """Remove a store with no orders and nothing on the stack."""
+    from statusctl.core.stores import remove_store
+
+    if not yes and not typer.confirm(f"Remove store {name!r}?", default=False):
+        raise typer.Exit(1)
+    remove_store(open_db(), name)
+    say(f"Store {name!r} removed.")
+
+
+@app.command()
+def test(name: str, json: JsonOpt = False) -> None:
+    """Check reachability and credentials with a harmless read."""
+    from statusctl.core.errors import ExitCode
+    from statusctl.core.probe import test_store
+
+    ok, message = test_store(open_db(), name)
+    if json:
+        print_json({"store": name, "ok": ok, "message": message})
+    else:
+        say(("OK: " if ok else "FAILED: ") + message)
+    if not ok:
+        raise typer.Exit(ExitCode.ERROR)
+
+
+@oss_app.command("set")
+def oss_set(
+    store: Annotated[str | None, typer.Argument(help="The store of cart type oss (or webhook) to send to.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Stop sending to an OSS.")] = False,
+) -> None:
+    """Send updates of carts that cannot take them to this store."""
+    from statusctl.core.errors import InputError
+    from statusctl.core.stores import set_oss
+
+    if clear == (store is not None):
+        raise InputError("Give a STORE, or --clear.")
+    name = set_oss(open_db(), None if clear else store)
+    say(f"Updates of carts that cannot take them now go to store {name!r}." if name else "No OSS is set any more.")
+
+
+@oss_app.command("serve")
+def oss_serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    db: Annotated[Path | None, typer.Option("--db", help="The OSS's own database (default: beside the main one).")] = None,
+    secret_env: Annotated[
+        list[str] | None, typer.Option("--secret-env", help="Env variable holding a whsec_ secret (repeat to rotate keys).")
+    ] = None,
+    header: Annotated[Path | None, typer.Option("--header", help="HTML file shown above every page.")] = None,
+    footer: Annotated[Path | None, typer.Option("--footer", help="HTML file shown below every page.")] = None,
+) -> None:
+    """Run the Order Status System server."""
+    from statusctl.cli.common import db_path
+    from statusctl.core.errors import ConfigError
+    from statusctl.core.paths import oss_db_path
+
+    try:
+        from statusctl.oss.server import serve
+    except ImportError as exc:
+        raise ConfigError(f"The OSS needs the 'oss' extra: pip install 'statusctl[oss]' ({exc.name} is missing).") from None
+    serve(host, port, db or oss_db_path(db_path()), secret_env or ["STATUSCTL_OSS_SECRET"], header, footer)

@@ -1,0 +1,158 @@
+"""The commands that fire status events: fire, ship, cancel and bulk apply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from statusctl.core.changes import ChangeSession, Result
+from statusctl.core.db import Database
+from statusctl.core.errors import InputError, StatusctlError, StatusUpdatesOff
+from statusctl.core.events import check_event
+from statusctl.core.inputs import Row, csv_rows, detect_format, jsonl_rows, read_text
+from statusctl.core.settings import use_status_updates
+
+APPLY_FIELDS = ["action", "event", "order", "sku", "quantity", "tracking", "carrier", "note"]
+FLUSH_EVERY = 5000
+T = TypeVar("T")
+
+
+def require_updates_on(db: Database) -> None:
+    if not use_status_updates(db):
+        raise StatusUpdatesOff(
+            "Status updates are off (UseStatusUpdates is false), so nothing was changed; "
+            "turn them on with `statusctl config set UseStatusUpdates true`."
+        )
+
+
+def _run(db: Database, work: Callable[[ChangeSession], T]) -> T:
+    require_updates_on(db)
+    with db.tx() as conn:
+        session = ChangeSession(conn)
+        result = work(session)
+        session.flush()
+    return result
+
+
+def parse_item(spec: str) -> tuple[str, int | None]:
+    """`SKU` or `SKU:QTY`."""
+    sku, sep, qty = spec.rpartition(":")
+    if not sep:
+        return spec.strip(), None
+    if not qty.strip().isdigit() or int(qty) < 1:
+        raise InputError(f"--item {spec!r}: the quantity after ':' must be a whole number of at least 1.")
+    if not sku.strip():
+        raise InputError(f"--item {spec!r}: the SKU is empty.")
+    return sku.strip(), int(qty)
+
+
+def fire(db: Database, event: str, order: str, skus: list[str], note: str | None = None) -> Result:
+    name = check_event(event)
+    return _run(db, lambda s: s.fire(order, name, skus, note))
+
+
+def ship(
+    db: Database, order: str, items: list[str], tracking: str | None, carrier: str | None, note: str | None = None
+) -> Result:
+    if carrier and not tracking:
+        raise InputError("--carrier needs --tracking.")
+    parsed = [parse_item(i) for i in items]
+    return _run(db, lambda s: s.ship(order, parsed, tracking, carrier, note))
+
+
+def cancel(db: Database, order: str, skus: list[str], note: str | None = None) -> Result:
+    return _run(db, lambda s: s.cancel(order, skus, note))
+
+
+@dataclass
+class Step:
+    row: Row
+    action: str
+    order: str
+    event: str | None
+    sku: str | None
+    quantity: int | None
+    tracking: str | None
+    carrier: str | None
+    note: str | None
+
+
+def _steps(path: Path) -> Iterator[Step]:
+    text = read_text(path)
+    kind = detect_format(path, text, None)
+    rows = jsonl_rows(path, text, APPLY_FIELDS) if kind in ("jsonl", "json") else csv_rows(
+        path, text, ["action", "order"], [f for f in APPLY_FIELDS if f not in ("action", "order")]
+    )
+    for row in rows:
+        action = (row.text("action") or "").lower()
+        if action not in ("fire", "ship", "cancel"):
+            raise row.error("action", f"must be fire, ship or cancel, not {action[:20]!r}")
+        event = row.text("event", required=action == "fire", limit=50)
+        if event is not None:
+            if action != "fire":
+                raise row.error("event", f"only applies to fire, not {action}")
+            try:
+                event = check_event(event)
+            except StatusctlError as exc:
+                raise row.error("event", str(exc).rstrip(".")) from None
+        sku = row.text("sku", required=False, limit=100)
+        quantity = row.quantity("quantity", required=False)
+        if quantity is not None and (action != "ship" or sku is None):
+            raise row.error("quantity", "only applies to ship with a sku")
+        tracking = row.text("tracking", required=False, limit=100)
+        carrier = row.text("carrier", required=False, limit=100)
+        if (tracking or carrier) and action != "ship":
+            raise row.error("tracking" if tracking else "carrier", f"only applies to ship, not {action}")
+        if carrier and not tracking:
+            raise row.error("carrier", "needs a tracking number in the same row")
+        order = row.text("order", limit=50)
+        assert order is not None
+        yield Step(row, action, order, event, sku, quantity, tracking, carrier, row.text("note", required=False, limit=2000))
+
+
+@dataclass
+class ApplySummary:
+    rows: int
+    changed: int
+    records: int
+    internal_only: int
+    skipped_events: dict[str, int]
+
+
+def apply_file(db: Database, path: Path) -> ApplySummary:
+    """Apply every row of a CSV or JSON Lines file, or none (one transaction, batched writes)."""
+    steps = list(_steps(path))
+    if not steps:
+        raise InputError(f"{path}: holds no rows.")
+    require_updates_on(db)
+    summary = ApplySummary(len(steps), 0, 0, 0, {})
+    with db.tx() as conn:
+        session = ChangeSession(conn)
+        session.load(s.order for s in steps)
+        for count, step in enumerate(steps, start=1):
+            try:
+                result = _apply_step(session, step)
+            except StatusctlError as exc:
+                raise InputError(f"{step.row.at()}: {str(exc).rstrip('.')}.") from None
+            summary.changed += bool(result.changes)
+            summary.records += result.record is not None
+            summary.internal_only += result.internal_only
+            for name in result.skipped:
+                summary.skipped_events[name] = summary.skipped_events.get(name, 0) + 1
+            if count % FLUSH_EVERY == 0:
+                session.flush()
+        session.flush()
+    return summary
+
+
+def _apply_step(session: ChangeSession, step: Step) -> Result:
+    skus = [step.sku] if step.sku else []
+    if step.action == "fire":
+        assert step.event is not None
+        return session.fire(step.order, step.event, skus, step.note)
+    if step.action == "ship":
+        items = [(step.sku, step.quantity)] if step.sku else []
+        return session.ship(step.order, items, step.tracking, step.carrier, step.note)
+    return session.cancel(step.order, skus, step.note)

@@ -1,0 +1,308 @@
+"""The stack controller: claim due records, send them in parallel, settle the outcomes.
+
+One asyncio loop per controller. Each turn it writes the outcomes of the
+sends that finished (one transaction), claims as many due records as it has
+free slots (one transaction), and waits for the next send to finish. Records
+of one order are never in flight twice: only an order's head record is
+claimable, and it stays leased until settled. Several controllers (processes)
+may share one database; the lease keeps them apart and brings a crashed
+controller's records back when it runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from statusctl.core import stack
+from statusctl.core.db import Database
+from statusctl.core.errors import StatusctlError
+from statusctl.core.settings import StackSettings, stack_settings
+from statusctl.core.stores import get_store
+
+HEARTBEAT_S = 2.0
+STALE_AFTER_S = 30.0
+LONGEST_HOLD_S = 30.0  # a rate-limit pause longer than this becomes a scheduled retry
+ONE_SHOT_WAIT_S = 1.0
+
+
+@dataclass
+class StoreTally:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    left: int = 0
+
+
+@dataclass
+class DrainReport:
+    stores: dict[str, StoreTally] = field(default_factory=dict)
+    attempts: int = 0
+    failed_on_stack: int = 0
+    interrupted: bool = False
+
+    def tally(self, store: str) -> StoreTally:
+        return self.stores.setdefault(store, StoreTally())
+
+    @property
+    def sent(self) -> int:
+        return sum(t.sent for t in self.stores.values())
+
+    @property
+    def problems(self) -> bool:
+        """Records failed, or attempted and still not delivered."""
+        return self.failed_on_stack > 0 or any(t.failed or t.retrying for t in self.stores.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stores": {name: vars(t) for name, t in sorted(self.stores.items())},
+            "sent": self.sent,
+            "attempts": self.attempts,
+            "failed_on_stack": self.failed_on_stack,
+            "interrupted": self.interrupted,
+            "ok": not self.problems,
+        }
+
+
+Progress = Callable[[DrainReport], None]
+
+
+class Controller:
+    """Drains the stack of one database; see the module docstring."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        watch: bool = False,
+        limit: int | None = None,
+        concurrency: int | None = None,
+        stores: list[str] | None = None,
+        poll: float = 0.5,
+        transport: Any = None,
+        on_progress: Progress | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = Database.open(db_path)
+        self.settings: StackSettings = stack_settings(self.db)
+        self.watch = watch
+        self.limit = limit
+        self.concurrency = concurrency or self.settings.concurrency
+        self.stores = stores
+        self.poll = poll
+        self.transport = transport
+        self.on_progress = on_progress
+        self.rng = rng or random.Random()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.report = DrainReport()
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._targets: dict[str, Any] = {}
+        self._mappings = self._load_mappings()
+        self._retrying: dict[str, str] = {}  # uid -> destination, last outcome this run was retry
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight sends finish and are settled."""
+        self._stopping = True
+        self._wake.set()
+
+    def _load_mappings(self) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for r in self.db.query("SELECT label, cart, value FROM label_maps"):
+            out.setdefault(r["label"].lower(), {})[r["cart"]] = r["value"]
+        return out
+
+    # -- registration --------------------------------------------------------
+
+    def _register(self) -> None:
+        now = time.time()
+        with self.db.tx() as conn:
+            conn.execute("DELETE FROM controllers WHERE heartbeat < ?", (now - 86400,))
+            conn.execute(
+                "INSERT INTO controllers (id, pid, host, started, heartbeat, mode) VALUES (?, ?, ?, ?, ?, ?)",
+                (self.owner, os.getpid(), socket.gethostname(), now, now, "watch" if self.watch else "run"),
+            )
+
+    def _heartbeat(self) -> None:
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE controllers SET heartbeat = ?, sent = ? WHERE id = ?", (time.time(), self.report.sent, self.owner)
+            )
+
+    def _unregister(self) -> None:
+        with self.db.tx() as conn:
+            conn.execute("DELETE FROM controllers WHERE id = ?", (self.owner,))
+
+    # -- sending -------------------------------------------------------------
+
+    def _target(self, client: Any, destination: str) -> Any:
+        """The adapter for a destination store, built once per run (ConfigError if it cannot be)."""
+        if destination not in self._targets:
+            from statusctl.carts.base import Context, adapter_class
+
+            try:
+                store = get_store(self.db, destination)
+                ctx = Context(store, store.resolve_secrets(), self._mappings)
+                self._targets[destination] = adapter_class(store.cart)(client, ctx)
+            except StatusctlError as exc:
+                self._targets[destination] = exc
+        target = self._targets[destination]
+        if isinstance(target, StatusctlError):
+            raise target
+        return target
+
+    async def _send(self, client: Any, claimed: stack.Claimed) -> stack.Outcome:
+        import httpx
+
+        from statusctl.carts.base import Record, Rejected, TryLater
+
+        started = time.monotonic()
+
+        def done(kind: str, **kw: Any) -> stack.Outcome:
+            return stack.Outcome(claimed, kind, duration_ms=int((time.monotonic() - started) * 1000), **kw)
+
+        try:
+            adapter = self._target(client, claimed.destination)
+        except StatusctlError as exc:
+            return done("failed", reason=str(exc))
+        ctx = adapter.ctx
+        wait = ctx.hold_until - time.monotonic()
+        if wait > LONGEST_HOLD_S:
+            return done("retry", reason="rate limited by the cart", retry_after=wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            await adapter.deliver(Record(claimed.uid, claimed.attempts, claimed.payload, claimed.queued))
+        except TryLater as exc:
+            return done("retry", status=exc.status, reason=ctx.scrub(exc.reason), answer=ctx.excerpt(exc.answer),
+                        retry_after=exc.retry_after)
+        except Rejected as exc:
+            return done("failed", status=exc.status, reason=ctx.scrub(exc.reason), answer=ctx.excerpt(exc.answer))
+        except httpx.TimeoutException as exc:
+            return done("retry", reason=f"timed out ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return done("retry", reason=ctx.scrub(f"network error: {type(exc).__name__}: {exc}"[:200]))
+        except Exception as exc:  # an adapter bug must not kill the controller or lose the record
+            return done("failed", reason=ctx.scrub(f"adapter error: {type(exc).__name__}: {exc}"[:200]))
+        return done("ok", status=200)
+
+    def _settle(self, outcomes: list[stack.Outcome]) -> None:
+        if not outcomes:
+            return
+        s = self.settings
+        stack.settle(self.db.conn, outcomes, self.owner, now=time.time(), max_attempts=s.max_attempts,
+                     schedule=s.retry_schedule, rng=self.rng)
+        for o in outcomes:
+            t = self.report.tally(o.claimed.destination)
+            self._retrying.pop(o.claimed.uid, None)
+            if o.kind == "ok":
+                t.sent += 1
+            elif o.kind == "failed":
+                t.failed += 1
+            else:
+                self._retrying[o.claimed.uid] = o.claimed.destination
+        if self.on_progress:
+            self.on_progress(self.report)
+
+    # -- the loop ------------------------------------------------------------
+
+    async def run(self) -> DrainReport:
+        """Drain (once, or until stopped with `watch`) and return what happened."""
+        from statusctl.carts.base import make_client
+
+        self._register()
+        inflight: dict[asyncio.Task[stack.Outcome], stack.Claimed] = {}
+        finished: list[stack.Outcome] = []
+        claimed_total = 0
+        last_beat = time.monotonic()
+        try:
+            async with make_client(self.transport, connections=max(self.concurrency, 8)) as client:
+                while True:
+                    self._settle(finished)
+                    finished = []
+                    got = 0
+                    room = self.concurrency - len(inflight)
+                    if self.limit is not None:
+                        room = min(room, self.limit - claimed_total)
+                    if room > 0 and not self._stopping:
+                        batch = stack.claim(self.db.conn, self.owner, room, self.settings.lease_seconds,
+                                            now=time.time(), stores=self.stores)
+                        for c in batch:
+                            inflight[asyncio.create_task(self._send(client, c))] = c
+                        got = len(batch)
+                        claimed_total += got
+                        self.report.attempts += got
+                    if time.monotonic() - last_beat >= HEARTBEAT_S:
+                        self._heartbeat()
+                        last_beat = time.monotonic()
+                    if not inflight:
+                        if self._stopping or (self.limit is not None and claimed_total >= self.limit):
+                            break
+                        wait = self._idle_wait()
+                        if got == 0 and wait is None:
+                            break
+                        self._wake.clear()
+                        try:
+                            await asyncio.wait_for(self._wake.wait(), timeout=wait or 0.0)
+                        except asyncio.TimeoutError:
+                            pass
+                        continue
+                    done, _ = await asyncio.wait(inflight, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        inflight.pop(task)
+                        finished.append(task.result())
+        except asyncio.CancelledError:
+            self.report.interrupted = True
+            for task in inflight:
+                task.cancel()
+            stack.release(self.db.conn, self.owner, [c.seq for c in inflight.values()])
+            self._settle(finished)
+            raise
+        finally:
+            self._finish()
+        return self.report
+
+    def _idle_wait(self) -> float | None:
+        """How long to sleep when idle; None when a one-shot run is done.
+
+        A watcher sleeps the poll, or less when a retry is due sooner. A
+        one-shot run waits only for retries due within a second, so a drain
+        with a short retry schedule finishes its retries in the same run.
+        """
+        soonest = stack.soonest_due(self.db.conn, now=time.time(), stores=self.stores)
+        if self.watch:
+            return self.poll if soonest is None else max(0.005, min(self.poll, soonest))
+        if soonest is not None and soonest <= ONE_SHOT_WAIT_S:
+            return max(0.001, soonest)
+        return None
+
+    def _finish(self) -> None:
+        for uid, dest in self._retrying.items():
+            del uid
+            self.report.tally(dest).retrying += 1
+        left = {r["destination"]: r["n"] for r in self.db.query("SELECT destination, COUNT(*) AS n FROM stack GROUP BY destination")}
+        for dest, tally in self.report.stores.items():
+            tally.left = left.get(dest, 0)
+        sql = "SELECT COUNT(*) AS n FROM stack WHERE state = 'failed'"
+        params: tuple[object, ...] = ()
+        if self.stores:
+            sql += f" AND destination IN ({','.join('?' * len(self.stores))})"
+            params = tuple(self.stores)
+        row = self.db.one(sql, params)
+        self.report.failed_on_stack = int(row["n"]) if row else 0
+        self._unregister()
+        self.db.close()
+
+
+def drain(db_path: Path, **options: Any) -> DrainReport:
+    """Run a controller to completion in a fresh event loop (what `stack run` does)."""
+    controller = Controller(db_path, **options)
+    return asyncio.run(controller.run())

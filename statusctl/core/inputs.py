@@ -1,0 +1,202 @@
+"""Reading input files (CSV, JSON, JSON Lines) into rows that remember where they came from.
+
+Every error names the file, the line and the field, in one sentence.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from statusctl.core.errors import InputError
+
+MAX_FIELD = 10_000
+
+
+@dataclass
+class Row:
+    """One input row: its fields as text (None when absent) and where it stood."""
+
+    source: str
+    line: int
+    fields: dict[str, Any]
+    where: str = ""  # e.g. "order 3, item 2" for nested JSON
+
+    def at(self, field: str | None = None) -> str:
+        place = f"{self.source}, line {self.line}"
+        if self.where:
+            place += f" ({self.where})"
+        return f"{place}, field {field!r}" if field else place
+
+    def error(self, field: str | None, problem: str) -> InputError:
+        return InputError(f"{self.at(field)}: {problem}.")
+
+    def text(self, field: str, *, required: bool = True, limit: int = 500) -> str | None:
+        value = self.fields.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise self.error(field, "is empty" if field in self.fields else "is missing")
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.error(field, f"must be text, not {type(value).__name__}")
+        text = str(value).strip()
+        if "\x00" in text:
+            raise self.error(field, "contains a NUL character")
+        if len(text) > limit:
+            raise self.error(field, f"is longer than {limit} characters")
+        return text
+
+    def quantity(self, field: str, *, required: bool = True) -> int | None:
+        value = self.fields.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise self.error(field, "is missing")
+            return None
+        if isinstance(value, bool):
+            raise self.error(field, f"must be a whole number of at least 1, not {value!r}")
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+            number = int(value.strip())
+        else:
+            shown = str(value)[:30]
+            raise self.error(field, f"must be a whole number of at least 1, not {shown!r}")
+        if not 1 <= number <= 1_000_000:
+            raise self.error(field, f"must be a whole number from 1 to 1000000, not {number}")
+        return number
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text (BOM allowed); undecodable bytes name their line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a file.") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror}).") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path}, line {line}: bytes are not valid UTF-8 (save the file as UTF-8).") from None
+
+
+def detect_format(path: Path, text: str, given: str | None) -> str:
+    if given:
+        return given
+    suffix = path.suffix.lower()
+    if suffix in (".json",):
+        return "json"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix in (".csv", ".txt"):
+        return "csv"
+    return "json" if text.lstrip().startswith(("[", "{")) else "csv"
+
+
+def csv_rows(path: Path, text: str, required: list[str], optional: list[str]) -> Iterator[Row]:
+    """Rows of a CSV file with a header; names columns case-insensitively, refuses unknown ones."""
+    source = str(path)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise InputError(f"{source}, line {line}: contains a NUL character.")
+    csv.field_size_limit(MAX_FIELD * 10)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError(f"{source}: the file is empty (expected a header line).") from None
+    except csv.Error as exc:
+        raise InputError(f"{source}, line 1: {exc}.") from None
+    names = [h.strip().lower() for h in header]
+    known = set(required) | set(optional)
+    for name in names:
+        if name not in known:
+            raise InputError(f"{source}, line 1: unknown column {name!r}; columns: {', '.join(required + optional)}.")
+    for name in required:
+        if name not in names:
+            raise InputError(f"{source}, line 1: missing column {name!r}.")
+    if len(set(names)) != len(names):
+        raise InputError(f"{source}, line 1: a column is named twice.")
+    line = reader.line_num
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{source}, line {reader.line_num}: {exc}.") from None
+        start = line + 1
+        line = reader.line_num
+        if not values or all(not v.strip() for v in values):
+            continue
+        if len(values) != len(names):
+            raise InputError(f"{source}, line {start}: has {len(values)} fields, the header has {len(names)}.")
+        yield Row(source, start, dict(zip(names, values)))
+
+
+def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
+    """Parse a JSON list; returns it with the line on which each top-level element starts."""
+    source = str(path)
+    decoder = json.JSONDecoder()
+    pos = _skip_ws(text, 0)
+    if pos >= len(text) or text[pos] != "[":
+        raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: expected a JSON list of orders.")
+    pos += 1
+    items: list[Any] = []
+    lines: list[int] = []
+    pos = _skip_ws(text, pos)
+    if pos < len(text) and text[pos] == "]":
+        return items, lines
+    while True:
+        pos = _skip_ws(text, pos)
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source}, line {exc.lineno}: invalid JSON ({exc.msg}).") from None
+        except RecursionError:
+            raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: JSON nested too deeply.") from None
+        items.append(value)
+        lines.append(text.count("\n", 0, pos) + 1)
+        pos = _skip_ws(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+            continue
+        if pos < len(text) and text[pos] == "]":
+            rest = _skip_ws(text, pos + 1)
+            if rest != len(text):
+                raise InputError(f"{source}, line {text.count(chr(10), 0, rest) + 1}: text after the JSON list.")
+            return items, lines
+        raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: expected ',' or ']' in the JSON list.")
+
+
+def jsonl_rows(path: Path, text: str, fields: list[str]) -> Iterator[Row]:
+    source = str(path)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source}, line {number}: invalid JSON ({exc.msg}).") from None
+        except RecursionError:
+            raise InputError(f"{source}, line {number}: JSON nested too deeply.") from None
+        if not isinstance(value, dict):
+            raise InputError(f"{source}, line {number}: expected a JSON object.")
+        for key in value:
+            if key not in fields:
+                raise InputError(f"{source}, line {number}: unknown field {key!r}; fields: {', '.join(fields)}.")
+        yield Row(source, number, value)
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos

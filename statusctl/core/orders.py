@@ -1,0 +1,243 @@
+"""Orders: import (all or nothing), list and show."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from statusctl.core.changes import ChangeSession, ItemState, OrderState, Result
+from statusctl.core.db import Database
+from statusctl.core.errors import InputError, NotFound
+from statusctl.core.inputs import Row, csv_rows, detect_format, json_document, read_text
+from statusctl.core.settings import use_status_updates
+
+REQUIRED = ["order_number", "order_date", "customer_name", "customer_email", "ship_postal_code", "sku", "name", "quantity"]
+OPTIONAL = ["cart_order_id", "cart_line_id"]
+ORDER_FIELDS = ["order_date", "customer_name", "customer_email", "ship_postal_code", "cart_order_id"]
+
+
+@dataclass
+class NewItem:
+    line: int
+    sku: str
+    name: str
+    quantity: int
+    cart_line_id: str | None
+
+
+@dataclass
+class NewOrder:
+    number: str
+    row: Row
+    fields: dict[str, str | None]
+    items: list[NewItem] = field(default_factory=list)
+
+
+@dataclass
+class ImportSummary:
+    imported: list[str]
+    skipped: list[str]
+    items: int
+    results: list[Result]
+    updates_on: bool
+
+
+def _date(row: Row) -> str:
+    text = row.text("order_date")
+    assert text is not None
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text).isoformat()
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        raise row.error("order_date", f"must be a date like 2026-11-20, not {text[:30]!r}") from None
+
+
+def _order_fields(row: Row) -> dict[str, str | None]:
+    email = row.text("customer_email", required=False, limit=254)
+    if email and ("@" not in email or any(c.isspace() for c in email)):
+        raise row.error("customer_email", f"is not an e-mail address: {email[:40]!r}")
+    return {
+        "order_date": _date(row),
+        "customer_name": row.text("customer_name", limit=200),
+        "customer_email": email or "",
+        "ship_postal_code": row.text("ship_postal_code", required=False, limit=20) or "",
+        "cart_order_id": row.text("cart_order_id", required=False, limit=100),
+    }
+
+
+def _add_line(orders: dict[str, NewOrder], row: Row, number: str, item_fields: Row) -> None:
+    fields = _order_fields(row)
+    order = orders.get(number)
+    if order is None:
+        order = orders[number] = NewOrder(number, row, fields)
+    else:
+        for name in ORDER_FIELDS:
+            if fields[name] != order.fields[name]:
+                raise row.error(name, f"differs from line {order.row.line} of the same order {number}")
+    sku = item_fields.text("sku", limit=100)
+    assert sku is not None
+    if any(i.sku == sku for i in order.items):
+        raise item_fields.error("sku", f"order {number} lists SKU {sku!r} twice (duplicate line)")
+    quantity = item_fields.quantity("quantity")
+    assert quantity is not None
+    order.items.append(
+        NewItem(item_fields.line, sku, item_fields.text("name", limit=300) or "", quantity,
+                item_fields.text("cart_line_id", required=False, limit=100))
+    )
+
+
+def parse_orders(path: Path, fmt: str | None) -> dict[str, NewOrder]:
+    """Read and validate an orders file completely, without touching the database."""
+    text = read_text(path)
+    kind = detect_format(path, text, fmt)
+    orders: dict[str, NewOrder] = {}
+    if kind == "csv":
+        for row in csv_rows(path, text, REQUIRED, OPTIONAL):
+            number = row.text("order_number", limit=50)
+            assert number is not None
+            _add_line(orders, row, number, row)
+    elif kind == "json":
+        document, lines = json_document(path, text)
+        for index, (value, line) in enumerate(zip(document, lines), start=1):
+            where = f"order {index}"
+            if not isinstance(value, dict):
+                raise InputError(f"{path}, line {line} ({where}): expected a JSON object for the order.")
+            unknown = set(value) - set(REQUIRED) - set(OPTIONAL) - {"items"}
+            if unknown:
+                raise InputError(f"{path}, line {line} ({where}): unknown field {sorted(unknown)[0]!r}.")
+            row = Row(str(path), line, value, where)
+            number = row.text("order_number", limit=50)
+            assert number is not None
+            items = value.get("items")
+            if not isinstance(items, list) or not items:
+                raise row.error("items", "must be a non-empty list of items")
+            if number in orders:
+                raise row.error("order_number", f"order {number} appears twice in the file")
+            for position, item in enumerate(items, start=1):
+                item_where = f"{where}, item {position}"
+                if not isinstance(item, dict):
+                    raise InputError(f"{path}, line {line} ({item_where}): expected a JSON object for the item.")
+                unknown = set(item) - {"sku", "name", "quantity", "cart_line_id"}
+                if unknown:
+                    raise InputError(f"{path}, line {line} ({item_where}): unknown field {sorted(unknown)[0]!r}.")
+                _add_line(orders, row, number, Row(str(path), line, item, item_where))
+    else:
+        raise InputError(f"{path}: unknown format {kind!r}; use csv or json.")
+    if not orders:
+        raise InputError(f"{path}: holds no orders.")
+    return orders
+
+
+def import_orders(
+    db: Database, path: Path, store: str, fmt: str | None = None, *, skip_existing: bool = False
+) -> ImportSummary:
+    """Import every order of the file or none; fires order-imported for each new order."""
+    orders = parse_orders(path, fmt)
+    with db.tx() as conn:
+        if not conn.execute("SELECT 1 FROM stores WHERE name = ?", (store,)).fetchone():
+            raise NotFound(f"Unknown store {store!r}; `statusctl stores list` shows them.")
+        numbers = list(orders)
+        existing: set[str] = set()
+        for start in range(0, len(numbers), 500):
+            chunk = numbers[start : start + 500]
+            existing.update(
+                r[0] for r in conn.execute(f"SELECT number FROM orders WHERE number IN ({','.join('?' * len(chunk))})", chunk)
+            )
+        if existing and not skip_existing:
+            first = orders[next(n for n in numbers if n in existing)]
+            raise first.row.error("order_number", f"order {first.number} is already in the database (use --skip-existing)")
+        updates_on = use_status_updates(db)
+        session = ChangeSession(conn) if updates_on else None
+        now = session.now if session else None
+        imported, results, item_count = [], [], 0
+        for order in orders.values():
+            if order.number in existing:
+                continue
+            f = order.fields
+            cur = conn.execute(
+                "INSERT INTO orders (number, store, order_date, customer_name, customer_email, ship_postal_code, "
+                "cart_order_id, imported) VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now'))",
+                (order.number, store, f["order_date"], f["customer_name"], f["customer_email"],
+                 f["ship_postal_code"], f["cart_order_id"]),
+            )
+            order_id = cur.lastrowid
+            assert order_id is not None
+            states = []
+            for line, item in enumerate(order.items, start=1):
+                cur = conn.execute(
+                    "INSERT INTO items (order_id, line, sku, name, quantity, cart_line_id) VALUES (?, ?, ?, ?, ?, ?)",
+                    (order_id, line, item.sku, item.name, item.quantity, item.cart_line_id),
+                )
+                assert cur.lastrowid is not None
+                states.append(ItemState(cur.lastrowid, line, item.sku, item.name, item.quantity, 0, False, None, item.cart_line_id))
+            item_count += len(order.items)
+            imported.append(order.number)
+            if session is not None:
+                session.add_order(OrderState(order_id, order.number, store, f["cart_order_id"], None,
+                                             f["ship_postal_code"] or "", f["order_date"] or "", states))
+                results.append(session.imported(order.number))
+        if session is not None:
+            session.flush()
+        del now
+    return ImportSummary(imported, sorted(existing), item_count, results, updates_on)
+
+
+def list_orders(db: Database, label: str | None = None, store: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    sql = (
+        "SELECT o.number, o.store, o.order_date, o.customer_name, o.label, "
+        "(SELECT COUNT(*) FROM items i WHERE i.order_id = o.id) AS items, "
+        "(SELECT COUNT(*) FROM stack s WHERE s.order_id = o.id) AS queued "
+        "FROM orders o WHERE 1 = 1"
+    )
+    params: list[object] = []
+    if label:
+        sql += " AND o.label = ?"
+        params.append(label)
+    if store:
+        sql += " AND o.store = ?"
+        params.append(store)
+    sql += " ORDER BY o.id LIMIT ?"
+    params.append(limit)
+    return [dict(r) for r in db.query(sql, tuple(params))]
+
+
+def show_order(db: Database, number: str) -> dict[str, Any]:
+    """Everything about one order: items, packages, label history, records on the stack."""
+    row = db.one("SELECT * FROM orders WHERE number = ?", (number,))
+    if row is None:
+        raise NotFound(f"Unknown order {number!r}.")
+    oid = row["id"]
+    items = [
+        {k: r[k] for k in ("sku", "name", "quantity", "shipped", "label", "cart_line_id")} | {"cancelled": bool(r["cancelled"])}
+        for r in db.query("SELECT * FROM items WHERE order_id = ? ORDER BY line", (oid,))
+    ]
+    packages = []
+    for p in db.query("SELECT * FROM packages WHERE order_id = ? ORDER BY id", (oid,)):
+        contents = db.query(
+            "SELECT i.sku, pi.quantity FROM package_items pi JOIN items i ON i.id = pi.item_id WHERE pi.package_id = ?",
+            (p["id"],),
+        )
+        packages.append({"tracking": p["tracking"], "carrier": p["carrier"], "shipped": p["shipped"],
+                         "items": [{"sku": c["sku"], "quantity": c["quantity"]} for c in contents]})
+    history = [
+        {"at": h["at"], "event": h["event"], "item": h["sku"], "from": h["from_label"], "to": h["to_label"]}
+        for h in db.query(
+            "SELECT h.*, i.sku FROM label_history h LEFT JOIN items i ON i.id = h.item_id WHERE h.order_id = ? ORDER BY h.id",
+            (oid,),
+        )
+    ]
+    records = [
+        {"id": s["uid"], "destination": s["destination"], "state": s["state"], "attempts": s["attempts"],
+         "queued": s["queued"], "last_error": s["last_error"], "events": json.loads(s["payload"])["events"]}
+        for s in db.query("SELECT * FROM stack WHERE order_id = ? ORDER BY seq", (oid,))
+    ]
+    return {
+        "number": row["number"], "store": row["store"], "order_date": row["order_date"],
+        "customer_name": row["customer_name"], "customer_email": row["customer_email"],
+        "ship_postal_code": row["ship_postal_code"], "cart_order_id": row["cart_order_id"],
+        "label": row["label"], "items": items, "packages": packages, "history": history, "stack": records,
+    }

@@ -1,0 +1,38 @@
+"""`stores test`: a harmless read against a store's cart."""
+
+from __future__ import annotations
+
+import asyncio
+
+from statusctl.core.db import Database
+from statusctl.core.errors import StatusctlError
+from statusctl.core.stores import get_store
+
+
+def test_store(db: Database, name: str) -> tuple[bool, str]:
+    """(ok, what was seen or why it failed); the message never holds a secret."""
+    import httpx
+
+    from statusctl.carts.base import Context, DeliveryError, adapter_class, make_client
+
+    store = get_store(db, name)
+    if not store.cart_type.has_test:
+        return True, f"cart type {store.cart} has no harmless read to test with; nothing was sent."
+    try:
+        ctx = Context(store, store.resolve_secrets())
+    except StatusctlError as exc:
+        return False, str(exc)
+
+    async def go() -> str:
+        async with make_client() as client:
+            return await adapter_class(store.cart)(client, ctx).check()
+
+    try:
+        return True, ctx.scrub(asyncio.run(go()))
+    except DeliveryError as exc:
+        answer = ctx.excerpt(exc.answer)
+        return False, ctx.scrub(exc.reason) + (f" — answer: {answer}" if answer else "")
+    except httpx.TimeoutException:
+        return False, f"{store.url} did not answer in time."
+    except httpx.TransportError as exc:
+        return False, ctx.scrub(f"cannot reach {store.url}: {type(exc).__name__}: {exc}")

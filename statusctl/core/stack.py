@@ -1,0 +1,313 @@
+"""The stack (outbox): claiming with leases, judging outcomes, and the operator's views.
+
+Records of one order go out strictly in queue order: a record is claimable
+only while it is the first (lowest seq) record of its order, whatever that
+first record's state. So a record waiting for a retry, failed or leased by
+another controller holds back only its own order.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from statusctl.core.db import Database
+from statusctl.core.errors import InputError, NotFound
+
+EXCERPT = 300
+
+
+@dataclass
+class Claimed:
+    seq: int
+    uid: str
+    order_number: str
+    store: str
+    destination: str
+    payload: dict[str, Any]
+    attempts: int  # including this one
+    queued: float
+
+
+@dataclass
+class Outcome:
+    """How one attempt ended, to be written by `settle`."""
+
+    claimed: Claimed
+    kind: str  # ok | retry | failed
+    status: int | None = None
+    reason: str = ""
+    answer: str = ""
+    retry_after: float | None = None
+    duration_ms: int = 0
+
+
+_HEAD = "s.seq = (SELECT MIN(t.seq) FROM stack t WHERE t.order_id = s.order_id)"
+
+
+def claim(
+    conn: sqlite3.Connection,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    *,
+    now: float,
+    stores: list[str] | None = None,
+    skip_orders: set[int] | frozenset[int] = frozenset(),
+) -> list[Claimed]:
+    """Lease up to `limit` due records, each the head of its order (one statement, BEGIN IMMEDIATE)."""
+    where = [
+        "s.state = 'queued'",
+        "s.next_attempt <= :now",
+        "(s.lease_until IS NULL OR s.lease_until < :now)",
+        _HEAD,
+    ]
+    params: dict[str, Any] = {"now": now, "owner": owner, "until": now + lease_seconds, "limit": limit}
+    if stores:
+        marks = ",".join(f":st{i}" for i in range(len(stores)))
+        where.append(f"s.destination IN ({marks})")
+        params.update({f"st{i}": s for i, s in enumerate(stores)})
+    if skip_orders:
+        where.append(f"s.order_id NOT IN ({','.join(str(int(o)) for o in skip_orders)})")
+    sql = (
+        "UPDATE stack SET lease_owner = :owner, lease_until = :until, attempts = attempts + 1 "
+        f"WHERE seq IN (SELECT s.seq FROM stack s WHERE {' AND '.join(where)} "
+        "ORDER BY s.next_attempt, s.seq LIMIT :limit) "
+        "RETURNING seq, uid, order_number, store, destination, payload, attempts, queued"
+    )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = conn.execute(sql, params).fetchall()
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    rows.sort(key=lambda r: r["seq"])
+    return [
+        Claimed(r["seq"], r["uid"], r["order_number"], r["store"], r["destination"], json.loads(r["payload"]),
+                r["attempts"], r["queued"])
+        for r in rows
+    ]
+
+
+def soonest_due(conn: sqlite3.Connection, *, now: float, stores: list[str] | None = None) -> float | None:
+    """Seconds until the next unleased head record is due (0 if one is due now), or None."""
+    sql = (
+        f"SELECT MIN(s.next_attempt) FROM stack s WHERE s.state = 'queued' "
+        f"AND (s.lease_until IS NULL OR s.lease_until < ?) AND {_HEAD}"
+    )
+    params: list[object] = [now]
+    if stores:
+        sql += f" AND s.destination IN ({','.join('?' * len(stores))})"
+        params += stores
+    value = conn.execute(sql, params).fetchone()[0]
+    return None if value is None else max(0.0, float(value) - now)
+
+
+def backoff(attempts: int, schedule: tuple[float, ...], rng: random.Random | None = None) -> float:
+    """Seconds before the next attempt after `attempts` failed ones, with ±20 % jitter."""
+    base = schedule[min(attempts, len(schedule)) - 1] if schedule else 0.0
+    jitter = (rng or random).uniform(0.8, 1.2)
+    return base * jitter
+
+
+def settle(
+    conn: sqlite3.Connection,
+    outcomes: list[Outcome],
+    owner: str,
+    *,
+    now: float,
+    max_attempts: int,
+    schedule: tuple[float, ...],
+    rng: random.Random | None = None,
+) -> None:
+    """Write the outcomes of finished attempts in one transaction.
+
+    OK deletes the record (whoever holds its lease: it was delivered); retry
+    and failed update it only while we still hold its lease.
+    """
+    history = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for o in outcomes:
+            c = o.claimed
+            kind = o.kind
+            if kind == "ok":
+                conn.execute("DELETE FROM stack WHERE seq = ?", (c.seq,))
+            else:
+                if kind == "retry" and c.attempts >= max_attempts:
+                    kind = "failed"
+                    o.reason = f"{o.reason} (gave up after {c.attempts} attempts)"
+                if kind == "retry":
+                    delay = max(backoff(c.attempts, schedule, rng), o.retry_after or 0.0)
+                    conn.execute(
+                        "UPDATE stack SET next_attempt = ?, lease_owner = NULL, lease_until = NULL, last_status = ?, "
+                        "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ?",
+                        (now + delay, o.status, o.reason, o.answer[:EXCERPT], c.seq, owner),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE stack SET state = 'failed', lease_owner = NULL, lease_until = NULL, last_status = ?, "
+                        "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ?",
+                        (o.status, o.reason, o.answer[:EXCERPT], c.seq, owner),
+                    )
+            history.append(
+                (now, c.uid, c.store, c.destination, c.order_number, c.attempts, kind, o.status, o.reason,
+                 o.answer[:EXCERPT], o.duration_ms, owner)
+            )
+        conn.executemany(
+            "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, status, reason, "
+            "answer, duration_ms, controller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            history,
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def release(conn: sqlite3.Connection, owner: str, seqs: list[int]) -> None:
+    """Give back leases of records we claimed but did not send (shutdown); the attempt is not counted."""
+    if not seqs:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            "UPDATE stack SET lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0) "
+            "WHERE seq = ? AND lease_owner = ?",
+            [(s, owner) for s in seqs],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+# -- the operator's views ----------------------------------------------------
+
+
+def list_records(
+    db: Database, *, failed: bool = False, store: str | None = None, order: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM stack WHERE 1 = 1"
+    params: list[object] = []
+    if failed:
+        sql += " AND state = 'failed'"
+    if store:
+        sql += " AND destination = ?"
+        params.append(store)
+    if order:
+        sql += " AND order_number = ?"
+        params.append(order)
+    sql += " ORDER BY seq LIMIT ?"
+    params.append(limit)
+    now = time.time()
+    out = []
+    for r in db.query(sql, tuple(params)):
+        leased = r["lease_until"] is not None and r["lease_until"] >= now
+        state = r["state"]
+        if state == "queued":
+            state = "sending" if leased else ("retrying" if r["attempts"] else "queued")
+        out.append(
+            {
+                "id": r["uid"], "order": r["order_number"], "store": r["store"], "destination": r["destination"],
+                "state": state, "attempts": r["attempts"], "queued": r["queued"], "next_attempt": r["next_attempt"],
+                "last_status": r["last_status"], "last_error": r["last_error"], "last_answer": r["last_answer"],
+                "events": json.loads(r["payload"]).get("events", []),
+            }
+        )
+    return out
+
+
+def status(db: Database, *, stale_after: float = 30.0) -> dict[str, Any]:
+    """Controllers (alive or gone) and, per destination: queued, due, retrying, failed, oldest age."""
+    now = time.time()
+    stores = []
+    for r in db.query(
+        "SELECT destination, COUNT(*) AS queued, "
+        "SUM(state = 'queued' AND next_attempt <= :now AND (lease_until IS NULL OR lease_until < :now)) AS due, "
+        "SUM(state = 'queued' AND attempts > 0 AND next_attempt > :now) AS retrying, "
+        "SUM(state = 'queued' AND lease_until >= :now) AS sending, "
+        "SUM(state = 'failed') AS failed, MIN(queued) AS oldest "
+        "FROM stack GROUP BY destination ORDER BY destination",
+        {"now": now},
+    ):
+        stores.append(
+            {"store": r["destination"], "queued": r["queued"], "due": r["due"] or 0, "retrying": r["retrying"] or 0,
+             "sending": r["sending"] or 0, "failed": r["failed"] or 0, "oldest_age": round(now - r["oldest"], 1)}
+        )
+    controllers = [
+        {"id": c["id"], "pid": c["pid"], "host": c["host"], "mode": c["mode"], "started": c["started"],
+         "heartbeat": c["heartbeat"], "sent": c["sent"], "alive": now - c["heartbeat"] <= stale_after}
+        for c in db.query("SELECT * FROM controllers ORDER BY started")
+    ]
+    return {"controllers": controllers, "stores": stores, "now": now}
+
+
+def history(db: Database, *, order: str | None = None, since: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM stack_history WHERE 1 = 1"
+    params: list[object] = []
+    if order:
+        sql += " AND order_number = ?"
+        params.append(order)
+    if since is not None:
+        sql += " AND at >= ?"
+        params.append(since)
+    sql += " ORDER BY id DESC LIMIT ?"
+    params.append(limit)
+    rows = [dict(r) for r in db.query(sql, tuple(params))]
+    rows.reverse()
+    for r in rows:
+        r.pop("id", None)
+    return rows
+
+
+def _select(conn: sqlite3.Connection, ids: list[str], failed: bool) -> list[sqlite3.Row]:
+    if failed:
+        return conn.execute("SELECT seq, uid, order_number, store, destination, attempts FROM stack WHERE state = 'failed'").fetchall()
+    rows = []
+    for uid in ids:
+        row = conn.execute("SELECT seq, uid, order_number, store, destination, attempts FROM stack WHERE uid = ?", (uid,)).fetchone()
+        if row is None:
+            raise NotFound(f"No record {uid!r} on the stack; `statusctl stack list` shows them.")
+        rows.append(row)
+    return rows
+
+
+def retry(db: Database, ids: list[str], *, failed: bool = False) -> int:
+    """Make records due now with a fresh attempt count (failed ones become queued again)."""
+    if not ids and not failed:
+        raise InputError("Name record ids or use --failed.")
+    with db.tx() as conn:
+        rows = _select(conn, ids, failed)
+        conn.executemany(
+            "UPDATE stack SET state = 'queued', attempts = 0, next_attempt = ?, lease_owner = NULL, lease_until = NULL "
+            "WHERE seq = ?",
+            [(time.time(), r["seq"]) for r in rows],
+        )
+    return len(rows)
+
+
+def drop(db: Database, ids: list[str], *, failed: bool = False, who: str = "operator") -> int:
+    """Delete records from the stack, keeping a history row for each."""
+    if not ids and not failed:
+        raise InputError("Name record ids or use --failed.")
+    now = time.time()
+    with db.tx() as conn:
+        rows = _select(conn, ids, failed)
+        conn.executemany("DELETE FROM stack WHERE seq = ?", [(r["seq"],) for r in rows])
+        conn.executemany(
+            "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, reason, controller) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'dropped', 'dropped by the operator', ?)",
+            [(now, r["uid"], r["store"], r["destination"], r["order_number"], r["attempts"], who) for r in rows],
+        )
+    return len(rows)
+
+
+def count_selected(db: Database, ids: list[str], *, failed: bool) -> int:
+    with db.tx() as conn:
+        return len(_select(conn, ids, failed))

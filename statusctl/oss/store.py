@@ -1,0 +1,266 @@
+"""The OSS's storage: applying updates (newest `changed_at` wins) and finding orders for customers.
+
+Writes go through one connection. Concurrent `apply` calls are combined: the
+thread that gets the write lock commits every update waiting at that moment in
+one transaction (each inside its own savepoint), so one fsync serves a whole
+batch. Reads use one connection per thread; WAL lets them run beside a write.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from statusctl.core.errors import DatabaseError
+from statusctl.core.record import ItemPart, PackageItem, PackagePart, Payload, changed_items
+from statusctl.oss import schema
+from statusctl.oss.carriers import carrier_key
+from statusctl.oss.links import Token, number_key, postal_key, postal_matches
+
+Outcome = Literal["applied", "late", "duplicate"]
+
+
+@dataclass(frozen=True)
+class Package:
+    tracking: str | None
+    carrier: str | None
+    shipped_at: str
+    items: list[PackageItem]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One update in an order's history."""
+
+    changed_at: datetime
+    order_label: str | None
+    previous_label: str | None
+    order_changed: bool
+    items: list[ItemPart]  # the items whose label this update changed
+    packages: list[PackagePart]
+    note: str | None
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """What a customer may see of one order."""
+
+    store: str
+    number: str
+    postal_key: str  # for signing links; never shown
+    label: str | None
+    date: str
+    changed_at: datetime
+    items: list[ItemPart]
+    packages: list[Package]
+    history: list[Entry]  # newest first
+
+
+@dataclass
+class _Job:
+    payload: Payload
+    changed_at: float
+    webhook_id: str
+    received: float
+    done: bool = False
+    outcome: Outcome = "applied"
+    error: BaseException | None = field(default=None)
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+class OssStore:
+    """The OSS database behind the web app; safe to call from many threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer = schema.connect(path)
+        schema.migrate(self._writer, path)
+        self._write_lock = threading.Lock()
+        self._pending: list[_Job] = []
+        self._pending_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+
+    def close(self) -> None:
+        with self._write_lock, self._pending_lock:
+            for conn in [self._writer, *self._readers]:
+                conn.close()
+            self._readers.clear()
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = schema.connect(self.path)
+            self._local.conn = conn
+            with self._pending_lock:
+                self._readers.append(conn)
+        return cast(sqlite3.Connection, conn)
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+        try:
+            return self._reader().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"Cannot read the OSS database {self.path}: {exc}.") from None
+
+    # -- writing -----------------------------------------------------------
+
+    def apply(self, payload: Payload, changed_at: datetime, webhook_id: str, received: float) -> Outcome:
+        """Record one update once per webhook-id; never let an older update overwrite a newer one.
+
+        "applied": the order now shows this update; "late": an update with a
+        later `changed_at` was applied before, so only its history row and
+        packages were added; "duplicate": this webhook-id was seen already.
+        """
+        job = _Job(payload, changed_at.timestamp(), webhook_id, received)
+        with self._pending_lock:
+            self._pending.append(job)
+        with self._write_lock:
+            if not job.done:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                self._commit(batch)
+        if job.error is not None:
+            if isinstance(job.error, sqlite3.Error):
+                raise DatabaseError(f"Cannot write the OSS database {self.path}: {job.error}.")
+            raise job.error
+        return job.outcome
+
+    def _commit(self, batch: list[_Job]) -> None:
+        conn = self._writer
+        try:
+            with schema.transaction(conn):
+                for job in batch:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        job.outcome = self._apply_one(conn, job)
+                    except Exception as exc:  # one bad update must not sink the batch
+                        conn.execute("ROLLBACK TO job")
+                        job.error = exc
+                    conn.execute("RELEASE job")
+        except Exception as exc:
+            for job in batch:
+                job.error = job.error or exc
+        finally:
+            for job in batch:
+                job.done = True
+
+    def _apply_one(self, conn: sqlite3.Connection, job: _Job) -> Outcome:
+        p, order = job.payload, job.payload["order"]
+        store, number = p["store"], order["number"]
+        entry = {
+            "order_label": order["label"],
+            "previous_label": order["previous_label"],
+            "order_changed": order["label"] != order["previous_label"],
+            "items": changed_items(p),
+            "packages": p["packages"],
+            "note": p["note"],
+            "events": p["events"],
+        }
+        cur = conn.execute(
+            "INSERT INTO history (webhook_id, store, number, changed_at, entry, received)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (webhook_id) DO NOTHING",
+            (job.webhook_id, store, number, job.changed_at, json.dumps(entry), job.received),
+        )
+        if cur.rowcount == 0:
+            return "duplicate"
+        for i, pkg in enumerate(p["packages"]):
+            key = (
+                f"{carrier_key(pkg['carrier']) or (pkg['carrier'] or '').lower()}|{pkg['tracking']}"
+                if pkg["tracking"]
+                else f"{job.webhook_id}#{i}"
+            )
+            conn.execute(
+                "INSERT INTO packages (store, number, key, tracking, carrier, shipped_at, items, changed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, number, key) DO UPDATE SET"
+                " carrier = excluded.carrier, shipped_at = excluded.shipped_at, items = excluded.items,"
+                " changed_at = excluded.changed_at WHERE excluded.changed_at >= packages.changed_at",
+                (store, number, key, pkg["tracking"], pkg["carrier"], pkg["shipped_at"],
+                 json.dumps(pkg["items"]), job.changed_at),
+            )
+        cur = conn.execute(
+            "INSERT INTO orders (store, number, number_key, postal_key, label, order_date, items,"
+            " changed_at, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (store, number) DO UPDATE SET postal_key = excluded.postal_key,"
+            " label = excluded.label, order_date = excluded.order_date, items = excluded.items,"
+            " changed_at = excluded.changed_at, received = excluded.received"
+            " WHERE excluded.changed_at >= orders.changed_at",
+            (store, number, number_key(number), postal_key(order["postal_code"]), order["label"],
+             order["date"], json.dumps(p["items"]), job.changed_at, job.received),
+        )
+        return "applied" if cur.rowcount else "late"
+
+    # -- reading -----------------------------------------------------------
+
+    def find(self, number: str, postal: str, *, store: str | None = None) -> OrderView | None:
+        """The order with this number whose postal code matches, else None (same for both causes).
+
+        When several stores hold the number and the postal code matches more
+        than one, the most recently changed order is shown.
+        """
+        sql = "SELECT store, number, postal_key FROM orders WHERE number_key = ?"
+        params: tuple[Any, ...] = (number_key(number),)
+        if store:
+            sql, params = sql + " AND store = ?", (*params, store)
+        rows = self._read(sql + " ORDER BY changed_at DESC", params)
+        match = None
+        for row in rows:
+            if postal_matches(str(row["postal_key"]), postal) and match is None:
+                match = row
+        if not rows:
+            # Compare against a stand-in so an unknown number takes as long as a wrong postal code.
+            postal_matches("\x00" * 8, postal)
+        return self.load(str(match["store"]), str(match["number"])) if match else None
+
+    def by_token(self, token: Token, keys: list[bytes]) -> OrderView | None:
+        """The order a signed link names, when its tag checks out for the order's postal code."""
+        sql = "SELECT store, number, postal_key FROM orders WHERE number_key = ?"
+        params: tuple[Any, ...] = (number_key(token.number),)
+        if token.store:
+            sql, params = sql + " AND store = ?", (*params, token.store)
+        for row in self._read(sql + " ORDER BY changed_at DESC", params):
+            if token.matches(str(row["postal_key"]), keys):
+                return self.load(str(row["store"]), str(row["number"]))
+        return None
+
+    def load(self, store: str, number: str) -> OrderView | None:
+        """Everything shown for one order (store, number)."""
+        rows = self._read(
+            "SELECT postal_key, label, order_date, items, changed_at FROM orders WHERE store = ? AND number = ?",
+            (store, number),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        packages = [
+            Package(r["tracking"], r["carrier"], r["shipped_at"], json.loads(r["items"]))
+            for r in self._read(
+                "SELECT tracking, carrier, shipped_at, items FROM packages"
+                " WHERE store = ? AND number = ? ORDER BY shipped_at, rowid",
+                (store, number),
+            )
+        ]
+        history = []
+        for r in self._read(
+            "SELECT changed_at, entry FROM history WHERE store = ? AND number = ?"
+            " ORDER BY changed_at DESC, id DESC",
+            (store, number),
+        ):
+            e = json.loads(r["entry"])
+            history.append(
+                Entry(_utc(r["changed_at"]), e["order_label"], e["previous_label"],
+                      e["order_changed"], e["items"], e["packages"], e["note"])
+            )
+        return OrderView(store, number, row["postal_key"], row["label"], row["order_date"], _utc(row["changed_at"]),
+                         json.loads(row["items"]), packages, history)
+
+    def ping(self) -> None:
+        """Raise DatabaseError when the database cannot be read."""
+        self._read("SELECT 1", ())
