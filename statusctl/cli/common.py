@@ -57,7 +57,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
 
     t = Table(title=title, title_justify="left", header_style="bold")
     for col in columns:
-        t.add_column(col, overflow="fold")
+        # Ids and order numbers are copied by hand: never wrap them.
+        t.add_column(col, overflow="fold", no_wrap=col in ("record", "order", "id"))
     for row in rows:
         t.add_row(*["–" if v is None else str(v) for v in row])
     console().print(t)

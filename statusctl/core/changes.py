@@ -367,7 +367,7 @@ class ChangeSession:
             "events": cmd.events,
             "changed_at": self.now,
         }
-        uid = "su_" + uuid.uuid4().hex
+        uid = "su_" + uuid.uuid4().hex[:20]
         now = time.time()
         self._stack.append(
             (uid, order.id, order.number, order.store, dest, json.dumps(payload, separators=(",", ":")), now, now)
