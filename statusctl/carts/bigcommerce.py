@@ -24,6 +24,7 @@ from statusctl.carts.base import Record, Rejected
 from statusctl.carts.restutil import (
     RestAdapter,
     items_key,
+    loose_key,
     made_by_this_record,
     new_order_label,
     order_id,
@@ -106,7 +107,7 @@ class BigCommerceAdapter(RestAdapter):
                 "order_address_id": _address_id(oid, [p for p, _ in items], addresses, products),
                 "tracking_number": tracking,
                 "shipping_provider": "",  # not a BigCommerce shipping integration
-                "tracking_carrier": TRACKING_CARRIERS.get(_key(package["carrier"] or ""), ""),
+                "tracking_carrier": TRACKING_CARRIERS.get(loose_key(package["carrier"] or ""), ""),
                 "items": [{"order_product_id": p, "quantity": q} for p, q in items],
             }
             if package["carrier"]:
@@ -171,21 +172,17 @@ def _address_id(oid: str, product_ids: list[int], addresses: list[dict[str, Any]
     """The shipping address a package goes to (orders with several addresses: the products')."""
     if len(addresses) == 1:
         return int(addresses[0]["id"])
-    found = {p.get("order_address_id") for p in products if p.get("id") in product_ids}
-    if len(found) != 1 or None in found:
+    found = {str(p.get("order_address_id")) for p in products if p.get("id") in product_ids}
+    if len(found) != 1 or not found.copy().pop().isdigit():
         raise Rejected(f"A package of BigCommerce order {oid} holds items for {len(found)} shipping addresses; "
                        f"ship each address's items in its own package.")
-    return int(found.pop())  # type: ignore[arg-type]
+    return int(found.pop())
 
 
 def _shipment_key(shipment: dict[str, Any]) -> tuple[tuple[str, int], ...]:
     items = shipment.get("items") or []
     return items_key([(str(i.get("order_product_id")), int(i.get("quantity") or 0))
                       for i in items if isinstance(i, dict)])
-
-
-def _key(name: str) -> str:
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 ADAPTER = BigCommerceAdapter

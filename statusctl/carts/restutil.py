@@ -11,6 +11,7 @@ cart is the effect of an earlier attempt of this record.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import html
 import re
@@ -29,6 +30,9 @@ DETAIL_CHARS = 200
 # long before the record was queued: it absorbs clock skew between us and the cart, while an
 # identical note sent for another record days ago is not mistaken for this one.
 SKEW_S = 3600.0
+# Pauses (rate limits) up to this long are waited out in the middle of a record, as the
+# controller does before one; longer ones end the attempt with a TryLater.
+LONGEST_PAUSE_S = 30.0
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -75,12 +79,18 @@ class RestAdapter(Adapter):
         params: dict[str, str] | None = None,
         uid: str | None = None,
     ) -> httpx.Response:
-        """Send one request (not judged); refuse to send while the store asked us to pause."""
+        """Send one request (not judged), after any pause the store asked for.
+
+        `uid` is the write's Idempotency-Key: the record's uid, suffixed per write when one
+        record makes several (each shipment its own key, the same on every attempt).
+        """
         wait = self.ctx.hold_until - time.monotonic()
-        if wait > 0:
+        if wait > LONGEST_PAUSE_S:
             raise TryLater(
                 f"{self.cart} asked to pause for {wait:.1f} s (rate limit); nothing sent", retry_after=wait
             )
+        if wait > 0:  # a short pause mid-record costs less than a retry that reads everything again
+            await asyncio.sleep(wait)
         kwargs = self.auth()
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         if json is not None:
@@ -202,6 +212,11 @@ def made_by_this_record(created: Any, record: Record) -> bool:
     """
     when = parse_time(created)
     return when is None or when >= record.queued - SKEW_S
+
+
+def loose_key(name: str) -> str:
+    """A carrier or provider name compared loosely: 'FedEx', 'fedex' and 'Fed Ex' alike."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 def items_key(pairs: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:

@@ -26,6 +26,7 @@ from statusctl.carts.restutil import (
     changed_items,
     item_line,
     join_lines,
+    loose_key,
     made_by_this_record,
     new_order_label,
     order_id,
@@ -69,7 +70,7 @@ class WooCommerceAdapter(RestAdapter):
         tracked = [p for p in payload["packages"] if p["tracking"]]
         in_note = tracked
         if tracked and self.uses_extension:
-            in_note = await self.add_trackings(oid, tracked)
+            in_note = await self.add_trackings(oid, tracked, record)
         lines = [payload["note"], *(item_line(i) for i in changed_items(payload))]
         lines += [tracking_line(p["carrier"], p["tracking"] or "") for p in in_note]
         text = join_lines(lines)
@@ -77,7 +78,7 @@ class WooCommerceAdapter(RestAdapter):
             await self.add_note(oid, text, record)
         if slug:
             await self.call("PUT", f"{WC}/orders/{oid}", f"set order {oid} to {slug}",
-                            json={"status": slug}, uid=record.uid)
+                            json={"status": slug}, uid=f"{record.uid}.status")
 
     async def add_note(self, oid: str, text: str, record: Record) -> None:
         notes = await self.call("GET", f"{WC}/orders/{oid}/notes", f"read notes of order {oid}",
@@ -87,9 +88,9 @@ class WooCommerceAdapter(RestAdapter):
                     and made_by_this_record(note.get("date_created_gmt"), record)):
                 return
         await self.call("POST", f"{WC}/orders/{oid}/notes", f"add a note to order {oid}",
-                        json={"note": text, "customer_note": True}, uid=record.uid)
+                        json={"note": text, "customer_note": True}, uid=f"{record.uid}.note")
 
-    async def add_trackings(self, oid: str, packages: list[PackagePart]) -> list[PackagePart]:
+    async def add_trackings(self, oid: str, packages: list[PackagePart], record: Record) -> list[PackagePart]:
         """Add the packages' tracking to the extension; return those it cannot take (unknown carrier)."""
         path = f"{TRACKING}/orders/{oid}/shipment-trackings"
         existing = await self.call("GET", path, f"read shipment trackings of order {oid}")
@@ -100,13 +101,14 @@ class WooCommerceAdapter(RestAdapter):
             number = (package["tracking"] or "").strip()
             if number in have:
                 continue
-            provider = providers.get(_key(package["carrier"] or ""))
+            provider = providers.get(loose_key(package["carrier"] or ""))
             if provider is None:
                 leftover.append(package)
                 continue
             body = {"tracking_provider": provider, "tracking_number": number,
                     "date_shipped": package["shipped_at"][:10]}
-            await self.call("POST", path, f"add tracking {number} to order {oid}", json=body)
+            await self.call("POST", path, f"add tracking {number} to order {oid}", json=body,
+                            uid=f"{record.uid}.tracking.{number}")
             have.add(number)
         return leftover
 
@@ -118,7 +120,7 @@ class WooCommerceAdapter(RestAdapter):
         for group in (groups or {}).values() if isinstance(groups, dict) else []:
             if isinstance(group, dict):
                 for name in group:
-                    names.setdefault(_key(name), name)
+                    names.setdefault(loose_key(name), name)
         return names
 
     async def check(self) -> str:
@@ -139,10 +141,6 @@ class WooCommerceAdapter(RestAdapter):
                                "install the extension or use --option tracking=note.", status=404) from None
             seen += "; Shipment Tracking extension present"
         return seen
-
-
-def _key(name: str) -> str:
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 ADAPTER = WooCommerceAdapter
