@@ -14,6 +14,17 @@ if TYPE_CHECKING:
 
     from statusctl.core.db import Database
 
+def sub_app(help: str) -> typer.Typer:
+    """A noun's Typer sub-app, configured once for all of them."""
+    return typer.Typer(
+        help=help,
+        rich_markup_mode=None,
+        add_completion=False,
+        no_args_is_help=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Only this store.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from statusctl.cli.common import JsonOpt, open_db, print_json, table
+from statusctl.cli.common import JsonOpt, open_db, print_json, sub_app, table
 
-app = typer.Typer(help="System parameters (UseStatusUpdates, the stack's retry and lease settings).", no_args_is_help=True)
+app = sub_app("System parameters (UseStatusUpdates, the stack's retry and lease settings).")
 
 
 @app.command("list")

@@ -53,7 +53,13 @@ class _ProgressBar:
     """A Rich progress bar over the records due when the run started (more may come)."""
 
     def __init__(self, db: Path) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         from statusctl.core.db import Database
         from statusctl.core.stack import status

@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
-from statusctl.cli.common import JsonOpt, YesOpt, open_db, print_json, say, table
+from statusctl.cli.common import JsonOpt, YesOpt, open_db, print_json, say, sub_app, table
 
-app = typer.Typer(help="Status labels: built-ins and your own, with per-cart values.", no_args_is_help=True)
-events_app = typer.Typer(help="Status events: which labels each event assigns, whether it fires and notifies the cart.",
-                         no_args_is_help=True)
+app = sub_app("Status labels: built-ins and your own, with per-cart values.")
+events_app = sub_app("Status events: which labels each event assigns, whether it fires and notifies the cart.")
 
 
 @app.command("list")

@@ -7,18 +7,58 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from statusctl.cli import common
 from statusctl.core.errors import DatabaseError, ExitCode, StatusctlError
 
+# Sub-apps are imported and built only when invoked (or listed by --help):
+# building every command's parameters up front costs ~30 ms on each start.
+_LAZY: dict[str, tuple[str, str]] = {
+    "config": ("statusctl.cli.config", "app"),
+    "labels": ("statusctl.cli.labels", "app"),
+    "events": ("statusctl.cli.labels", "events_app"),
+    "carts": ("statusctl.cli.stores", "carts"),
+    "stores": ("statusctl.cli.stores", "app"),
+    "oss": ("statusctl.cli.stores", "oss_app"),
+    "orders": ("statusctl.cli.orders", "app"),
+    "fire": ("statusctl.cli.changes", "fire"),
+    "ship": ("statusctl.cli.changes", "ship"),
+    "cancel": ("statusctl.cli.changes", "cancel"),
+    "apply": ("statusctl.cli.changes", "apply"),
+    "stack": ("statusctl.cli.stack", "app"),
+    "demo": ("statusctl.cli.demo", "demo"),
+}
+
+
+def _lazy_command(name: str) -> Any:
+    import importlib
+
+    module, attr = _LAZY[name]
+    target = getattr(importlib.import_module(module), attr)
+    if not isinstance(target, typer.Typer):
+        single = common.sub_app("")
+        single.command(name)(target)
+        target = single
+    command = typer.main.get_command(target)
+    command.name = name
+    return command
+
 
 class _Root(TyperGroup):
-    """Turns statusctl's own errors into one sentence on stderr and the right exit code."""
+    """Lazy sub-commands, and statusctl's own errors as one sentence on stderr with the right exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return [*super().list_commands(ctx), *_LAZY]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _LAZY:
+            command = _lazy_command(cmd_name)
+        return command
+
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except StatusctlError as exc:
@@ -65,25 +105,6 @@ def init() -> None:
     db = common.open_db()
     initialize(db)
     print(db.path)
-
-
-def _register() -> None:
-    from statusctl.cli import changes, config, demo, labels, orders, stack, stores
-
-    app.add_typer(config.app, name="config")
-    app.add_typer(labels.app, name="labels")
-    app.add_typer(labels.events_app, name="events")
-    app.command("carts")(stores.carts)
-    app.add_typer(stores.app, name="stores")
-    app.add_typer(stores.oss_app, name="oss")
-    app.add_typer(orders.app, name="orders")
-    for command in (changes.fire, changes.ship, changes.cancel, changes.apply):
-        app.command()(command)
-    app.add_typer(stack.app, name="stack")
-    app.command("demo")(demo.demo)
-
-
-_register()
 
 
 def run() -> None:

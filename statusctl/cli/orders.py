@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from statusctl.cli.common import JsonOpt, StoreOpt, age, open_db, print_json, say, table
+from statusctl.cli.common import JsonOpt, StoreOpt, age, open_db, print_json, say, sub_app, table
 
-app = typer.Typer(help="Orders: import them, list them, look at one.", no_args_is_help=True)
+app = sub_app("Orders: import them, list them, look at one.")
 
 
 @app.command("import")

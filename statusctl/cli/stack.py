@@ -7,12 +7,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from statusctl.cli.common import JsonOpt, StoreOpt, YesOpt, age, db_path, open_db, print_json, say, table, when
+from statusctl.cli.common import (
+    JsonOpt,
+    StoreOpt,
+    YesOpt,
+    age,
+    db_path,
+    open_db,
+    print_json,
+    say,
+    sub_app,
+    table,
+    when,
+)
 
 if TYPE_CHECKING:
     from statusctl.core.controller import DrainReport
 
-app = typer.Typer(help="The stack: status update records waiting for their cart.", no_args_is_help=True)
+app = sub_app("The stack: status update records waiting for their cart.")
 IdsArg = Annotated[list[str] | None, typer.Argument(help="Record ids (see `stack list`).")]
 FailedOpt = Annotated[bool, typer.Option("--failed", help="Every failed record.")]
 
@@ -146,8 +158,8 @@ def run(
     json: JsonOpt = False,
 ) -> None:
     """Send what is due (once, for cron) or keep sending (--watch)."""
-    from statusctl.core.errors import ExitCode
     from statusctl.cli.drain import run_controller
+    from statusctl.core.errors import ExitCode
 
     open_db().close()
     show_progress = not json and sys.stdout.isatty()

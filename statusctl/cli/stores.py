@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from statusctl.cli.common import JsonOpt, YesOpt, open_db, print_json, say, table
+from statusctl.cli.common import JsonOpt, YesOpt, open_db, print_json, say, sub_app, table
 
-app = typer.Typer(help="Stores: a cart type, its URL, credentials and options.", no_args_is_help=True)
-oss_app = typer.Typer(help="The Order Status System: for carts that cannot take status updates.", no_args_is_help=True)
+app = sub_app("Stores: a cart type, its URL, credentials and options.")
+oss_app = sub_app("The Order Status System: for carts that cannot take status updates.")
 
 
 def carts(json: JsonOpt = False) -> None:

@@ -12,6 +12,7 @@ controller's records back when it runs out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
@@ -250,10 +251,8 @@ class Controller:
                         if got == 0 and wait is None:
                             break
                         self._wake.clear()
-                        try:
+                        with contextlib.suppress(asyncio.TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), timeout=wait or 0.0)
-                        except asyncio.TimeoutError:
-                            pass
                         continue
                     done, _ = await asyncio.wait(inflight, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:

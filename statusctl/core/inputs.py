@@ -139,7 +139,7 @@ def csv_rows(path: Path, text: str, required: list[str], optional: list[str]) ->
             continue
         if len(values) != len(names):
             raise InputError(f"{source}, line {start}: has {len(values)} fields, the header has {len(names)}.")
-        yield Row(source, start, dict(zip(names, values)))
+        yield Row(source, start, dict(zip(names, values, strict=True)))
 
 
 def json_document(path: Path, text: str) -> tuple[Any, list[int]]:

@@ -102,7 +102,7 @@ def parse_orders(path: Path, fmt: str | None) -> dict[str, NewOrder]:
             _add_line(orders, row, number, row)
     elif kind == "json":
         document, lines = json_document(path, text)
-        for index, (value, line) in enumerate(zip(document, lines), start=1):
+        for index, (value, line) in enumerate(zip(document, lines, strict=True), start=1):
             where = f"order {index}"
             if not isinstance(value, dict):
                 raise InputError(f"{path}, line {line} ({where}): expected a JSON object for the order.")
