@@ -108,9 +108,12 @@ def parse_token(token: str) -> Token | None:
     if not dot or not name or not tag or len(token) > 600:
         return None
     try:
-        store, sep, number = _unb64(name).decode().partition(_SEP)
-        mac = _unb64(tag)
+        raw_name, mac = _unb64(name), _unb64(tag)
+        store, sep, number = raw_name.decode().partition(_SEP)
     except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    # Only the canonical spelling: base64 has spare bits, and one order gets one link.
+    if _b64(raw_name) != name or _b64(mac) != tag:
         return None
     if not sep or not number or len(mac) != MAC_BYTES:
         return None

@@ -24,11 +24,18 @@ def default_db() -> Path:
     return oss_db_path(db_path())
 
 
-def secrets_from_env(var: str = ENV_SECRET) -> list[str]:
-    """The webhook secrets in `var`, newest first, separated by spaces."""
-    secrets = os.environ.get(var, "").split()
+def secrets_from_env(*names: str) -> list[str]:
+    """The webhook secrets held in the environment variables `names` (default STATUSCTL_OSS_SECRET).
+
+    Each variable holds one secret or several separated by spaces; the first
+    one found signs new status links. Key rotation: put the new secret first,
+    keep the old one until the order manager signs with the new one.
+    """
+    names = names or (ENV_SECRET,)
+    secrets = [value for name in names for value in os.environ.get(name, "").split()]
     if not secrets:
-        raise ConfigError(f"Set {var} to the OSS store's webhook secret (whsec_…) before starting the OSS.")
+        listed = ", ".join(names)
+        raise ConfigError(f"Set {listed} to the OSS store's webhook secret (whsec_…) before starting the OSS.")
     return secrets
 
 

@@ -1,0 +1,54 @@
+"""`serve()`'s configuration checks, and that the rest of statusctl never imports the server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from statusctl.core.errors import ConfigError
+from statusctl.oss.app import create_app
+from statusctl.oss.server import ENV_SECRET, read_frame, secrets_from_env, serve
+
+from .conftest import OLD_SECRET, SECRET
+
+
+def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_SECRET, f"{SECRET}  {OLD_SECRET}")
+    assert secrets_from_env() == [SECRET, OLD_SECRET]
+    monkeypatch.setenv("OTHER", OLD_SECRET)
+    assert secrets_from_env("OTHER", ENV_SECRET) == [OLD_SECRET, SECRET, OLD_SECRET]
+    monkeypatch.delenv(ENV_SECRET)
+    with pytest.raises(ConfigError, match=ENV_SECRET):
+        secrets_from_env()
+
+
+@pytest.mark.parametrize(
+    ("secrets", "message"),
+    [([], "at least one webhook secret"), (["whsec_!!!"], "secret #1 is not whsec_"),
+     ([SECRET, "whsec_c2hvcnQ="], "secret #2 is shorter than 24 bytes")],
+)
+def test_bad_secrets_stop_the_start(tmp_path: Path, secrets: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        create_app(tmp_path / "oss.db", secrets)
+    assert "!!!" not in str(info.value) and "c2hvcnQ" not in str(info.value)  # secrets never shown
+
+
+def test_serve_refuses_an_unreadable_header(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="header file"):
+        serve(db_path=tmp_path / "oss.db", secrets=[SECRET], header_path=tmp_path / "missing.html")
+    (tmp_path / "footer.html").write_text("<p>© Acme</p>", encoding="utf-8")
+    assert read_frame(tmp_path / "footer.html", "footer") == "<p>© Acme</p>"
+    assert read_frame(None, "footer") == ""
+
+
+def test_the_cli_and_links_do_not_import_the_server() -> None:
+    code = (
+        "import sys, statusctl.cli.main, statusctl.oss.links, statusctl.oss.carriers;"
+        "bad = [m for m in sys.modules if m.startswith(('starlette', 'uvicorn', 'statusctl.oss.app'))];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,129 @@
+"""Carriers, links, rate limiter and the store's write combining, without HTTP."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from statusctl.oss.carriers import carrier_name, tracking_url
+from statusctl.oss.links import (
+    derive_link_key,
+    make_token,
+    number_key,
+    parse_token,
+    postal_key,
+    postal_matches,
+)
+from statusctl.oss.ratelimit import RateLimiter, client_key
+from statusctl.oss.store import OssStore
+from statusctl.oss.validate import Invalid, parse_time
+
+from .conftest import SECRET, Clock, payload
+
+
+@pytest.mark.parametrize(
+    ("carrier", "expected"),
+    [("UPS", "UPS"), ("united parcel service", "UPS"), ("U.S.P.S.", "USPS"), ("Federal Express", "FedEx"),
+     ("dhl-express", "DHL"), ("Postes Canada", "Canada Post"), ("ROYAL MAIL", "Royal Mail"), ("Acme", "Acme"),
+     (None, None)],
+)
+def test_carrier_names(carrier: str | None, expected: str | None) -> None:
+    assert carrier_name(carrier) == expected
+
+
+def test_tracking_urls() -> None:
+    assert tracking_url("UPS", "1Z 999 AA1 0123456784") == "https://www.ups.com/track?tracknum=1Z999AA10123456784"
+    assert tracking_url("ups", "a/b?c&d") == "https://www.ups.com/track?tracknum=a%2Fb%3Fc%26d"
+    assert tracking_url("Acme Freight", "123") is None
+    assert tracking_url("UPS", None) is None
+    assert tracking_url("UPS", "  ") is None
+
+
+def test_link_key_depends_on_the_secret_and_tokens_round_trip() -> None:
+    key = derive_link_key(SECRET)
+    assert len(key) == 32 and key != derive_link_key("whsec_" + "QUJD" * 8)
+    token = parse_token(make_token("#1001", "90210", key, store="shop"))
+    assert token is not None and (token.store, token.number) == ("shop", "1001")
+    assert token.matches("90210", [b"other", key])
+    assert not token.matches("90211", [key])
+    assert SECRET[6:] not in make_token("1001", "90210", key)
+
+
+def test_number_and_postal_keys() -> None:
+    assert number_key(" #a-1 ") == "A-1"
+    assert postal_key("sw1a 1aa") == postal_key("SW1A-1AA") == "SW1A1AA"
+    assert postal_matches("902101234", "90210") and postal_matches("902101234", "90210-1234")
+    assert not postal_matches("90210", "902101234")
+    assert not postal_matches("", "")
+
+
+def test_rate_limiter_refills_over_time() -> None:
+    clock = Clock(0.0)
+    limiter = RateLimiter(3, 30.0, clock=clock)
+    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.take("a") == pytest.approx(10.0)
+    assert limiter.take("b") == 0.0
+    clock.now = 10.0
+    assert limiter.take("a") == 0.0
+    clock.now = 1000.0
+    assert [limiter.take("a") for _ in range(4)][-1] > 0  # never more than the capacity
+
+
+def test_rate_limiter_forgets_the_least_recent_clients() -> None:
+    limiter = RateLimiter(1, 60.0, clock=Clock(0.0), max_clients=2)
+    for key in ("a", "b", "c"):
+        limiter.take(key)
+    assert limiter.take("a") == 0.0  # forgotten, so a fresh bucket
+    assert limiter.take("c") > 0
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [("192.0.2.7", "192.0.2.7"), ("2001:db8::1", "2001:db8::/64"), ("2001:db8::ffff:1", "2001:db8::/64"),
+     ("::ffff:192.0.2.7", "192.0.2.7"), (None, "unknown"), ("testclient", "testclient")],
+)
+def test_client_keys(host: str | None, key: str) -> None:
+    assert client_key(host) == key
+
+
+def test_parse_time() -> None:
+    assert parse_time("2024-05-01T12:00:00Z", "t") == datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    assert parse_time("2024-05-01T14:00:00+02:00", "t") == datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    with pytest.raises(Invalid):
+        parse_time("2024-05-01 12:00", "t")
+
+
+def test_concurrent_updates_are_combined_and_all_kept(tmp_path: Path) -> None:
+    store = OssStore(tmp_path / "oss.db")
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def send(worker: int) -> None:
+        for n in range(25):
+            number = f"{worker}-{n}"
+            when = datetime(2024, 5, 1, 12, n, tzinfo=timezone.utc)
+            body = payload(number, changed_at=when.isoformat())
+            result = store.apply(body, when, f"rec-{number}", 0.0)  # type: ignore[arg-type]
+            again = store.apply(body, when, f"rec-{number}", 0.0)  # type: ignore[arg-type]
+            with lock:
+                outcomes.extend([result, again])
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("applied") == 200 and outcomes.count("duplicate") == 200
+    assert store.find("3-7", "90210") is not None
+    store.close()
+    reopened = OssStore(tmp_path / "oss.db")  # migrations are recorded: opening again is a no-op
+    assert reopened.load("shop", "7-24") is not None
+    reopened.close()
+
+
+def test_database_file_is_private(tmp_path: Path) -> None:
+    OssStore(tmp_path / "new" / "oss.db").close()
+    assert (tmp_path / "new" / "oss.db").stat().st_mode & 0o777 == 0o600
