@@ -1,0 +1,474 @@
+"""The shopify vendor fake: a stateful GraphQL Admin API that checks documents against the schema.
+
+SCHEMA holds the types, fields and arguments statusctl uses, as the 2026-07
+Admin schema (introspected from a live shop, airhorns/shopify-draft-proxy
+config/admin-graphql/2026-07/schema.graphql) and shopify.dev define them. A
+document naming a field or argument outside it is answered the way Shopify
+answers one: HTTP 200 with `errors`. Answers carry only the selected fields.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from statusctl.carts.matrix import DEFAULT_MAPPINGS
+from statusctl.core.record import Payload
+from statusctl.core.stores import Store
+
+from .contract import ContractCase
+from .fakeserver import Answer, Handler, Request, json_answer
+
+TOKEN = "shpat_0123456789abcdef0123456789abcdef"
+CLIENT_ID, CLIENT_SECRET = "client-id-1234", "client-secret-5678"
+VERSION = "2026-10"
+CONN = ("first", "after", "last", "before", "reverse")
+# type -> field -> (type of the field, its arguments; "!" marks a required one)
+SCHEMA: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
+    "QueryRoot": {"order": ("Order", ("id!",)), "nodes": ("Node", ("ids!",)), "shop": ("Shop", ())},
+    "Mutation": {
+        "fulfillmentCreate": ("FulfillmentCreatePayload", ("fulfillment!", "message")),
+        "orderCancel": ("OrderCancelPayload", ("orderId!", "refund", "refundMethod", "restock!", "reason!",
+                                               "notifyCustomer", "staffNote")),
+        "tagsAdd": ("TagsAddPayload", ("id!", "tags!")),
+    },
+    "Shop": {"name": ("String", ()), "id": ("ID", ())},
+    "Order": {"id": ("ID", ()), "name": ("String", ()), "cancelledAt": ("DateTime", ()), "tags": ("String", ()),
+              "displayFulfillmentStatus": ("OrderDisplayFulfillmentStatus", ()),
+              "fulfillments": ("Fulfillment", ("first", "query")),
+              "fulfillmentOrders": ("FulfillmentOrderConnection", ("displayable", "query", *CONN))},
+    "Fulfillment": {"id": ("ID", ()), "status": ("FulfillmentStatus", ()), "name": ("String", ()),
+                    "trackingInfo": ("FulfillmentTrackingInfo", ("first",)),
+                    "fulfillmentLineItems": ("FulfillmentLineItemConnection", CONN)},
+    "FulfillmentTrackingInfo": {"number": ("String", ()), "company": ("String", ()), "url": ("URL", ())},
+    "FulfillmentLineItemConnection": {"nodes": ("FulfillmentLineItem", ()), "pageInfo": ("PageInfo", ())},
+    "FulfillmentLineItem": {"id": ("ID", ()), "quantity": ("Int", ()), "lineItem": ("LineItem", ())},
+    "LineItem": {"id": ("ID", ()), "sku": ("String", ()), "quantity": ("Int", ())},
+    "FulfillmentOrderConnection": {"nodes": ("FulfillmentOrder", ()), "pageInfo": ("PageInfo", ())},
+    "FulfillmentOrder": {"id": ("ID", ()), "status": ("FulfillmentOrderStatus", ()),
+                         "assignedLocation": ("FulfillmentOrderAssignedLocation", ()),
+                         "lineItems": ("FulfillmentOrderLineItemConnection", CONN)},
+    "FulfillmentOrderAssignedLocation": {"name": ("String", ()), "location": ("Location", ())},
+    "Location": {"id": ("ID", ()), "name": ("String", ())},
+    "FulfillmentOrderLineItemConnection": {"nodes": ("FulfillmentOrderLineItem", ()), "pageInfo": ("PageInfo", ())},
+    "FulfillmentOrderLineItem": {"id": ("ID", ()), "remainingQuantity": ("Int", ()), "totalQuantity": ("Int", ()),
+                                 "sku": ("String", ()), "lineItem": ("LineItem", ())},
+    "PageInfo": {"hasNextPage": ("Boolean", ()), "endCursor": ("String", ())},
+    "FulfillmentCreatePayload": {"fulfillment": ("Fulfillment", ()), "userErrors": ("UserError", ())},
+    "UserError": {"field": ("String", ()), "message": ("String", ())},
+    "OrderCancelPayload": {"job": ("Job", ()), "orderCancelUserErrors": ("OrderCancelUserError", ()),
+                           "userErrors": ("UserError", ())},
+    "OrderCancelUserError": {"code": ("OrderCancelUserErrorCode", ()), "field": ("String", ()),
+                             "message": ("String", ())},
+    "Job": {"id": ("ID", ()), "done": ("Boolean", ())},
+    "TagsAddPayload": {"node": ("Node", ()), "userErrors": ("UserError", ())},
+    "Node": {"id": ("ID", ())},
+}
+INPUTS: dict[str, dict[str, str]] = {  # input type -> field -> type ("!" required)
+    "FulfillmentInput": {"trackingInfo": "FulfillmentTrackingInput", "notifyCustomer": "Boolean",
+                         "lineItemsByFulfillmentOrder": "FulfillmentOrderLineItemsInput!",
+                         "originAddress": "FulfillmentOriginAddressInput"},
+    "FulfillmentTrackingInput": {"number": "String", "url": "URL", "company": "String", "numbers": "String",
+                                 "urls": "URL"},
+    "FulfillmentOrderLineItemsInput": {"fulfillmentOrderId": "ID!",
+                                       "fulfillmentOrderLineItems": "FulfillmentOrderLineItemInput"},
+    "FulfillmentOrderLineItemInput": {"id": "ID!", "quantity": "Int!"},
+    "OrderCancelRefundMethodInput": {"originalPaymentMethodsRefund": "Boolean",
+                                     "storeCreditRefund": "OrderCancelStoreCreditRefundInput"},
+}
+ENUMS = {"OrderCancelReason": {"CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF"}}
+SCALARS = {"ID", "String", "Boolean", "Int", "URL", "DateTime"}
+
+# -- a small GraphQL reader: enough for the documents statusctl sends ---------------------------
+
+_TOKEN = re.compile(r'\s+|#[^\n]*|,|(\.\.\.|[_A-Za-z]\w*|-?\d+(?:\.\d+)?|"(?:[^"\\]|\\.)*"|[{}()\[\]:!$=@])')
+
+
+@dataclass
+class Sel:
+    name: str  # field name, or "... on Type" for an inline fragment
+    args: dict[str, Any] = field(default_factory=dict)
+    sels: list[Sel] = field(default_factory=list)
+    on: str | None = None
+
+
+@dataclass
+class Operation:
+    kind: str
+    variables: dict[str, str]  # $name -> declared type, e.g. "[ID!]!"
+    sels: list[Sel]
+
+
+class Reader:
+    def __init__(self, text: str) -> None:
+        self.toks = [m.group(1) for m in _TOKEN.finditer(text) if m.group(1)]
+        self.i = 0
+
+    def take(self, want: str | None = None) -> str:
+        tok = self.toks[self.i]
+        if want is not None and tok != want:
+            raise SyntaxError(f"expected {want!r}, found {tok!r}")
+        self.i += 1
+        return tok
+
+    def peek(self) -> str:
+        return self.toks[self.i] if self.i < len(self.toks) else ""
+
+    def operation(self) -> Operation:
+        kind, variables = "query", {}
+        if self.peek() in ("query", "mutation"):
+            kind = self.take()
+            if self.peek() not in ("(", "{"):
+                self.take()
+            if self.peek() == "(":
+                self.take("(")
+                while self.peek() != ")":
+                    self.take("$")
+                    name = self.take()
+                    self.take(":")
+                    variables[name] = self.type_ref()
+                self.take(")")
+        return Operation(kind, variables, self.selections())
+
+    def type_ref(self) -> str:
+        if self.peek() == "[":
+            self.take("[")
+            inner = f"[{self.type_ref()}]"
+            self.take("]")
+        else:
+            inner = self.take()
+        return inner + (self.take("!") if self.peek() == "!" else "")
+
+    def selections(self) -> list[Sel]:
+        self.take("{")
+        out = []
+        while self.peek() != "}":
+            if self.peek() == "...":
+                self.take("...")
+                self.take("on")
+                on = self.take()
+                out.append(Sel(f"... on {on}", sels=self.selections(), on=on))
+                continue
+            sel = Sel(self.take())
+            if self.peek() == "(":
+                self.take("(")
+                while self.peek() != ")":
+                    name = self.take()
+                    self.take(":")
+                    sel.args[name] = self.value()
+                self.take(")")
+            if self.peek() == "{":
+                sel.sels = self.selections()
+            out.append(sel)
+        self.take("}")
+        return out
+
+    def value(self) -> Any:
+        tok = self.take()
+        if tok == "$":
+            return ("$", self.take())
+        if tok == "[":
+            items = []
+            while self.peek() != "]":
+                items.append(self.value())
+            self.take("]")
+            return items
+        if tok == "{":
+            obj = {}
+            while self.peek() != "}":
+                key = self.take()
+                self.take(":")
+                obj[key] = self.value()
+            self.take("}")
+            return obj
+        if tok.startswith('"'):
+            return tok[1:-1]
+        if tok[0].isdigit() or tok[0] == "-":
+            return int(tok) if tok.lstrip("-").isdigit() else float(tok)
+        return {"true": True, "false": False, "null": None}.get(tok, tok)
+
+
+def parse(text: str) -> Operation:
+    return Reader(text).operation()
+
+
+def check_document(text: str, variables: dict[str, Any] | None = None) -> list[str]:
+    """What Shopify would refuse in this document (and its variables); [] when it is valid."""
+    try:
+        op = parse(text)
+    except (SyntaxError, IndexError) as exc:
+        return [f"syntax error: {exc}"]
+    problems: list[str] = []
+    for name, decl in op.variables.items():
+        base = decl.replace("[", "").replace("]", "").replace("!", "")
+        if base not in SCALARS | INPUTS.keys() | ENUMS.keys():
+            problems.append(f"Unknown type {base!r} for ${name}")
+        if variables is not None and name in variables:
+            problems += check_input(base, variables[name], f"${name}")
+        elif variables is not None and decl.endswith("!"):
+            problems.append(f"Variable ${name} of type {decl} was provided invalid value")
+
+    def walk(parent: str, sels: list[Sel]) -> None:
+        for sel in sels:
+            if sel.on is not None:
+                if sel.on not in SCHEMA:
+                    problems.append(f"No such type {sel.on}")
+                else:
+                    walk(sel.on, sel.sels)
+                continue
+            spec = SCHEMA[parent].get(sel.name)
+            if spec is None:
+                problems.append(f"Field '{sel.name}' doesn't exist on type '{parent}'")
+                continue
+            kind, allowed = spec
+            names = {a.rstrip("!") for a in allowed}
+            problems.extend(f"Field '{sel.name}' doesn't accept argument '{a}'" for a in sel.args if a not in names)
+            problems.extend(f"Field '{sel.name}' is missing required arguments: {a.rstrip('!')}"
+                            for a in allowed if a.endswith("!") and a.rstrip("!") not in sel.args)
+            for value in sel.args.values():
+                if isinstance(value, tuple) and value[1] not in op.variables:
+                    problems.append(f"Variable ${value[1]} is used but not declared")
+            if kind in SCHEMA and not sel.sels:
+                problems.append(f"Field must have selections ({kind} returned by {sel.name})")
+            elif kind not in SCHEMA and sel.sels:
+                problems.append(f"Selections can't be made on scalars ({sel.name} returns {kind})")
+            elif kind in SCHEMA:
+                walk(kind, sel.sels)
+
+    walk("Mutation" if op.kind == "mutation" else "QueryRoot", op.sels)
+    return problems
+
+
+def check_input(kind: str, value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [p for v in value for p in check_input(kind, v, where)]
+    if kind in ENUMS:
+        return [] if value in ENUMS[kind] else [f"{where}: {value!r} is not a {kind}"]
+    if kind not in INPUTS:
+        return []
+    if not isinstance(value, dict):
+        return [f"{where}: expected a {kind} object"]
+    spec = INPUTS[kind]
+    problems = [f"{where}: {kind} has no field {k!r}" for k in value if k not in spec]
+    for key, ftype in spec.items():
+        if ftype.endswith("!") and value.get(key) is None:
+            problems.append(f"{where}: {kind}.{key} is required")
+        problems += check_input(ftype.rstrip("!"), value.get(key), f"{where}.{key}")
+    return problems
+
+
+def project(value: Any, sels: list[Sel], variables: dict[str, Any]) -> Any:
+    """Only the selected fields of `value`, honouring `first`, as a GraphQL server answers."""
+    if value is None or not sels:
+        return value
+    if isinstance(value, list):
+        return [project(v, sels, variables) for v in value]
+    out: dict[str, Any] = {}
+    for sel in sels:
+        if sel.on is not None:
+            if value.get("__typename") == sel.on:
+                out.update(project(value, sel.sels, variables))
+            continue
+        got = value.get(sel.name)
+        first = sel.args.get("first")
+        first = variables.get(first[1]) if isinstance(first, tuple) else first
+        if isinstance(first, int) and isinstance(got, list):
+            got = got[:first]
+        elif isinstance(first, int) and isinstance(got, dict) and "nodes" in got:
+            got = {"nodes": got["nodes"][:first], "pageInfo": {"hasNextPage": len(got["nodes"]) > first}}
+        out[sel.name] = project(got, sel.sels, variables)
+    return out
+
+
+# -- the shop ----------------------------------------------------------------------------------
+
+@dataclass
+class FoLine:
+    id: str
+    line_item: str
+    sku: str
+    total: int
+    remaining: int
+
+
+@dataclass
+class FulfilmentOrder:
+    id: str
+    location: str
+    lines: list[FoLine]
+    status: str = "OPEN"
+
+
+@dataclass
+class Order:
+    id: str
+    fos: list[FulfilmentOrder]
+    tags: list[str] = field(default_factory=list)
+    cancelled_at: str | None = None
+    fulfilments: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ShopifyFake:
+    """A shop with one order (501: MUG-1 ×2 as line 9001, TEE-L ×1 as line 9002) unless given others."""
+
+    def __init__(self, orders: list[Order] | None = None) -> None:
+        self.ids = itertools.count(1)
+        self.orders = {o.id: o for o in orders or [make_order("501", [("9001", "MUG-1", 2), ("9002", "TEE-L", 1)])]}
+        self.tokens = {TOKEN}
+        self.available = 1990.0  # points in the cost bucket after each call
+        self.throttled = 0  # answer this many calls with THROTTLED
+        self.documents: list[str] = []
+        self.versions: list[str] = []
+
+    def cost(self, requested: float = 12.0) -> dict[str, Any]:
+        return {"cost": {"requestedQueryCost": requested, "actualQueryCost": None if self.throttled else requested,
+                         "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": self.available,
+                                            "restoreRate": 100.0}}}
+
+    def __call__(self, req: Request) -> Answer:
+        if req.method == "POST" and req.path == "/admin/oauth/access_token":
+            form = req.form()
+            if (form.get("grant_type"), form.get("client_id"), form.get("client_secret")) != (
+                    "client_credentials", CLIENT_ID, CLIENT_SECRET):
+                return json_answer(400, {"error": "invalid_client", "error_description": "Client authentication failed"})
+            token = f"shpat_cc{next(self.ids):028d}"
+            self.tokens.add(token)
+            return json_answer(200, {"access_token": token, "scope": "write_orders", "expires_in": 86399})
+        match = re.fullmatch(r"/admin/api/([\w-]+)/graphql\.json", req.path)
+        if req.method != "POST" or match is None:
+            return Answer(404, "Not Found")
+        if req.headers.get("x-shopify-access-token") not in self.tokens:
+            return json_answer(401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})
+        if not req.headers.get("content-type", "").startswith("application/json"):
+            return json_answer(415, {"errors": "Content-Type must be application/json"})
+        self.versions.append(match.group(1))
+        body = req.json()
+        text, variables = body.get("query", ""), body.get("variables") or {}
+        self.documents.append(text)
+        if self.throttled:
+            self.throttled -= 1
+            return json_answer(200, {"errors": [{"message": "Throttled", "extensions": {
+                "code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
+                "extensions": self.cost(requested=500.0)})
+        problems = check_document(text, variables)
+        if problems:
+            return json_answer(200, {"errors": [{"message": p, "extensions": {"code": "undefinedField"}}
+                                                for p in problems]})
+        op = parse(text)
+        data = {sel.name: project(self.resolve(sel, variables), sel.sels, variables) for sel in op.sels}
+        return json_answer(200, {"data": data, "extensions": self.cost()})
+
+    def resolve(self, sel: Sel, variables: dict[str, Any]) -> Any:
+        args = {k: variables.get(v[1]) if isinstance(v, tuple) else v for k, v in sel.args.items()}
+        if sel.name == "shop":
+            return {"name": "Statusctl Test Shop", "id": "gid://shopify/Shop/1"}
+        if sel.name == "order":
+            order = self.orders.get(args["id"])
+            return None if order is None else self.order_view(order)
+        if sel.name == "nodes":
+            found = {f["id"]: f for o in self.orders.values() for f in o.fulfilments}
+            return [found.get(i) for i in args["ids"]]
+        if sel.name == "fulfillmentCreate":
+            return self.fulfil(args["fulfillment"])
+        if sel.name == "orderCancel":
+            order = self.orders.get(args["orderId"])
+            if order is None or order.cancelled_at:
+                message = "Order not found" if order is None else "Cannot cancel an order that has already been canceled"
+                return {"job": None, "orderCancelUserErrors": [{"field": ["orderId"], "message": message,
+                                                                "code": "INVALID"}], "userErrors": []}
+            order.cancelled_at = "2026-11-21T10:00:00Z"
+            return {"job": {"id": f"gid://shopify/Job/{next(self.ids)}", "done": False},
+                    "orderCancelUserErrors": [], "userErrors": []}
+        if sel.name == "tagsAdd":
+            order = self.orders[args["id"]]
+            order.tags += [t for t in args["tags"] if t not in order.tags]
+            return {"node": {"id": order.id}, "userErrors": []}
+        raise AssertionError(sel.name)
+
+    @staticmethod
+    def order_view(order: Order) -> dict[str, Any]:
+        return {"id": order.id, "cancelledAt": order.cancelled_at, "tags": order.tags, "fulfillments": order.fulfilments,
+                "fulfillmentOrders": {"nodes": [{
+                    "id": fo.id, "status": fo.status,
+                    "assignedLocation": {"name": f"Location {fo.location}",
+                                         "location": {"id": f"gid://shopify/Location/{fo.location}"}},
+                    "lineItems": {"nodes": [{"id": ln.id, "remainingQuantity": ln.remaining, "totalQuantity": ln.total,
+                                             "sku": ln.sku, "lineItem": {"id": ln.line_item, "sku": ln.sku}}
+                                            for ln in fo.lines]}} for fo in order.fos]}}
+
+    def fulfil(self, data: dict[str, Any]) -> dict[str, Any]:
+        def refuse(message: str) -> dict[str, Any]:
+            return {"fulfillment": None, "userErrors": [{"field": ["fulfillment"], "message": message}]}
+
+        fos = {fo.id: (order, fo) for order in self.orders.values() for fo in order.fos}
+        groups = data["lineItemsByFulfillmentOrder"]
+        picked = [fos.get(g["fulfillmentOrderId"]) for g in groups]
+        if None in picked:
+            return refuse("Fulfillment order does not exist.")
+        if len({fo.location for _, fo in picked}) > 1 or len({o.id for o, _ in picked}) > 1:  # type: ignore[union-attr]
+            return refuse("All fulfillment orders must belong to the same order and location.")
+        moves = []
+        for group, (_order, fo) in zip(groups, picked, strict=True):  # type: ignore[misc]
+            if fo.status not in ("OPEN", "IN_PROGRESS"):
+                return refuse(f"Fulfillment order {fo.id} has an unfulfillable status= {fo.status.lower()}.")
+            wanted = group.get("fulfillmentOrderLineItems")
+            wanted = wanted if wanted else [{"id": ln.id, "quantity": ln.remaining} for ln in fo.lines if ln.remaining]
+            lines = {ln.id: ln for ln in fo.lines}
+            for item in wanted:
+                line = lines.get(item["id"])
+                if line is None or not 0 < item["quantity"] <= line.remaining:
+                    return refuse("Invalid fulfillment order line item quantity requested.")
+                moves.append((fo, line, item["quantity"]))
+        for fo, line, qty in moves:
+            line.remaining -= qty
+            fo.status = "IN_PROGRESS" if any(ln.remaining for ln in fo.lines) else "CLOSED"
+        tracking = data.get("trackingInfo") or {}
+        fulfilment = {"__typename": "Fulfillment", "id": f"gid://shopify/Fulfillment/{next(self.ids)}",
+                      "status": "SUCCESS", "notifyCustomer": data.get("notifyCustomer", False),
+                      "trackingInfo": [{"number": tracking["number"], "company": tracking.get("company"), "url": None}]
+                      if tracking.get("number") else [],
+                      "fulfillmentLineItems": {"nodes": [{"quantity": q, "lineItem": {"id": ln.line_item}}
+                                                         for _, ln, q in moves]}}
+        picked[0][0].fulfilments.append(fulfilment)  # type: ignore[index]
+        return {"fulfillment": fulfilment, "userErrors": []}
+
+    def with_tracking(self, order_id: str, number: str) -> list[dict[str, Any]]:
+        order = self.orders[order_id if order_id.startswith("gid://") else f"gid://shopify/Order/{order_id}"]
+        return [f for f in order.fulfilments if any(t["number"] == number for t in f["trackingInfo"])]
+
+
+def make_order(number: str, lines: list[tuple[str, str, int]], locations: list[str] | None = None) -> Order:
+    """An order whose line i sits in a fulfilment order at locations[i] (all at location 1 by default)."""
+    places = locations or ["1"] * len(lines)
+    fos: dict[str, FulfilmentOrder] = {}
+    for n, ((line_id, sku, qty), place) in enumerate(zip(lines, places, strict=True), start=1):
+        fo = fos.setdefault(place, FulfilmentOrder(f"gid://shopify/FulfillmentOrder/{number}{place}", place, []))
+        fo.lines.append(FoLine(f"gid://shopify/FulfillmentOrderLineItem/{number}{n}",
+                               f"gid://shopify/LineItem/{line_id}", sku, qty, qty))
+    return Order(f"gid://shopify/Order/{number}", list(fos.values()))
+
+
+def make_store(base_url: str, good: bool = True, **options: str) -> Store:
+    return Store("shop", "shopify", base_url, {"token": {"value": TOKEN if good else "shpat_wrong0000"}},
+                 {"api_version": VERSION, **options})
+
+
+def secrets(good: bool = True) -> dict[str, str]:
+    return {"token": TOKEN if good else "shpat_wrong0000"}
+
+
+def mappings() -> dict[str, dict[str, str]]:
+    return {label.lower(): {"shopify": m["shopify"]} for label, m in DEFAULT_MAPPINGS.items() if "shopify" in m}
+
+
+def effects(handler: Handler, payload: Payload) -> int:
+    assert isinstance(handler, ShopifyFake)
+    return len(handler.with_tracking(payload["order"]["cart_order_id"] or "", payload["packages"][0]["tracking"] or ""))
+
+
+CASE = ContractCase(cart="shopify", make_fake=ShopifyFake, store=make_store, secrets=secrets, effects=effects,
+                    mappings=mappings())
