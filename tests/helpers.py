@@ -91,7 +91,9 @@ def open_db(path: Path | None = None) -> Database:
 
 def dump(path: Path | None = None) -> list[str]:
     """The whole database as SQL text, read through a fresh connection (sees the WAL)."""
-    conn = sqlite3.connect(path or os.environ["STATUSCTL_DB"])
+    path = Path(path or os.environ["STATUSCTL_DB"])
+    assert path.exists(), f"{path} does not exist (dump would create it)"
+    conn = sqlite3.connect(path)
     try:
         return list(conn.iterdump())
     finally:
