@@ -93,6 +93,9 @@ class Controller:
         rng: random.Random | None = None,
     ) -> None:
         self.db = Database.open(db_path)
+        # A lost acknowledgement after a power cut only means a resend (receivers dedupe by
+        # webhook-id), so the controller's own writes need not wait for fsync.
+        self.db.conn.execute("PRAGMA synchronous = NORMAL")
         self.settings: StackSettings = stack_settings(self.db)
         self.watch = watch
         self.limit = limit
@@ -195,12 +198,23 @@ class Controller:
             return done("failed", reason=ctx.scrub(f"adapter error: {type(exc).__name__}: {exc}"[:200]))
         return done("ok", status=200)
 
-    def _settle(self, outcomes: list[stack.Outcome]) -> None:
+    def _turn(self, outcomes: list[stack.Outcome], room: int) -> list[stack.Claimed]:
+        """One transaction per turn: settle what finished, then claim up to `room` records."""
+        if not outcomes and room <= 0:
+            return []
+        s = self.settings
+        now = time.time()
+        with self.db.tx() as conn:
+            if outcomes:
+                stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
+                             schedule=s.retry_schedule, rng=self.rng)
+            batch = stack.claim(conn, self.owner, room, s.lease_seconds, now=now, stores=self.stores) if room > 0 else []
+        self._count(outcomes)
+        return batch
+
+    def _count(self, outcomes: list[stack.Outcome]) -> None:
         if not outcomes:
             return
-        s = self.settings
-        stack.settle(self.db.conn, outcomes, self.owner, now=time.time(), max_attempts=s.max_attempts,
-                     schedule=s.retry_schedule, rng=self.rng)
         for o in outcomes:
             t = self.report.tally(o.claimed.destination)
             self._retrying.pop(o.claimed.uid, None)
@@ -227,20 +241,16 @@ class Controller:
         try:
             async with make_client(self.transport, connections=max(self.concurrency, 8)) as client:
                 while True:
-                    self._settle(finished)
-                    finished = []
-                    got = 0
-                    room = self.concurrency - len(inflight)
+                    room = 0 if self._stopping else self.concurrency - len(inflight)
                     if self.limit is not None:
                         room = min(room, self.limit - claimed_total)
-                    if room > 0 and not self._stopping:
-                        batch = stack.claim(self.db.conn, self.owner, room, self.settings.lease_seconds,
-                                            now=time.time(), stores=self.stores)
-                        for c in batch:
-                            inflight[asyncio.create_task(self._send(client, c))] = c
-                        got = len(batch)
-                        claimed_total += got
-                        self.report.attempts += got
+                    batch = self._turn(finished, room)
+                    finished = []
+                    for c in batch:
+                        inflight[asyncio.create_task(self._send(client, c))] = c
+                    got = len(batch)
+                    claimed_total += got
+                    self.report.attempts += got
                     if time.monotonic() - last_beat >= HEARTBEAT_S:
                         self._heartbeat()
                         last_beat = time.monotonic()
@@ -262,8 +272,9 @@ class Controller:
             self.report.interrupted = True
             for task in inflight:
                 task.cancel()
-            stack.release(self.db.conn, self.owner, [c.seq for c in inflight.values()])
-            self._settle(finished)
+            with self.db.tx() as conn:
+                stack.release(conn, self.owner, [c.seq for c in inflight.values()])
+            self._turn(finished, 0)
             raise
         finally:
             self._finish()

@@ -59,7 +59,10 @@ def claim(
     stores: list[str] | None = None,
     skip_orders: set[int] | frozenset[int] = frozenset(),
 ) -> list[Claimed]:
-    """Lease up to `limit` due records, each the head of its order (one statement, BEGIN IMMEDIATE)."""
+    """Lease up to `limit` due records, each the head of its order (one UPDATE … RETURNING).
+
+    Runs inside the caller's BEGIN IMMEDIATE transaction.
+    """
     where = [
         "s.state = 'queued'",
         "s.next_attempt <= :now",
@@ -79,13 +82,7 @@ def claim(
         "ORDER BY s.next_attempt, s.seq LIMIT :limit) "
         "RETURNING seq, uid, order_number, store, destination, payload, attempts, queued"
     )
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        rows = conn.execute(sql, params).fetchall()
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    rows = conn.execute(sql, params).fetchall()
     rows.sort(key=lambda r: r["seq"])
     return [
         Claimed(r["seq"], r["uid"], r["order_number"], r["store"], r["destination"], json.loads(r["payload"]),
@@ -125,66 +122,53 @@ def settle(
     schedule: tuple[float, ...],
     rng: random.Random | None = None,
 ) -> None:
-    """Write the outcomes of finished attempts in one transaction.
+    """Write the outcomes of finished attempts, inside the caller's BEGIN IMMEDIATE transaction.
 
-    OK deletes the record (whoever holds its lease: it was delivered); retry
-    and failed update it only while we still hold its lease.
+    OK deletes the record (whoever holds its lease: it was delivered) and its
+    history row goes in the same transaction; retry and failed update the
+    record only while we still hold its lease.
     """
     history = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for o in outcomes:
-            c = o.claimed
-            kind = o.kind
-            if kind == "ok":
-                conn.execute("DELETE FROM stack WHERE seq = ?", (c.seq,))
+    for o in outcomes:
+        c = o.claimed
+        kind = o.kind
+        if kind == "ok":
+            conn.execute("DELETE FROM stack WHERE seq = ?", (c.seq,))
+        else:
+            if kind == "retry" and c.attempts >= max_attempts:
+                kind = "failed"
+                o.reason = f"{o.reason} (gave up after {c.attempts} attempts)"
+            if kind == "retry":
+                delay = max(backoff(c.attempts, schedule, rng), o.retry_after or 0.0)
+                conn.execute(
+                    "UPDATE stack SET next_attempt = ?, lease_owner = NULL, lease_until = NULL, last_status = ?, "
+                    "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ?",
+                    (now + delay, o.status, o.reason, o.answer[:EXCERPT], c.seq, owner),
+                )
             else:
-                if kind == "retry" and c.attempts >= max_attempts:
-                    kind = "failed"
-                    o.reason = f"{o.reason} (gave up after {c.attempts} attempts)"
-                if kind == "retry":
-                    delay = max(backoff(c.attempts, schedule, rng), o.retry_after or 0.0)
-                    conn.execute(
-                        "UPDATE stack SET next_attempt = ?, lease_owner = NULL, lease_until = NULL, last_status = ?, "
-                        "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ?",
-                        (now + delay, o.status, o.reason, o.answer[:EXCERPT], c.seq, owner),
-                    )
-                else:
-                    conn.execute(
-                        "UPDATE stack SET state = 'failed', lease_owner = NULL, lease_until = NULL, last_status = ?, "
-                        "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ?",
-                        (o.status, o.reason, o.answer[:EXCERPT], c.seq, owner),
-                    )
-            history.append(
-                (now, c.uid, c.store, c.destination, c.order_number, c.attempts, kind, o.status, o.reason,
-                 o.answer[:EXCERPT], o.duration_ms, owner)
-            )
-        conn.executemany(
-            "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, status, reason, "
-            "answer, duration_ms, controller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            history,
+                conn.execute(
+                    "UPDATE stack SET state = 'failed', lease_owner = NULL, lease_until = NULL, last_status = ?, "
+                    "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ?",
+                    (o.status, o.reason, o.answer[:EXCERPT], c.seq, owner),
+                )
+        history.append(
+            (now, c.uid, c.store, c.destination, c.order_number, c.attempts, kind, o.status, o.reason,
+             o.answer[:EXCERPT], o.duration_ms, owner)
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    conn.executemany(
+        "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, status, reason, "
+        "answer, duration_ms, controller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        history,
+    )
 
 
 def release(conn: sqlite3.Connection, owner: str, seqs: list[int]) -> None:
-    """Give back leases of records we claimed but did not send (shutdown); the attempt is not counted."""
-    if not seqs:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(
-            "UPDATE stack SET lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0) "
-            "WHERE seq = ? AND lease_owner = ?",
-            [(s, owner) for s in seqs],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    """Give back leases of records claimed but not sent (inside the caller's transaction); not counted as attempts."""
+    conn.executemany(
+        "UPDATE stack SET lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0) "
+        "WHERE seq = ? AND lease_owner = ?",
+        [(s, owner) for s in seqs],
+    )
 
 
 # -- the operator's views ----------------------------------------------------
