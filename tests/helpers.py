@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from statusctl.cli.main import app
 from statusctl.core.db import Database
+from statusctl.core.init import ensure_initialized
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -84,9 +85,12 @@ def setup_shop(*, updates: bool = True) -> None:
     cli("orders", "import", EXAMPLES / "orders.json", "--store", "web")
 
 
-def open_db(path: Path | None = None) -> Database:
-    """The test's database (STATUSCTL_DB), opened for direct core calls."""
-    return Database.open(path or Path(os.environ["STATUSCTL_DB"]))
+def open_db(path: Path | None = None, *, init: bool = True) -> Database:
+    """The test's database (STATUSCTL_DB), opened for direct core calls (defaults loaded)."""
+    db = Database.open(path or Path(os.environ["STATUSCTL_DB"]))
+    if init:
+        ensure_initialized(db)
+    return db
 
 
 def dump(path: Path | None = None) -> list[str]:
