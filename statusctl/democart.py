@@ -200,7 +200,10 @@ class DemoCart:
             request_queue_size = 256
 
         self._httpd = Server((self.host, 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="democart", daemon=True)
+        # A short poll interval: stop() waits for the serve loop to notice, 0.5 s by default.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="democart", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -3,7 +3,7 @@
 Delivery is the webhook adapter's, unchanged. `check()` reads the OSS's
 `/healthz` (beside `/api/updates`, under the same prefix), signed the same way
 with an empty body, so a wrong secret shows: the OSS answers 401 to a bad
-signature there.
+signature there, and `{"status": "ok", "signature": "ok"}` to a good one.
 """
 
 from __future__ import annotations
@@ -33,7 +33,14 @@ class OssAdapter(WebhookAdapter):
         headers = self.signed_headers(f"check_{uuid.uuid4().hex}", b"")
         response = await self.request("GET", url, headers=headers)
         self.judge(response, "health check")
-        return f"the Order Status System at {self.ctx.scrub(url)} is up and accepts our signature"
+        where = f"the Order Status System at {self.ctx.scrub(url)}"
+        try:
+            confirmed = response.json().get("signature") == "ok"
+        except (ValueError, AttributeError):
+            confirmed = False
+        if confirmed:
+            return f"{where} is up and accepts our signature"
+        return f"{where} is up (it did not confirm our signature; updates will show it)"
 
 
 ADAPTER = OssAdapter

@@ -24,7 +24,7 @@ class OssFake(Receiver):
                 signing.verify(self.keys, req.headers, req.body)
             except signing.SignatureError as exc:
                 return Answer(401, f"signature refused: {exc}")
-            return json_answer(200, {"ok": True})
+            return json_answer(200, {"status": "ok", "signature": "ok"})
         return super().__call__(req)
 
 

@@ -215,3 +215,16 @@ def test_oss_check_reads_a_signed_healthz():
 ])
 def test_health_url(url, expected):
     assert health_url(url) == expected
+
+
+def test_oss_check_says_when_the_signature_was_not_confirmed():
+    fake = OssFake()
+    with FakeServer(fake) as server:
+        server.fail_next(Answer(200, "OK"))
+        ctx = Context(oss_store(server.base_url), {"secret": GOOD})
+
+        async def go() -> str:
+            async with make_client() as client:
+                return await OssAdapter(client, ctx).check()
+
+        assert "did not confirm" in asyncio.run(go())
