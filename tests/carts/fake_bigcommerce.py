@@ -2,13 +2,14 @@
 
 Shapes follow BigCommerce's v2 docs: `X-Auth-Token`, JSON only (`Accept`), errors as a JSON
 array of {"status", "message"}, an empty list as 204 without a body, 201 for a created
-shipment, and the rate-limit headers on every answer. `run_out()` spends the quota: the
-next requests get 429 until `refill()`.
+shipment, and the rate-limit headers on every answer. The quota refills when its window
+resets; `run_out(reset_ms)` spends it now, so requests get 429 until then (or `refill()`).
 """
 
 from __future__ import annotations
 
 import email.utils
+import time
 from typing import Any
 
 from statusctl.carts.matrix import DEFAULT_MAPPINGS
@@ -43,9 +44,10 @@ class BigFake(VendorFake):
         ("POST", r"/orders/(\d+)/shipments", "add_shipment"),
     ]
 
-    def __init__(self, *, quota: int = 150, reset_ms: int = 30000, addresses: int = 1) -> None:
+    def __init__(self, *, quota: int = 150, window_ms: int = 30000, addresses: int = 1) -> None:
         super().__init__()
-        self.quota, self.used, self.reset_ms = quota, 0, reset_ms
+        self.quota, self.used, self.window_ms = quota, 0, window_ms
+        self.reset_at = time.monotonic() + window_ms / 1000
         self.orders: dict[int, dict[str, Any]] = {501: {"id": 501, "status_id": 11, "status": "Awaiting Fulfillment",
                                                          "discount_amount": "5.0000"}}
         self.addresses = {501: [{"id": 7 + n, "order_id": 501, "first_name": "Ann", "zip": "90210"}
@@ -60,7 +62,7 @@ class BigFake(VendorFake):
         self.shipments: dict[int, list[dict[str, Any]]] = {501: []}
 
     def run_out(self, reset_ms: int = 1500) -> None:
-        self.used, self.reset_ms = self.quota, reset_ms
+        self.used, self.reset_at = self.quota, time.monotonic() + reset_ms / 1000
 
     def refill(self) -> None:
         self.used = 0
@@ -68,6 +70,9 @@ class BigFake(VendorFake):
     # Hooks -------------------------------------------------------------------------
 
     def route(self, request: Request) -> Answer:
+        now = time.monotonic()
+        if now >= self.reset_at:
+            self.used, self.reset_at = 0, now + self.window_ms / 1000
         if self.used >= self.quota:
             return bc_error(429, "You have exceeded your request quota; try again later.")
         self.used += 1
@@ -82,8 +87,8 @@ class BigFake(VendorFake):
         answer.headers.update({
             "X-Rate-Limit-Requests-Left": str(max(0, self.quota - self.used)),
             "X-Rate-Limit-Requests-Quota": str(self.quota),
-            "X-Rate-Limit-Time-Reset-Ms": str(self.reset_ms),
-            "X-Rate-Limit-Time-Window-Ms": "30000",
+            "X-Rate-Limit-Time-Reset-Ms": str(max(0, int((self.reset_at - time.monotonic()) * 1000))),
+            "X-Rate-Limit-Time-Window-Ms": str(self.window_ms),
         })
         return answer
 

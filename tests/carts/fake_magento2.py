@@ -74,6 +74,7 @@ class MagentoFake(VendorFake):
                   "items": [_line(9001, "MUG-1", 2), _line(9002, "TEE-L", 1)], "status_histories": []},
         }
         self.shipments: list[dict[str, Any]] = []
+        self.stale_searches = 0  # how many shipment searches still miss the newest shipment (index lag)
         self._held: dict[int, tuple[str, str]] = {}
 
     # Hooks -------------------------------------------------------------------------
@@ -156,6 +157,9 @@ class MagentoFake(VendorFake):
     def search_shipments(self, request: Request, body: Any) -> Answer:
         filters = _search(request)
         rows = [s for s in self.shipments if all(str(s.get(k)) == v for k, v in filters.items())]
+        if self.stale_searches > 0:
+            self.stale_searches -= 1
+            rows = rows[:-1]
         return Answer(200, {"items": rows, "search_criteria": {}, "total_count": len(rows)})
 
     # State changes and comments ----------------------------------------------------------
