@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 DATA = Path(__file__).resolve().parent / "data"
 
-WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"statusctl-test-webhook-key-0123").decode()
-OTHER_SECRET = "whsec_" + base64.b64encode(b"statusctl-test-second-key-45678").decode()
+# 33 bytes: base64 without '=' padding, so a leak cannot hide behind a split at '='.
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"statusctl-test-webhook-key-012345").decode()
+OTHER_SECRET = "whsec_" + base64.b64encode(b"statusctl-test-second-key-4567890").decode()
 
 # Orders of the two example files, and their SKUs.
 CSV_ORDERS = {

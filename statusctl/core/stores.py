@@ -19,6 +19,7 @@ from statusctl.core.settings import parse_bool
 MASK = "••••••"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
 OSS_KEY = "oss_store"
+OSS_CARTS = ("oss", "webhook")  # cart types that can receive other stores' updates
 
 
 @dataclass
@@ -81,7 +82,9 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key or not value:
-            raise InputError(f"{flag} {item.split('=')[0]!r}… must look like KEY=VALUE.")
+            # Without an '=' the whole item may be a secret value: never echo it.
+            shown = f" {key!r}…" if sep and key else ""
+            raise InputError(f"{flag}{shown} must look like KEY=VALUE.")
         out[key] = value
     return out
 
@@ -225,6 +228,12 @@ def set_oss(db: Database, name: str | None) -> str | None:
     store = get_store(db, name)
     if not store.cart_type.accepts_updates:
         raise InputError(f"Store {store.name!r} has cart type {store.cart}, which cannot receive updates.")
+    if store.cart not in OSS_CARTS:
+        # Another store's orders would be sent to this shop's own cart API under their numbers.
+        raise InputError(
+            f"Store {store.name!r} has cart type {store.cart}; the OSS must be a store of cart type "
+            f"{' or '.join(OSS_CARTS)}."
+        )
     with db.tx() as conn:
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
