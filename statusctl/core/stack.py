@@ -266,14 +266,17 @@ def retry(db: Database, ids: list[str], *, failed: bool = False) -> int:
     """Make records due now with a fresh attempt count (failed ones become queued again)."""
     if not ids and not failed:
         raise InputError("Name record ids or use --failed.")
+    now = time.time()
     with db.tx() as conn:
         rows = _select(conn, ids, failed)
-        conn.executemany(
+        # A record under a live lease is being sent right now: freeing it would let a
+        # second controller send it at the same time, so it is left alone.
+        cur = conn.executemany(
             "UPDATE stack SET state = 'queued', attempts = 0, next_attempt = ?, lease_owner = NULL, lease_until = NULL "
-            "WHERE seq = ?",
-            [(time.time(), r["seq"]) for r in rows],
+            "WHERE seq = ? AND (lease_until IS NULL OR lease_until < ?)",
+            [(now, r["seq"], now) for r in rows],
         )
-    return len(rows)
+    return max(cur.rowcount, 0)
 
 
 def drop(db: Database, ids: list[str], *, failed: bool = False, who: str = "operator") -> int:
