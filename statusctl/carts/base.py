@@ -1,7 +1,8 @@
 """The one small interface every cart adapter implements, and the shared HTTP rules.
 
-An adapter turns one stack record (its payload, see `statusctl.core.changes`)
-into one or more HTTP requests to its destination and judges the answers:
+An adapter turns one stack record
+into one or more HTTP requests to its destination and judges the answers
+(the payload's shape is `statusctl.core.record.Payload`):
 
 - return normally            → OK: the controller deletes the record;
 - raise `TryLater`           → transient: retried per StackRetrySchedule (honouring `retry_after`);

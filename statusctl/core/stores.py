@@ -174,7 +174,9 @@ def add_store(
     if missing:
         raise InputError(f"Store {name!r} ({cart}) needs the secret(s) {', '.join(missing)} (--secret or --secret-env).")
     if cart in ("webhook", "oss") and "value" in specs.get("secret", {}):
-        _check_webhook_secret(specs["secret"]["value"], "secret")
+        # Several space-separated secrets sign with each (key rotation).
+        for part in specs["secret"]["value"].split():
+            _check_webhook_secret(part, "secret")
     with db.tx() as conn:
         if conn.execute("SELECT 1 FROM stores WHERE name = ?", (name,)).fetchone():
             raise InputError(f"Store {name!r} already exists; remove it first to change it.")

@@ -127,7 +127,7 @@ class FakeServer:
             request_queue_size = 256
 
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base_url(self) -> str:
