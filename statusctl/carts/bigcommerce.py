@@ -86,9 +86,8 @@ class BigCommerceAdapter(RestAdapter):
     async def ship(self, oid: str, packages: list[PackagePart], note: str | None, record: Record) -> None:
         existing = await self.get_all(f"/orders/{oid}/shipments", f"read shipments of order {oid}")
         numbers = {str(s.get("tracking_number") or "").strip() for s in existing}
-        todo = [(n, p) for n, p in enumerate(packages)
-                if any(i["quantity"] > 0 for i in p["items"]) and (p["tracking"] or "").strip() not in numbers]
-        if not todo:
+        todo = [(n, p) for n, p in enumerate(packages) if any(i["quantity"] > 0 for i in p["items"])]
+        if all((p["tracking"] or "").strip() in numbers for _, p in todo):
             return
         addresses = await self.get_all(f"/orders/{oid}/shipping_addresses", f"read addresses of order {oid}")
         if not addresses:
@@ -99,8 +98,12 @@ class BigCommerceAdapter(RestAdapter):
                    if not str(s.get("tracking_number") or "").strip()
                    and made_by_this_record(s.get("date_created"), record)}
         for n, package in todo:
-            items = [(_product_id(oid, i, products), i["quantity"]) for i in package["items"] if i["quantity"] > 0]
+            # The note rides with the record's first package, whether sent now or by an earlier attempt.
+            comments, note = note, None
             tracking = (package["tracking"] or "").strip()
+            if tracking and tracking in numbers:
+                continue
+            items = [(_product_id(oid, i, products), i["quantity"]) for i in package["items"] if i["quantity"] > 0]
             if not tracking and items_key([(str(p), q) for p, q in items]) in earlier:
                 continue
             body: dict[str, Any] = {
@@ -112,9 +115,8 @@ class BigCommerceAdapter(RestAdapter):
             }
             if package["carrier"]:
                 body["shipping_method"] = package["carrier"]
-            if note:
-                body["comments"] = note
-                note = None
+            if comments:
+                body["comments"] = comments
             await self.call("POST", f"/orders/{oid}/shipments", f"create shipment {tracking or n + 1} of order {oid}",
                             json=body, uid=f"{record.uid}.shipment.{n}")
 

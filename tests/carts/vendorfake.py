@@ -3,6 +3,7 @@
 A subclass lists `routes` as (method, regex on the path after `prefix`, handler name); each
 handler gets the request and the regex groups and returns an `Answer`. `authorise()` runs
 first (return an Answer to refuse); `no_route()` answers what matches nothing.
+`fail_on()` makes one route answer a fault (say, after an earlier write went through).
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ class VendorFake:
         self.lock = threading.Lock()
         self.seen: list[tuple[str, str, Any]] = []  # (method, path, decoded JSON body) of routed requests
         self._compiled = [(m, re.compile(f"^{p}$"), h) for m, p, h in self.routes]
+        self._faults: list[list[Any]] = []  # [method, compiled path, answer, times left, to let pass]
+
+    def fail_on(self, method: str, pattern: str, answer: Answer, times: int = 1, after: int = 0) -> None:
+        """Let `after` matching requests through, then answer the next `times` with `answer`."""
+        with self.lock:
+            self._faults.append([method, re.compile(f"^{pattern}$"), answer, times, after])
 
     def __call__(self, request: Request) -> Answer:
         with self.lock:
@@ -54,6 +61,13 @@ class VendorFake:
                 except ValueError:
                     return self.bad_body(request)
             self.seen.append((request.method, path, body))
+            for fault in self._faults:
+                if fault[3] > 0 and fault[0] == request.method and fault[1].match(path):
+                    if fault[4] > 0:
+                        fault[4] -= 1
+                        continue
+                    fault[3] -= 1
+                    return fault[2]  # type: ignore[no-any-return]
             handler: Callable[..., Answer] = getattr(self, name)
             return handler(request, body, *match.groups())
         return self.no_route(request) if not allowed else self.wrong_method(request, allowed)
