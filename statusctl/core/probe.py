@@ -6,16 +6,20 @@ import asyncio
 
 from statusctl.core.db import Database
 from statusctl.core.errors import StatusctlError
-from statusctl.core.stores import get_store
+from statusctl.core.stores import Store, get_store
 
 
 def test_store(db: Database, name: str) -> tuple[bool, str]:
-    """(ok, what was seen or why it failed); the message never holds a secret."""
+    """(ok, what was seen or why it failed) for a saved store; the message never holds a secret."""
+    return check_store(get_store(db, name))
+
+
+def check_store(store: Store) -> tuple[bool, str]:
+    """Test a store's settings (saved or not yet) with a harmless read; the message never holds a secret."""
     import httpx
 
     from statusctl.carts.base import Context, DeliveryError, adapter_class, make_client
 
-    store = get_store(db, name)
     if not store.cart_type.has_test:
         return True, f"cart type {store.cart} has no harmless read to test with; nothing was sent."
     try:

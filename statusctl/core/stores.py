@@ -123,24 +123,16 @@ def _check_webhook_secret(value: str, key: str) -> None:
         raise InputError(f"--secret {key}=…: a webhook secret must hold at least 24 bytes.")
 
 
-def add_store(
-    db: Database,
-    name: str,
-    cart: str,
-    url: str,
-    secrets: list[str],
-    secret_envs: list[str],
-    options: list[str],
-) -> Store:
-    """Validate and save a new store; a secret given by value is stored, by env only its name."""
+def check_store_name(name: str) -> str:
+    """A store name: 1–50 letters, digits, '.', '_' or '-'."""
     if not _NAME.match(name):
         raise InputError(f"Store name {name!r} must be 1–50 letters, digits, '.', '_' or '-'.")
-    cart = cart.strip().lower()
-    if cart not in CART_TYPES:
-        raise InputError(f"--cart {cart!r} is not a cart type; cart types: {', '.join(CART_TYPES)}.")
-    ctype = CART_TYPES[cart]
-    opts = _pairs(options, "--option")
-    allowed = {**ctype.options, **COMMON_OPTIONS}
+    return name
+
+
+def check_options(cart: str, opts: dict[str, str]) -> None:
+    """Every option must be one of the cart type's (or the common ones) with a valid value."""
+    allowed = {**CART_TYPES[cart].options, **COMMON_OPTIONS}
     for key in opts:
         if key not in allowed:
             raise InputError(f"--option {key!r} is not an option of {cart}; options: {', '.join(allowed)}.")
@@ -156,6 +148,24 @@ def add_store(
             raise InputError(f"--option {key}={opts[key]!r} must be true or false.")
     if "tracking" in opts and opts["tracking"] not in ("extension", "note"):
         raise InputError(f"--option tracking={opts['tracking']!r} must be extension or note.")
+
+
+def build_store(
+    name: str,
+    cart: str,
+    url: str,
+    secrets: list[str],
+    secret_envs: list[str],
+    options: list[str],
+) -> Store:
+    """Validate a new store's settings into a Store in memory (nothing is saved)."""
+    check_store_name(name)
+    cart = cart.strip().lower()
+    if cart not in CART_TYPES:
+        raise InputError(f"--cart {cart!r} is not a cart type; cart types: {', '.join(CART_TYPES)}.")
+    ctype = CART_TYPES[cart]
+    opts = _pairs(options, "--option")
+    check_options(cart, opts)
     checked_url = check_url(url, parse_bool(opts.get("allow_http", "")) is True)
     specs: dict[str, dict[str, str]] = {}
     for key, value in _pairs(secrets, "--secret").items():
@@ -177,13 +187,33 @@ def add_store(
         # Several space-separated secrets sign with each (key rotation).
         for part in specs["secret"]["value"].split():
             _check_webhook_secret(part, "secret")
+    return Store(name, cart, checked_url, specs, opts)
+
+
+def insert_store(conn: sqlite3.Connection, store: Store) -> None:
+    """Save a validated store inside the caller's writing transaction."""
+    if conn.execute("SELECT 1 FROM stores WHERE name = ?", (store.name,)).fetchone():
+        raise InputError(f"Store {store.name!r} already exists; remove it first to change it.")
+    conn.execute(
+        "INSERT INTO stores (name, cart, url, secrets, options, created) VALUES (?, ?, ?, ?, ?, ?)",
+        (store.name, store.cart, store.url, json.dumps(store.secrets), json.dumps(store.options),
+         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+    )
+
+
+def add_store(
+    db: Database,
+    name: str,
+    cart: str,
+    url: str,
+    secrets: list[str],
+    secret_envs: list[str],
+    options: list[str],
+) -> Store:
+    """Validate and save a new store; a secret given by value is stored, by env only its name."""
+    store = build_store(name, cart, url, secrets, secret_envs, options)
     with db.tx() as conn:
-        if conn.execute("SELECT 1 FROM stores WHERE name = ?", (name,)).fetchone():
-            raise InputError(f"Store {name!r} already exists; remove it first to change it.")
-        conn.execute(
-            "INSERT INTO stores (name, cart, url, secrets, options, created) VALUES (?, ?, ?, ?, ?, ?)",
-            (name, cart, checked_url, json.dumps(specs), json.dumps(opts), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
-        )
+        insert_store(conn, store)
     return get_store(db, name)
 
 
@@ -221,13 +251,8 @@ def remove_store(db: Database, name: str) -> None:
         conn.execute("DELETE FROM meta WHERE key = ? AND value = ?", (OSS_KEY, store.name))
 
 
-def set_oss(db: Database, name: str | None) -> str | None:
-    """Send updates of carts that cannot take them to store `name` (None: stop doing so)."""
-    if name is None:
-        with db.tx() as conn:
-            conn.execute("DELETE FROM meta WHERE key = ?", (OSS_KEY,))
-        return None
-    store = get_store(db, name)
+def check_oss_store(store: Store) -> None:
+    """Refuse a store that cannot be the OSS (the destination of carts that cannot take updates)."""
     if not store.cart_type.accepts_updates:
         raise InputError(f"Store {store.name!r} has cart type {store.cart}, which cannot receive updates.")
     if store.cart not in OSS_CARTS:
@@ -236,6 +261,16 @@ def set_oss(db: Database, name: str | None) -> str | None:
             f"Store {store.name!r} has cart type {store.cart}; the OSS must be a store of cart type "
             f"{' or '.join(OSS_CARTS)}."
         )
+
+
+def set_oss(db: Database, name: str | None) -> str | None:
+    """Send updates of carts that cannot take them to store `name` (None: stop doing so)."""
+    if name is None:
+        with db.tx() as conn:
+            conn.execute("DELETE FROM meta WHERE key = ?", (OSS_KEY,))
+        return None
+    store = get_store(db, name)
+    check_oss_store(store)
     with db.tx() as conn:
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
