@@ -133,29 +133,30 @@ class Magento2Adapter(RestAdapter):
         note = payload["note"]
         for n, package in enumerate(payload["packages"]):
             wanted = [i for i in package["items"] if i["quantity"] > 0]
+            if not wanted:
+                continue
+            # The note rides with the record's first package, whether shipped now or by an earlier attempt.
+            comment, note = note, None
             tracking = (package["tracking"] or "").strip()
-            if not wanted or (tracking and tracking in track_numbers(existing)):
-                note = None
+            if tracking and tracking in track_numbers(existing):
                 continue
             items = [(order_item_id(order, i), i["quantity"]) for i in wanted]
             if not tracking and items_key([(str(k), q) for k, q in items]) in earlier_untracked(existing, record):
-                note = None
                 continue
             body: dict[str, Any] = {"items": [{"order_item_id": k, "qty": q} for k, q in items], "notify": True}
             if tracking:
                 carrier = package["carrier"] or ""
                 body["tracks"] = [{"track_number": tracking, "title": carrier or "Tracking",
                                    "carrier_code": CARRIER_CODES.get(loose_key(carrier), "custom")}]
-            if note:
-                body.update(appendComment=True, comment={"comment": note, "is_visible_on_front": 1})
-                note = None
+            if comment:
+                body.update(appendComment=True, comment={"comment": comment, "is_visible_on_front": 1})
             what = f"ship package {tracking or n + 1} of order {oid}"
             response = await self.send("POST", f"/order/{oid}/ship", json=body, uid=f"{record.uid}.ship.{n}")
             if response.status_code == 400 and NO_SHIPMENT in (self.error_detail(decode(response)) or ""):
                 existing = await self.shipments(oid)
                 if tracking and tracking in track_numbers(existing):
-                    continue  # shipped meanwhile (an earlier attempt whose answer we lost)
-                self.judge(response, what + f" (no shipment of the order has tracking {tracking or '—'})")
+                    continue  # shipped meanwhile (an earlier attempt whose answer was lost, or another sender)
+                self.judge(response, f"{what} (and no shipment of the order has tracking {tracking or '—'})")
             self.judge(response, what)
 
     async def ship_remaining(self, oid: str, order: dict[str, Any], payload: Payload, record: Record) -> bool:
