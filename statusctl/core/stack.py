@@ -136,7 +136,8 @@ def settle(
             conn.execute("DELETE FROM stack WHERE seq = ?", (c.seq,))
         else:
             if kind == "retry" and c.attempts >= max_attempts:
-                kind = "failed"
+                # The outcome itself changes, so the caller's tally counts it as failed too.
+                kind = o.kind = "failed"
                 o.reason = f"{o.reason} (gave up after {c.attempts} attempts)"
             if kind == "retry":
                 delay = max(backoff(c.attempts, schedule, rng), o.retry_after or 0.0)
