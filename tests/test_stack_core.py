@@ -192,10 +192,14 @@ def test_attempts_exhausted_fail_the_record_with_the_reason(db, db_file):
     orders = fill(db_file, records=2, orders=1)
     uid = orders["O00000"][0]
     now = later()
+    kinds = []
     for _ in range(3):
         (c,) = claim(db, now=now)
-        settle(db, stack.Outcome(c, "retry", status=500, reason="HTTP 500", answer="oops"), now=now, max_attempts=3)
+        outcome = stack.Outcome(c, "retry", status=500, reason="HTTP 500", answer="oops")
+        settle(db, outcome, now=now, max_attempts=3)
+        kinds.append(outcome.kind)
         now += 400
+    assert kinds == ["retry", "retry", "failed"], "the caller's tally must see the give-up as a failure"
     r = row(db_file, uid)
     assert (r["state"], r["attempts"], r["last_status"], r["lease_owner"]) == ("failed", 3, 500, None)
     assert r["last_error"] == "HTTP 500 (gave up after 3 attempts)"
