@@ -1,0 +1,231 @@
+"""The setup wizard's core: what it reads to ask its questions, the checks of its answers, and the save.
+
+The wizard collects a `SetupPlan` in memory (a new store, UseStatusUpdates,
+the OSS choice, changed status events) and `save` writes all of it in one
+transaction: nothing is half-saved, and nothing at all before the operator
+confirms. The store's settings are tested before saving with
+`statusctl.core.probe.check_store` on the unsaved `Store`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from statusctl.carts.matrix import CART_TYPES
+from statusctl.core.db import Database
+from statusctl.core.errors import InputError, NotFound
+from statusctl.core.events import DEFAULT_EVENTS, EVENT_NAMES, Event, all_events, check_event
+from statusctl.core.labels import Label, all_labels
+from statusctl.core.settings import PARAMS, parse_bool, use_status_updates
+from statusctl.core.stores import (
+    OSS_CARTS,
+    OSS_KEY,
+    Store,
+    all_stores,
+    all_stores_in,
+    check_oss_store,
+    check_store_name,
+    get_store,
+    insert_store,
+    oss_store,
+)
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FIELDS = {
+    "item": "item_label", "item_label": "item_label", "item-label": "item_label",
+    "order": "order_label", "order_label": "order_label", "order-label": "order_label",
+    "fires": "fires", "fire": "fires",
+    "notify": "notify", "notify_cart": "notify", "notify-cart": "notify",
+}
+
+
+@dataclass
+class SetupState:
+    """What the database holds now, read once when the wizard starts."""
+
+    stores: list[Store]
+    use_status_updates: bool
+    oss: str | None
+    events: dict[str, Event]
+    labels: list[Label]
+
+    @property
+    def store_names(self) -> set[str]:
+        return {s.name for s in self.stores}
+
+    def oss_candidates(self, new: Store | None = None) -> list[str]:
+        """Stores that may be the OSS: the existing oss/webhook stores, and the new one if it is one."""
+        names = [s.name for s in self.stores if s.cart in OSS_CARTS]
+        if new is not None and new.cart in OSS_CARTS:
+            names.append(new.name)
+        return names
+
+
+def read_state(db: Database) -> SetupState:
+    """The stores, UseStatusUpdates, the OSS, the events grid and the labels, as they are now."""
+    return SetupState(
+        stores=all_stores(db),
+        use_status_updates=use_status_updates(db),
+        oss=oss_store(db),
+        events={e.name: e for e in all_events(db)},
+        labels=all_labels(db),
+    )
+
+
+def suggest_name(taken: set[str], cart: str) -> str:
+    """A free store name for a new store of this cart type: the cart's name, else with -2, -3, …."""
+    if cart not in taken:
+        return cart
+    n = 2
+    while f"{cart}-{n}" in taken:
+        n += 1
+    return f"{cart}-{n}"
+
+
+def check_new_name(state: SetupState, name: str) -> str:
+    """A valid store name that no store has yet."""
+    clean = check_store_name(name.strip())
+    if clean in state.store_names:
+        raise InputError(f"Store {clean!r} already exists; choose another name.")
+    return clean
+
+
+def check_cart(text: str) -> str:
+    """A cart type of the matrix, by name or by its number (1-based) in the matrix."""
+    clean = text.strip().lower()
+    names = list(CART_TYPES)
+    if clean.isdigit() and 1 <= int(clean) <= len(names):
+        return names[int(clean) - 1]
+    if clean not in CART_TYPES:
+        raise InputError(f"{text.strip()!r} is not a cart type; cart types: {', '.join(names)}.")
+    return clean
+
+
+def check_env_name(text: str) -> str:
+    clean = text.strip()
+    if not _ENV_NAME.match(clean):
+        raise InputError(f"{clean!r} is not an environment variable name (letters, digits and _).")
+    return clean
+
+
+def _label(labels: list[Label], name: str, kind: str, event: str) -> str:
+    for label in labels:
+        if label.name.lower() == name.strip().lower():
+            if not label.fits(kind):
+                raise InputError(
+                    f"Label {label.name!r} has scope {label.scope} and cannot be the {kind} label of {event}."
+                )
+            return label.name
+    raise NotFound(f"Unknown label {name.strip()!r}; `statusctl labels list` shows them.")
+
+
+def change_event(
+    labels: list[Label],
+    event: Event,
+    *,
+    item_label: str | None = None,
+    order_label: str | None = None,
+    fires: bool | None = None,
+    notify: bool | None = None,
+) -> Event:
+    """The event with these changes, checked against the labels; '' or '-' clears a label, None keeps it."""
+
+    def pick(given: str | None, current: str | None, kind: str) -> str | None:
+        if given is None:
+            return current
+        if given.strip() in ("", "-", "–"):
+            return None
+        return _label(labels, given, kind, event.name)
+
+    return Event(
+        event.name,
+        pick(item_label, event.item_label, "item"),
+        pick(order_label, event.order_label, "order"),
+        event.fires if fires is None else fires,
+        event.notify if notify is None else notify,
+    )
+
+
+def parse_event_change(text: str) -> tuple[str, str, str]:
+    """`EVENT.FIELD=VALUE` (FIELD: item, order, fires, notify) → (event, field, value)."""
+    head, sep, value = text.partition("=")
+    event, dot, name = head.strip().partition(".")
+    fieldname = _FIELDS.get(name.strip().lower())
+    if not sep or not dot or fieldname is None:
+        raise InputError(
+            f"--event {text!r} must look like EVENT.FIELD=VALUE with FIELD item, order, fires or notify, "
+            "e.g. item-shipped.notify=no."
+        )
+    return check_event(event), fieldname, value
+
+
+def apply_event_changes(labels: list[Label], events: dict[str, Event], changes: list[str]) -> dict[str, Event]:
+    """The events grid after `--event EVENT.FIELD=VALUE` changes (a new dict; the given one is untouched)."""
+    out = dict(events)
+    for text in changes:
+        name, fieldname, value = parse_event_change(text)
+        if fieldname == "item_label":
+            out[name] = change_event(labels, out[name], item_label=value)
+        elif fieldname == "order_label":
+            out[name] = change_event(labels, out[name], order_label=value)
+        else:
+            flag = parse_bool(value)
+            if flag is None:
+                raise InputError(f"--event {text!r}: {fieldname} must be yes or no.")
+            if fieldname == "fires":
+                out[name] = change_event(labels, out[name], fires=flag)
+            else:
+                out[name] = change_event(labels, out[name], notify=flag)
+    return out
+
+
+def default_events() -> dict[str, Event]:
+    """The shipped status events (DESIGN.md §2), as "Load Default Status Events" restores them."""
+    return {n: Event(n, il, ol, f, no) for n, _, il, ol, f, no in DEFAULT_EVENTS}
+
+
+def changed_events(before: dict[str, Event], after: dict[str, Event]) -> list[Event]:
+    """The events of `after` that differ from `before`, in grid order."""
+    return [after[n] for n in EVENT_NAMES if n in after and after[n] != before.get(n)]
+
+
+@dataclass
+class SetupPlan:
+    """Everything the wizard will save, collected in memory."""
+
+    store: Store
+    use_status_updates: bool | None = None  # None: leave as it is
+    change_oss: bool = False
+    oss: str | None = None  # with change_oss: the OSS store, or None to have none
+    events: list[Event] = field(default_factory=list)  # the changed events only
+
+
+def save(db: Database, plan: SetupPlan) -> Store:
+    """Save the store, UseStatusUpdates, the OSS choice and the changed events in ONE transaction."""
+    with db.tx() as conn:
+        insert_store(conn, plan.store)
+        if plan.use_status_updates is not None:
+            param = PARAMS["UseStatusUpdates"]
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (param.name, param.check(str(plan.use_status_updates))),
+            )
+        if plan.change_oss and plan.oss is None:
+            conn.execute("DELETE FROM meta WHERE key = ?", (OSS_KEY,))
+        elif plan.change_oss and plan.oss is not None:
+            stores = {s.name: s for s in all_stores_in(conn)}
+            if plan.oss not in stores:
+                raise NotFound(f"Unknown store {plan.oss!r}; `statusctl stores list` shows them.")
+            check_oss_store(stores[plan.oss])
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (OSS_KEY, plan.oss),
+            )
+        for e in plan.events:
+            conn.execute(
+                "UPDATE events SET item_label = ?, order_label = ?, fires = ?, notify = ? WHERE name = ?",
+                (e.item_label, e.order_label, int(e.fires), int(e.notify), e.name),
+            )
+    return get_store(db, plan.store.name)
