@@ -1,0 +1,178 @@
+"""`statusctl apply`: bulk fire/ship/cancel from CSV or JSON Lines, all rows or none."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from statusctl.core import actions
+from statusctl.core.errors import InputError
+
+from .helpers import (
+    EXAMPLES,
+    cli,
+    cli_json,
+    count,
+    dump,
+    error_of,
+    open_db,
+    payload_of,
+    setup_shop,
+    show,
+    stack,
+    write,
+)
+
+HEADER = "action,event,order,sku,quantity,tracking,carrier,note\n"
+
+
+@pytest.fixture
+def shop() -> None:
+    setup_shop()
+
+
+def state() -> dict[str, tuple[str | None, list[tuple[str, str | None, int, bool]]]]:
+    out = {}
+    for row in cli_json("orders", "list"):
+        data = show(row["number"])
+        out[row["number"]] = (data["label"], [(i["sku"], i["label"], i["shipped"], i["cancelled"])
+                                              for i in data["items"]])
+    return out
+
+
+@pytest.mark.usefixtures("shop")
+def test_the_example_applies():
+    out = cli("apply", EXAMPLES / "apply.csv").stdout
+    assert "Applied 6 rows: 6 changed labels, 6 records queued." in out
+    assert show("1001")["label"] == "Order Shipped"
+    assert show("1003")["label"] == "Partially Shipped"
+    assert show("1004")["label"] == "Processing"
+    assert show("1005")["label"] == "Partially Shipped"
+    assert show("1006")["label"] == "Cancelled"
+    # Two rows with one tracking number make one package.
+    packages = show("1001")["packages"]
+    assert [(p["tracking"], p["carrier"], p["items"]) for p in packages] == [
+        ("1Z999AA10123456784", "UPS", [{"sku": "MUG-1", "quantity": 2}, {"sku": "TEE-L", "quantity": 1}])]
+    records = stack(order="1001")
+    assert [r["events"] for r in records] == [["item-shipped", "order-partially-shipped"],
+                                              ["item-shipped", "order-shipped"]]
+    assert payload_of(records[1]["id"])["note"] == "Thanks for your order!"
+    assert payload_of(stack(order="1006")[0]["id"])["note"] == "Sorry: out of stock"
+
+
+@pytest.mark.usefixtures("shop")
+def test_apply_json_summary():
+    data = cli_json("apply", EXAMPLES / "apply.csv")
+    assert data == {"rows": 6, "changed": 6, "records": 6, "internal_only": 0, "skipped_events": {}}
+
+
+def test_json_lines_does_the_same_as_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    setup_shop()
+    cli("apply", EXAMPLES / "apply.csv")
+    via_csv = state()
+    records_csv = [(r["order"], r["events"]) for r in stack()]
+
+    with open(EXAMPLES / "apply.csv", newline="") as f:
+        rows = [{k: (int(v) if k == "quantity" else v) for k, v in row.items() if v} for row in csv.DictReader(f)]
+    jsonl = write(tmp_path / "apply.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    # The same shop on a second database, then the JSON Lines form of the same file.
+    monkeypatch.setenv("STATUSCTL_DB", str(tmp_path / "other.db"))
+    setup_shop()
+    cli("apply", jsonl)
+    assert state() == via_csv
+    assert [(r["order"], r["events"]) for r in stack()] == records_csv
+
+
+@pytest.mark.usefixtures("shop")
+def test_rows_of_one_order_build_on_each_other(tmp_path: Path):
+    f = write(tmp_path / "a.csv", HEADER
+              + "ship,,1003,POSTER,1,,,\n"
+              + "ship,,1003,POSTER,2,,,\n"
+              + "cancel,,1003,TEE-M,,,,\n"
+              + "ship,,1003,MUG-1,,,,\n")
+    data = cli_json("apply", f)
+    assert data["rows"] == 4 and data["records"] == 4
+    assert [r["events"] for r in stack(order="1003")] == [
+        ["order-partially-shipped"], ["item-shipped"], ["item-cancelled"], ["item-shipped", "order-shipped"]]
+    assert show("1003")["label"] == "Order Shipped"
+
+
+@pytest.mark.usefixtures("shop")
+def test_change_only_rule_in_bulk(tmp_path: Path):
+    f = write(tmp_path / "a.csv", HEADER + "fire,order-approved,1002,,,,,\n" * 3)
+    data = cli_json("apply", f)
+    assert (data["rows"], data["changed"], data["records"]) == (3, 1, 1)
+    again = cli_json("apply", f)
+    assert (again["rows"], again["changed"], again["records"]) == (3, 0, 0)
+    assert count("stack") == 1
+
+
+@pytest.mark.usefixtures("shop")
+def test_events_that_do_not_fire_are_counted(tmp_path: Path):
+    f = write(tmp_path / "a.csv", HEADER + "fire,payment-received,1002,,,,,\nfire,payment-received,1001,,,,,\n")
+    out = cli("apply", f).stdout
+    assert "Event payment-received does not fire (its 'fires' is off): skipped 2 times." in out
+    assert cli_json("apply", f)["skipped_events"] == {"payment-received": 2}
+    assert count("stack") == 0
+
+
+def test_internal_only_rows_are_counted(tmp_path: Path):
+    cli("config", "set", "UseStatusUpdates", "true")
+    cli("stores", "add", "phone", "--cart", "none", "--url", "https://phone.example")
+    cli("orders", "import", EXAMPLES / "orders.json", "--store", "phone")
+    f = write(tmp_path / "a.csv", HEADER + "fire,order-approved,2001,,,,,\nship,,2002,,,,,\n")
+    data = cli_json("apply", f)
+    assert (data["changed"], data["records"], data["internal_only"]) == (2, 0, 2)
+    assert ", 2 internal only" in cli("apply", write(tmp_path / "b.csv", HEADER + "cancel,,2001,,,,,\n"
+                                                     + "fire,order-approved,2002,,,,,\n")).stdout
+
+
+@pytest.mark.usefixtures("shop")
+def test_a_failing_row_rolls_back_every_row(tmp_path: Path):
+    before = dump()
+    f = write(tmp_path / "a.csv", HEADER
+              + "fire,order-approved,1002,,,,,\n"
+              + "ship,,1001,,,T1,UPS,\n"
+              + "ship,,1001,MUG-1,1,,,\n")
+    message = error_of("apply", f)
+    assert f"{f}, line 4" in message
+    assert dump() == before
+
+
+def test_batched_writes_give_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    setup_shop()
+    rows = HEADER + "".join(f"fire,order-approved,{n},,,,,\nship,,{n},,,,,\n" for n in ("1001", "1002", "1004"))
+    f = write(tmp_path / "a.csv", rows + "cancel,,1006,,,,,\n")
+    monkeypatch.setattr(actions, "FLUSH_EVERY", 2)
+    db = open_db()
+    try:
+        summary = actions.apply_file(db, f)
+    finally:
+        db.close()
+    assert (summary.rows, summary.changed, summary.records) == (7, 7, 7)
+    assert [r["events"] for r in stack(order="1002")] == [["order-approved"], ["item-shipped", "order-shipped"]]
+    assert show("1006")["label"] == "Cancelled"
+
+
+def test_core_apply_errors(tmp_path: Path):
+    setup_shop()
+    db = open_db()
+    try:
+        with pytest.raises(InputError, match="holds no rows"):
+            actions.apply_file(db, write(tmp_path / "a.csv", HEADER))
+        with pytest.raises(InputError, match="missing column 'order'"):
+            actions.apply_file(db, write(tmp_path / "b.csv", "action,event\nfire,order-approved\n"))
+    finally:
+        db.close()
+
+
+@pytest.mark.usefixtures("shop")
+def test_many_rows(tmp_path: Path):
+    lines = [HEADER]
+    for _ in range(500):
+        lines.append("fire,order-approved,1002,,,,,\nfire,item-backordered,1003,POSTER,,,,\n")
+    data = cli_json("apply", write(tmp_path / "many.csv", "".join(lines)))
+    assert (data["rows"], data["changed"], data["records"]) == (1000, 2, 2)
