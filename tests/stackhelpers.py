@@ -108,17 +108,21 @@ class Hook:
             self.max_active = max(self.max_active, self.active)
             self.active_by_order[hit.order] += 1
             self.max_active_per_order = max(self.max_active_per_order, self.active_by_order[hit.order])
+        ok = False
         try:
             if self.before is not None:
                 self.before(uid, hit.order)
             if self.pause:
                 time.sleep(self.pause)
+            ok = True
         finally:
             with self.lock:
                 self.active -= 1
                 self.active_by_order[hit.order] -= 1
-                self.counts[uid] += 1
-                hit.status, hit.answered = self.ok_status, time.monotonic()
+                if ok:
+                    self.counts[uid] += 1
+                # A failing `before` (a broken barrier) becomes the fake server's 500.
+                hit.status, hit.answered = (self.ok_status if ok else 500), time.monotonic()
         return Answer(self.ok_status, b"")
 
     # -- what tests read --------------------------------------------------------
