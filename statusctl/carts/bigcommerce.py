@@ -87,8 +87,8 @@ class BigCommerceAdapter(RestAdapter):
         existing = await self.get_all(f"/orders/{oid}/shipments", f"read shipments of order {oid}")
         numbers = {str(s.get("tracking_number") or "").strip() for s in existing}
         todo = [(n, p) for n, p in enumerate(packages) if any(i["quantity"] > 0 for i in p["items"])]
-        if all((p["tracking"] or "").strip() in numbers for _, p in todo):
-            return
+        if all((p["tracking"] or "").strip() in numbers - {""} for _, p in todo):
+            return  # every package is there already: no need to read addresses
         addresses = await self.get_all(f"/orders/{oid}/shipping_addresses", f"read addresses of order {oid}")
         if not addresses:
             raise Rejected(f"BigCommerce order {oid} has no shipping address, so it cannot take a shipment.")

@@ -72,6 +72,8 @@ class Magento2Adapter(RestAdapter):
         payload = payload_of(record)
         label = new_order_label(payload)
         action, status = self.action(label) if label else (None, None)  # a bad mapping fails before any write
+        if not (action or payload["packages"] or changed_items(payload) or payload["note"]):
+            return  # nothing Magento can show (say, a label cleared)
         order = await self.find_order(payload)
         oid = segment(order["entity_id"])
         previous = payload["order"]["previous_label"]

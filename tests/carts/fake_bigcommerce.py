@@ -50,10 +50,10 @@ class BigFake(VendorFake):
         self.reset_at = time.monotonic() + window_ms / 1000
         self.orders: dict[int, dict[str, Any]] = {501: {"id": 501, "status_id": 11, "status": "Awaiting Fulfillment",
                                                          "discount_amount": "5.0000"}}
-        self.addresses = {501: [{"id": 7 + n, "order_id": 501, "first_name": "Ann", "zip": "90210"}
+        self.addresses: dict[int, list[dict[str, Any]]] = {501: [{"id": 7 + n, "order_id": 501, "first_name": "Ann", "zip": "90210"}
                                 for n in range(addresses)]}
         last = 7 + addresses - 1  # with several addresses the T-shirt goes to the last one
-        self.products = {501: [
+        self.products: dict[int, list[dict[str, Any]]] = {501: [
             {"id": 9001, "order_id": 501, "product_id": 77, "sku": "MUG-1", "quantity": 2,
              "quantity_shipped": 0, "order_address_id": 7},
             {"id": 9002, "order_id": 501, "product_id": 78, "sku": "TEE-L", "quantity": 1,

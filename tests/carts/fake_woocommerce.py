@@ -186,7 +186,7 @@ class WooFake(VendorFake):
     def holding(self, tracking: str) -> int:
         in_notes = sum(tracking in n["note"] for notes in self.notes.values() for n in notes)
         in_trackings = sum(t["tracking_number"] == tracking for ts in self.trackings.values() for t in ts)
-        return in_notes + in_trackings
+        return int(in_notes + in_trackings)
 
 
 def make_store(base_url: str, good: bool = True, **options: str) -> Store:

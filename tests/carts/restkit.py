@@ -52,9 +52,10 @@ def order_change(label: str | None, previous: str | None = "Order Received", *, 
                  cart_order_id: str | None = "501") -> Payload:
     """A record that changes only the order's label (no items, no packages)."""
     payload = shipped_payload()
-    payload["order"].update(label=label, previous_label=previous, cart_order_id=cart_order_id)
+    order = payload["order"]
+    order["label"], order["previous_label"], order["cart_order_id"] = label, previous, cart_order_id
     for item in payload["items"]:
-        item.update(changed=False, label=None, shipped=0)
+        item["changed"], item["label"], item["shipped"] = False, None, 0
     payload["packages"] = []
     payload["note"] = note
     payload["events"] = []
@@ -67,5 +68,5 @@ def item_change(label: str, sku: str = "MUG-1", note: str | None = None) -> Payl
     payload["order"]["label"] = payload["order"]["previous_label"] = "Processing"
     for item in payload["items"]:
         if item["sku"] == sku:
-            item.update(label=label, changed=True)
+            item["label"], item["changed"] = label, True
     return payload

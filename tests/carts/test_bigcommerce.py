@@ -79,6 +79,18 @@ def test_resend_of_an_untracked_package_creates_no_second_shipment(server: FakeS
     assert fake.orders[ORDER]["status_id"] == 2  # our PUT; BigCommerce itself said Partially Shipped
 
 
+def test_an_untracked_shipment_of_other_items_does_not_hide_ours(server: FakeServer, fake: BigFake) -> None:
+    tee_only = shipped_payload()
+    package = tee_only["packages"][0]
+    package["tracking"], package["items"] = None, package["items"][1:]
+    send(server, tee_only, uid="rec-1")
+    mugs = shipped_payload()
+    package = mugs["packages"][0]
+    package["tracking"], package["items"] = None, package["items"][:1]
+    send(server, mugs, uid="rec-2")
+    assert [s["items"][0]["order_product_id"] for s in fake.shipments[ORDER]] == [9002, 9001]
+
+
 def test_second_package_after_a_failure_is_created_once_and_the_note_is_not_repeated(
         server: FakeServer, fake: BigFake) -> None:
     payload = shipped_payload()

@@ -33,7 +33,7 @@ def server(fake: WooFake) -> Iterator[FakeServer]:
 
 
 def send(server: FakeServer, payload: Payload, *, options: dict[str, str] | None = None, **kwargs: Any) -> Context:
-    return deliver(make_store(server.base_url, **(options or {})), secrets(), payload, **kwargs)
+    return deliver(make_store(server.base_url, True, **(options or {})), secrets(), payload, **kwargs)
 
 
 def test_shipped_order_sets_status_and_adds_one_customer_note(server: FakeServer, fake: WooFake) -> None:
