@@ -8,7 +8,9 @@ One record becomes, in this order:
    an earlier attempt; the record's note goes into the first new shipment's
    `comments` (BigCommerce has no customer notes of its own);
 2. `PUT orders/{id}` with `{"status_id": N}` and nothing else (a PUT that
-   touches products clears the order's discounts).
+   touches products clears the order's discounts); an order label mapped to
+   `shipment` sets no status (BigCommerce sets Shipped / Partially Shipped
+   itself as shipments are created).
 
 Item labels other than shipments cannot be shown to the customer here and are
 not sent. Rate limits: every answer carries `X-Rate-Limit-Requests-Left` and
@@ -33,6 +35,7 @@ from statusctl.carts.restutil import (
 )
 from statusctl.core.record import PackageItem, PackagePart
 
+SHIPMENT = "shipment"  # the mapping value "the shipments say it": no status of its own
 MAX_TRACKING = 50  # the API's limit on tracking_number
 PAGE = 50
 MAX_PAGES = 100
@@ -69,7 +72,9 @@ class BigCommerceAdapter(RestAdapter):
         payload = payload_of(record)
         oid = segment(order_id(payload))
         label = new_order_label(payload)
-        status_id = _status_id(label, self.ctx.require_mapping(label)) if label else None
+        status_id = None
+        if label and (value := self.ctx.require_mapping(label)) != SHIPMENT:
+            status_id = _status_id(label, value)
         packages = [p for p in payload["packages"] if any(i["quantity"] > 0 for i in p["items"])]
         for package in packages:  # checked before any write, so a bad one leaves nothing half done
             if len(package["tracking"] or "") > MAX_TRACKING:

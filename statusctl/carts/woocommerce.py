@@ -11,7 +11,8 @@ One record becomes, in this order:
    numbers not given to the extension — skipped when the order already has the
    same note from an earlier attempt;
 3. `PUT orders/{id}` with `{"status": slug}` from the order label's mapping
-   (idempotent: WooCommerce mails only on a real change of status).
+   (idempotent: WooCommerce mails only on a real change of status). A label
+   mapped to `note` changes no status: its name becomes the note's first line.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from statusctl.core.record import PackagePart
 
 WC = "/wp-json/wc/v3"
 TRACKING = "/wp-json/wc-shipment-tracking/v3"
+NOTE = "note"  # the mapping value that means "say it in the customer note" (Item Shipped's default)
 
 
 class WooCommerceAdapter(RestAdapter):
@@ -67,11 +69,14 @@ class WooCommerceAdapter(RestAdapter):
         oid = segment(order_id(payload))
         label = new_order_label(payload)
         slug = self.ctx.require_mapping(label) if label else None  # before any write: fail whole
+        as_line = label if slug == NOTE else None
+        if as_line:
+            slug = None
         tracked = [p for p in payload["packages"] if p["tracking"]]
         in_note = tracked
         if tracked and self.uses_extension:
             in_note = await self.add_trackings(oid, tracked, record)
-        lines = [payload["note"], *(item_line(i) for i in changed_items(payload))]
+        lines = [as_line, payload["note"], *(item_line(i) for i in changed_items(payload))]
         lines += [tracking_line(p["carrier"], p["tracking"] or "") for p in in_note]
         text = join_lines(lines)
         if text:

@@ -189,6 +189,12 @@ def test_missing_mapping_is_rejected_naming_label_and_cart(server: FakeServer) -
     assert server.requests == []
 
 
+def test_an_order_label_mapped_to_shipment_sets_no_status(server: FakeServer, fake: BigFake) -> None:
+    send(server, shipped_payload(), maps=mappings(**{"Order Shipped": {"bigcommerce": "shipment"}}))
+    assert fake.calls("PUT", rf"/orders/{ORDER}") == []
+    assert fake.orders[ORDER]["status_id"] == 2  # BigCommerce's own, from the shipment
+
+
 def test_a_mapping_that_is_no_status_id_is_rejected(server: FakeServer) -> None:
     with pytest.raises(Rejected) as err:
         send(server, order_change("Cancelled"), maps=mappings(Cancelled={"bigcommerce": "cancelled"}))

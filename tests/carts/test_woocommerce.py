@@ -140,6 +140,12 @@ def test_custom_mapping_is_used(server: FakeServer, fake: WooFake) -> None:
     assert fake.orders[ORDER_ID]["status"] == "on-hold"
 
 
+def test_an_order_label_mapped_to_note_is_a_note_line(server: FakeServer, fake: WooFake) -> None:
+    send(server, order_change("Ready", note="Pick up at the desk"), maps=mappings(Ready={"woocommerce": "note"}))
+    assert fake.notes[ORDER_ID][0]["note"] == "Ready\nPick up at the desk"
+    assert fake.calls("PUT", r"/wc/v3/orders/\d+") == []
+
+
 def test_order_number_is_the_id_without_cart_order_id(server: FakeServer, fake: WooFake) -> None:
     with pytest.raises(Rejected) as err:
         send(server, order_change("Processing", cart_order_id=None))
