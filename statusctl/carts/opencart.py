@@ -109,7 +109,7 @@ class OpenCartAdapter(Adapter):
 
     async def check(self) -> str:
         await self.login()
-        return f"OpenCart API login as {self.ctx.secrets.get('username')!r} accepted"
+        return "OpenCart accepted the API login (username, key and this machine's IP)"
 
     def status_id(self, label: str) -> str:
         value = self.ctx.require_mapping(label).strip()

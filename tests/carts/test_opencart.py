@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import shlex
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from statusctl.carts.base import Context, Record, Rejected, make_client
 from statusctl.carts.opencart import OpenCartAdapter
 
+from ..helpers import ROOT, cli
 from .contract import shipped_payload
 from .fake_opencart import KEY, OpenCartFake, make_store, mappings, secrets
 from .fakeserver import FakeServer
@@ -133,7 +135,7 @@ def test_check_logs_in(server: FakeServer) -> None:
         async with make_client() as client:
             return await OpenCartAdapter(client, Context(make_store(server.base_url, good), secrets(good))).check()
 
-    assert asyncio.run(go(True)) == "OpenCart API login as 'Default' accepted"
+    assert asyncio.run(go(True)) == "OpenCart accepted the API login (username, key and this machine's IP)"
     with pytest.raises(Rejected):
         asyncio.run(go(False))
 
@@ -142,3 +144,23 @@ def test_the_api_token_is_scrubbed(fake: OpenCartFake, server: FakeServer) -> No
     ctx = deliver_all(server.base_url, shipped_payload())
     token = server.requests[1].arg("api_token") or ""
     assert token and ctx.excerpt(f"echo {token}") == "echo ••••••"
+
+
+def documented(cart: str) -> list[list[str]]:
+    """The `statusctl …` lines of the first code block in docs/carts/<cart>.md, as argv."""
+    block = (ROOT / "docs" / "carts" / f"{cart}.md").read_text().split("```")[1]
+    return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("statusctl ")]
+
+
+def test_the_documented_store_line_works(fake: OpenCartFake, server: FakeServer) -> None:
+    add, test = documented("opencart")
+    env = {"OPENCART_API_KEY": KEY}
+    cli(*add, env=env)
+    assert test == ["stores", "test", add[2]]
+    local = [*add[:2], "local", *add[3:]]
+    local[local.index("--url") + 1] = server.base_url
+    cli(*local, env=env)
+    assert "OK: OpenCart accepted the API login" in cli("stores", "test", "local", env=env).stdout
+    fake.allowed_ips = set()
+    failed = cli("stores", "test", "local", env=env, code=1).stdout
+    assert "not allowed" in failed and KEY not in failed

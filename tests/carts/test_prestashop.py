@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
+import shlex
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +16,7 @@ from statusctl.carts import xmlsafe
 from statusctl.carts.base import Context, Record, Rejected, make_client
 from statusctl.carts.prestashop import PrestaShopAdapter
 
+from ..helpers import ROOT, cli, cli_json
 from .contract import shipped_payload
 from .fake_prestashop import KEY, PrestaShopFake, make_store, mappings, secrets
 from .fakeserver import FakeServer
@@ -180,3 +183,34 @@ def test_xmlsafe_refuses_dtds_in_any_encoding() -> None:
     with pytest.raises(xmlsafe.UnsafeXML):
         xmlsafe.parse(b'<x xmlns:xi="http://www.w3.org/2001/XInclude">&ext;</x>')
     assert xmlsafe.text_of(xmlsafe.parse(b"<a><b><![CDATA[ 4 ]]></b></a>"), "b") == "4"
+
+
+def documented(cart: str) -> list[list[str]]:
+    """The `statusctl …` lines of the first code block in docs/carts/<cart>.md, as argv."""
+    block = (ROOT / "docs" / "carts" / f"{cart}.md").read_text().split("```")[1]
+    return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("statusctl ")]
+
+
+def test_the_documented_store_line_works(fake: PrestaShopFake, server: FakeServer) -> None:
+    add, test = documented("prestashop")
+    env = {"PRESTASHOP_WS_KEY": KEY}
+    cli(*add, env=env)
+    assert test == ["stores", "test", add[2]]
+    local = [*add[:2], "local", *add[3:]]
+    local[local.index("--url") + 1] = server.base_url
+    cli(*local, env=env)
+    assert "OK: PrestaShop webservice" in cli("stores", "test", "local", env=env).stdout
+    fake.permissions["order_carriers"] = ("get",)
+    assert "order_carriers PUT" in cli("stores", "test", "local", env=env, code=1).stdout
+
+
+def test_the_documented_partially_shipped_mapping_is_accepted(fake: PrestaShopFake, server: FakeServer) -> None:
+    text = (ROOT / "docs" / "carts" / "prestashop.md").read_text()
+    line = re.search(r"`(statusctl labels add \"Partially Shipped\"[^`]*)`", text)
+    assert line is not None
+    cli("init")
+    cli(*shlex.split(line.group(1))[1:])
+    labels = {row["name"]: row for row in cli_json("labels", "list")}
+    assert labels["Partially Shipped"]["mappings"]["prestashop"] == "Processing in progress"
+    send(server.base_url, relabel("Partially Shipped"), {"partially shipped": {"prestashop": "Processing in progress"}})
+    assert fake.orders["501"]["current_state"] == 3 and fake.histories == []

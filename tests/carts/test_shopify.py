@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from statusctl.carts.shopify import ShopifyAdapter
 from statusctl.carts.shopify_gql import DOCUMENTS
 from statusctl.core.stores import Store
 
+from ..helpers import ROOT, cli
 from .contract import shipped_payload
 from .fake_shopify import (
     CLIENT_ID,
@@ -312,3 +314,23 @@ def test_dev_dashboard_apps_get_and_renew_client_credentials_tokens(fake: Shopif
     grants = [r for r in server.requests if r.path == "/admin/oauth/access_token"]
     assert len(grants) == 2
     assert all(CLIENT_SECRET not in ctx.excerpt(r.body.decode()) for r in server.requests)
+
+
+# -- the documented setup, through the CLI -----------------------------------------------------
+
+def documented(cart: str) -> list[list[str]]:
+    """The `statusctl …` lines of the first code block in docs/carts/<cart>.md, as argv."""
+    block = (ROOT / "docs" / "carts" / f"{cart}.md").read_text().split("```")[1]
+    return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("statusctl ")]
+
+
+def test_the_documented_store_line_works(server: FakeServer) -> None:
+    add, test = documented("shopify")
+    env = {"SHOPIFY_TOKEN": secrets()["token"]}
+    cli(*add, env=env)
+    assert test == ["stores", "test", add[2]]
+    local = [*add[:2], "local", *add[3:]]
+    local[local.index("--url") + 1] = server.base_url
+    cli(*local, env=env)
+    assert "OK: Shopify shop 'Statusctl Test Shop', Admin API 2026-10" in cli("stores", "test", "local", env=env).stdout
+    assert "FAILED" in cli("stores", "test", "local", env={"SHOPIFY_TOKEN": "shpat_wrong"}, code=1).stdout
