@@ -72,6 +72,10 @@ class _Job:
     error: BaseException | None = field(default=None)
 
 
+def _text(exc: BaseException) -> str:
+    return str(exc).rstrip(".")
+
+
 def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
 
@@ -88,14 +92,18 @@ class OssStore:
         self._pending_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._closed = False
 
     def close(self) -> None:
         with self._write_lock, self._pending_lock:
+            self._closed = True
             for conn in [self._writer, *self._readers]:
                 conn.close()
             self._readers.clear()
 
     def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise DatabaseError(f"The OSS database {self.path} is closed.")
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = schema.connect(self.path)
@@ -108,7 +116,7 @@ class OssStore:
         try:
             return self._reader().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise DatabaseError(f"Cannot read the OSS database {self.path}: {exc}.") from None
+            raise DatabaseError(f"Cannot read the OSS database {self.path}: {_text(exc)}.") from None
 
     # -- writing -----------------------------------------------------------
 
@@ -129,7 +137,7 @@ class OssStore:
                 self._commit(batch)
         if job.error is not None:
             if isinstance(job.error, sqlite3.Error):
-                raise DatabaseError(f"Cannot write the OSS database {self.path}: {job.error}.")
+                raise DatabaseError(f"Cannot write the OSS database {self.path}: {_text(job.error)}.")
             raise job.error
         return job.outcome
 

@@ -94,3 +94,14 @@ def test_unknown_paths_and_methods(client: TestClient) -> None:
     assert client.get("/api/updates").status_code == 405
     assert client.get("/nope").status_code == 404
     assert client.post("/healthz").status_code == 405
+
+
+def test_database_trouble_is_503_so_the_controller_retries(sender: Sender, client: TestClient) -> None:
+    sender.post(payload())
+    client.app.state.store.close()  # type: ignore[attr-defined]
+    update = sender.post(payload("1002"))
+    assert (update.status_code, update.headers["retry-after"]) == (503, "30")
+    assert client.get("/api/orders/1001", params={"postal": "90210"}).status_code == 503
+    assert client.get("/healthz").status_code == 503
+    page = client.post("/lookup", data={"number": "1001", "postal": "90210"})
+    assert page.status_code == 503 and "try again" in page.text
