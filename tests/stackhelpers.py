@@ -161,22 +161,33 @@ class Hook:
 
 
 class Gate:
-    """Blocks 2xx answers until opened; counts the requests waiting at it (for `Hook.before`)."""
+    """Holds 2xx answers until opened (for `Hook.before`), counting the requests it holds.
 
-    def __init__(self, guard: float = 30.0) -> None:
+    `hold`: how many requests to hold (None: every one while closed). With
+    `lose` the held requests, once let go, get an error instead of OK, as when
+    the sender died before the answer mattered.
+    """
+
+    def __init__(self, hold: int | None = None, *, lose: bool = False, guard: float = 30.0) -> None:
         self.opened = threading.Event()
+        self.hold = hold
+        self.lose = lose
         self.guard = guard
         self.lock = threading.Lock()
-        self.waiting: list[str] = []
+        self.held: list[str] = []
 
     def __call__(self, uid: str, order: str) -> None:
         with self.lock:
-            self.waiting.append(uid)
+            if self.opened.is_set() or (self.hold is not None and len(self.held) >= self.hold):
+                return
+            self.held.append(uid)
         self.opened.wait(self.guard)
+        if self.lose:
+            raise RuntimeError("held request let go without an answer")
 
     def count(self) -> int:
         with self.lock:
-            return len(self.waiting)
+            return len(self.held)
 
     def open(self) -> None:
         self.opened.set()
