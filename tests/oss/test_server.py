@@ -52,3 +52,40 @@ def test_the_cli_and_links_do_not_import_the_server() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_serve_runs_uvicorn_on_loopback(tmp_path: Path) -> None:
+    import os
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "header.html").write_text("<nav>Acme</nav>", encoding="utf-8")
+    code = (
+        "import pathlib, statusctl.oss.server as s;"
+        f"s.serve('127.0.0.1', {port}, pathlib.Path({str(tmp_path / 'oss.db')!r}),"
+        f" s.secrets_from_env(), pathlib.Path({str(tmp_path / 'header.html')!r}), None)"
+    )
+    env = {**os.environ, ENV_SECRET: SECRET}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the OSS did not start"
+                time.sleep(0.05)
+        assert answer.json() == {"status": "ok"}
+        assert "server" not in answer.headers
+        assert "<nav>Acme</nav>" in httpx.get(f"http://127.0.0.1:{port}/").text
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=20)
+    assert SECRET not in output and SECRET[6:] not in output
+    assert (tmp_path / "oss.db").stat().st_mode & 0o777 == 0o600
