@@ -135,7 +135,7 @@ def apply_file(db: Database, path: Path) -> ApplySummary:
             try:
                 result = _apply_step(session, step)
             except StatusctlError as exc:
-                raise InputError(f"{step.row.at()}: {str(exc).rstrip('.')}.") from None
+                raise InputError(f"{step.row.at(_blame(session, step))}: {str(exc).rstrip('.')}.") from None
             summary.changed += bool(result.changes)
             summary.records += result.record is not None
             summary.internal_only += result.internal_only
@@ -145,6 +145,21 @@ def apply_file(db: Database, path: Path) -> ApplySummary:
                 session.flush()
         session.flush()
     return summary
+
+
+def _blame(session: ChangeSession, step: Step) -> str:
+    """The field of a row whose step failed that the error is about (errors name line and field)."""
+    try:
+        order = session.order(step.order)
+    except StatusctlError:
+        return "order"
+    if step.sku is None:
+        # fire without sku fails for an item event; ship/cancel of the whole order for its state.
+        return "sku" if step.action == "fire" else "order"
+    item = next((i for i in order.items if i.sku == step.sku), None)
+    if item is None or item.cancelled or step.quantity is None:
+        return "sku"
+    return "quantity"
 
 
 def _apply_step(session: ChangeSession, step: Step) -> Result:
