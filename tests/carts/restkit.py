@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import shlex
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ from statusctl.carts.matrix import DEFAULT_MAPPINGS
 from statusctl.core.record import Payload
 from statusctl.core.stores import Store
 
+from ..helpers import ROOT
 from .contract import shipped_payload
 
 DEFAULTS = {label.lower(): dict(carts) for label, carts in DEFAULT_MAPPINGS.items()}
@@ -70,3 +72,17 @@ def item_change(label: str, sku: str = "MUG-1", note: str | None = None) -> Payl
         if item["sku"] == sku:
             item["label"], item["changed"] = label, True
     return payload
+
+
+def documented(cart: str) -> list[list[str]]:
+    """The `statusctl …` commands of the first code block in docs/carts/<cart>.md, as argv."""
+    block = (ROOT / "docs" / "carts" / f"{cart}.md").read_text().split("```")[1]
+    lines = block.replace("\\\n", " ").splitlines()
+    return [shlex.split(line, comments=True)[1:] for line in lines if line.startswith("statusctl ")]
+
+
+def local_copy(add: list[str], url: str) -> list[str]:
+    """A documented `stores add` line for a store named `local` at `url` (the fake)."""
+    local = [*add[:2], "local", *add[3:]]
+    local[local.index("--url") + 1] = url
+    return local

@@ -10,10 +10,11 @@ import pytest
 
 from statusctl.carts.base import Context, Rejected, TryLater
 
+from ..helpers import cli
 from .contract import shipped_payload
 from .fake_bigcommerce import TOKEN, BigFake, make_store, secrets
 from .fakeserver import Answer, FakeServer
-from .restkit import check, deliver, item_change, mappings, order_change
+from .restkit import check, deliver, documented, item_change, local_copy, mappings, order_change
 
 ORDER = 501
 SHIPMENTS = rf"/orders/{ORDER}/shipments"
@@ -223,3 +224,12 @@ def test_check_counts_orders(server: FakeServer) -> None:
     assert check(make_store(server.base_url), secrets()) == "BigCommerce v2: 1 orders visible"
     with pytest.raises(Rejected):
         check(make_store(server.base_url, good=False), secrets(False))
+
+
+def test_the_documented_store_lines_work(server: FakeServer) -> None:
+    add, test = documented("bigcommerce")
+    env = {"BC_TOKEN": TOKEN}
+    cli(*add, env=env)
+    assert test == ["stores", "test", add[2]]
+    cli(*local_copy(add, f"{server.base_url}/stores/abc123"), env=env)
+    assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: BigCommerce v2: 1 orders visible"

@@ -11,10 +11,11 @@ import pytest
 from statusctl.carts.base import Context, Rejected, TryLater
 from statusctl.carts.magento2 import render
 
+from ..helpers import cli
 from .contract import shipped_payload
 from .fake_magento2 import TOKEN, MagentoFake, make_store, secrets
 from .fakeserver import Answer, FakeServer
-from .restkit import check, deliver, item_change, mappings, order_change
+from .restkit import check, deliver, documented, item_change, local_copy, mappings, order_change
 
 ORDER = 501
 SHIP = rf"/order/{ORDER}/ship"
@@ -214,3 +215,12 @@ def test_check_lists_one_order(server: FakeServer) -> None:
     assert server.requests[0].query["searchCriteria[pageSize]"] == ["1"]
     with pytest.raises(Rejected):
         check(make_store(server.base_url, good=False), secrets(False))
+
+
+def test_the_documented_store_lines_work(server: FakeServer) -> None:
+    add, test = documented("magento2")
+    env = {"MAGENTO_TOKEN": TOKEN}
+    cli(*add, env=env)
+    assert test == ["stores", "test", add[2]]
+    cli(*local_copy(add, server.base_url), env=env)
+    assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: Magento REST V1 (default): 1 orders visible"

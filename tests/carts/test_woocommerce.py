@@ -12,10 +12,11 @@ import pytest
 from statusctl.carts.base import Context, Rejected, TryLater
 from statusctl.core.record import Payload
 
+from ..helpers import cli
 from .contract import shipped_payload
 from .fake_woocommerce import KEY, ORDER_ID, SECRET, WooFake, make_store, secrets
 from .fakeserver import Answer, FakeServer
-from .restkit import check, deliver, item_change, mappings, order_change
+from .restkit import check, deliver, documented, item_change, local_copy, mappings, order_change
 
 NOTES = rf"/wc/v3/orders/{ORDER_ID}/notes"
 TRACKINGS = rf"/wc-shipment-tracking/v3/orders/{ORDER_ID}/shipment-trackings"
@@ -190,3 +191,12 @@ def test_check_reads_orders(server: FakeServer) -> None:
     assert server.requests[0].query["per_page"] == ["1"]
     with pytest.raises(Rejected):
         check(make_store(server.base_url, good=False), secrets(False))
+
+
+def test_the_documented_store_lines_work(server: FakeServer) -> None:
+    add, test = documented("woocommerce")
+    env = {"SHOP_KEY": KEY, "SHOP_SECRET": SECRET}
+    cli(*add, env=env)
+    assert test == ["stores", "test", add[2]]
+    cli(*local_copy(add, server.base_url), env=env)
+    assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: WooCommerce REST wc/v3: 1 orders visible; Shipment Tracking extension present"
