@@ -23,14 +23,13 @@ from .fake_shopify import (
     CLIENT_ID,
     CLIENT_SECRET,
     ShopifyFake,
-    check_document,
     make_order,
     make_store,
     mappings,
-    parse,
     secrets,
 )
 from .fakeserver import Answer, FakeServer, Request, json_answer
+from .shopify_schema import check_document, parse
 
 
 def paths(text: str) -> set[str]:
