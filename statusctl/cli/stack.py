@@ -160,8 +160,15 @@ def run(
     """Send what is due (once, for cron) or keep sending (--watch)."""
     from statusctl.cli.drain import run_controller
     from statusctl.core.errors import ExitCode
+    from statusctl.core.stores import get_store
 
-    open_db().close()
+    db = open_db()
+    try:
+        # A misspelt --store would otherwise send nothing and exit 0 from cron forever.
+        for name in store or []:
+            get_store(db, name)
+    finally:
+        db.close()
     show_progress = not json and sys.stdout.isatty()
     report = run_controller(db_path(), watch=watch, limit=limit, concurrency=concurrency, stores=store or None,
                             progress=show_progress)
