@@ -29,6 +29,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "apply": ("statusctl.cli.changes", "apply"),
     "stack": ("statusctl.cli.stack", "app"),
     "demo": ("statusctl.cli.demo", "demo"),
+    "setup": ("statusctl.cli.setup", "setup"),
 }
 
 
