@@ -176,7 +176,9 @@ def run(
         print_json(report.as_dict())
     else:
         _summary(report)
-    if report.problems:
+    # A watcher runs until it is told to stop, and stopping it is no delivery problem (a service
+    # manager would mark it failed on every stop); `stack status --check` is what reports records.
+    if report.problems and not watch:
         raise typer.Exit(ExitCode.DELIVERY)
 
 
