@@ -8,7 +8,9 @@ guards only.
 from __future__ import annotations
 
 import itertools
+import os
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from .carts.fakeserver import Answer
 from .stackhelpers import (
     STORE,
     Gate,
@@ -30,6 +33,7 @@ from .stackhelpers import (
     setup_db,
     spawn,
     stack_rows,
+    statusctl_cmd,
 )
 
 pytestmark = pytest.mark.slow
@@ -220,3 +224,52 @@ def test_python_m_statusctl_stack_run_nothing_due(db_file):
     ran = run_process(db_file, "stack", "run")
     assert (ran.code, ran.stderr) == (0, "")
     assert "Nothing was due." in ran.stdout
+
+
+def test_sigterm_exits_0_even_with_failed_records_on_the_stack(db_file):
+    with serve() as (hook, server):
+        setup_db(db_file, {STORE: hook_url(server)})
+        orders = fill(db_file, records=2, orders=2)
+        bad, good = orders["O00000"][0], orders["O00001"][0]
+        hook.fail(bad, Answer(404, "no such order"))
+        watcher = spawn(db_file, "stack", "run", "--watch", "--json")
+        try:
+            assert wait_until(lambda: [r["state"] for r in cli("stack", "list", "--json").json()] == ["failed"])
+            assert hook.delivered() == {good}
+            watcher.send_signal(signal.SIGTERM)
+            stopped = finish(watcher, GUARD)
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+    # A service manager stopping the watcher must not see a failure: `stack status --check` reports records.
+    assert stopped.code == 0, stopped.stdout
+    assert stopped.json()["stores"][STORE]["failed"] == 1
+
+
+def test_stack_run_on_a_terminal_shows_progress_and_the_summary(db_file):
+    with serve() as (hook, server):
+        setup_db(db_file, {STORE: hook_url(server)})
+        fill(db_file, records=20, orders=4)
+        leader, follower = os.openpty()
+        try:
+            proc = subprocess.Popen(statusctl_cmd(db_file, "stack", "run"), stdin=subprocess.DEVNULL,
+                                    stdout=follower, stderr=subprocess.PIPE, text=True,
+                                    env=dict(os.environ, COLUMNS="120"))
+            os.close(follower)
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            err = proc.communicate(timeout=GUARD)[1]
+        finally:
+            os.close(leader)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, err
+    assert "Sending" in text and "20/20" in text
+    assert "Stack run" in text and "Traceback" not in err
+    assert len(hook.delivered()) == 20
