@@ -72,6 +72,17 @@ def status(
         raise typer.Exit(ExitCode.DELIVERY)
 
 
+@app.command()
+def top(
+    interval: Annotated[float, typer.Option("--interval", min=0.2, help="Seconds between refreshes.")] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit (also when stdout is no terminal).")] = False,
+) -> None:
+    """Live full-screen view: controllers, per store counts, sends per second, last errors; q leaves."""
+    from statusctl.cli.top import run_top
+
+    run_top(interval=interval, once=once)
+
+
 @app.command("list")
 def list_(
     failed: FailedOpt = False,

@@ -1,0 +1,187 @@
+"""`statusctl stack top`: a live, full-screen view of the stack (the original's one-key stack check).
+
+It only reads the database (`statusctl.core.dashboard`), so it runs beside any
+number of controllers. `render` builds one frame from a snapshot; `run_top`
+refreshes it about once a second until q or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from statusctl.cli.common import age
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from statusctl.core.dashboard import Rate, Snapshot
+
+BARS = " ▁▂▃▄▅▆▇█"
+CHART_ROWS = 4
+WINDOW_S = 300.0
+BUCKET_S = 10.0
+
+
+def run_top(*, interval: float = 1.0, once: bool = False) -> None:
+    """Show the view until q or Ctrl-C; one frame only with `once` or when stdout is not a terminal."""
+    from rich.live import Live
+
+    from statusctl.cli.common import console, db_path, open_db
+    from statusctl.core.dashboard import snapshot
+
+    db = open_db()
+    out = console()
+    source = str(db_path())
+
+    def frame() -> RenderableType:
+        return render(snapshot(db, window=WINDOW_S, bucket=BUCKET_S), source, interval=None if once else interval)
+
+    if once or not out.is_terminal:
+        out.print(frame())
+        return
+    try:
+        with _keys() as read_key, Live(frame(), console=out, screen=True, auto_refresh=False) as live:
+            while True:
+                deadline = time.monotonic() + interval
+                while (left := deadline - time.monotonic()) > 0:
+                    if read_key(left) in ("q", "Q"):
+                        return
+                live.update(frame(), refresh=True)
+    except KeyboardInterrupt:
+        return
+    finally:
+        db.close()
+
+
+@contextlib.contextmanager
+def _keys() -> Iterator[Callable[[float], str]]:
+    """A `read(timeout) -> key or ''`; keys are read unbuffered only when stdin is a terminal."""
+    import os
+    import select
+
+    def wait(timeout: float) -> str:
+        time.sleep(timeout)
+        return ""
+
+    try:
+        import termios
+        import tty
+    except ImportError:  # no termios (Windows): Ctrl-C still leaves
+        yield wait
+        return
+    if not sys.stdin.isatty():
+        yield wait
+        return
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+
+    def read(timeout: float) -> str:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return os.read(fd, 1).decode(errors="replace") if ready else ""
+
+    try:
+        tty.setcbreak(fd)  # keeps ISIG: Ctrl-C still raises KeyboardInterrupt
+        yield read
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> RenderableType:
+    """One frame: header, controllers, per-store counts, the send-rate chart, the last errors."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[RenderableType] = []
+    head = Text()
+    head.append("statusctl stack top", style="bold")
+    head.append(f"  {source}  {time.strftime('%H:%M:%S', time.localtime(snap.now))}")
+    if interval is not None:
+        head.append(f"  every {interval:g}s · q or Ctrl-C to leave", style="dim")
+    parts.append(head)
+
+    alive = snap.alive
+    if alive:
+        line = Text(f"Controllers: {len(alive)} running", style="green")
+        for c in alive:
+            line.append(f"  · pid {c['pid']} on {c['host']} ({c['mode']}, sent {c['sent']}, "
+                        f"heartbeat {age(snap.now - c['heartbeat'])} ago)", style="")
+        parts.append(line)
+    else:
+        gone = len(snap.controllers)
+        parts.append(Text("No controller is running" + (f" ({gone} gone without a heartbeat)" if gone else "") + ".",
+                          style="yellow"))
+
+    parts.append(Text())
+    if snap.stores:
+        t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="Stack", title_justify="left")
+        t.add_column("store", no_wrap=True)
+        for col in ("queued", "due", "sending", "retrying", "failed", "oldest"):
+            t.add_column(col, justify="right")
+        for s in snap.stores:
+            t.add_row(s["store"], str(s["queued"]), str(s["due"]), str(s["sending"]), str(s["retrying"]),
+                      Text(str(s["failed"]), style="bold red" if s["failed"] else ""), age(s["oldest_age"]))
+        if len(snap.stores) > 1:
+            tot = snap.totals
+            t.add_row("all", *[str(tot[k]) for k in ("queued", "due", "sending", "retrying", "failed")], "",
+                      style="bold")
+        parts.append(t)
+    else:
+        parts.append(Text("The stack is empty.", style="green"))
+
+    parts.append(_chart(snap.rate))
+    parts.append(Text())
+    if snap.errors:
+        e = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="Last errors", title_justify="left",
+                  expand=True)
+        e.add_column("at", no_wrap=True)
+        e.add_column("store", no_wrap=True)
+        e.add_column("order", no_wrap=True)
+        e.add_column("outcome", no_wrap=True)
+        e.add_column("status", justify="right", no_wrap=True)
+        e.add_column("reason", overflow="ellipsis", no_wrap=True, ratio=1)
+        for r in snap.errors:
+            outcome = "failed" if r["outcome"] == "failed" else f"retry (try {r['attempt']})"
+            e.add_row(time.strftime("%H:%M:%S", time.localtime(r["at"])), r["destination"], r["order_number"],
+                      Text(outcome, style="red" if r["outcome"] == "failed" else "yellow"),
+                      "–" if r["status"] is None else str(r["status"]), r["reason"] or "")
+        parts.append(e)
+    else:
+        parts.append(Text("No errors in the history.", style="dim"))
+    return Group(*parts)
+
+
+def bars(values: list[float], rows: int = CHART_ROWS) -> list[str]:
+    """A bar chart of `rows` text lines (top first), one character per value, scaled to the largest."""
+    peak = max(values, default=0.0)
+    levels = rows * 8
+    heights = [0 if v <= 0 or peak <= 0 else max(1, round(v / peak * levels)) for v in values]
+    return ["".join(BARS[min(8, max(0, h - r * 8))] for h in heights) for r in range(rows - 1, -1, -1)]
+
+
+def _chart(rate: Rate) -> RenderableType:
+    from rich.text import Text
+
+    per_s = rate.per_second
+    minutes = len(per_s) * rate.bucket_seconds / 60
+    peak = max(per_s, default=0.0)
+    text = Text()
+    text.append(f"Sent per second, last {minutes:g} min ({rate.bucket_seconds:g} s a bar): ", style="bold")
+    text.append(f"now {per_s[-1] if per_s else 0:.1f}/s · peak {peak:.1f}/s · "
+                f"{rate.total_sent} sent, {rate.total_errors} error{'' if rate.total_errors == 1 else 's'}\n")
+    doubled = [v for v in per_s for _ in range(2)]  # two columns a bar: easier to read
+    label = f"{peak:.1f}/s"
+    pad = len(label)
+    for i, line in enumerate(bars(doubled)):
+        text.append((label if i == 0 else "").rjust(pad) + " │", style="dim")
+        text.append(line, style="cyan")
+        text.append("\n")
+    text.append("0".rjust(pad) + " └" + "─" * len(doubled) + "\n", style="dim")
+    left = f"-{minutes:g}m"
+    text.append(" " * (pad + 2) + left + "now".rjust(len(doubled) - len(left)), style="dim")
+    return text
