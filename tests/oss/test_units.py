@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from statusctl.oss.carriers import carrier_name, tracking_url
 from statusctl.oss.links import (
@@ -127,3 +129,23 @@ def test_concurrent_updates_are_combined_and_all_kept(tmp_path: Path) -> None:
 def test_database_file_is_private(tmp_path: Path) -> None:
     OssStore(tmp_path / "new" / "oss.db").close()
     assert (tmp_path / "new" / "oss.db").stat().st_mode & 0o777 == 0o600
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(6)), repeats=st.lists(st.integers(0, 5), max_size=4))
+def test_any_arrival_order_ends_with_the_newest_update(tmp_path: Path, order: list[int], repeats: list[int]) -> None:
+    """Whatever order (and however often) updates arrive, the newest changed_at wins, once each."""
+    db = tmp_path / f"p-{'-'.join(map(str, order))}-{len(repeats)}.db"
+    store = OssStore(db)
+    labels = ["Order Received", "Processing", "On Hold", "Processing", "Partially Shipped", "Order Shipped"]
+    for k in [*order, *repeats]:
+        when = datetime(2024, 5, 1, 12, k, tzinfo=timezone.utc)
+        body = payload(label=labels[k], changed_at=when.isoformat())
+        body["packages"] = [{"tracking": f"T{k}", "carrier": "UPS", "shipped_at": when.isoformat(), "items": []}]
+        store.apply(body, when, f"rec-{k}", 0.0)  # type: ignore[arg-type]
+    view = store.load("shop", "1001")
+    assert view is not None
+    assert view.label == "Order Shipped"
+    assert [e.changed_at.minute for e in view.history] == [5, 4, 3, 2, 1, 0]
+    assert len(view.packages) == 6
+    store.close()
