@@ -105,6 +105,8 @@ class Controller:
         self.transport = transport
         self.on_progress = on_progress
         self.rng = rng or random.Random()
+        # Beat (and renew leases) often enough that a lease never runs out under a live send.
+        self.beat = min(HEARTBEAT_S, self.settings.lease_seconds / 3)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.report = DrainReport()
         self._stopping = False
@@ -135,11 +137,14 @@ class Controller:
                 (self.owner, os.getpid(), socket.gethostname(), now, now, "watch" if self.watch else "run"),
             )
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, sending: list[int]) -> None:
+        """Say we are alive, and keep the leases of the records we are sending."""
+        now = time.time()
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE controllers SET heartbeat = ?, sent = ? WHERE id = ?", (time.time(), self.report.sent, self.owner)
+                "UPDATE controllers SET heartbeat = ?, sent = ? WHERE id = ?", (now, self.report.sent, self.owner)
             )
+            stack.renew(conn, self.owner, sending, now + self.settings.lease_seconds)
 
     def _unregister(self) -> None:
         with self.db.tx() as conn:
@@ -251,8 +256,8 @@ class Controller:
                     got = len(batch)
                     claimed_total += got
                     self.report.attempts += got
-                    if time.monotonic() - last_beat >= HEARTBEAT_S:
-                        self._heartbeat()
+                    if time.monotonic() - last_beat >= self.beat:
+                        self._heartbeat([c.seq for c in inflight.values()])
                         last_beat = time.monotonic()
                     if not inflight:
                         if self._stopping or (self.limit is not None and claimed_total >= self.limit):
@@ -264,7 +269,7 @@ class Controller:
                         with contextlib.suppress(asyncio.TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), timeout=wait or 0.0)
                         continue
-                    done, _ = await asyncio.wait(inflight, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(inflight, timeout=self.beat, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
                         inflight.pop(task)
                         finished.append(task.result())

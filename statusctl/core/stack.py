@@ -163,6 +163,18 @@ def settle(
     )
 
 
+def renew(conn: sqlite3.Connection, owner: str, seqs: list[int], until: float) -> None:
+    """Extend the leases we still hold on records being sent (inside the caller's transaction).
+
+    A send may outlast one lease (a rate-limit pause before it, several requests
+    per record); a crashed controller renews nothing, so its records still come back.
+    """
+    conn.executemany(
+        "UPDATE stack SET lease_until = ? WHERE seq = ? AND lease_owner = ?",
+        [(until, s, owner) for s in seqs],
+    )
+
+
 def release(conn: sqlite3.Connection, owner: str, seqs: list[int]) -> None:
     """Give back leases of records claimed but not sent (inside the caller's transaction); not counted as attempts."""
     conn.executemany(
