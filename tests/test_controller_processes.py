@@ -11,6 +11,7 @@ import itertools
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -273,3 +274,39 @@ def test_stack_run_on_a_terminal_shows_progress_and_the_summary(db_file):
     assert "Sending" in text and "20/20" in text
     assert "Stack run" in text and "Traceback" not in err
     assert len(hook.delivered()) == 20
+
+
+def test_a_send_paused_by_a_rate_limit_keeps_its_lease(db_file):
+    """Lease 3 s > timeout 2.5 s, as StackLeaseSeconds asks; a 2 s rate-limit pause before a send must not
+    let the lease run out under it, or a second controller sends the same record at the same time."""
+    with serve() as (hook, server):
+        setup_db(db_file, {STORE: hook_url(server)}, settings={"StackLeaseSeconds": "3"},
+                 options={STORE: ["timeout=2.5"]})
+        (a1,) = fill(db_file, records=1, orders=1, prefix="A")["A00000"]
+        (b1,) = fill(db_file, records=1, orders=1, prefix="B")["B00000"]
+        hook.fail(a1, Answer(429, "slow down", {"X-Rate-Limit-Time-Reset-Ms": "2000"}))
+        held = threading.Event()
+
+        def hold_b1(uid: str, order: str) -> None:
+            # Keep the first controller's B1 in flight (within its timeout) while a second one polls.
+            if uid == b1 and not held.is_set():
+                held.set()
+                hook.wait_for(lambda h: len(h.tries(b1)) > 1, 2.2)
+
+        hook.before = hold_b1
+        first = spawn(db_file, "stack", "run", "--watch", "--concurrency", "1", "--json")
+        second = None
+        try:
+            assert hook.wait_for(lambda h: bool(h.tries(a1)), GUARD)
+            second = spawn(db_file, "stack", "run", "--watch", "--json")
+            assert hook.wait_for(lambda h: {a1, b1} <= h.delivered(), GUARD)
+            for proc in (first, second):
+                proc.send_signal(signal.SIGTERM)
+            ran = [finish(p) for p in (first, second)]
+        finally:
+            for proc in (first, second):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+    assert [r.code for r in ran] == [0, 0]
+    assert len(hook.tries(b1)) == 1, "B1 was sent by two controllers at the same time"
+    assert hook.twice() == {}

@@ -425,3 +425,18 @@ def test_history_filters_by_order_and_time(db, db_file):
     assert [h["order_number"] for h in stack.history(db, order="O00001")] == ["O00001"]
     assert [h["order_number"] for h in stack.history(db, since=now - 60)] == ["O00001"]
     assert "id" not in stack.history(db)[0]
+
+
+def test_renew_extends_only_our_own_leases(db, db_file):
+    orders = fill(db_file, records=2, orders=2)
+    now = later()
+    mine = claim(db, "A", 1, now=now)
+    theirs = claim(db, "B", 1, now=now)
+    with db.tx() as conn:
+        stack.renew(conn, "A", [c.seq for c in mine + theirs], now + 500)
+    leases = {r["uid"]: (r["lease_owner"], r["lease_until"]) for r in stack_rows(db_file)}
+    assert leases[mine[0].uid] == ("A", now + 500)
+    assert leases[theirs[0].uid] == ("B", now + LEASE)
+    # Past the original lease only B's record comes back; A's renewed one is still A's.
+    assert [c.uid for c in claim(db, "C", now=now + LEASE + 1)] == [theirs[0].uid]
+    assert sorted(orders) == ["O00000", "O00001"]
