@@ -142,21 +142,22 @@ def oss_set(
 @oss_app.command("serve")
 def oss_serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8470,
     db: Annotated[Path | None, typer.Option("--db", help="The OSS's own database (default: beside the main one).")] = None,
     secret_env: Annotated[
-        list[str] | None, typer.Option("--secret-env", help="Env variable holding a whsec_ secret (repeat to rotate keys).")
+        list[str] | None, typer.Option("--secret-env", help="Env variable holding whsec_ secret(s) (repeatable; default STATUSCTL_OSS_SECRET).")
     ] = None,
     header: Annotated[Path | None, typer.Option("--header", help="HTML file shown above every page.")] = None,
     footer: Annotated[Path | None, typer.Option("--footer", help="HTML file shown below every page.")] = None,
+    forwarded_allow_ips: Annotated[
+        str | None, typer.Option("--forwarded-allow-ips", help="Proxy addresses trusted for X-Forwarded-For.")
+    ] = None,
 ) -> None:
-    """Run the Order Status System server."""
+    """Run the Order Status System server (default secret variable: STATUSCTL_OSS_SECRET)."""
     from statusctl.cli.common import db_path
-    from statusctl.core.errors import ConfigError
     from statusctl.core.paths import oss_db_path
 
-    try:
-        from statusctl.oss.server import serve
-    except ImportError as exc:
-        raise ConfigError(f"The OSS needs the 'oss' extra: pip install 'statusctl[oss]' ({exc.name} is missing).") from None
-    serve(host, port, db or oss_db_path(db_path()), secret_env or ["STATUSCTL_OSS_SECRET"], header, footer)
+    from statusctl.oss.server import secrets_from_env, serve
+
+    serve(host, port, db or oss_db_path(db_path()), secrets_from_env(*(secret_env or [])), header, footer,
+          forwarded_allow_ips=forwarded_allow_ips)

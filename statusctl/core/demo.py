@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +34,8 @@ class DemoResult:
     received: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     orders: list[dict[str, Any]] = field(default_factory=list)
+    oss_url: str | None = None
+    oss_link: str | None = None
 
 
 @contextmanager
@@ -43,8 +48,19 @@ def _workdir(keep: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def run_demo(step: Callable[[str], None] = lambda s: None, workdir: Path | None = None) -> DemoResult:
-    """Load the examples, ship and cancel a few orders, drain the stack into the demo cart."""
+def run_demo(
+    step: Callable[[str], None] = lambda s: None,
+    workdir: Path | None = None,
+    *,
+    oss: bool = False,
+    hold: Callable[[DemoResult], None] = lambda r: None,
+) -> DemoResult:
+    """Load the examples, ship and cancel a few orders, drain the stack into the demo cart.
+
+    With `oss`, an Order Status System also runs on loopback and the JSON
+    orders belong to a store whose cart cannot take updates, so their records
+    go to the OSS. `hold` is called with the result while the servers still run.
+    """
     from statusctl.democart import DemoCart
 
     result = DemoResult()
@@ -54,7 +70,7 @@ def run_demo(step: Callable[[str], None] = lambda s: None, workdir: Path | None 
         step(text)
 
     examples = examples_dir()
-    with _workdir(workdir) as tmp, DemoCart() as cart:
+    with _workdir(workdir) as tmp, DemoCart() as cart, contextlib.ExitStack() as stack_:
         path = tmp / "statusctl.db"
         db = Database.open(path)
         try:
@@ -65,27 +81,29 @@ def run_demo(step: Callable[[str], None] = lambda s: None, workdir: Path | None 
             stores.add_store(db, "demo", "seti", cart.url, [f"user={cart.user}", f"password={cart.password}"], [],
                              ["code=DEMO"])
             note(f"Added store 'demo' (seti protocol) for the demo cart at {cart.url}.")
+            json_store = "demo"
+            if oss:
+                secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+                from statusctl.oss.server import Background
+
+                server = stack_.enter_context(Background.oss(tmp / "oss.db", [secret]))
+                result.oss_url = server.url
+                stores.add_store(db, "oss", "oss", f"{server.url}/api/updates", [f"secret={secret}"], [], [])
+                stores.set_oss(db, "oss")
+                stores.add_store(db, "counter", "none", "https://counter.invalid", [], [], [])
+                json_store = "counter"
+                note(f"Started the Order Status System at {server.url}; store 'counter' (a cart that cannot "
+                     "take updates) sends its records there.")
             csv_summary = orders.import_orders(db, examples / "orders.csv", "demo")
-            json_summary = orders.import_orders(db, examples / "orders.json", "demo")
+            json_summary = orders.import_orders(db, examples / "orders.json", json_store)
             note(f"Imported {len(csv_summary.imported) + len(json_summary.imported)} orders from examples/.")
-            actions.fire(db, "order-approved", "1002", [])
-            note("Fired order-approved on 1002 (→ Processing).")
-            actions.ship(db, "1001", [], "1Z999AA10123456784", "UPS", "Thanks for your order!")
-            note("Shipped all of 1001 with UPS 1Z999AA10123456784 (→ Order Shipped).")
-            actions.ship(db, "1003", ["POSTER:3"], "9400111899223197428490", "USPS")
-            note("Shipped the posters of 1003 with USPS (→ Partially Shipped).")
-            actions.ship(db, "1003", ["MUG-1", "TEE-M:2"], "794698512345", "FedEx")
-            note("Shipped the rest of 1003 with FedEx (→ Order Shipped).")
-            actions.cancel(db, "1005", ["INK-B"])
-            note("Cancelled the ink of 1005 (→ Item Cancelled).")
-            actions.cancel(db, "1006", [], "Sorry: out of stock")
-            note("Cancelled order 1006 (→ Cancelled).")
-            queued = len(stack.list_records(db))
-            note(f"{queued} status update records are on the stack; draining it now.")
+            for text in _day(db, oss):
+                note(text)
+            note(f"{len(stack.list_records(db))} status update records are on the stack; draining it now.")
         finally:
             db.close()
         result.report = drain(path)
-        note(f"Sent {result.report.sent} records to the demo cart.")
+        note(f"Sent {result.report.sent} records.")
         db = Database.open(path)
         try:
             result.history = stack.history(db)
@@ -93,5 +111,31 @@ def run_demo(step: Callable[[str], None] = lambda s: None, workdir: Path | None 
         finally:
             db.close()
         result.received = list(cart.received)
-    note("Removed the temporary database and stopped the demo cart.")
+        if oss and result.oss_url:
+            from statusctl.oss.links import derive_link_key, make_link
+
+            result.oss_link = make_link("2001", "02139", derive_link_key(secret), store="counter", base_url=result.oss_url)
+        hold(result)
+    note("Removed the temporary database and stopped the demo servers.")
     return result
+
+
+def _day(db: Database, oss: bool) -> list[str]:
+    """A few of the day's status changes; returns what was done."""
+    actions.fire(db, "order-approved", "1002", [])
+    actions.ship(db, "1001", [], "1Z999AA10123456784", "UPS", "Thanks for your order!")
+    actions.ship(db, "1003", ["POSTER:3"], "9400111899223197428490", "USPS")
+    actions.ship(db, "1003", ["MUG-1", "TEE-M:2"], "794698512345", "FedEx")
+    actions.cancel(db, "1005", ["INK-B"])
+    actions.cancel(db, "1006", [], "Sorry: out of stock")
+    done = [
+        "Fired order-approved on 1002 (→ Processing).",
+        "Shipped all of 1001 with UPS 1Z999AA10123456784 (→ Order Shipped).",
+        "Shipped the posters of 1003 with USPS (→ Partially Shipped), then the rest with FedEx (→ Order Shipped).",
+        "Cancelled the ink of 1005 (→ Item Cancelled) and all of 1006 (→ Cancelled).",
+    ]
+    if oss:
+        actions.fire(db, "order-approved", "2001", [])
+        actions.ship(db, "2001", ["MUG-1"], "1Z999AA10123456785", "UPS", "The book follows next week.")
+        done.append("Approved 2001 and shipped its mug with UPS (→ Partially Shipped), for the OSS.")
+    return done

@@ -94,3 +94,43 @@ def serve(
         log_level=log_level, lifespan="on", **options,
     )
     uvicorn.Server(config).run()
+
+
+class Background:
+    """An ASGI app served by uvicorn in a thread on 127.0.0.1:<free port> (`statusctl demo --oss`, tests)."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, server_header=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    @classmethod
+    def oss(cls, db_path: Path, secrets: list[str], **options: Any) -> Background:
+        from statusctl.oss.app import create_app
+
+        return cls(create_app(db_path, secrets, **options))
+
+    def __enter__(self) -> Background:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise ConfigError("The server did not start on 127.0.0.1.")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+        self.sock.close()
