@@ -156,7 +156,6 @@ def oss_serve(
     """Run the Order Status System server (default secret variable: STATUSCTL_OSS_SECRET)."""
     from statusctl.cli.common import db_path
     from statusctl.core.paths import oss_db_path
-
     from statusctl.oss.server import secrets_from_env, serve
 
     serve(host, port, db or oss_db_path(db_path()), secrets_from_env(*(secret_env or [])), header, footer,
