@@ -356,9 +356,9 @@ class _Wizard:
         current = f"store {state.oss!r}" if state.oss else "no OSS (internal only)"
         self.say(f"Carts that cannot take status updates send them to the Order Status System; now: {current}.")
         if not candidates:
-            if not store.cart_type.accepts_updates:
-                self.say("No oss or webhook store exists, so this store's updates stay internal; "
-                         "add one later with `statusctl setup --cart oss`.", "yellow")
+            what = "this store's updates stay internal" if not store.cart_type.accepts_updates else "nothing to choose"
+            self.say(f"No oss or webhook store exists ({what}); `statusctl setup --cart oss` adds one.",
+                     "dim" if store.cart_type.accepts_updates else "yellow")
             return False, None
         default = state.oss is not None or not store.cart_type.accepts_updates or store.name in candidates
         if not self.confirm("Send updates of carts that cannot take them to an Order Status System?", default=default):

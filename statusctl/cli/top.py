@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 BARS = " ▁▂▃▄▅▆▇█"
 CHART_ROWS = 4
 WINDOW_S = 300.0
-BUCKET_S = 10.0
+BUCKET_S = 5.0
 
 
 def run_top(*, interval: float = 1.0, once: bool = False) -> None:
@@ -109,7 +109,7 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> Rend
     if alive:
         line = Text(f"Controllers: {len(alive)} running", style="green")
         for c in alive:
-            line.append(f"  · pid {c['pid']} on {c['host']} ({c['mode']}, sent {c['sent']}, "
+            line.append(f" · pid {c['pid']} on {c['host']} ({c['mode']}, sent {c['sent']}, "
                         f"heartbeat {age(snap.now - c['heartbeat'])} ago)", style="")
         parts.append(line)
     else:
@@ -174,14 +174,13 @@ def _chart(rate: Rate) -> RenderableType:
     text.append(f"Sent per second, last {minutes:g} min ({rate.bucket_seconds:g} s a bar): ", style="bold")
     text.append(f"now {per_s[-1] if per_s else 0:.1f}/s · peak {peak:.1f}/s · "
                 f"{rate.total_sent} sent, {rate.total_errors} error{'' if rate.total_errors == 1 else 's'}\n")
-    doubled = [v for v in per_s for _ in range(2)]  # two columns a bar: easier to read
     label = f"{peak:.1f}/s"
     pad = len(label)
-    for i, line in enumerate(bars(doubled)):
+    for i, line in enumerate(bars(per_s)):
         text.append((label if i == 0 else "").rjust(pad) + " │", style="dim")
         text.append(line, style="cyan")
         text.append("\n")
-    text.append("0".rjust(pad) + " └" + "─" * len(doubled) + "\n", style="dim")
+    text.append("0".rjust(pad) + " └" + "─" * len(per_s) + "\n", style="dim")
     left = f"-{minutes:g}m"
-    text.append(" " * (pad + 2) + left + "now".rjust(len(doubled) - len(left)), style="dim")
+    text.append(" " * (pad + 2) + left + "now".rjust(len(per_s) - len(left)), style="dim")
     return text
