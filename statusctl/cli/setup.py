@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from statusctl.core.events import Event
     from statusctl.core.stores import Store
-    from statusctl.core.wizard import SetupState
+    from statusctl.core.wizard import SetupPlan, SetupState
 
 CANCELLED = 130
 
@@ -78,10 +78,11 @@ def setup(
                "default_events": default_events, "event": event or []},
     )
     try:
-        wizard.run()
+        plan = wizard.collect()
     except (typer.Abort, KeyboardInterrupt, EOFError):
         warn("\nSetup cancelled; nothing was saved.")
         raise typer.Exit(CANCELLED) from None
+    wizard.save(plan)  # one transaction: a Ctrl-C now rolls it back whole (main says "Interrupted.")
 
 
 class _Wizard:
@@ -123,8 +124,9 @@ class _Wizard:
 
     # -- the pages ---------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        from statusctl.core.wizard import SetupPlan, read_state, save
+    def collect(self) -> SetupPlan:
+        """Every page, then the summary; the plan once the operator confirmed it (nothing is written here)."""
+        from statusctl.core.wizard import SetupPlan, read_state
 
         state = read_state(self.db)
         store, tested = self.store_page(state)
@@ -135,8 +137,12 @@ class _Wizard:
         if not self.yes and not self.confirm("Save these settings?", default=True):
             self.say("Nothing was saved.")
             raise typer.Exit(1)
-        saved = save(self.db, plan)
-        self.done(saved, plan)
+        return plan
+
+    def save(self, plan: SetupPlan) -> None:
+        from statusctl.core.wizard import save
+
+        self.done(save(self.db, plan), plan)
 
     def store_page(self, state: SetupState) -> tuple[Store, str]:
         from statusctl.core.errors import StatusctlError
@@ -429,7 +435,7 @@ class _Wizard:
 
     # -- the end -----------------------------------------------------------------------------------
 
-    def summary(self, state: SetupState, plan: Any, tested: str) -> None:
+    def summary(self, state: SetupState, plan: SetupPlan, tested: str) -> None:
         from rich.table import Table
 
         from statusctl.core.stores import describe_destination
@@ -444,9 +450,8 @@ class _Wizard:
         before = "true" if state.use_status_updates else "false"
         after = "true" if plan.use_status_updates else "false"
         rows.append(["UseStatusUpdates", after if before == after else f"{before} → {after}"])
-        oss_text = {None: "none"}
-        rows.append(["OSS", oss_text.get(oss_after, str(oss_after)) if state.oss == oss_after
-                     else f"{oss_text.get(state.oss, str(state.oss))} → {oss_text.get(oss_after, str(oss_after))}"])
+        was, will = state.oss or "none", oss_after or "none"
+        rows.append(["OSS", will if was == will else f"{was} → {will}"])
         for e in plan.events:
             rows.append([f"event {e.name}", f"item {e.item_label or '–'}, order {e.order_label or '–'}, "
                          f"fires {'yes' if e.fires else 'no'}, notify cart {'yes' if e.notify else 'no'}"])
@@ -460,7 +465,7 @@ class _Wizard:
         self.page("Store Setup Wizard · summary")
         self.out.print(t)
 
-    def done(self, store: Store, plan: Any) -> None:
+    def done(self, store: Store, plan: SetupPlan) -> None:
         from statusctl.core.stores import describe_destination, oss_store
 
         self.say(f"Saved store {store.name!r} ({store.cart}); its records go to "
