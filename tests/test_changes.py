@@ -232,6 +232,9 @@ def test_a_new_tracking_number_is_sent_even_without_a_label_change():
         (("ship", "1003", "--carrier", "UPS"), "--carrier needs --tracking"),
         (("ship", "9999"), "Unknown order '9999'"),
         (("ship", "1003", "--item", "MUG-1", "--item", "POSTER:9"), "POSTER"),
+        # Each --item is checked against what is left: a repeat must not ship more than ordered.
+        (("ship", "1003", "--item", "POSTER:2", "--item", "POSTER:2"), "more than once"),
+        (("ship", "1003", "--item", "MUG-1", "--item", "MUG-1"), "more than once"),
     ],
 )
 @pytest.mark.usefixtures("shop")

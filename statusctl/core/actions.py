@@ -59,6 +59,11 @@ def ship(
     if carrier and not tracking:
         raise InputError("--carrier needs --tracking.")
     parsed = [parse_item(i) for i in items]
+    skus = [sku for sku, _ in parsed]
+    for sku in skus:
+        # Each --item is checked against what is left before any is applied: a repeat would over-ship.
+        if skus.count(sku) > 1:
+            raise InputError(f"--item {sku!r} is given more than once; give it once with its total (SKU:QTY).")
     return _run(db, lambda s: s.ship(order, parsed, tracking, carrier, note))
 
 
