@@ -26,6 +26,7 @@ import httpx
 from statusctl.core.stores import Store
 
 EXCERPT_CHARS = 300
+LONGEST_HOLD_S = 30.0  # a rate-limit pause longer than this becomes a scheduled retry instead of a wait
 USER_AGENT = "statusctl/0.1 (+order status updates)"
 
 
@@ -88,6 +89,10 @@ class Context:
             )
         return value
 
+    def add_secret(self, name: str, value: str) -> None:
+        """Remember a credential obtained at run time (a session token) so that `scrub` hides it."""
+        self.secrets[f"_{name}"] = value
+
     def scrub(self, text: str) -> str:
         """Remove every secret value from text that may be stored or shown."""
         for value in self.secrets.values():
@@ -142,8 +147,12 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
     value = response.headers.get("retry-after")
     if value:
         value = value.strip()
-        if value.isdigit():
-            return float(value)
+        try:
+            seconds = float(value)  # delta-seconds; some carts send "2.0"
+        except ValueError:
+            seconds = None
+        if seconds is not None:
+            return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
@@ -192,8 +201,9 @@ def judge_status(ctx: Context, response: httpx.Response, what: str = "") -> None
 def adapter_class(cart: str) -> type[Adapter]:
     """The adapter of a cart type, imported on first use."""
     module = importlib.import_module(f"statusctl.carts.{cart}")
-    cls = module.ADAPTER
-    assert issubclass(cls, Adapter)
+    cls: object = module.ADAPTER
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise TypeError(f"statusctl.carts.{cart}.ADAPTER is not an Adapter")
     return cls
 
 

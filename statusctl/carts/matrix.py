@@ -21,6 +21,12 @@ class CartType:
     options: dict[str, str] = field(default_factory=dict)  # option -> meaning
     url_hint: str = ""
     has_test: bool = True
+    # Alternative complete sets of secrets (default: all of `secrets`).
+    secret_sets: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def required_secret_sets(self) -> tuple[tuple[str, ...], ...]:
+        return self.secret_sets or ((self.secrets,) if self.secrets else ())
 
 
 COMMON_OPTIONS = {
@@ -46,10 +52,12 @@ CART_TYPES: dict[str, CartType] = {
                  "REST v2", True, ("token",), {}, "https://api.bigcommerce.com/stores/{store_hash}"),
         CartType("magento2", "ship / cancel / hold / comment-with-status", "via shipments", "yes", "yes (comments)",
                  "REST V1", True, ("token",), {"store_code": "store view code (default 'default')"}, "the site"),
-        CartType("shopify", "fulfil / cancel (no free labels)", "via fulfillment orders", "yes", "no",
-                 "GraphQL Admin API", True, ("token",),
-                 {"api_version": "Admin API version, e.g. 2025-07", "tags": "true to write other labels as order tags"},
-                 "https://{shop}.myshopify.com"),
+        CartType("shopify", "fulfil / cancel (other labels: order tags with tags=true, else internal)",
+                 "via fulfillment orders", "yes", "no",
+                 "GraphQL Admin API", True, ("token", "client_id", "client_secret"),
+                 {"api_version": "Admin API version (default 2026-10)",
+                  "tags": "true to write labels with no Shopify equivalent as order tags (else they stay internal)"},
+                 "https://{shop}.myshopify.com", secret_sets=(("token",), ("client_id", "client_secret"))),
         CartType("prestashop", "yes (id_order_state)", "no", "yes (order_carriers)", "yes (messages)",
                  "webservice XML", True, ("key",), {}, "the site"),
         CartType("opencart", "yes (order_status_id)", "no", "in comment", "yes", "3.0 api/order/history", True,
@@ -67,7 +75,7 @@ DEFAULT_MAPPINGS: dict[str, dict[str, str]] = {
                    "prestashop": "Processing in progress", "opencart": "2"},
     "On Hold": {"woocommerce": "on-hold", "magento2": "hold"},
     "Partially Shipped": {"woocommerce": "processing", "bigcommerce": "3", "magento2": "ship",
-                          "opencart": "2", "shopify": "fulfil"},
+                          "prestashop": "Processing in progress", "opencart": "2", "shopify": "fulfil"},
     "Order Shipped": {"woocommerce": "completed", "bigcommerce": "2", "magento2": "ship",
                       "prestashop": "Shipped", "opencart": "3", "shopify": "fulfil"},
     "Cancelled": {"woocommerce": "cancelled", "bigcommerce": "5", "magento2": "cancel",

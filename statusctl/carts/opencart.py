@@ -89,7 +89,7 @@ class OpenCartAdapter(Adapter):
             hint = " Add this machine's IP to the API user in System > Users > API." if "ip" in problem.lower() else ""
             raise Rejected(f"OpenCart refused the API login: {self.ctx.scrub(problem)}.{hint}", status=200,
                            answer=self.ctx.excerpt(json.dumps(body)))
-        self.ctx.secrets["_api_token"] = token  # scrubbed from anything shown
+        self.ctx.add_secret("api_token", token)
         self._token, self._used = token, time.monotonic()
         return token
 

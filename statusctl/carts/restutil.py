@@ -22,7 +22,15 @@ from urllib.parse import quote
 
 import httpx
 
-from statusctl.carts.base import Adapter, DeliveryError, Record, Rejected, TryLater, judge_status
+from statusctl.carts.base import (
+    LONGEST_HOLD_S,
+    Adapter,
+    DeliveryError,
+    Record,
+    Rejected,
+    TryLater,
+    judge_status,
+)
 from statusctl.core.record import ItemPart, Payload
 
 DETAIL_CHARS = 200
@@ -32,7 +40,6 @@ DETAIL_CHARS = 200
 SKEW_S = 3600.0
 # Pauses (rate limits) up to this long are waited out in the middle of a record, as the
 # controller does before one; longer ones end the attempt with a TryLater.
-LONGEST_PAUSE_S = 30.0
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -85,7 +92,7 @@ class RestAdapter(Adapter):
         record makes several (each shipment its own key, the same on every attempt).
         """
         wait = self.ctx.hold_until - time.monotonic()
-        if wait > LONGEST_PAUSE_S:
+        if wait > LONGEST_HOLD_S:
             raise TryLater(
                 f"{self.cart} asked to pause for {wait:.1f} s (rate limit); nothing sent", retry_after=wait
             )

@@ -182,7 +182,7 @@ class ShopifyBase(Adapter):
         if not isinstance(token, str) or not token:
             raise Rejected("Shopify token request: the answer holds no access_token.",
                            status=response.status_code, answer=self.ctx.excerpt(response.text))
-        self.ctx.secrets["_access_token"] = token  # so that scrub() hides it from answers
+        self.ctx.add_secret("access_token", token)
         lifetime = float(body.get("expires_in") or 86400)
         self._token, self._token_until = token, time.monotonic() + max(60.0, lifetime - 300.0)
         return token
@@ -241,8 +241,4 @@ class ShopifyBase(Adapter):
 
 
 def _retry_after(response: httpx.Response) -> float:
-    value = response.headers.get("retry-after", "").strip()
-    try:
-        return max(1.0, float(value))
-    except ValueError:
-        return max(1.0, retry_after_seconds(response) or 2.0)
+    return max(1.0, retry_after_seconds(response) or 2.0)

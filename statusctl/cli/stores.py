@@ -52,13 +52,14 @@ def add(
 
 
 def _store_dict(store: object, oss: str | None) -> dict[str, object]:
-    from statusctl.core.stores import Store, describe_destination, destination
+    from statusctl.core.stores import Store, describe_destination, destination, label_note
 
     assert isinstance(store, Store)
     return {
         "name": store.name, "cart": store.cart, "url": store.url, "secrets": store.masked_secrets(),
         "options": store.options, "destination": destination(store, oss),
         "destination_text": describe_destination(store, oss), "is_oss": store.name == oss,
+        "label_note": label_note(store),
     }
 
 
@@ -93,8 +94,8 @@ def show(name: str, json: JsonOpt = False) -> None:
     rows += [[f"secret {k}", v] for k, v in store.masked_secrets().items()]
     rows += [[f"option {k}", v] for k, v in sorted(store.options.items())]
     rows.append(["records go to", str(data["destination_text"])])
-    if store.cart == "shopify" and not store.flag("tags"):
-        rows.append(["note", "labels with no Shopify equivalent stay internal (set --option tags=true to tag orders)"])
+    if data["label_note"]:
+        rows.append(["labels", str(data["label_note"])])
     table(f"Store {store.name}", ["setting", "value"], rows)
 
 

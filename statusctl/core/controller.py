@@ -31,7 +31,6 @@ from statusctl.core.stores import get_store
 
 HEARTBEAT_S = 2.0
 STALE_AFTER_S = 30.0
-LONGEST_HOLD_S = 30.0  # a rate-limit pause longer than this becomes a scheduled retry
 ONE_SHOT_WAIT_S = 1.0
 
 
@@ -171,7 +170,7 @@ class Controller:
     async def _send(self, client: Any, claimed: stack.Claimed) -> stack.Outcome:
         import httpx
 
-        from statusctl.carts.base import Record, Rejected, TryLater
+        from statusctl.carts.base import LONGEST_HOLD_S, Record, Rejected, TryLater
 
         started = time.monotonic()
 

@@ -180,9 +180,10 @@ def build_store(
         if key not in ctype.secrets:
             known = ", ".join(ctype.secrets) or "none"
             raise InputError(f"Secret {key!r} is not used by {cart}; its secrets: {known}.")
-    missing = [k for k in ctype.secrets if k not in specs]
-    if missing:
-        raise InputError(f"Store {name!r} ({cart}) needs the secret(s) {', '.join(missing)} (--secret or --secret-env).")
+    sets = ctype.required_secret_sets
+    if sets and not any(all(k in specs for k in needed) for needed in sets):
+        wanted = " or ".join(" and ".join(needed) for needed in sets)
+        raise InputError(f"Store {name!r} ({cart}) needs the secret(s) {wanted} (--secret or --secret-env).")
     if cart in ("webhook", "oss") and "value" in specs.get("secret", {}):
         # Several space-separated secrets sign with each (key rotation).
         for part in specs["secret"]["value"].split():
@@ -298,3 +299,12 @@ def describe_destination(store: Store, oss: str | None) -> str:
     if dest:
         return f"the Order Status System (store {dest!r})"
     return "nowhere: internal only (no OSS is set; `statusctl oss set STORE`)"
+
+
+def label_note(store: Store) -> str | None:
+    """What happens to labels this store's cart has no equivalent for, when that needs saying."""
+    if store.cart == "shopify":
+        if store.flag("tags"):
+            return "labels with no Shopify equivalent are written as order tags (tags=true)"
+        return "labels with no Shopify equivalent stay internal (add --option tags=true to tag orders)"
+    return None
