@@ -64,7 +64,7 @@ def test_add_list_show_webhook_store():
     assert rows == [{
         "name": "web", "cart": "webhook", "url": "https://hooks.example/statusctl",
         "secrets": {"secret": stores.MASK}, "options": {"timeout": "12"}, "destination": "web",
-        "destination_text": "the cart itself (webhook)", "is_oss": False,
+        "destination_text": "the cart itself (webhook)", "is_oss": False, "label_note": None,
     }]
     assert cli_json("stores", "show", "web") == rows[0]
 
@@ -176,7 +176,7 @@ def test_masked_secrets_core():
         (["web", "--cart", "webhook", "--url", "https://hooks.example/x", "--secret-env", "secret=1BAD-NAME"],
          "not an environment variable name"),
         (["woo", "--cart", "woocommerce", "--url", "https://shop.example", "--secret", "key=k"],
-         "needs the secret(s) secret"),
+         "needs the secret(s)"),
         (["woo", "--cart", "woocommerce", "--url", "https://shop.example", "--secret", "key=k",
           "--secret", "secret=s", "--option", "tracking=pigeon"], "extension or note"),
     ],
