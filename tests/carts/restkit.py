@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import shlex
 import time
 from typing import Any
 
@@ -13,7 +12,6 @@ from statusctl.carts.matrix import DEFAULT_MAPPINGS
 from statusctl.core.record import Payload
 from statusctl.core.stores import Store
 
-from ..helpers import ROOT
 from .contract import shipped_payload
 
 DEFAULTS = {label.lower(): dict(carts) for label, carts in DEFAULT_MAPPINGS.items()}
@@ -73,12 +71,6 @@ def item_change(label: str, sku: str = "MUG-1", note: str | None = None) -> Payl
             item["label"], item["changed"] = label, True
     return payload
 
-
-def documented(cart: str) -> list[list[str]]:
-    """The `statusctl …` commands of the first code block in docs/carts/<cart>.md, as argv."""
-    block = (ROOT / "docs" / "carts" / f"{cart}.md").read_text().split("```")[1]
-    lines = block.replace("\\\n", " ").splitlines()
-    return [shlex.split(line, comments=True)[1:] for line in lines if line.startswith("statusctl ")]
 
 
 def local_copy(add: list[str], url: str) -> list[str]:

@@ -10,11 +10,12 @@ import pytest
 
 from statusctl.carts.base import Context, Rejected, TryLater
 
+from ..docs import documented
 from ..helpers import cli
 from .contract import shipped_payload
 from .fake_bigcommerce import TOKEN, BigFake, make_store, secrets
 from .fakeserver import Answer, FakeServer
-from .restkit import check, deliver, documented, item_change, local_copy, mappings, order_change
+from .restkit import check, deliver, item_change, local_copy, mappings, order_change
 
 ORDER = 501
 SHIPMENTS = rf"/orders/{ORDER}/shipments"

@@ -11,11 +11,12 @@ import pytest
 from statusctl.carts.base import Context, Rejected, TryLater
 from statusctl.carts.magento2 import render
 
+from ..docs import documented
 from ..helpers import cli
 from .contract import shipped_payload
 from .fake_magento2 import TOKEN, MagentoFake, make_store, secrets
 from .fakeserver import Answer, FakeServer
-from .restkit import check, deliver, documented, item_change, local_copy, mappings, order_change
+from .restkit import check, deliver, item_change, local_copy, mappings, order_change
 
 ORDER = 501
 SHIP = rf"/order/{ORDER}/ship"

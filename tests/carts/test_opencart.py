@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import shlex
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +13,8 @@ import pytest
 from statusctl.carts.base import Context, Record, Rejected, make_client
 from statusctl.carts.opencart import OpenCartAdapter
 
-from ..helpers import ROOT, cli
+from ..docs import documented
+from ..helpers import cli
 from .contract import shipped_payload
 from .fake_opencart import KEY, OpenCartFake, make_store, mappings, secrets
 from .fakeserver import FakeServer
@@ -145,11 +145,6 @@ def test_the_api_token_is_scrubbed(fake: OpenCartFake, server: FakeServer) -> No
     token = server.requests[1].arg("api_token") or ""
     assert token and ctx.excerpt(f"echo {token}") == "echo ••••••"
 
-
-def documented(cart: str) -> list[list[str]]:
-    """The `statusctl …` lines of the first code block in docs/carts/<cart>.md, as argv."""
-    block = (ROOT / "docs" / "carts" / f"{cart}.md").read_text().split("```")[1]
-    return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("statusctl ")]
 
 
 def test_the_documented_store_line_works(fake: OpenCartFake, server: FakeServer) -> None:

@@ -16,6 +16,7 @@ from statusctl.carts import xmlsafe
 from statusctl.carts.base import Context, Record, Rejected, make_client
 from statusctl.carts.prestashop import PrestaShopAdapter
 
+from ..docs import documented
 from ..helpers import ROOT, cli, cli_json
 from .contract import shipped_payload
 from .fake_prestashop import KEY, PrestaShopFake, make_store, mappings, secrets
@@ -184,11 +185,6 @@ def test_xmlsafe_refuses_dtds_in_any_encoding() -> None:
         xmlsafe.parse(b'<x xmlns:xi="http://www.w3.org/2001/XInclude">&ext;</x>')
     assert xmlsafe.text_of(xmlsafe.parse(b"<a><b><![CDATA[ 4 ]]></b></a>"), "b") == "4"
 
-
-def documented(cart: str) -> list[list[str]]:
-    """The `statusctl …` lines of the first code block in docs/carts/<cart>.md, as argv."""
-    block = (ROOT / "docs" / "carts" / f"{cart}.md").read_text().split("```")[1]
-    return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("statusctl ")]
 
 
 def test_the_documented_store_line_works(fake: PrestaShopFake, server: FakeServer) -> None:

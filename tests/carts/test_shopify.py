@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import shlex
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,7 +16,8 @@ from statusctl.carts.shopify import ShopifyAdapter
 from statusctl.carts.shopify_gql import DOCUMENTS
 from statusctl.core.stores import Store
 
-from ..helpers import ROOT, cli
+from ..docs import documented
+from ..helpers import cli
 from .contract import shipped_payload
 from .fake_shopify import (
     CLIENT_ID,
@@ -316,11 +316,6 @@ def test_dev_dashboard_apps_get_and_renew_client_credentials_tokens(fake: Shopif
 
 
 # -- the documented setup, through the CLI -----------------------------------------------------
-
-def documented(cart: str) -> list[list[str]]:
-    """The `statusctl …` lines of the first code block in docs/carts/<cart>.md, as argv."""
-    block = (ROOT / "docs" / "carts" / f"{cart}.md").read_text().split("```")[1]
-    return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("statusctl ")]
 
 
 def test_the_documented_store_line_works(server: FakeServer) -> None:

@@ -12,11 +12,12 @@ import pytest
 from statusctl.carts.base import Context, Rejected, TryLater
 from statusctl.core.record import Payload
 
+from ..docs import documented
 from ..helpers import cli
 from .contract import shipped_payload
 from .fake_woocommerce import KEY, ORDER_ID, SECRET, WooFake, make_store, secrets
 from .fakeserver import Answer, FakeServer
-from .restkit import check, deliver, documented, item_change, local_copy, mappings, order_change
+from .restkit import check, deliver, item_change, local_copy, mappings, order_change
 
 NOTES = rf"/wc/v3/orders/{ORDER_ID}/notes"
 TRACKINGS = rf"/wc-shipment-tracking/v3/orders/{ORDER_ID}/shipment-trackings"
