@@ -6,8 +6,11 @@ receiver, it measures:
   (a) a bare httpx.AsyncClient sending 5,000 requests of the same size with the same concurrency;
   (b) the original's model: one request at a time (a sample, extrapolated to a rate).
 Goals: statusctl >= 0.8 x (a) at both latencies, and >= 10 x (b) at 50 ms.
+It runs at concurrency 8 (the default StackConcurrency) and 32: one at a time
+against eight in flight can never be more than 8x apart, so the 10x goal is
+judged at `stack run --concurrency 32`.
 
-    python bench/drain.py [--records 5000] [--orders 1000] [--concurrency 8]
+    python bench/drain.py [--records 5000] [--orders 1000] [--concurrency 8,32] [--latencies 0,50]
 """
 
 from __future__ import annotations
@@ -109,39 +112,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--orders", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", default="8,32")
     parser.add_argument("--latencies", default="0,50")
     parser.add_argument("--serial-sample", type=int, default=300)
     args = parser.parse_args()
-    print(f"drain bench: {args.records} records over {args.orders} orders, concurrency {args.concurrency}, "
+    print(f"drain bench: {args.records} records over {args.orders} orders, "
           f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    levels = [int(x) for x in args.concurrency.split(",")]
     ok = True
     with tempfile.TemporaryDirectory(prefix="statusctl-bench-") as tmp_name:
         tmp = Path(tmp_name)
         for latency in (float(x) for x in args.latencies.split(",")):
             proc, url = start_receiver(tmp, latency)
             try:
-                path, n = build_db(tmp, url, args.records, args.orders)
-                body = sample_body(path)
-                start = time.perf_counter()
-                report = drain(path, concurrency=args.concurrency)
-                ours = time.perf_counter() - start
-                assert report.sent == n and not report.problems, report.as_dict()
-                bare = asyncio.run(bare_httpx(url, body, n, args.concurrency))
-                sample = min(args.serial_sample, n)
-                serial = one_at_a_time(url, body, sample) * n / sample
+                sample = None
+                for concurrency in levels:
+                    path, n = build_db(tmp, url, args.records, args.orders)
+                    body = sample_body(path)
+                    start = time.perf_counter()
+                    report = drain(path, concurrency=concurrency)
+                    ours = time.perf_counter() - start
+                    assert report.sent == n and not report.problems, report.as_dict()
+                    bare = asyncio.run(bare_httpx(url, body, n, concurrency))
+                    if sample is None:
+                        count = min(args.serial_sample, n)
+                        sample = n / (one_at_a_time(url, body, count) * n / count)
+                    ours_rate, bare_rate = n / ours, n / bare
+                    r_bare, r_serial = ours_rate / bare_rate, ours_rate / sample
+                    print(f"\nlatency {latency:g} ms, concurrency {concurrency} ({n} records, {len(body)}-byte bodies)")
+                    print(f"  statusctl stack run     {ours_rate:8.0f} records/s  ({ours:.2f} s)")
+                    print(f"  (a) bare httpx          {bare_rate:8.0f} requests/s ({bare:.2f} s)")
+                    print(f"  (b) one at a time       {sample:8.0f} requests/s (from {min(args.serial_sample, n)} requests)")
+                    judged = latency >= 50 and concurrency == max(levels)
+                    print(f"  ratio vs (a): {r_bare:.2f}  (goal >= 0.80)   ratio vs (b): {r_serial:.1f}x"
+                          + ("  (goal >= 10x)" if judged else ""))
+                    ok = ok and r_bare >= 0.8 and (not judged or r_serial >= 10)
             finally:
                 proc.terminate()
                 proc.wait()
-            ours_rate, bare_rate, serial_rate = n / ours, n / bare, n / serial
-            r_bare, r_serial = ours_rate / bare_rate, ours_rate / serial_rate
-            print(f"\nlatency {latency:g} ms ({n} records, {len(body)}-byte bodies)")
-            print(f"  statusctl stack run     {ours_rate:8.0f} records/s  ({ours:.2f} s)")
-            print(f"  (a) bare httpx          {bare_rate:8.0f} requests/s ({bare:.2f} s)")
-            print(f"  (b) one at a time       {serial_rate:8.0f} requests/s (from {sample} requests)")
-            print(f"  ratio vs (a): {r_bare:.2f}  (goal >= 0.80)   ratio vs (b): {r_serial:.1f}x"
-                  + ("  (goal >= 10x)" if latency >= 50 else ""))
-            ok = ok and r_bare >= 0.8 and (latency < 50 or r_serial >= 10)
     print("\nall goals met" if ok else "\nsome goals NOT met")
 
 
