@@ -275,11 +275,11 @@ def _select(conn: sqlite3.Connection, ids: list[str], failed: bool) -> list[sqli
     return rows
 
 
-def retry(db: Database, ids: list[str], *, failed: bool = False) -> int:
+def retry(db: Database, ids: list[str], *, failed: bool = False, now: float | None = None) -> int:
     """Make records due now with a fresh attempt count (failed ones become queued again)."""
     if not ids and not failed:
         raise InputError("Name record ids or use --failed.")
-    now = time.time()
+    now = time.time() if now is None else now
     with db.tx() as conn:
         rows = _select(conn, ids, failed)
         # A record under a live lease is being sent right now: freeing it would let a
@@ -292,11 +292,13 @@ def retry(db: Database, ids: list[str], *, failed: bool = False) -> int:
     return max(cur.rowcount, 0)
 
 
-def drop(db: Database, ids: list[str], *, failed: bool = False, who: str = "operator") -> int:
+def drop(
+    db: Database, ids: list[str], *, failed: bool = False, who: str = "operator", now: float | None = None
+) -> int:
     """Delete records from the stack, keeping a history row for each."""
     if not ids and not failed:
         raise InputError("Name record ids or use --failed.")
-    now = time.time()
+    now = time.time() if now is None else now
     with db.tx() as conn:
         rows = _select(conn, ids, failed)
         conn.executemany("DELETE FROM stack WHERE seq = ?", [(r["seq"],) for r in rows])
