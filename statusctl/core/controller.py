@@ -32,6 +32,7 @@ from statusctl.core.stores import get_store
 HEARTBEAT_S = 2.0
 STALE_AFTER_S = 30.0
 ONE_SHOT_WAIT_S = 1.0
+POOL_SIZE = 4  # connections per HTTP client
 
 
 @dataclass
@@ -110,7 +111,8 @@ class Controller:
         self.report = DrainReport()
         self._stopping = False
         self._wake = asyncio.Event()
-        self._targets: dict[str, Any] = {}
+        self._targets: dict[tuple[str, int], Any] = {}
+        self._contexts: dict[str, Any] = {}
         self._mappings = self._load_mappings()
         self._retrying: dict[str, str] = {}  # uid -> destination, last outcome this run was retry
 
@@ -152,20 +154,27 @@ class Controller:
     # -- sending -------------------------------------------------------------
 
     def _target(self, client: Any, destination: str) -> Any:
-        """The adapter for a destination store, built once per run (ConfigError if it cannot be)."""
-        if destination not in self._targets:
+        """The adapter for a destination on this client (ConfigError if the store cannot be used).
+
+        Adapters of one destination share one Context, so a rate-limit hold
+        noted by one applies to all.
+        """
+        key = (destination, id(client))
+        if key not in self._targets:
             from statusctl.carts.base import Context, adapter_class
 
-            try:
-                store = get_store(self.db, destination)
-                ctx = Context(store, store.resolve_secrets(), self._mappings)
-                self._targets[destination] = adapter_class(store.cart)(client, ctx)
-            except StatusctlError as exc:
-                self._targets[destination] = exc
-        target = self._targets[destination]
-        if isinstance(target, StatusctlError):
-            raise target
-        return target
+            ctx = self._contexts.get(destination)
+            if ctx is None:
+                try:
+                    store = get_store(self.db, destination)
+                    ctx = Context(store, store.resolve_secrets(), self._mappings)
+                except StatusctlError as exc:
+                    ctx = exc
+                self._contexts[destination] = ctx
+            if isinstance(ctx, StatusctlError):
+                raise ctx
+            self._targets[key] = adapter_class(ctx.store.cart)(client, ctx)
+        return self._targets[key]
 
     async def _send(self, client: Any, claimed: stack.Claimed) -> stack.Outcome:
         import httpx
@@ -243,7 +252,12 @@ class Controller:
         claimed_total = 0
         last_beat = time.monotonic()
         try:
-            async with make_client(self.transport, connections=max(self.concurrency, 8)) as client:
+            async with contextlib.AsyncExitStack() as clients_:
+                # httpcore's pool slows down as it grows, so use one client per POOL_SIZE connections.
+                clients = [
+                    await clients_.enter_async_context(make_client(self.transport, connections=POOL_SIZE))
+                    for _ in range(-(-self.concurrency // POOL_SIZE))
+                ]
                 while True:
                     room = 0 if self._stopping else self.concurrency - len(inflight)
                     if self.limit is not None:
@@ -251,7 +265,7 @@ class Controller:
                     batch = self._turn(finished, room)
                     finished = []
                     for c in batch:
-                        inflight[asyncio.create_task(self._send(client, c))] = c
+                        inflight[asyncio.create_task(self._send(clients[c.seq % len(clients)], c))] = c
                     got = len(batch)
                     claimed_total += got
                     self.report.attempts += got
