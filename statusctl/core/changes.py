@@ -124,7 +124,9 @@ class ChangeSession:
         self._packages: list[tuple[int, int, str | None, str | None, str]] = []
         self._package_items: list[tuple[int, int, int]] = []
         self._stack: list[tuple[object, ...]] = []
-        self._item_heads: dict[int, str] = {}  # item id -> its payload fragment up to "label"
+        # Payload fragments of the last order's items: item id -> (head, state, fragment).
+        self._parts_order: int | None = None
+        self._item_parts: dict[int, tuple[str, tuple[object, ...], str]] = {}
         next_pkg = conn.execute("SELECT COALESCE(MAX(id), 0) FROM packages").fetchone()[0]
         self._next_package = int(next_pkg) + 1
 
@@ -369,6 +371,9 @@ class ChangeSession:
         spent most of its time in json.dumps. Same keys, same order, same text.
         """
         order = cmd.order
+        if self._parts_order != order.id:  # rows of one order usually come one after another
+            self._parts_order = order.id
+            self._item_parts = {}
         items = ",".join([self._item_json(cmd, i) for i in order.items])
         packages = ",".join([_package_json(p) for p in cmd.packages])
         events = ",".join([js(e) for e in cmd.events])
@@ -381,20 +386,26 @@ class ChangeSession:
         )
 
     def _item_json(self, cmd: _Command, item: ItemState) -> str:
-        """One record.ItemPart; the part that never changes is encoded once per item."""
-        head = self._item_heads.get(item.id)
-        if head is None:
-            head = self._item_heads[item.id] = (
-                f'{{"sku":{js(item.sku)},"cart_line_id":{js(item.cart_line_id)},"name":{js(item.name)},'
-            )
+        """One record.ItemPart, reused while the item's state is the same (the next row often
+        touches another item of the same order); the part that never changes is encoded once."""
         if item.id in cmd.item_from:
             previous, changed = cmd.item_from[item.id], "true"
         else:
             previous, changed = item.label, "false"
-        return (
-            f'{head}"label":{js(item.label)},"previous_label":{js(previous)},"quantity":{js(item.quantity)},'
-            f'"shipped":{js(item.shipped)},"cancelled":{js(item.cancelled)},"changed":{changed}}}'
+        state = (item.label, previous, item.shipped, item.cancelled, changed)
+        cached = self._item_parts.get(item.id)
+        if cached is None:
+            head = f'{{"sku":{js(item.sku)},"cart_line_id":{js(item.cart_line_id)},"name":{js(item.name)},'
+        elif cached[1] == state:
+            return cached[2]
+        else:
+            head = cached[0]
+        part = (
+            f'{head}"label":{js(item.label)},"previous_label":{js(previous)},"quantity":{item.quantity:d},'
+            f'"shipped":{item.shipped:d},"cancelled":{"true" if item.cancelled else "false"},"changed":{changed}}}'
         )
+        self._item_parts[item.id] = (head, state, part)
+        return part
 
     # -- writing -------------------------------------------------------------
 
