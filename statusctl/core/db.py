@@ -3,6 +3,11 @@
 Every writing transaction is `BEGIN IMMEDIATE` so that two writers never
 deadlock on a lock upgrade; readers use plain autocommit statements (WAL gives
 them a consistent snapshot per statement).
+
+A statement waits up to the busy timeout for another process's lock before it
+fails with "stayed locked": `BUSY_TIMEOUT_S` (30 s), or the seconds in the
+environment variable `STATUSCTL_BUSY_TIMEOUT` (e.g. `5` or `0.5`) where a
+script would rather fail fast than wait.
 """
 
 from __future__ import annotations
@@ -14,16 +19,31 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from statusctl.core.errors import DatabaseError
+from statusctl.core.errors import ConfigError, DatabaseError
 from statusctl.core.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_S = 30.0
+BUSY_TIMEOUT_ENV = "STATUSCTL_BUSY_TIMEOUT"
 
 
-def _describe(exc: sqlite3.Error, path: Path) -> str:
+def busy_timeout() -> float:
+    """Seconds to wait for another process's lock: $STATUSCTL_BUSY_TIMEOUT, else BUSY_TIMEOUT_S."""
+    raw = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return BUSY_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise ConfigError(f"{BUSY_TIMEOUT_ENV}={raw!r} is not a number of seconds from 0 to 86400.")
+    return value
+
+
+def _describe(exc: sqlite3.Error, path: Path, timeout: float = BUSY_TIMEOUT_S) -> str:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
-        return f"The database {path} stayed locked by another process for more than {BUSY_TIMEOUT_S:.0f} s; try again when it is free."
+        return f"The database {path} stayed locked by another process for more than {timeout:g} s; try again when it is free."
     if "readonly" in text or "read-only" in text:
         return f"The database {path} is read-only; check the file's and its directory's permissions."
     if "not a database" in text or "malformed" in text or "corrupt" in text:
@@ -38,13 +58,15 @@ def _describe(exc: sqlite3.Error, path: Path) -> str:
 class Database:
     """One SQLite connection with statusctl's pragmas and transaction helpers."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
         self.path = path
         self.conn = conn
+        self.busy_timeout = busy_timeout
 
     @classmethod
     def open(cls, path: Path, *, migrate: bool = True) -> Database:
         """Open (creating with mode 0600 and migrating) the database at `path`."""
+        timeout = busy_timeout()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
@@ -54,7 +76,7 @@ class Database:
             raise DatabaseError(f"Cannot create the database {path}: {exc.strerror or exc}.") from None
         try:
             conn = sqlite3.connect(
-                str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                str(path), timeout=timeout, isolation_level=None, check_same_thread=False
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA foreign_keys = ON")
@@ -64,8 +86,8 @@ class Database:
             # The stack is an outbox: a record must survive a power cut once committed.
             conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
-            raise DatabaseError(_describe(exc, path)) from None
-        db = cls(path, conn)
+            raise DatabaseError(_describe(exc, path, timeout)) from None
+        db = cls(path, conn, timeout)
         if migrate:
             db.migrate()
         return db
@@ -79,7 +101,7 @@ class Database:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise DatabaseError(_describe(exc, self.path)) from None
+            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
         try:
             yield self.conn
         except BaseException:
@@ -91,16 +113,16 @@ class Database:
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
-            raise DatabaseError(_describe(exc, self.path)) from None
+            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
 
     def query(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> list[sqlite3.Row]:
         """Run a read statement and return all rows."""
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
-            raise DatabaseError(_describe(exc, self.path)) from None
+            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
         except sqlite3.DatabaseError as exc:
-            raise DatabaseError(_describe(exc, self.path)) from None
+            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
 
     def one(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> sqlite3.Row | None:
         rows = self.query(sql, params)
@@ -114,7 +136,7 @@ class Database:
             )
             done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
         except sqlite3.Error as exc:
-            raise DatabaseError(_describe(exc, self.path)) from None
+            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
         applied = []
         for name, sql in MIGRATIONS:
             if name in done:
