@@ -71,7 +71,7 @@ def cancel(db: Database, order: str, skus: list[str], note: str | None = None) -
     return _run(db, lambda s: s.cancel(order, skus, note))
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     row: Row
     action: str

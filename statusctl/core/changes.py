@@ -26,7 +26,7 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemState:
     id: int
     line: int

@@ -19,7 +19,7 @@ from statusctl.core.errors import InputError
 MAX_FIELD = 10_000
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One input row: its fields as text (None when absent) and where it stood."""
 
