@@ -296,11 +296,11 @@ def test_events_defaults_restores_the_grid():
     assert grid() == GRID
 
 
-def test_events_defaults_asks_first():
+def test_events_defaults_asks_first_and_refuses_without_a_terminal():
     cli("events", "set", "order-approved", "--no-fire")
-    cli("events", "defaults", input="n\n", code=1)
+    assert "add --yes" in error_of("events", "defaults")
     assert grid() != GRID
-    cli("events", "defaults", input="y\n")
+    cli("events", "defaults", "--yes")
     assert grid() == GRID
 
 

@@ -227,11 +227,11 @@ def test_remove_store():
     assert cli_json("stores", "list") == []
 
 
-def test_remove_asks_first():
+def test_remove_asks_first_and_refuses_without_a_terminal():
     add_webhook_store()
-    cli("stores", "remove", "web", input="n\n", code=1)
+    assert "add --yes" in error_of("stores", "remove", "web")
     assert len(cli_json("stores", "list")) == 1
-    cli("stores", "remove", "web", input="y\n")
+    cli("stores", "remove", "web", "--yes")
     assert cli_json("stores", "list") == []
 
 

@@ -82,6 +82,19 @@ def say(message: str) -> None:
     console().print(escape(message))
 
 
+def confirm(question: str, yes: bool, what: str) -> None:
+    """Go on when `--yes` was given or the operator agrees; refuse without a terminal instead of hanging."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        from statusctl.core.errors import InputError
+
+        raise InputError(f"Refusing to {what} without a terminal to confirm on; add --yes.")
+    if not typer.confirm(question, default=False):
+        warn("Nothing was changed.")
+        raise typer.Exit(1)
+
+
 def warn(message: str) -> None:
     sys.stderr.write(message.rstrip() + "\n")
 

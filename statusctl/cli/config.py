@@ -26,11 +26,11 @@ def list_(json: JsonOpt = False) -> None:
 @app.command()
 def get(name: str, json: JsonOpt = False) -> None:
     """Print one parameter's value."""
-    from statusctl.core.settings import get_raw
+    from statusctl.core.settings import canonical_name, get_raw
 
     value = get_raw(open_db(), name)
     if json:
-        print_json({"name": name, "value": value})
+        print_json({"name": canonical_name(name), "value": value})
     else:
         print(value)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from statusctl.cli.common import JsonOpt, YesOpt, open_db, print_json, say, sub_app, table
+from statusctl.cli.common import JsonOpt, YesOpt, confirm, open_db, print_json, say, sub_app, table
 
 app = sub_app("Status labels: built-ins and your own, with per-cart values.")
 events_app = sub_app("Status events: which labels each event assigns, whether it fires and notifies the cart.")
@@ -94,8 +94,7 @@ def events_defaults(yes: YesOpt = False) -> None:
     """Load the default status events (replaces your changes)."""
     from statusctl.core.events import restore_defaults
 
-    if not yes and not typer.confirm("Replace every event's settings with the defaults?", default=False):
-        raise typer.Exit(1)
+    confirm("Replace every event's settings with the defaults?", yes, "replace the events with the defaults")
     db = open_db()
     restore_defaults(db)
     say("Default status events loaded.")

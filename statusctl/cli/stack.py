@@ -12,6 +12,7 @@ from statusctl.cli.common import (
     StoreOpt,
     YesOpt,
     age,
+    confirm,
     db_path,
     open_db,
     print_json,
@@ -150,13 +151,7 @@ def drop(ids: IdsArg = None, failed: FailedOpt = False, yes: YesOpt = False) -> 
     if n == 0:
         say("Nothing to drop.")
         return
-    if not yes:
-        if not sys.stdin.isatty():
-            from statusctl.core.errors import InputError
-
-            raise InputError(f"Refusing to drop {n} record(s) without a terminal to confirm on; add --yes.")
-        if not typer.confirm(f"Drop {n} record(s)? They will never be sent.", default=False):
-            raise typer.Exit(1)
+    confirm(f"Drop {n} record(s)? They will never be sent.", yes, f"drop {n} record(s)")
     say(f"Dropped {do_drop(db, ids or [], failed=failed)} record(s).")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from statusctl.cli.common import JsonOpt, YesOpt, open_db, print_json, say, sub_app, table
+from statusctl.cli.common import JsonOpt, YesOpt, confirm, open_db, print_json, say, sub_app, table
 
 app = sub_app("Stores: a cart type, its URL, credentials and options.")
 oss_app = sub_app("The Order Status System: for carts that cannot take status updates.")
@@ -104,8 +104,7 @@ def remove(name: str, yes: YesOpt = False) -> None:
     """Remove a store with no orders and nothing on the stack."""
     from statusctl.core.stores import remove_store
 
-    if not yes and not typer.confirm(f"Remove store {name!r}?", default=False):
-        raise typer.Exit(1)
+    confirm(f"Remove store {name!r}?", yes, f"remove store {name!r}")
     remove_store(open_db(), name)
     say(f"Store {name!r} removed.")
 

@@ -87,6 +87,11 @@ def _param(name: str) -> Param:
     raise NotFound(f"Unknown system parameter {name!r}; valid names: {', '.join(PARAMS)}.")
 
 
+def canonical_name(name: str) -> str:
+    """The parameter's name as statusctl spells it (names are matched in any case)."""
+    return _param(name).name
+
+
 def get_raw(db: Database, name: str) -> str:
     """The stored (normalised) text of a parameter, or its default."""
     param = _param(name)
