@@ -267,7 +267,7 @@ def _select(conn: sqlite3.Connection, ids: list[str], failed: bool) -> list[sqli
     if failed:
         return conn.execute("SELECT seq, uid, order_number, store, destination, attempts FROM stack WHERE state = 'failed'").fetchall()
     rows = []
-    for uid in ids:
+    for uid in dict.fromkeys(ids):  # an id given twice is one record (dropped once, counted once)
         row = conn.execute("SELECT seq, uid, order_number, store, destination, attempts FROM stack WHERE uid = ?", (uid,)).fetchone()
         if row is None:
             raise NotFound(f"No record {uid!r} on the stack; `statusctl stack list` shows them.")
