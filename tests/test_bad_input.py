@@ -99,10 +99,6 @@ def test_unknown_store_for_import():
     cli("orders", "import", path, "--store", "web")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="undecodable bytes are found before the CSV is parsed, so the message names the line but not the field",
-)
 def test_undecodable_bytes_name_the_field():
     message = failing("orders", "import", DATA / "orders" / "latin1.csv", "--store", "web")
     assert "field 'name'" in message

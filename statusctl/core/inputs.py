@@ -99,7 +99,28 @@ def read_text(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{path}, line {line}: bytes are not valid UTF-8 (save the file as UTF-8).") from None
+        field = _undecodable_field(data, line)
+        where = f", field {field!r}" if field else ""
+        raise InputError(f"{path}, line {line}{where}: bytes are not valid UTF-8 (save the file as UTF-8).") from None
+
+
+def _undecodable_field(data: bytes, line: int) -> str | None:
+    """For a CSV with a clean header: the column holding the first undecodable bytes."""
+    text = data.decode("utf-8-sig", errors="surrogateescape")
+    lines = text.splitlines()
+    if len(lines) < line or line < 2:
+        return None
+    try:
+        header = next(csv.reader([lines[0]]))
+        values = next(csv.reader([lines[line - 1]]))
+    except (csv.Error, StopIteration):
+        return None
+    if len(header) != len(values):
+        return None
+    for name, value in zip(header, values, strict=True):
+        if any("\udc80" <= ch <= "\udcff" for ch in value):
+            return name.strip().lower()
+    return None
 
 
 def detect_format(path: Path, text: str, given: str | None) -> str:
