@@ -393,5 +393,19 @@ def finish(proc: subprocess.Popen[str], timeout: float = 60.0) -> Ran:
     return Ran(proc.returncode, out, err)
 
 
+def explain(*procs: subprocess.Popen[str] | None) -> str:
+    """For an assertion message: which children exited, with what and why (running ones are left alone)."""
+    parts = []
+    for proc in procs:
+        if proc is None:
+            continue
+        if proc.poll() is None:
+            parts.append(f"pid {proc.pid} still running")
+        else:
+            err = proc.stderr.read() if proc.stderr else ""
+            parts.append(f"pid {proc.pid} exited {proc.returncode}: {err[-1500:]}")
+    return "; ".join(parts)
+
+
 def run_process(db: Path, *args: str, timeout: float = 60.0) -> Ran:
     return finish(spawn(db, *args), timeout)

@@ -25,6 +25,7 @@ from .stackhelpers import (
     Gate,
     Hook,
     cli,
+    explain,
     fill,
     finish,
     history_rows,
@@ -83,13 +84,14 @@ def test_two_watchers_and_a_cron_run_deliver_2000_records_once_each(db_file):
         try:
             cron = spawn(db_file, "stack", "run", "--json")
             assert wait_until(lambda: {c["pid"] for c in controllers() if c["alive"] and c["mode"] == "watch"}
-                              >= {w.pid for w in watchers}), "the watchers never showed in stack status"
+                              >= {w.pid for w in watchers}), (
+                "the watchers never showed in stack status: " + explain(*watchers))
             # Records queued while they run are picked up by the watchers' poll.
             orders.update(fill(db_file, records=500, orders=50, prefix="L"))
             everything = {u for uids in orders.values() for u in uids}
             assert len(everything) == 2000
             assert hook.wait_for(lambda h: h.delivered() >= everything, GUARD), (
-                f"only {len(hook.delivered())} of 2000 delivered")
+                f"only {len(hook.delivered())} of 2000 delivered: " + explain(*watchers, cron))
             ran = finish(cron)
             for w in watchers:
                 w.send_signal(signal.SIGTERM)
@@ -122,7 +124,7 @@ def test_a_controller_killed_mid_send_loses_nothing(db_file):
         orders = fill(db_file, records=6, orders=3)
         victim = spawn(db_file, "stack", "run", "--watch", "--concurrency", "1")
         try:
-            assert wait_until(lambda: gate.count() == 1), "the first send never arrived"
+            assert wait_until(lambda: gate.count() == 1), "the first send never arrived: " + explain(victim)
             victim.send_signal(signal.SIGKILL)
             victim.wait(GUARD)
         finally:
@@ -159,7 +161,7 @@ def test_sigterm_lets_in_flight_sends_finish_and_exits_0(db_file):
         orders = fill(db_file, records=10, orders=10)
         watcher = spawn(db_file, "stack", "run", "--watch", "--json", "--concurrency", "2")
         try:
-            assert wait_until(lambda: gate.count() == 2), "two sends never arrived"
+            assert wait_until(lambda: gate.count() == 2), "two sends never arrived: " + explain(watcher)
             watcher.send_signal(signal.SIGTERM)
             signal_taken(watcher.pid, signal.SIGTERM)
             gate.open()
@@ -188,7 +190,7 @@ def test_a_second_signal_cancels_in_flight_sends_and_gives_their_leases_back(db_
         orders = fill(db_file, records=6, orders=6)
         watcher = spawn(db_file, "stack", "run", "--watch", "--json", "--concurrency", "2")
         try:
-            assert wait_until(lambda: gate.count() == 2), "two sends never arrived"
+            assert wait_until(lambda: gate.count() == 2), "two sends never arrived: " + explain(watcher)
             watcher.send_signal(signal.SIGTERM)
             signal_taken(watcher.pid, signal.SIGTERM)
             watcher.send_signal(signal.SIGINT)
@@ -235,7 +237,7 @@ def test_sigterm_exits_0_even_with_failed_records_on_the_stack(db_file):
         hook.fail(bad, Answer(404, "no such order"))
         watcher = spawn(db_file, "stack", "run", "--watch", "--json")
         try:
-            assert wait_until(lambda: [r["state"] for r in cli("stack", "list", "--json").json()] == ["failed"])
+            assert wait_until(lambda: [r["state"] for r in cli("stack", "list", "--json").json()] == ["failed"]), explain(watcher)
             assert hook.delivered() == {good}
             watcher.send_signal(signal.SIGTERM)
             stopped = finish(watcher, GUARD)
@@ -297,9 +299,9 @@ def test_a_send_paused_by_a_rate_limit_keeps_its_lease(db_file):
         first = spawn(db_file, "stack", "run", "--watch", "--concurrency", "1", "--json")
         second = None
         try:
-            assert hook.wait_for(lambda h: bool(h.tries(a1)), GUARD)
+            assert hook.wait_for(lambda h: bool(h.tries(a1)), GUARD), explain(first)
             second = spawn(db_file, "stack", "run", "--watch", "--json")
-            assert hook.wait_for(lambda h: {a1, b1} <= h.delivered(), GUARD)
+            assert hook.wait_for(lambda h: {a1, b1} <= h.delivered(), GUARD), explain(first, second)
             for proc in (first, second):
                 proc.send_signal(signal.SIGTERM)
             ran = [finish(p) for p in (first, second)]
