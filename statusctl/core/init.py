@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from statusctl.core import events, labels
 from statusctl.core.db import Database
 
 
 def initialize(db: Database) -> None:
     """Load the built-in labels, their mappings and the default events where missing."""
+    # Imported here: every command calls ensure_initialized, and only a new database
+    # needs the defaults (the cart matrix they pull in costs start-up time).
+    from statusctl.core import events, labels
+
     with db.tx() as conn:
         labels.load_defaults(conn)
         events.load_defaults(conn, overwrite=False)

@@ -9,14 +9,16 @@ another controller holds back only its own order.
 from __future__ import annotations
 
 import json
-import random
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, NotFound
+
+if TYPE_CHECKING:
+    import random
 
 EXCERPT = 300
 
@@ -107,6 +109,8 @@ def soonest_due(conn: sqlite3.Connection, *, now: float, stores: list[str] | Non
 
 def backoff(attempts: int, schedule: tuple[float, ...], rng: random.Random | None = None) -> float:
     """Seconds before the next attempt after `attempts` failed ones, with ±20 % jitter."""
+    import random  # here, not at the top: `stack status` and `stack list` never need it
+
     base = schedule[min(attempts, len(schedule)) - 1] if schedule else 0.0
     jitter = (rng or random).uniform(0.8, 1.2)
     return base * jitter
