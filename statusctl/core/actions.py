@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +130,24 @@ class ApplySummary:
 
 def apply_file(db: Database, path: Path) -> ApplySummary:
     """Apply every row of a CSV or JSON Lines file, or none (one transaction, batched writes)."""
+    with _gc_paused():
+        return _apply_file(db, path)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic GC finds nothing to free in an apply, but it rescans the hundreds of
+    thousands of rows and states held for it again and again (~8 % of a 100,000-row apply)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _apply_file(db: Database, path: Path) -> ApplySummary:
     steps = list(_steps(path))
     if not steps:
         raise InputError(f"{path}: holds no rows.")

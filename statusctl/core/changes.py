@@ -127,6 +127,7 @@ class ChangeSession:
         # Payload fragments of the last order's items: item id -> (head, state, fragment).
         self._parts_order: int | None = None
         self._item_parts: dict[int, tuple[str, tuple[object, ...], str]] = {}
+        self._order_ends = ("", "")
         next_pkg = conn.execute("SELECT COALESCE(MAX(id), 0) FROM packages").fetchone()[0]
         self._next_package = int(next_pkg) + 1
 
@@ -374,15 +375,19 @@ class ChangeSession:
         if self._parts_order != order.id:  # rows of one order usually come one after another
             self._parts_order = order.id
             self._item_parts = {}
+            self._order_ends = (  # the order's fields around its labels, which never change
+                f'{{"store":{js(order.store)},"order":{{"number":{js(order.number)},'
+                f'"cart_order_id":{js(order.cart_order_id)},',
+                f'"postal_code":{js(order.postal_code)},"date":{js(order.date)}}}',
+            )
+        head, tail = self._order_ends
         items = ",".join([self._item_json(cmd, i) for i in order.items])
         packages = ",".join([_package_json(p) for p in cmd.packages])
         events = ",".join([js(e) for e in cmd.events])
         return (
-            f'{{"store":{js(order.store)},"order":{{"number":{js(order.number)},'
-            f'"cart_order_id":{js(order.cart_order_id)},"label":{js(order.label)},'
-            f'"previous_label":{js(cmd.order_from)},"postal_code":{js(order.postal_code)},'
-            f'"date":{js(order.date)}}},"items":[{items}],"packages":[{packages}],'
-            f'"note":{js(note)},"events":[{events}],"changed_at":{js(self.now)}}}'
+            f'{head}"label":{js(order.label)},"previous_label":{js(cmd.order_from)},{tail},'
+            f'"items":[{items}],"packages":[{packages}],"note":{js(note)},"events":[{events}],'
+            f'"changed_at":{js(self.now)}}}'
         )
 
     def _item_json(self, cmd: _Command, item: ItemState) -> str:
