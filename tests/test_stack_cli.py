@@ -139,7 +139,7 @@ def test_history_shows_every_attempt(db_file, hooked):
     assert cli("stack", "run").code == 0
     rows = cli("stack", "history", "--order", "O00000", "--json").json()
     assert [(h["uid"], h["attempt"], h["outcome"], h["status"]) for h in rows] == [
-        (uid, 1, "retry", 500), (uid, 2, "retry", 429), (uid, 3, "ok", 200)]
+        (uid, 1, "retry", 500), (uid, 2, "retry", 429), (uid, 3, "ok", 204)]
     assert [h["answer"] for h in rows[:2]] == ["one", "two"]
     assert all(h["duration_ms"] >= 0 and h["controller"] for h in rows)
     text = cli("stack", "history", "--order", "O00000").stdout

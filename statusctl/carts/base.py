@@ -4,7 +4,8 @@ An adapter turns one stack record
 into one or more HTTP requests to its destination and judges the answers
 (the payload's shape is `statusctl.core.record.Payload`):
 
-- return normally            → OK: the controller deletes the record;
+- return normally            → OK: the controller deletes the record (return the
+                               deciding answer's status to have it in the history);
 - raise `TryLater`           → transient: retried per StackRetrySchedule (honouring `retry_after`);
 - raise `Rejected`           → permanent: the record is marked failed with the reason.
 
@@ -119,8 +120,8 @@ class Adapter:
         self.client = client
         self.ctx = ctx
 
-    async def deliver(self, record: Record) -> None:
-        """Send one record; return on OK, raise TryLater or Rejected otherwise."""
+    async def deliver(self, record: Record) -> int | None:
+        """Send one record; return on OK (the deciding answer's HTTP status, when there is one), raise TryLater or Rejected otherwise."""
         raise NotImplementedError  # abstract
 
     async def check(self) -> str:

@@ -56,11 +56,12 @@ class WebhookAdapter(Adapter):
         headers["webhook-signature"] = " ".join([headers["webhook-signature"], *extra])
         return headers
 
-    async def deliver(self, record: Record) -> None:
+    async def deliver(self, record: Record) -> int:
         body = self.body(record)
         headers = {"content-type": "application/json", **self.signed_headers(record.uid, body)}
         response = await self.request("POST", self.ctx.store.url, content=body, headers=headers)
         self.judge(response)
+        return response.status_code
 
     async def check(self) -> str:
         raise Rejected(

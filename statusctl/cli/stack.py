@@ -60,8 +60,9 @@ def status(
                     "alive" if c["alive"] else "gone"] for c in data["controllers"]])
         say(f"{len(alive)} controller(s) running." if alive else "No controller is running.")
         if data["stores"]:
-            table("Stack", ["store", "queued", "due", "sending", "retrying", "failed", "oldest"],
-                  [[s["store"], s["queued"], s["due"], s["sending"], s["retrying"], s["failed"], age(s["oldest_age"])]
+            table("Stack", ["store", "queued", "due", "sending", "retrying", "held", "failed", "oldest"],
+                  [[s["store"], s["queued"], s["due"], s["sending"], s["retrying"], s["held"], s["failed"],
+                    age(s["oldest_age"])]
                    for s in data["stores"]])
         else:
             say("The stack is empty.")

@@ -197,7 +197,7 @@ class Controller:
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            await adapter.deliver(Record(claimed.uid, claimed.attempts, claimed.payload, claimed.queued))
+            status = await adapter.deliver(Record(claimed.uid, claimed.attempts, claimed.payload, claimed.queued))
         except TryLater as exc:
             return done("retry", status=exc.status, reason=ctx.scrub(exc.reason), answer=ctx.excerpt(exc.answer),
                         retry_after=exc.retry_after)
@@ -209,7 +209,7 @@ class Controller:
             return done("retry", reason=ctx.scrub(f"network error: {type(exc).__name__}: {exc}"[:200]))
         except Exception as exc:  # an adapter bug must not kill the controller or lose the record
             return done("failed", reason=ctx.scrub(f"adapter error: {type(exc).__name__}: {exc}"[:200]))
-        return done("ok", status=200)
+        return done("ok", status=status if isinstance(status, int) else None)
 
     def _turn(self, outcomes: list[stack.Outcome], room: int) -> list[stack.Claimed]:
         """One transaction per turn: settle what finished, then claim up to `room` records."""

@@ -225,21 +225,34 @@ def list_records(
 
 
 def status(db: Database, *, stale_after: float = 30.0) -> dict[str, Any]:
-    """Controllers (alive or gone) and, per destination: queued, due, retrying, failed, oldest age."""
+    """Controllers (alive or gone) and, per destination, the records by where they stand.
+
+    queued: all records; due: a run now would send them (nothing earlier in
+    their order is failed or waiting for a retry); held: waiting behind such
+    an earlier record of their order; sending: leased by a controller;
+    retrying: waiting for their next attempt; failed; oldest age.
+    """
     now = time.time()
+    held_back = (
+        "EXISTS (SELECT 1 FROM stack h WHERE h.order_id = s.order_id AND h.seq < s.seq "
+        "AND (h.state = 'failed' OR h.next_attempt > :now))"
+    )
     stores = []
     for r in db.query(
         "SELECT destination, COUNT(*) AS queued, "
-        "SUM(state = 'queued' AND next_attempt <= :now AND (lease_until IS NULL OR lease_until < :now)) AS due, "
+        "SUM(state = 'queued' AND next_attempt <= :now AND (lease_until IS NULL OR lease_until < :now) "
+        f"AND NOT {held_back}) AS due, "
+        f"SUM(state = 'queued' AND {held_back}) AS held, "
         "SUM(state = 'queued' AND attempts > 0 AND next_attempt > :now) AS retrying, "
         "SUM(state = 'queued' AND lease_until >= :now) AS sending, "
         "SUM(state = 'failed') AS failed, MIN(queued) AS oldest "
-        "FROM stack GROUP BY destination ORDER BY destination",
+        "FROM stack s GROUP BY destination ORDER BY destination",
         {"now": now},
     ):
         stores.append(
-            {"store": r["destination"], "queued": r["queued"], "due": r["due"] or 0, "retrying": r["retrying"] or 0,
-             "sending": r["sending"] or 0, "failed": r["failed"] or 0, "oldest_age": round(now - r["oldest"], 1)}
+            {"store": r["destination"], "queued": r["queued"], "due": r["due"] or 0, "held": r["held"] or 0,
+             "retrying": r["retrying"] or 0, "sending": r["sending"] or 0, "failed": r["failed"] or 0,
+             "oldest_age": round(now - r["oldest"], 1)}
         )
     controllers = [
         {"id": c["id"], "pid": c["pid"], "host": c["host"], "mode": c["mode"], "started": c["started"],
@@ -269,7 +282,9 @@ def history(db: Database, *, order: str | None = None, since: float | None = Non
 
 def _select(conn: sqlite3.Connection, ids: list[str], failed: bool) -> list[sqlite3.Row]:
     if failed:
-        return conn.execute("SELECT seq, uid, order_number, store, destination, attempts FROM stack WHERE state = 'failed'").fetchall()
+        return conn.execute(
+            "SELECT seq, uid, order_number, store, destination, attempts FROM stack WHERE state = 'failed' ORDER BY seq"
+        ).fetchall()
     rows = []
     for uid in dict.fromkeys(ids):  # an id given twice is one record (dropped once, counted once)
         row = conn.execute("SELECT seq, uid, order_number, store, destination, attempts FROM stack WHERE uid = ?", (uid,)).fetchone()
