@@ -26,7 +26,9 @@ GOAL_MS = 100.0
 
 
 def commands(python: str) -> dict[str, list[str]]:
-    cli = [python, "-m", "statusctl"]
+    # The console script, as operators and cron run it; `python -m statusctl` adds runpy.
+    script = Path(python).with_name("statusctl")
+    cli = [str(script)] if script.exists() else [python, "-m", "statusctl"]
     return {
         'python -c "import sqlite3"': [python, "-c", "import sqlite3"],
         "statusctl stack status --json": [*cli, "stack", "status", "--json"],
@@ -59,7 +61,8 @@ def main() -> None:
             for name, argv in cmds.items():
                 times[name].append(wall(argv, env))
     base = statistics.median(times['python -c "import sqlite3"'])
-    print(f"{args.runs} runs each, medians ({sys.executable}):")
+    print(f"{args.runs} runs each, medians ({' '.join(cmds['statusctl --help'][:-1])}; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus):")
     for name, values in times.items():
         med = statistics.median(values)
         extra = "" if med == base else f"  ratio {med / base:4.2f}  {'ok' if med * 1000 < GOAL_MS else 'ABOVE GOAL'}"
