@@ -465,7 +465,7 @@ def test_stack_status_json_shape():
     assert set(data) == {"controllers", "stores", "now", "problems"}
     assert len(data["stores"]) == 1
     s = data["stores"][0]
-    assert set(s) == {"store", "queued", "due", "retrying", "sending", "failed", "oldest_age"}
+    assert set(s) == {"store", "queued", "due", "held", "retrying", "sending", "failed", "oldest_age"}
     assert (s["store"], s["queued"], s["due"], s["retrying"], s["sending"], s["failed"]) == ("web", 2, 2, 0, 0, 0)
     assert s["oldest_age"] >= 0
     cli("stack", "status", "--check")

@@ -98,7 +98,7 @@ def test_timeout_is_transient_and_the_record_goes_out_on_the_next_attempt(db_fil
     hook.fail(uid, Answer(204, delay=3.0))
     code, doc = run()
     assert code == 0, doc
-    assert outcomes(db_file, uid) == [("retry", None), ("ok", 200)]
+    assert outcomes(db_file, uid) == [("retry", None), ("ok", 204)]
     assert "timed out" in history_rows(db_file, uid)[0]["reason"]
     assert hook.counts == {uid: 1}
 
@@ -203,7 +203,7 @@ def test_429_with_bigcommerce_reset_header_holds_the_store_for_that_long(db_file
     hook.fail(first, Answer(429, "slow down", {"X-Rate-Limit-Time-Reset-Ms": "300"}))
     code, doc = run()
     assert code == 0, doc
-    assert outcomes(db_file, first) == [("retry", 429), ("ok", 200)]
+    assert outcomes(db_file, first) == [("retry", 429), ("ok", 204)]
     refused, accepted = hook.tries(first)
     assert accepted.arrived - refused.answered >= 0.3, "the next request came before the reset"
     assert hook.counts == {first: 1, second: 1}
