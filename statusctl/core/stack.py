@@ -9,6 +9,7 @@ another controller holds back only its own order.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -283,11 +284,14 @@ def history(db: Database, *, order: str | None = None, since: float | None = Non
 def _select(conn: sqlite3.Connection, ids: list[str], failed: bool) -> list[sqlite3.Row]:
     if failed:
         return conn.execute(
-            "SELECT seq, uid, order_number, store, destination, attempts FROM stack WHERE state = 'failed' ORDER BY seq"
+            "SELECT seq, uid, order_number, store, destination, attempts, lease_until FROM stack WHERE state = 'failed' "
+            "ORDER BY seq"
         ).fetchall()
     rows = []
     for uid in dict.fromkeys(ids):  # an id given twice is one record (dropped once, counted once)
-        row = conn.execute("SELECT seq, uid, order_number, store, destination, attempts FROM stack WHERE uid = ?", (uid,)).fetchone()
+        row = conn.execute(
+            "SELECT seq, uid, order_number, store, destination, attempts, lease_until FROM stack WHERE uid = ?", (uid,)
+        ).fetchone()
         if row is None:
             raise NotFound(f"No record {uid!r} on the stack; `statusctl stack list` shows them.")
         rows.append(row)
@@ -320,6 +324,14 @@ def drop(
     now = time.time() if now is None else now
     with db.tx() as conn:
         rows = _select(conn, ids, failed)
+        for r in rows:
+            # Deleting a record while a controller sends it would let the order's next record
+            # go out at the same time, maybe first: the order per order would be broken.
+            if r["lease_until"] is not None and r["lease_until"] >= now:
+                raise InputError(
+                    f"Record {r['uid']} is being sent right now; drop it when that send is over "
+                    f"(its lease ends within {max(1, math.ceil(r['lease_until'] - now))} s)."
+                )
         conn.executemany("DELETE FROM stack WHERE seq = ?", [(r["seq"],) for r in rows])
         conn.executemany(
             "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, reason, controller) "
