@@ -1,0 +1,471 @@
+"""Model-based test of the stack: a hypothesis state machine against a tiny in-memory model.
+
+The real core functions (`stack.claim`, `settle`, `release`, `retry`, `drop`) run on a
+real SQLite file, one `Database` per simulated controller, with a simulated clock passed
+in as `now`; "lease expiry" is the clock moving past a lease. Records are queued the real
+way (the change engine toggling an order between Processing and On Hold).
+
+The model is a dict of records (state, attempts, owner, lease_until, next_attempt) plus
+each order's queue of record ids and the history rows it expects. After every step:
+
+- the stack's rows equal the model's, field by field, and each order's queue order too;
+- the records a claim would take now are exactly the heads of their orders that are due
+  and not under a live lease (probed with a claim that is rolled back);
+- no record, and no order, is in the hands of two controllers with a live lease;
+- the history holds exactly the rows the model expects: an acked record is gone and has
+  its `ok` row, a dropped one its `dropped` row, every attempt its outcome.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from statusctl.core import stack
+from statusctl.core.changes import ChangeSession
+from statusctl.core.db import Database
+from statusctl.core.errors import InputError, NotFound
+from statusctl.core.orders import import_orders
+
+from ..helpers import cli_json, dump, error_of
+from ..stackhelpers import fill, setup_db
+
+LEASE = 120.0
+SCHEDULE = (10.0, 60.0, 300.0)  # the last step repeats
+MAX_ATTEMPTS = 3
+OWNERS = ("ctl-A", "ctl-B", "ctl-C")
+ORDERS = {"M1": "s1", "M2": "s1", "M3": "s1", "M4": "s2"}  # order -> store
+URL = "http://127.0.0.1:9/hooks/status"  # never contacted
+# Steps of the simulated clock: less than a backoff step, one step, past a lease, far past everything.
+STEPS = [0.5, 5.0, 11.0, 61.0, LEASE, LEASE + 0.5, 301.0, 5000.0]
+NOT_ON_STACK = "su_" + "0" * 20
+
+
+class FixedJitter:
+    """A `random.Random` stand-in: `uniform(a, b)` is always the same point of [a, b]."""
+
+    def __init__(self, where: float) -> None:
+        self.where = where
+
+    def uniform(self, a: float, b: float) -> float:
+        return a + self.where * (b - a)
+
+
+@dataclass
+class Rec:
+    uid: str
+    order: str
+    destination: str
+    next_attempt: float
+    state: str = "queued"
+    attempts: int = 0
+    owner: str | None = None
+    lease_until: float | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    last_answer: str | None = None
+
+
+@dataclass
+class Held:
+    """A claim a controller holds (what it is sending)."""
+
+    claimed: stack.Claimed
+    lease_until: float
+
+
+@dataclass
+class Model:
+    records: dict[str, Rec] = field(default_factory=dict)
+    queues: dict[str, list[str]] = field(default_factory=lambda: {o: [] for o in ORDERS})
+    history: list[tuple[Any, ...]] = field(default_factory=list)
+    order_of_queueing: list[str] = field(default_factory=list)  # every uid, in the order queued (seq)
+
+    def head(self, order: str) -> Rec | None:
+        q = self.queues[order]
+        return self.records[q[0]] if q else None
+
+    def claimable(self, now: float, stores: list[str] | None = None) -> list[Rec]:
+        """Heads of their orders, queued, due and not under a live lease; soonest due first."""
+        heads = [h for h in (self.head(o) for o in ORDERS) if h is not None]
+        due = [
+            r for r in heads
+            if r.state == "queued" and r.next_attempt <= now and (r.lease_until is None or r.lease_until < now)
+            and (not stores or r.destination in stores)
+        ]
+        return sorted(due, key=lambda r: (r.next_attempt, self.seq(r.uid)))
+
+    def seq(self, uid: str) -> int:
+        return self.order_of_queueing.index(uid)
+
+    def remove(self, uid: str) -> None:
+        rec = self.records.pop(uid)
+        self.queues[rec.order].remove(uid)
+
+
+def backoff(attempts: int, jitter: FixedJitter) -> float:
+    """DESIGN §5: the schedule's step for this attempt (the last step repeats), with jitter."""
+    return SCHEDULE[min(attempts, len(SCHEDULE)) - 1] * jitter.uniform(0.8, 1.2)
+
+
+_PLACES: dict[str, Path] = {}  # "template": the shop every run copies; "tmp": the running test's tmp_path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _template(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A database with two webhook stores and the orders of ORDERS, built once for the module."""
+    directory = tmp_path_factory.mktemp("model-template")
+    path = directory / "template.db"
+    setup_db(path, {"s1": URL, "s2": URL})
+    header = "order_number,order_date,customer_name,customer_email,ship_postal_code,sku,name,quantity"
+    db = Database.open(path)
+    try:
+        for number, store in ORDERS.items():
+            csv = directory / f"{number}.csv"
+            csv.write_text(f"{header}\n{number},2026-11-20,C {number},c@example.com,90210,SKU-1,Mug,1\n")
+            import_orders(db, csv, store)
+    finally:
+        db.close()
+    _PLACES["template"] = path
+
+
+@pytest.fixture(autouse=True)
+def _workdir(tmp_path: Path) -> None:
+    _PLACES["tmp"] = tmp_path
+
+
+class StackMachine(RuleBasedStateMachine):
+    """Controllers, an operator and the change engine against one stack; see the module docstring."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp(prefix="run-", dir=_PLACES["tmp"]))
+        path = self.dir / "stack.db"
+        src, dst = sqlite3.connect(_PLACES["template"]), sqlite3.connect(path)
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+        self.path = path
+        self.dbs = {owner: Database.open(path) for owner in OWNERS}
+        self.operator = Database.open(path)
+        for d in [*self.dbs.values(), self.operator]:
+            d.conn.execute("PRAGMA synchronous = OFF")  # durability is not what this test is about
+        self.held: dict[str, list[Held]] = {owner: [] for owner in OWNERS}
+        self.model = Model()
+        self.next_event = dict.fromkeys(ORDERS, "order-approved")
+        self.uids_ever: list[str] = []
+        self.now = time.time()
+        self.jitter = FixedJitter(0.5)
+
+    def teardown(self) -> None:
+        for d in [*self.dbs.values(), self.operator]:
+            d.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @initialize(where=st.floats(0.0, 1.0))
+    def choose_jitter(self, where: float) -> None:
+        self.jitter = FixedJitter(where)
+
+    # -- the change engine -----------------------------------------------------
+
+    @rule(order=st.sampled_from(sorted(ORDERS)), by=st.sampled_from(OWNERS))
+    def enqueue(self, order: str, by: str) -> None:
+        event = self.next_event[order]
+        with self.dbs[by].tx() as conn:
+            session = ChangeSession(conn)
+            result = session.fire(order, event, [])
+            session.flush()
+        assert result.record is not None, f"{event} on {order} queued nothing"
+        self.next_event[order] = "order-on-hold" if event == "order-approved" else "order-approved"
+        # A record is queued at the real time; the simulated clock never runs behind that.
+        row = self.operator.one("SELECT next_attempt, destination FROM stack WHERE uid = ?", (result.record,))
+        assert row is not None
+        self.now = max(self.now, time.time(), float(row["next_attempt"]))
+        assert row["destination"] == ORDERS[order]
+        rec = Rec(result.record, order, ORDERS[order], float(row["next_attempt"]))
+        self.model.records[rec.uid] = rec
+        self.model.queues[order].append(rec.uid)
+        self.model.order_of_queueing.append(rec.uid)
+        self.uids_ever.append(rec.uid)
+
+    # -- controllers -----------------------------------------------------------
+
+    @rule(owner=st.sampled_from(OWNERS), limit=st.integers(1, 5),
+          only=st.sampled_from([None, ["s1"], ["s2"], ["s1", "s2"]]))
+    def claim(self, owner: str, limit: int, only: list[str] | None) -> None:
+        expected = self.model.claimable(self.now, only)[:limit]
+        with self.dbs[owner].tx() as conn:
+            got = stack.claim(conn, owner, limit, LEASE, now=self.now, stores=only)
+        assert [c.uid for c in got] == sorted((r.uid for r in expected), key=self.model.seq), (
+            f"{owner} claimed {[c.uid for c in got]}, the model expected {[r.uid for r in expected]}")
+        for c in got:
+            rec = self.model.records[c.uid]
+            rec.attempts += 1
+            rec.owner, rec.lease_until = owner, self.now + LEASE
+            assert (c.attempts, c.order_number, c.destination) == (rec.attempts, rec.order, rec.destination)
+            assert c.payload["order"]["number"] == rec.order
+            self.held[owner].append(Held(c, self.now + LEASE))
+
+    def _settle(self, owner: str, picks: list[tuple[Held, str, float | None]]) -> None:
+        outcomes = []
+        for held, kind, retry_after in picks:
+            status = {"ok": 200, "retry": 503, "failed": 422}[kind]
+            reason = f"{kind} by {owner}"
+            outcomes.append(stack.Outcome(held.claimed, kind, status=status, reason=reason,
+                                          answer=f"answer to {held.claimed.uid}", retry_after=retry_after))
+        with self.dbs[owner].tx() as conn:
+            stack.settle(conn, outcomes, owner, now=self.now, max_attempts=MAX_ATTEMPTS, schedule=SCHEDULE,
+                         rng=self.jitter)  # type: ignore[arg-type]
+        for (held, asked, retry_after), outcome in zip(picks, outcomes, strict=True):
+            c = held.claimed
+            kind = asked
+            self.held[owner].remove(held)
+            rec = self.model.records.get(c.uid)
+            reason = f"{asked} by {owner}"
+            if kind == "retry" and c.attempts >= MAX_ATTEMPTS:
+                kind, reason = "failed", f"{reason} (gave up after {c.attempts} attempts)"
+            assert (outcome.kind, outcome.reason) == (kind, reason), "the caller's tally must see what was written"
+            status = {"ok": 200, "retry": 503, "failed": 422}[asked]
+            answer = f"answer to {c.uid}"
+            if kind == "ok":
+                if rec is not None:  # delivered: gone, whoever holds the lease now
+                    self.model.remove(c.uid)
+            elif rec is not None and rec.owner == owner:  # only while we still hold the lease
+                rec.owner = rec.lease_until = None
+                rec.last_status, rec.last_error, rec.last_answer = status, reason, answer
+                if kind == "retry":
+                    rec.next_attempt = self.now + max(backoff(c.attempts, self.jitter), retry_after or 0.0)
+                else:
+                    rec.state = "failed"
+            self.model.history.append(
+                (self.now, c.uid, c.destination, c.order_number, c.attempts, kind, status, reason, answer, owner))
+
+    @precondition(lambda self: any(self.held.values()))
+    @rule(data=st.data())
+    def settle(self, data: st.DataObject) -> None:
+        owner = data.draw(st.sampled_from([o for o in OWNERS if self.held[o]]), label="owner")
+        hand = self.held[owner]
+        chosen = data.draw(st.lists(st.sampled_from(range(len(hand))), min_size=1, max_size=len(hand), unique=True),
+                           label="which")
+        picks = [
+            (hand[i], data.draw(st.sampled_from(["ok", "ok", "retry", "failed"]), label="outcome"),
+             data.draw(st.sampled_from([None, None, 0.0, 2.0, 700.0]), label="retry_after"))
+            for i in chosen
+        ]
+        self._settle(owner, picks)
+
+    @precondition(lambda self: any(self.held.values()))
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        """A controller stopped before sending: its leases go back, not counted as attempts."""
+        owner = data.draw(st.sampled_from([o for o in OWNERS if self.held[o]]), label="owner")
+        hand = self.held[owner]
+        chosen = data.draw(st.lists(st.sampled_from(hand), min_size=1, max_size=len(hand), unique_by=id),
+                           label="which")
+        with self.dbs[owner].tx() as conn:
+            stack.release(conn, owner, [h.claimed.seq for h in chosen])
+        for h in chosen:
+            hand.remove(h)
+            rec = self.model.records.get(h.claimed.uid)
+            if rec is not None and rec.owner == owner:
+                rec.owner = rec.lease_until = None
+                rec.attempts = max(rec.attempts - 1, 0)
+
+    @precondition(lambda self: any(self.held.values()))
+    @rule(owner=st.sampled_from(OWNERS))
+    def renew(self, owner: str) -> None:
+        """The heartbeat: a live controller extends the leases it still holds."""
+        hand = self.held[owner]
+        with self.dbs[owner].tx() as conn:
+            stack.renew(conn, owner, [h.claimed.seq for h in hand], self.now + LEASE)
+        for h in hand:
+            rec = self.model.records.get(h.claimed.uid)
+            if rec is not None and rec.owner == owner:
+                rec.lease_until = h.lease_until = self.now + LEASE
+
+    @precondition(lambda self: any(self.held.values()))
+    @rule(owner=st.sampled_from(OWNERS))
+    def crash(self, owner: str) -> None:
+        """A controller dies mid-send: it settles nothing, its leases run out on their own."""
+        self.held[owner].clear()
+
+    @rule(seconds=st.sampled_from(STEPS))
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    # -- the operator ----------------------------------------------------------
+
+    def _pick_ids(self, data: st.DataObject) -> list[str]:
+        pool = [*self.model.records, *self.uids_ever[-3:], NOT_ON_STACK]
+        return data.draw(st.lists(st.sampled_from(pool), min_size=0, max_size=3), label="ids")
+
+    def _selected(self, ids: list[str], failed: bool) -> list[Rec] | None:
+        """The records `retry`/`drop` act on, or None when an id is not on the stack (NotFound)."""
+        if failed:
+            return [self.model.records[u] for u in self.model.order_of_queueing
+                    if u in self.model.records and self.model.records[u].state == "failed"]
+        if any(u not in self.model.records for u in ids):
+            return None
+        return [self.model.records[u] for u in dict.fromkeys(ids)]  # an id named twice is one record
+
+    @rule(data=st.data(), failed=st.booleans())
+    def operator_retry(self, data: st.DataObject, failed: bool) -> None:
+        ids = [] if failed else self._pick_ids(data)
+        selected = self._selected(ids, failed)
+        if not ids and not failed:
+            with pytest.raises(InputError):
+                stack.retry(self.operator, ids, now=self.now)
+            return
+        if selected is None:
+            with pytest.raises(NotFound):
+                stack.retry(self.operator, ids, now=self.now)
+            return
+        changed = stack.retry(self.operator, ids, failed=failed, now=self.now)
+        expected = 0
+        for rec in selected:
+            if rec.lease_until is None or rec.lease_until < self.now:  # a live lease is being sent: left alone
+                rec.state, rec.attempts, rec.next_attempt = "queued", 0, self.now
+                rec.owner = rec.lease_until = None
+                expected += 1
+        assert changed == expected
+
+    @rule(data=st.data(), failed=st.booleans())
+    def operator_drop(self, data: st.DataObject, failed: bool) -> None:
+        ids = [] if failed else self._pick_ids(data)
+        selected = self._selected(ids, failed)
+        if not ids and not failed:
+            with pytest.raises(InputError):
+                stack.drop(self.operator, ids, now=self.now)
+            return
+        if selected is None:
+            with pytest.raises(NotFound):
+                stack.drop(self.operator, ids, now=self.now)
+            return
+        if any(r.lease_until is not None and r.lease_until >= self.now for r in selected):
+            # Being sent right now: dropping it would let the order's next record overtake it.
+            with pytest.raises(InputError, match="is being sent right now"):
+                stack.drop(self.operator, ids, now=self.now)
+            return
+        dropped = stack.drop(self.operator, ids, failed=failed, now=self.now)
+        assert dropped == len(selected)
+        for rec in selected:
+            self.model.remove(rec.uid)
+            self.model.history.append((self.now, rec.uid, rec.destination, rec.order, rec.attempts, "dropped",
+                                       None, "dropped by the operator", None, "operator"))
+
+    # -- invariants ------------------------------------------------------------
+
+    @invariant()
+    def the_stack_equals_the_model(self) -> None:
+        rows = self.operator.query("SELECT * FROM stack ORDER BY seq")
+        db = {
+            r["uid"]: (r["order_number"], r["destination"], r["state"], r["attempts"], r["lease_owner"],
+                       r["lease_until"], r["next_attempt"], r["last_status"], r["last_error"], r["last_answer"])
+            for r in rows
+        }
+        model = {
+            m.uid: (m.order, m.destination, m.state, m.attempts, m.owner, m.lease_until, m.next_attempt,
+                    m.last_status, m.last_error, m.last_answer)
+            for m in self.model.records.values()
+        }
+        assert db == model
+        per_order: dict[str, list[str]] = {o: [] for o in ORDERS}
+        for r in rows:
+            per_order[r["order_number"]].append(r["uid"])
+        assert per_order == self.model.queues, "an order's records are out of queue order"
+
+    @invariant()
+    def claimable_are_the_due_unleased_heads(self) -> None:
+        probe = self.operator.conn
+        probe.execute("BEGIN IMMEDIATE")
+        try:
+            would = stack.claim(probe, "probe", 1000, LEASE, now=self.now)
+        finally:
+            probe.execute("ROLLBACK")
+        assert {c.uid for c in would} == {r.uid for r in self.model.claimable(self.now)}
+        due = [r for h in self.model.queues.values() if h
+               for r in [self.model.records[h[0]]]
+               if r.state == "queued" and (r.lease_until is None or r.lease_until < self.now)]
+        soonest = stack.soonest_due(probe, now=self.now)
+        expected = None if not due else max(0.0, min(r.next_attempt for r in due) - self.now)
+        assert soonest == expected
+
+    @invariant()
+    def no_record_or_order_is_sent_by_two_controllers(self) -> None:
+        live: dict[str, set[str]] = {}
+        orders: dict[str, set[str]] = {}
+        for owner, hand in self.held.items():
+            for h in hand:
+                rec = self.model.records.get(h.claimed.uid)
+                # A send is live while its lease lasts, unless the record went back to the stack
+                # or to another owner; a record taken off the stack mid-send is still being sent.
+                if h.lease_until >= self.now and (rec is None or rec.owner == owner):
+                    live.setdefault(h.claimed.uid, set()).add(owner)
+                    orders.setdefault(h.claimed.order_number, set()).add(owner)
+        assert all(len(v) == 1 for v in live.values()), f"leased by two owners: {live}"
+        assert all(len(v) == 1 for v in orders.values()), f"one order in flight at two controllers: {orders}"
+        owners = {r.uid: r.owner for r in self.model.records.values() if r.owner is not None}
+        for uid, holders in live.items():
+            assert uid not in self.model.records or owners[uid] in holders
+
+    @invariant()
+    def the_history_is_every_attempt_and_every_drop(self) -> None:
+        rows = self.operator.query(
+            "SELECT at, uid, destination, order_number, attempt, outcome, status, reason, answer, controller "
+            "FROM stack_history ORDER BY id")
+        assert [tuple(r) for r in rows] == self.model.history
+        gone_ok = {h[1] for h in self.model.history if h[5] in ("ok", "dropped")}
+        on_stack = {r["uid"] for r in self.operator.query("SELECT uid FROM stack")}
+        # Once acked (or dropped) a record never comes back, and every record that left has its row.
+        assert not (gone_ok & on_stack)
+        assert set(self.uids_ever) - on_stack <= gone_ok
+
+
+def _settings(examples: int, steps: int) -> settings:
+    return settings(max_examples=examples, stateful_step_count=steps, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+class TestStackModel(StackMachine.TestCase):  # type: ignore[name-defined]
+    settings = _settings(300, 50)
+
+
+@pytest.mark.slow
+class TestStackModelLong(StackMachine.TestCase):  # type: ignore[name-defined]
+    settings = _settings(600, 80)
+
+
+def stack_cli_rows() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = cli_json("stack", "list")
+    return rows
+
+
+def test_stack_drop_refuses_a_record_being_sent(db_file: Path) -> None:
+    """What the machine found: dropping an order's head mid-send let its next record overtake it."""
+    setup_db(db_file, {"s1": URL})
+    (uids,) = fill(db_file, records=2, orders=1, store="s1").values()
+    db = Database.open(db_file)
+    try:
+        with db.tx() as conn:
+            (sending,) = stack.claim(conn, "ctl-A", 5, LEASE, now=time.time())
+    finally:
+        db.close()
+    assert sending.uid == uids[0]
+    before = dump(db_file)
+    message = error_of("stack", "drop", sending.uid, "--yes")
+    assert f"Record {sending.uid} is being sent right now" in message
+    assert dump(db_file) == before
+    # The next record of the order stays behind the one being sent.
+    assert [r["id"] for r in stack_cli_rows()] == uids
