@@ -305,7 +305,8 @@ class Controller:
         one-shot run waits only for retries due within a second, so a drain
         with a short retry schedule finishes its retries in the same run.
         """
-        soonest = stack.soonest_due(self.db.conn, now=time.time(), stores=self.stores)
+        with self.db.reading() as conn:
+            soonest = stack.soonest_due(conn, now=time.time(), stores=self.stores)
         if self.watch:
             return self.poll if soonest is None else max(0.005, min(self.poll, soonest))
         if soonest is not None and soonest <= ONE_SHOT_WAIT_S:

@@ -40,7 +40,16 @@ def busy_timeout() -> float:
     return value
 
 
-def _describe(exc: sqlite3.Error, path: Path, timeout: float = BUSY_TIMEOUT_S) -> str:
+def _environmental(exc: BaseException) -> bool:
+    """A fault of the file, the disk or another process rather than of a statement.
+
+    (sqlite3 raises corruption as the bare DatabaseError and I/O, locks and a full
+    disk as OperationalError; constraint and programming errors are left alone.)
+    """
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+def _describe(exc: BaseException, path: Path, timeout: float = BUSY_TIMEOUT_S) -> str:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return f"The database {path} stayed locked by another process for more than {timeout:g} s; try again when it is free."
@@ -104,9 +113,13 @@ class Database:
             raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
         try:
             yield self.conn
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
+            if _environmental(exc):
+                # A statement of the transaction met the fault (a full disk while the page cache
+                # spills, a corrupt page): the same sentence as when BEGIN or COMMIT meets it.
+                raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
             raise
         try:
             self.conn.execute("COMMIT")
@@ -122,6 +135,16 @@ class Database:
         except sqlite3.OperationalError as exc:
             raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
         except sqlite3.DatabaseError as exc:
+            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for reads outside `tx` and `query`; a fault becomes a DatabaseError sentence."""
+        try:
+            yield self.conn
+        except sqlite3.Error as exc:
+            if not _environmental(exc):
+                raise
             raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
 
     def one(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> sqlite3.Row | None:
