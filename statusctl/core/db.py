@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from statusctl.core.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_S = 30.0
 BUSY_TIMEOUT_ENV = "STATUSCTL_BUSY_TIMEOUT"
+DISK_NEARLY_FULL = 1 << 20  # bytes free below which an I/O error opening the database means a full disk
 
 
 def busy_timeout() -> float:
@@ -49,17 +51,45 @@ def _environmental(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
+def _writable(path: Path) -> bool:
+    """Can this process write the database and create its -wal and -shm files beside it?"""
+    try:
+        return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+    except OSError:
+        return False
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path.parent).free < DISK_NEARLY_FULL
+    except OSError:
+        return False
+
+
 def _describe(exc: BaseException, path: Path, timeout: float = BUSY_TIMEOUT_S) -> str:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return f"The database {path} stayed locked by another process for more than {timeout:g} s; try again when it is free."
+    read_only = (
+        f"The database {path} is read-only: statusctl must write it and create its -wal and -shm files "
+        f"in {path.parent}; check the permissions, and that the file system is not mounted read-only."
+    )
+    full = (f"The disk holding {path} is full, so statusctl cannot write its database (the last change was not "
+            "saved); free some space and try again.")
     if "readonly" in text or "read-only" in text:
-        return f"The database {path} is read-only; check the file's and its directory's permissions."
+        return read_only
     if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return f"The database {path} is corrupt or not a statusctl database ({exc})."
+        return (f"The database {path} is corrupt or not a statusctl database ({exc}); "
+                f"restore it from a backup (`sqlite3 {path} .recover` may save its rows).")
     if "full" in text:
-        return f"The disk holding {path} is full; nothing was written."
+        return full
     if "unable to open" in text or "disk i/o" in text:
+        # SQLite does not say why; opening in WAL mode creates the -shm file, which fails
+        # the same way in a read-only directory and on a full disk.
+        if not _writable(path):
+            return read_only
+        if _disk_full(path):
+            return full
         return f"The database {path} cannot be opened or written ({exc})."
     return f"Database error on {path}: {exc}."
 
