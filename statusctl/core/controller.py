@@ -140,8 +140,8 @@ class Controller:
 
     def _heartbeat(self, sending: list[int]) -> None:
         """Say we are alive, and keep the leases of the records we are sending."""
-        now = time.time()
         with self.db.tx() as conn:
+            now = time.time()  # after the lock: the wait for it must not shorten the leases
             conn.execute(
                 "UPDATE controllers SET heartbeat = ?, sent = ? WHERE id = ?", (now, self.report.sent, self.owner)
             )
@@ -216,8 +216,10 @@ class Controller:
         if not outcomes and room <= 0:
             return []
         s = self.settings
-        now = time.time()
         with self.db.tx() as conn:
+            # Read the clock once the lock is ours: a lease measured from before a long wait for
+            # the lock would be partly (or wholly) spent when it is granted.
+            now = time.time()
             if outcomes:
                 stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
                              schedule=s.retry_schedule, rng=self.rng)
