@@ -195,5 +195,9 @@ def _summary(report: DrainReport) -> None:
     else:
         table("Stack run", ["store", "sent", "retrying", "failed", "left"],
               [[name, t.sent, t.retrying, t.failed, t.left] for name, t in sorted(report.stores.items())])
+    retrying = sum(t.retrying for t in report.stores.values())
+    if retrying:
+        say(f"{retrying} record(s) not delivered yet will be retried (StackRetrySchedule): "
+            "`statusctl stack list` shows why.")
     if report.failed_on_stack:
         say(f"{report.failed_on_stack} failed record(s) on the stack: `statusctl stack list --failed` shows why.")
