@@ -65,7 +65,7 @@ class Row:
         value = self.fields.get(field)
         if type(value) is str:
             digits = value.strip()
-            if digits.isdigit() and digits.isascii() and 1 <= int(digits) <= 1_000_000:
+            if digits.isdigit() and digits.isascii() and len(digits) <= 7 and 1 <= int(digits) <= 1_000_000:
                 return int(digits)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
@@ -76,12 +76,16 @@ class Row:
         if isinstance(value, int):
             number = value
         elif isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
-            number = int(value.strip())
+            # int() refuses more than 4300 digits; anything past 7 is out of range anyway.
+            digits = value.strip().lstrip("0") or "0"
+            number = int(digits) if len(digits) <= 7 else 10_000_000
         else:
             shown = str(value)[:30]
             raise self.error(field, f"must be a whole number of at least 1, not {shown!r}")
         if not 1 <= number <= 1_000_000:
-            raise self.error(field, f"must be a whole number from 1 to 1000000, not {number}")
+            shown = str(value).strip()
+            shown = shown if len(shown) <= 30 else f"{shown[:30]}…"
+            raise self.error(field, f"must be a whole number from 1 to 1000000, not {shown}")
         return number
 
 
@@ -175,10 +179,60 @@ def csv_rows(path: Path, text: str, required: list[str], optional: list[str]) ->
         raise InputError(f"{source}, line {reader.line_num}: {exc}.") from None
 
 
+class _NotData(ValueError):
+    """JSON the standard allows Python to read but no field can hold."""
+
+
+def _parse_int(text: str) -> int:
+    # int() refuses more than 4300 digits with a ValueError naming sys.set_int_max_str_digits.
+    if len(text) > 100:
+        raise _NotData(f"a number with {len(text)} digits, longer than any field takes")
+    return int(text)
+
+
+def _parse_constant(text: str) -> float:
+    raise _NotData(f"{text}, which is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_int=_parse_int, parse_constant=_parse_constant)
+
+
+def _lone_surrogate_field(value: Any) -> str | None:
+    """The top-level field whose text holds a lone surrogate (a \\ud800 escape), '' for a bare value, or None.
+
+    Such text is no character: SQLite cannot store it and no terminal can print it.
+    """
+    tops = value.items() if isinstance(value, dict) else [("", value)]
+    for top, inner in tops:
+        stack = [top, inner]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return str(top)
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return None
+
+
+def _check_text(source: str, line: int, value: Any, raw: str) -> None:
+    if "\\u" not in raw:  # only an escape can make a lone surrogate; the common case costs one scan
+        return
+    field = _lone_surrogate_field(value)
+    if field is not None:
+        at = f", field {field[:60]!r}" if field else ""
+        raise InputError(f"{source}, line {line}{at}: holds an escaped lone surrogate (\\ud800-\\udfff), which is no character.")
+
+
 def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
     """Parse a JSON list; returns it with the line on which each top-level element starts."""
     source = str(path)
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     pos = _skip_ws(text, 0)
     if pos >= len(text) or text[pos] != "[":
         raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: expected a JSON list of orders.")
@@ -196,8 +250,12 @@ def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
             raise InputError(f"{source}, line {exc.lineno}: {_json_problem(exc)}.") from None
         except RecursionError:
             raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: JSON nested too deeply.") from None
+        except _NotData as exc:
+            raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: holds {exc}.") from None
+        line = text.count("\n", 0, pos) + 1
+        _check_text(source, line, value, text[pos:end])
         items.append(value)
-        lines.append(text.count("\n", 0, pos) + 1)
+        lines.append(line)
         pos = _skip_ws(text, end)
         if pos < len(text) and text[pos] == ",":
             pos += 1
@@ -212,17 +270,22 @@ def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
 
 def jsonl_rows(path: Path, text: str, fields: list[str]) -> Iterator[Row]:
     source = str(path)
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines are split at "\n" only: str.splitlines() also splits at U+2028, U+0085 and
+    # other characters a JSON string may hold as they are.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = _DECODER.decode(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{source}, line {number}: {_json_problem(exc)}.") from None
         except RecursionError:
             raise InputError(f"{source}, line {number}: JSON nested too deeply.") from None
+        except _NotData as exc:
+            raise InputError(f"{source}, line {number}: holds {exc}.") from None
         if not isinstance(value, dict):
             raise InputError(f"{source}, line {number}: expected a JSON object.")
+        _check_text(source, number, value, line)
         for key in value:
             if key not in fields:
                 raise InputError(f"{source}, line {number}: unknown field {key!r}; fields: {', '.join(fields)}.")
