@@ -43,11 +43,14 @@ def parse_item(spec: str) -> tuple[str, int | None]:
     sku, sep, qty = spec.rpartition(":")
     if not sep:
         return spec.strip(), None
-    if not qty.strip().isdigit() or int(qty) < 1:
-        raise InputError(f"--item {spec!r}: the quantity after ':' must be a whole number of at least 1.")
+    digits = qty.strip()
+    # isdigit() alone also takes '²' (int() refuses it), and int() refuses more than 4300 digits.
+    number = int(digits) if digits.isascii() and digits.isdigit() and len(digits.lstrip("0")) <= 7 else 0
+    if number < 1:
+        raise InputError(f"--item {spec!r}: the quantity after ':' must be a whole number of at least 1 (at most 1000000).")
     if not sku.strip():
         raise InputError(f"--item {spec!r}: the SKU is empty.")
-    return sku.strip(), int(qty)
+    return sku.strip(), number
 
 
 def fire(db: Database, event: str, order: str, skus: list[str], note: str | None = None) -> Result:
