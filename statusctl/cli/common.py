@@ -59,7 +59,9 @@ def print_json(data: Any) -> None:
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    # No markup: cells and lines hold names, answers and notes from files and carts, where
+    # "[/]" raised MarkupError and "[red]" restyled the output.
+    return Console(stderr=stderr, highlight=False, markup=False)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
@@ -76,10 +78,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
 
 
 def say(message: str) -> None:
-    """A line for people, on stdout (rich markup escaped)."""
-    from rich.markup import escape
-
-    console().print(escape(message))
+    """A line for people, on stdout (printed as is: the console reads no markup)."""
+    console().print(message)
 
 
 def confirm(question: str, yes: bool, what: str) -> None:
