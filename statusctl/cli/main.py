@@ -100,6 +100,14 @@ class _Root(TyperGroup):
             else:
                 common.warn(f"Error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ") + ".")
             raise typer.Exit(ExitCode.ERROR) from None
+        except UnicodeEncodeError as exc:
+            # An argument in another encoding reaches Python as surrogate escapes, which
+            # SQLite cannot store and stdout cannot print (a transaction it meets rolls back).
+            text = exc.object if isinstance(exc.object, str) else ""
+            start = max(0, exc.start - 20)
+            shown = text[start : exc.end + 20]
+            common.warn(f"Error: the text {shown!r} is not valid UTF-8; give names and values in UTF-8.")
+            raise typer.Exit(ExitCode.ERROR) from None
 
 
 app = typer.Typer(
