@@ -21,11 +21,11 @@ def import_(
     json: JsonOpt = False,
 ) -> None:
     """Import orders, all or nothing; fires order-imported for each new order."""
-    from statusctl.core.errors import InputError
+    from statusctl.core.errors import InputError, shown
     from statusctl.core.orders import import_orders
 
     if format and format not in ("csv", "json"):
-        raise InputError(f"--format {format!r} must be csv or json.")
+        raise InputError(f"--format {shown(format)} must be csv or json.")
     summary = import_orders(open_db(), file, store, format, skip_existing=skip_existing)
     queued = sum(r.record is not None for r in summary.results)
     if json:

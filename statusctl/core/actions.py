@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from statusctl.core.changes import ChangeSession, Result
 from statusctl.core.db import Database
-from statusctl.core.errors import InputError, StatusctlError, StatusUpdatesOff
+from statusctl.core.errors import InputError, StatusctlError, StatusUpdatesOff, shown
 from statusctl.core.events import check_event
 from statusctl.core.inputs import Row, csv_rows, detect_format, jsonl_rows, read_text
 from statusctl.core.settings import use_status_updates
@@ -47,9 +47,9 @@ def parse_item(spec: str) -> tuple[str, int | None]:
     # isdigit() alone also takes '²' (int() refuses it), and int() refuses more than 4300 digits.
     number = int(digits) if digits.isascii() and digits.isdigit() and len(digits.lstrip("0")) <= 7 else 0
     if number < 1:
-        raise InputError(f"--item {spec!r}: the quantity after ':' must be a whole number of at least 1 (at most 1000000).")
+        raise InputError(f"--item {shown(spec)}: the quantity after ':' must be a whole number of at least 1 (at most 1000000).")
     if not sku.strip():
-        raise InputError(f"--item {spec!r}: the SKU is empty.")
+        raise InputError(f"--item {shown(spec)}: the SKU is empty.")
     return sku.strip(), number
 
 
@@ -68,7 +68,7 @@ def ship(
     for sku in skus:
         # Each --item is checked against what is left before any is applied: a repeat would over-ship.
         if skus.count(sku) > 1:
-            raise InputError(f"--item {sku!r} is given more than once; give it once with its total (SKU:QTY).")
+            raise InputError(f"--item {shown(sku)} is given more than once; give it once with its total (SKU:QTY).")
     return _run(db, lambda s: s.ship(order, parsed, tracking, carrier, note))
 
 

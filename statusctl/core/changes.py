@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from statusctl.core import events as events_mod
-from statusctl.core.errors import InputError, NotFound
+from statusctl.core.errors import InputError, NotFound, shown
 from statusctl.core.events import Event
 from statusctl.core.record import PackagePart, js
 from statusctl.core.stores import Store, all_stores_in, destination
@@ -63,7 +63,7 @@ class OrderState:
         for item in self.items:
             if item.sku == sku:
                 return item
-        raise NotFound(f"Order {self.number} has no item with SKU {sku!r}.")
+        raise NotFound(f"Order {self.number} has no item with SKU {shown(sku)}.")
 
 
 @dataclass
@@ -171,7 +171,7 @@ class ChangeSession:
         if number not in self._orders:
             self.load([number])
         if number not in self._orders:
-            raise NotFound(f"Unknown order {number!r}.")
+            raise NotFound(f"Unknown order {shown(number)}.")
         return self._orders[number]
 
     def add_order(self, state: OrderState) -> None:

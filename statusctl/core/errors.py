@@ -56,3 +56,9 @@ class DeliveryProblem(StatusctlError):
 
 class DatabaseError(StatusctlError):
     """The database file cannot be opened, locked past the timeout, read-only or corrupt."""
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """`value` quoted for a message, cut after `limit` characters: an error stays one readable line."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}…"

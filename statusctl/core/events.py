@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound
+from statusctl.core.errors import InputError, NotFound, shown
 from statusctl.core.labels import get_label
 
 
@@ -50,7 +50,7 @@ def load_defaults(conn: sqlite3.Connection, *, overwrite: bool) -> None:
 def check_event(name: str) -> str:
     clean = name.strip().lower()
     if clean not in EVENT_NAMES:
-        raise NotFound(f"Unknown status event {name!r}; events: {', '.join(EVENT_NAMES)}.")
+        raise NotFound(f"Unknown status event {shown(name)}; events: {', '.join(EVENT_NAMES)}.")
     return clean
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from statusctl.core.errors import InputError
+from statusctl.core.errors import InputError, shown
 
 MAX_FIELD = 10_000
 
@@ -159,7 +159,7 @@ def csv_rows(path: Path, text: str, required: list[str], optional: list[str]) ->
     known = set(required) | set(optional)
     for name in names:
         if name not in known:
-            raise InputError(f"{source}, line 1: unknown column {name!r}; columns: {', '.join(required + optional)}.")
+            raise InputError(f"{source}, line 1: unknown column {shown(name)}; columns: {', '.join(required + optional)}.")
     for name in required:
         if name not in names:
             raise InputError(f"{source}, line 1: missing column {name!r}.")
@@ -288,7 +288,7 @@ def jsonl_rows(path: Path, text: str, fields: list[str]) -> Iterator[Row]:
         _check_text(source, number, value, line)
         for key in value:
             if key not in fields:
-                raise InputError(f"{source}, line {number}: unknown field {key!r}; fields: {', '.join(fields)}.")
+                raise InputError(f"{source}, line {number}: unknown field {shown(key)}; fields: {', '.join(fields)}.")
         yield Row(source, number, value)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from statusctl.carts.matrix import CART_TYPES, DEFAULT_MAPPINGS
 from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound
+from statusctl.core.errors import InputError, NotFound, shown
 
 SCOPES = ("item", "order", "both")
 
@@ -43,11 +43,11 @@ def check_name(name: str) -> str:
     """The original's rules: 1–50 characters, no quotes; surrounding spaces trimmed."""
     clean = name.strip()
     if not 1 <= len(clean) <= 50:
-        raise InputError(f"Label name {name!r} must be 1 to 50 characters long.")
+        raise InputError(f"Label name {shown(name)} must be 1 to 50 characters long.")
     if "'" in clean or '"' in clean:
-        raise InputError(f"Label name {name!r} must not contain quote characters.")
+        raise InputError(f"Label name {shown(name)} must not contain quote characters.")
     if any(ord(ch) < 32 for ch in clean):
-        raise InputError(f"Label name {name!r} must not contain control characters.")
+        raise InputError(f"Label name {shown(name)} must not contain control characters.")
     return clean
 
 
@@ -56,9 +56,9 @@ def parse_mapping(text: str) -> tuple[str, str]:
     cart, sep, value = text.partition("=")
     cart = cart.strip().lower()
     if not sep or not value.strip():
-        raise InputError(f"--map {text!r} must look like CART=VALUE, e.g. woocommerce=completed.")
+        raise InputError(f"--map {shown(text)} must look like CART=VALUE, e.g. woocommerce=completed.")
     if cart not in CART_TYPES:
-        raise InputError(f"--map {text!r}: unknown cart type {cart!r}; cart types: {', '.join(CART_TYPES)}.")
+        raise InputError(f"--map {shown(text)}: unknown cart type {shown(cart)}; cart types: {', '.join(CART_TYPES)}.")
     return cart, value.strip()
 
 
@@ -89,14 +89,14 @@ def get_label(db: Database, name: str) -> Label:
     for label in all_labels(db):
         if label.name.lower() == name.strip().lower():
             return label
-    raise NotFound(f"Unknown label {name!r}; `statusctl labels list` shows them.")
+    raise NotFound(f"Unknown label {shown(name)}; `statusctl labels list` shows them.")
 
 
 def add_label(db: Database, name: str, scope: str, mappings: list[str]) -> Label:
     """Add a user label, or update the mappings of an existing one with the same scope."""
     clean = check_name(name)
     if scope not in SCOPES:
-        raise InputError(f"Scope {scope!r} is not one of {', '.join(SCOPES)}.")
+        raise InputError(f"Scope {shown(scope)} is not one of {', '.join(SCOPES)}.")
     pairs = [parse_mapping(m) for m in mappings]
     with db.tx() as conn:
         row = conn.execute("SELECT name, scope FROM labels WHERE name = ?", (clean,)).fetchone()

@@ -10,7 +10,7 @@ from typing import Any
 
 from statusctl.core.changes import ChangeSession, ItemState, OrderState, Result
 from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound
+from statusctl.core.errors import InputError, NotFound, shown
 from statusctl.core.inputs import Row, csv_rows, detect_format, json_document, read_text
 from statusctl.core.settings import use_status_updates
 
@@ -108,7 +108,7 @@ def parse_orders(path: Path, fmt: str | None) -> dict[str, NewOrder]:
                 raise InputError(f"{path}, line {line} ({where}): expected a JSON object for the order.")
             unknown = set(value) - set(REQUIRED) - set(OPTIONAL) - {"items"}
             if unknown:
-                raise InputError(f"{path}, line {line} ({where}): unknown field {sorted(unknown)[0]!r}.")
+                raise InputError(f"{path}, line {line} ({where}): unknown field {shown(sorted(unknown)[0])}.")
             row = Row(str(path), line, value, where)
             number = row.text("order_number", limit=50)
             assert number is not None
@@ -123,7 +123,7 @@ def parse_orders(path: Path, fmt: str | None) -> dict[str, NewOrder]:
                     raise InputError(f"{path}, line {line} ({item_where}): expected a JSON object for the item.")
                 unknown = set(item) - {"sku", "name", "quantity", "cart_line_id"}
                 if unknown:
-                    raise InputError(f"{path}, line {line} ({item_where}): unknown field {sorted(unknown)[0]!r}.")
+                    raise InputError(f"{path}, line {line} ({item_where}): unknown field {shown(sorted(unknown)[0])}.")
                 _add_line(orders, row, number, Row(str(path), line, item, item_where))
     else:
         raise InputError(f"{path}: unknown format {kind!r}; use csv or json.")
@@ -139,7 +139,7 @@ def import_orders(
     orders = parse_orders(path, fmt)
     with db.tx() as conn:
         if not conn.execute("SELECT 1 FROM stores WHERE name = ?", (store,)).fetchone():
-            raise NotFound(f"Unknown store {store!r}; `statusctl stores list` shows them.")
+            raise NotFound(f"Unknown store {shown(store)}; `statusctl stores list` shows them.")
         numbers = list(orders)
         existing: set[str] = set()
         for start in range(0, len(numbers), 500):
@@ -209,7 +209,7 @@ def show_order(db: Database, number: str) -> dict[str, Any]:
     """Everything about one order: items, packages, label history, records on the stack."""
     row = db.one("SELECT * FROM orders WHERE number = ?", (number,))
     if row is None:
-        raise NotFound(f"Unknown order {number!r}.")
+        raise NotFound(f"Unknown order {shown(number)}.")
     oid = row["id"]
     items = [
         {k: r[k] for k in ("sku", "name", "quantity", "shipped", "label", "cart_line_id")} | {"cancelled": bool(r["cancelled"])}

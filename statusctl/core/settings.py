@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from statusctl.core.db import Database
-from statusctl.core.errors import ConfigError, NotFound
+from statusctl.core.errors import ConfigError, NotFound, shown
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -84,7 +84,7 @@ def _param(name: str) -> Param:
     for key, param in PARAMS.items():
         if key.lower() == name.strip().lower():
             return param
-    raise NotFound(f"Unknown system parameter {name!r}; valid names: {', '.join(PARAMS)}.")
+    raise NotFound(f"Unknown system parameter {shown(name)}; valid names: {', '.join(PARAMS)}.")
 
 
 def canonical_name(name: str) -> str:
@@ -111,7 +111,7 @@ def set_value(db: Database, name: str, value: str) -> tuple[str, str]:
     try:
         normalised = param.check(value)
     except ValueError as exc:
-        raise ConfigError(f"Bad value {value!r} for {param.name}: expected {exc}.") from None
+        raise ConfigError(f"Bad value {shown(value)} for {param.name}: expected {exc}.") from None
     with db.tx() as conn:
         conn.execute(
             "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",

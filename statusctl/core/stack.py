@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound
+from statusctl.core.errors import InputError, NotFound, shown
 
 if TYPE_CHECKING:
     import random
@@ -293,7 +293,7 @@ def _select(conn: sqlite3.Connection, ids: list[str], failed: bool) -> list[sqli
             "SELECT seq, uid, order_number, store, destination, attempts, lease_until FROM stack WHERE uid = ?", (uid,)
         ).fetchone()
         if row is None:
-            raise NotFound(f"No record {uid!r} on the stack; `statusctl stack list` shows them.")
+            raise NotFound(f"No record {shown(uid)} on the stack; `statusctl stack list` shows them.")
         rows.append(row)
     return rows
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from statusctl.carts.matrix import CART_TYPES, COMMON_OPTIONS, CartType
 from statusctl.core.db import Database
-from statusctl.core.errors import ConfigError, InputError, NotFound
+from statusctl.core.errors import ConfigError, InputError, NotFound, shown
 from statusctl.core.settings import parse_bool
 
 MASK = "••••••"
@@ -83,8 +83,8 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
         key = key.strip()
         if not sep or not key or not value:
             # Without an '=' the whole item may be a secret value: never echo it.
-            shown = f" {key!r}…" if sep and key else ""
-            raise InputError(f"{flag}{shown} must look like KEY=VALUE.")
+            shown_key = f" {shown(key)}…" if sep and key else ""
+            raise InputError(f"{flag}{shown_key} must look like KEY=VALUE.")
         out[key] = value
     return out
 
@@ -101,10 +101,10 @@ def is_loopback(host: str) -> bool:
 def check_url(url: str, allow_http: bool) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--url {url!r} must be an absolute http:// or https:// URL.")
+        raise InputError(f"--url {shown(url, 100)} must be an absolute http:// or https:// URL.")
     if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
         raise InputError(
-            f"--url {url!r} uses plain http to a non-loopback host; use https or --option allow_http=true."
+            f"--url {shown(url, 100)} uses plain http to a non-loopback host; use https or --option allow_http=true."
         )
     return url.strip()
 
@@ -126,7 +126,7 @@ def _check_webhook_secret(value: str, key: str) -> None:
 def check_store_name(name: str) -> str:
     """A store name: 1–50 letters, digits, '.', '_' or '-'."""
     if not _NAME.match(name):
-        raise InputError(f"Store name {name!r} must be 1–50 letters, digits, '.', '_' or '-'.")
+        raise InputError(f"Store name {shown(name)} must be 1–50 letters, digits, '.', '_' or '-'.")
     return name
 
 
@@ -135,19 +135,19 @@ def check_options(cart: str, opts: dict[str, str]) -> None:
     allowed = {**CART_TYPES[cart].options, **COMMON_OPTIONS}
     for key in opts:
         if key not in allowed:
-            raise InputError(f"--option {key!r} is not an option of {cart}; options: {', '.join(allowed)}.")
+            raise InputError(f"--option {shown(key)} is not an option of {cart}; options: {', '.join(allowed)}.")
     for key in ("timeout", "connect_timeout"):
         if key in opts:
             try:
                 if float(opts[key]) <= 0:
                     raise ValueError
             except ValueError:
-                raise InputError(f"--option {key}={opts[key]!r} must be a positive number of seconds.") from None
+                raise InputError(f"--option {key}={shown(opts[key])} must be a positive number of seconds.") from None
     for key in ("allow_http", "xml", "tags"):
         if key in opts and parse_bool(opts[key]) is None:
-            raise InputError(f"--option {key}={opts[key]!r} must be true or false.")
+            raise InputError(f"--option {key}={shown(opts[key])} must be true or false.")
     if "tracking" in opts and opts["tracking"] not in ("extension", "note"):
-        raise InputError(f"--option tracking={opts['tracking']!r} must be extension or note.")
+        raise InputError(f"--option tracking={shown(opts['tracking'])} must be extension or note.")
 
 
 def build_store(
@@ -162,7 +162,7 @@ def build_store(
     check_store_name(name)
     cart = cart.strip().lower()
     if cart not in CART_TYPES:
-        raise InputError(f"--cart {cart!r} is not a cart type; cart types: {', '.join(CART_TYPES)}.")
+        raise InputError(f"--cart {shown(cart)} is not a cart type; cart types: {', '.join(CART_TYPES)}.")
     ctype = CART_TYPES[cart]
     opts = _pairs(options, "--option")
     check_options(cart, opts)
@@ -172,14 +172,18 @@ def build_store(
         specs[key] = {"value": value}
     for key, var in _pairs(secret_envs, "--secret-env").items():
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", var):
-            raise InputError(f"--secret-env {key}={var!r}: {var!r} is not an environment variable name.")
+            # What fails the name rule is often the secret itself, pasted by mistake: never echo it.
+            raise InputError(
+                f"--secret-env {shown(key)}=…: what follows '=' is not an environment variable name "
+                "(letters, digits, _); give the variable's name, not the secret."
+            )
         if key in specs:
-            raise InputError(f"Secret {key!r} is given both by --secret and --secret-env.")
+            raise InputError(f"Secret {shown(key)} is given both by --secret and --secret-env.")
         specs[key] = {"env": var}
     for key in specs:
         if key not in ctype.secrets:
             known = ", ".join(ctype.secrets) or "none"
-            raise InputError(f"Secret {key!r} is not used by {cart}; its secrets: {known}.")
+            raise InputError(f"Secret {shown(key)} is not used by {cart}; its secrets: {known}.")
     sets = ctype.required_secret_sets
     if sets and not any(all(k in specs for k in needed) for needed in sets):
         wanted = " or ".join(" and ".join(needed) for needed in sets)
@@ -234,7 +238,7 @@ def all_stores_in(conn: sqlite3.Connection) -> list[Store]:
 def get_store(db: Database, name: str) -> Store:
     row = db.one("SELECT * FROM stores WHERE name = ?", (name,))
     if row is None:
-        raise NotFound(f"Unknown store {name!r}; `statusctl stores list` shows them.")
+        raise NotFound(f"Unknown store {shown(name)}; `statusctl stores list` shows them.")
     return _row_to_store(row)
 
 

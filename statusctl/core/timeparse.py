@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import time
 
-from statusctl.core.errors import InputError
+from statusctl.core.errors import InputError, shown
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -21,7 +21,7 @@ def parse_since(text: str, now: float | None = None) -> float:
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"--since {text!r} must be an ISO time (2026-11-26T08:00) or an age (30m, 2h, 1d).") from None
+        raise InputError(f"--since {shown(text)} must be an ISO time (2026-11-26T08:00) or an age (30m, 2h, 1d).") from None
     if value.tzinfo is None:
         value = value.astimezone()
     return value.timestamp()
