@@ -13,7 +13,7 @@ from statusctl.core.changes import ChangeSession, Result
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, StatusctlError, StatusUpdatesOff, shown
 from statusctl.core.events import check_event
-from statusctl.core.inputs import Row, csv_rows, detect_format, jsonl_rows, read_text
+from statusctl.core.inputs import Row, csv_rows, detect_format, display_path, jsonl_rows, read_text
 from statusctl.core.settings import use_status_updates
 
 APPLY_FIELDS = ["action", "event", "order", "sku", "quantity", "tracking", "carrier", "note"]
@@ -153,7 +153,7 @@ def _gc_paused() -> Iterator[None]:
 def _apply_file(db: Database, path: Path) -> ApplySummary:
     steps = list(_steps(path))
     if not steps:
-        raise InputError(f"{path}: holds no rows.")
+        raise InputError(f"{display_path(path)}: holds no rows.")
     require_updates_on(db)
     summary = ApplySummary(len(steps), 0, 0, 0, {})
     with db.tx() as conn:

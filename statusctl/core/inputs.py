@@ -89,23 +89,30 @@ class Row:
         return number
 
 
+def display_path(path: Path) -> str:
+    """A file as messages name it: as given, or quoted and cut when it is very long or holds
+    control characters (a newline in a file name would split the one-line error)."""
+    text = str(path)
+    return text if len(text) <= 200 and text.isprintable() else shown(text, 100)
+
+
 def read_text(path: Path) -> str:
     """The file as UTF-8 text (BOM allowed); undecodable bytes name their line."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file.") from None
+        raise InputError(f"{display_path(path)}: no such file.") from None
     except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a file.") from None
+        raise InputError(f"{display_path(path)}: is a directory, not a file.") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror}).") from None
+        raise InputError(f"{display_path(path)}: cannot be read ({exc.strerror}).") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         field = _undecodable_field(data, line)
         where = f", field {field!r}" if field else ""
-        raise InputError(f"{path}, line {line}{where}: bytes are not valid UTF-8 (save the file as UTF-8).") from None
+        raise InputError(f"{display_path(path)}, line {line}{where}: bytes are not valid UTF-8 (save the file as UTF-8).") from None
 
 
 def _undecodable_field(data: bytes, line: int) -> str | None:
@@ -142,7 +149,7 @@ def detect_format(path: Path, text: str, given: str | None) -> str:
 
 def csv_rows(path: Path, text: str, required: list[str], optional: list[str]) -> Iterator[Row]:
     """Rows of a CSV file with a header; names columns case-insensitively, refuses unknown ones."""
-    source = str(path)
+    source = display_path(path)
     if "\x00" in text and sys.version_info < (3, 11):
         # Older csv modules refuse NUL; from 3.11 it reaches Row.text, which names the field.
         line = text.count("\n", 0, text.index("\x00")) + 1
@@ -231,7 +238,7 @@ def _check_text(source: str, line: int, value: Any, raw: str) -> None:
 
 def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
     """Parse a JSON list; returns it with the line on which each top-level element starts."""
-    source = str(path)
+    source = display_path(path)
     decoder = _DECODER
     pos = _skip_ws(text, 0)
     if pos >= len(text) or text[pos] != "[":
@@ -269,7 +276,7 @@ def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
 
 
 def jsonl_rows(path: Path, text: str, fields: list[str]) -> Iterator[Row]:
-    source = str(path)
+    source = display_path(path)
     # JSON Lines are split at "\n" only: str.splitlines() also splits at U+2028, U+0085 and
     # other characters a JSON string may hold as they are.
     for number, line in enumerate(text.split("\n"), start=1):

@@ -11,7 +11,14 @@ from typing import Any
 from statusctl.core.changes import ChangeSession, ItemState, OrderState, Result
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, NotFound, shown
-from statusctl.core.inputs import Row, csv_rows, detect_format, json_document, read_text
+from statusctl.core.inputs import (
+    Row,
+    csv_rows,
+    detect_format,
+    display_path,
+    json_document,
+    read_text,
+)
 from statusctl.core.settings import use_status_updates
 
 REQUIRED = ["order_number", "order_date", "customer_name", "customer_email", "ship_postal_code", "sku", "name", "quantity"]
@@ -93,6 +100,7 @@ def _add_line(orders: dict[str, NewOrder], row: Row, number: str, item_fields: R
 def parse_orders(path: Path, fmt: str | None) -> dict[str, NewOrder]:
     """Read and validate an orders file completely, without touching the database."""
     text = read_text(path)
+    source = display_path(path)
     kind = detect_format(path, text, fmt)
     orders: dict[str, NewOrder] = {}
     if kind == "csv":
@@ -105,11 +113,11 @@ def parse_orders(path: Path, fmt: str | None) -> dict[str, NewOrder]:
         for index, (value, line) in enumerate(zip(document, lines, strict=True), start=1):
             where = f"order {index}"
             if not isinstance(value, dict):
-                raise InputError(f"{path}, line {line} ({where}): expected a JSON object for the order.")
+                raise InputError(f"{source}, line {line} ({where}): expected a JSON object for the order.")
             unknown = set(value) - set(REQUIRED) - set(OPTIONAL) - {"items"}
             if unknown:
-                raise InputError(f"{path}, line {line} ({where}): unknown field {shown(sorted(unknown)[0])}.")
-            row = Row(str(path), line, value, where)
+                raise InputError(f"{source}, line {line} ({where}): unknown field {shown(sorted(unknown)[0])}.")
+            row = Row(source, line, value, where)
             number = row.text("order_number", limit=50)
             assert number is not None
             items = value.get("items")
@@ -120,15 +128,15 @@ def parse_orders(path: Path, fmt: str | None) -> dict[str, NewOrder]:
             for position, item in enumerate(items, start=1):
                 item_where = f"{where}, item {position}"
                 if not isinstance(item, dict):
-                    raise InputError(f"{path}, line {line} ({item_where}): expected a JSON object for the item.")
+                    raise InputError(f"{source}, line {line} ({item_where}): expected a JSON object for the item.")
                 unknown = set(item) - {"sku", "name", "quantity", "cart_line_id"}
                 if unknown:
-                    raise InputError(f"{path}, line {line} ({item_where}): unknown field {shown(sorted(unknown)[0])}.")
-                _add_line(orders, row, number, Row(str(path), line, item, item_where))
+                    raise InputError(f"{source}, line {line} ({item_where}): unknown field {shown(sorted(unknown)[0])}.")
+                _add_line(orders, row, number, Row(source, line, item, item_where))
     else:
-        raise InputError(f"{path}: unknown format {kind!r}; use csv or json.")
+        raise InputError(f"{source}: unknown format {kind!r}; use csv or json.")
     if not orders:
-        raise InputError(f"{path}: holds no orders.")
+        raise InputError(f"{source}: holds no orders.")
     return orders
 
 
