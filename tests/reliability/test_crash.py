@@ -61,13 +61,15 @@ RECORDS = 2000
 ORDERS = 200
 GUARD = 60.0
 # How many kills of each kind (50 in all), and the range N is drawn from for each.
+# The ranges keep the records sent per run small enough that the drain outlasts the 50 kills
+# on a fast machine too (about 25 records per run on average).
 PLAN = {
-    "before-claim": (8, (1, 40)),
-    "after-ok": (8, (1, 50)),
-    "in-settle": (7, (1, 40)),
-    "commit-race": (7, (1, 40)),
-    "mid-send": (10, (1, 50)),
-    "random": (10, (300, 900)),  # milliseconds after the process started
+    "before-claim": (8, (1, 20)),  # the N-th claim transaction
+    "after-ok": (8, (1, 40)),  # the N-th send answered OK
+    "in-settle": (7, (1, 15)),  # the N-th settle transaction holding an OK
+    "commit-race": (7, (1, 15)),
+    "mid-send": (10, (1, 40)),  # the N-th request the receiver sees
+    "random": (10, (0, 150)),  # milliseconds after the receiver saw the run's first request
 }
 SELF_KILLED = {"before-claim", "after-ok", "in-settle", "commit-race"}
 
@@ -109,9 +111,14 @@ def _spawn_killable(db: Path, kill_at: str | None) -> subprocess.Popen[str]:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=db.parent)
 
 
-def _wait_dead(proc: subprocess.Popen[str], what: str) -> None:
+def _wait_dead(proc: subprocess.Popen[str], what: str, db: Path) -> None:
+    deadline = time.monotonic() + GUARD
+    while proc.poll() is None and time.monotonic() < deadline:
+        # A moment that never comes because the stack ran dry means records went missing.
+        assert stack_rows(db), f"{what}: the stack emptied before the kill (records lost?)"
+        time.sleep(0.1)
     try:
-        _, err = proc.communicate(timeout=GUARD)
+        _, err = proc.communicate(timeout=1)
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()
@@ -133,6 +140,8 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
         setup_db(db_file, {STORE: hook_url(server)}, settings={"StackLeaseSeconds": "1", "StackMaxAttempts": "100"})
         orders = fill(db_file, records=RECORDS, orders=ORDERS)
         everything = {u for uids in orders.values() for u in uids}
+        per_run: list[int] = []  # records delivered for the first time by each killed run
+        delivered_before = 0
         for i, moment in enumerate(plan):
             lo, hi = PLAN[moment][1]
             n = rng.randint(lo, hi)
@@ -146,9 +155,13 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
                     assert hold.held.wait(GUARD), f"{what}: the request to hold never came"
                     proc.send_signal(signal.SIGKILL)
                 elif moment == "random":
+                    first = len(hook.hits)
+                    deadline = time.monotonic() + GUARD
+                    while len(hook.hits) == first and proc.poll() is None and time.monotonic() < deadline:
+                        time.sleep(0.002)
                     time.sleep(n / 1000)
                     proc.send_signal(signal.SIGKILL)
-                _wait_dead(proc, what)
+                _wait_dead(proc, what, db_file)
             finally:
                 if proc.poll() is None:
                     proc.kill()
@@ -162,6 +175,8 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
             if moment in ("after-ok", "in-settle"):
                 assert acked, f"{what}: no record answered OK was left on the stack by the kill"
             kills.append(Kill(moment, n, proc.pid, owner, leased, acked))
+            per_run.append(len(hook.delivered()) - delivered_before)
+            delivered_before = len(hook.delivered())
             hook.before = None
             assert len(hook.delivered()) < RECORDS, f"{what}: the drain was over before all 50 kills"
         # The last controller: runs until the stack is empty (the dead ones' leases run out within a second).
@@ -210,6 +225,8 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
         "records_resent": len(resends),
         "worst_resends_per_record": max(resends.values(), default=0),
         "unanswered_or_refused_requests": len(hook.hits) - sum(accepted.values()),
+        "new_records_per_killed_run": f"min {min(per_run)}, median {sorted(per_run)[len(per_run) // 2]}, max {max(per_run)}",
+        "left_for_the_last_run": RECORDS - sum(per_run),
         "lost": len(everything - set(accepted)),
         "seed": seed,
         "seconds": round(elapsed, 1),
