@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from statusctl.core.errors import ConfigError, DatabaseError
+from statusctl.core.errors import ConfigError, DatabaseError, shown
 from statusctl.core.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_S = 30.0
@@ -38,7 +38,7 @@ def busy_timeout() -> float:
     except ValueError:
         value = -1.0
     if not 0 <= value <= 86400:
-        raise ConfigError(f"{BUSY_TIMEOUT_ENV}={raw!r} is not a number of seconds from 0 to 86400.")
+        raise ConfigError(f"{BUSY_TIMEOUT_ENV}={shown(raw)} is not a number of seconds from 0 to 86400.")
     return value
 
 
