@@ -15,12 +15,17 @@ catches them, so adapters need not. Redirects are never followed.
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import functools
+import html
 import importlib
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -95,10 +100,9 @@ class Context:
         self.secrets[f"_{name}"] = value
 
     def scrub(self, text: str) -> str:
-        """Remove every secret value from text that may be stored or shown."""
-        for value in self.secrets.values():
-            if value and len(value) >= 4:
-                text = text.replace(value, "••••••")
+        """Remove every secret from text that may be stored or shown, in every form a request carries it."""
+        for form in secret_forms(tuple(self.secrets.values())):
+            text = text.replace(form, "••••••")
         return text
 
     def excerpt(self, text: str) -> str:
@@ -108,6 +112,25 @@ class Context:
     def timeout(self) -> httpx.Timeout:
         total = self.store.float_option("timeout", 30.0)
         return httpx.Timeout(total, connect=self.store.float_option("connect_timeout", 5.0))
+
+
+@functools.lru_cache(maxsize=64)
+def secret_forms(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The texts secrets travel as, longest first: as they are, each of several space-separated
+    ones (key rotation), URL- and form-encoded, JSON- and HTML-escaped, and the base64 of an
+    HTTP Basic credential ("key:secret", "key:"). An answer that echoes the request (a proxy's
+    error page, a PHP dump) shows them in those forms."""
+    forms: set[str] = set()
+    plain = [v for v in values if v]
+    for value in plain:
+        for part in {value, *value.split()}:
+            forms.update((part, quote(part, safe=""), quote(part), quote_plus(part), html.escape(part),
+                          json.dumps(part)[1:-1], json.dumps(part, ensure_ascii=False)[1:-1]))
+    for user in plain:
+        for password in ["", *plain]:
+            if password != user:
+                forms.add(base64.b64encode(f"{user}:{password}".encode()).decode().rstrip("="))
+    return tuple(sorted((f for f in forms if len(f) >= 4), key=len, reverse=True))
 
 
 class Adapter:
