@@ -206,9 +206,9 @@ class Controller:
         except httpx.TimeoutException as exc:
             return done("retry", reason=f"timed out ({type(exc).__name__})")
         except httpx.TransportError as exc:
-            return done("retry", reason=ctx.scrub(f"network error: {type(exc).__name__}: {exc}"[:200]))
+            return done("retry", reason=ctx.scrub(f"network error: {type(exc).__name__}: {exc}")[:200])
         except Exception as exc:  # an adapter bug must not kill the controller or lose the record
-            return done("failed", reason=ctx.scrub(f"adapter error: {type(exc).__name__}: {exc}"[:200]))
+            return done("failed", reason=ctx.scrub(f"adapter error: {type(exc).__name__}: {exc}")[:200])
         return done("ok", status=status if isinstance(status, int) else None)
 
     def _turn(self, outcomes: list[stack.Outcome], room: int) -> list[stack.Claimed]:
