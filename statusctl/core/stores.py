@@ -82,8 +82,9 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key or not value:
-            # Without an '=' the whole item may be a secret value: never echo it.
-            shown_key = f" {shown(key)}…" if sep and key else ""
+            # Without an '=' (or with only base64 padding after it) the item may be a secret
+            # value: never echo it, nor the part before '=' of a --secret or --secret-env.
+            shown_key = f" {shown(key)}…" if sep and key and not flag.startswith("--secret") else ""
             raise InputError(f"{flag}{shown_key} must look like KEY=VALUE.")
         out[key] = value
     return out
@@ -167,10 +168,15 @@ def build_store(
     opts = _pairs(options, "--option")
     check_options(cart, opts)
     checked_url = check_url(url, parse_bool(opts.get("allow_http", "")) is True)
-    specs: dict[str, dict[str, str]] = {}
-    for key, value in _pairs(secrets, "--secret").items():
-        specs[key] = {"value": value}
-    for key, var in _pairs(secret_envs, "--secret-env").items():
+    stored, envs = _pairs(secrets, "--secret"), _pairs(secret_envs, "--secret-env")
+    for key in [*stored, *envs]:
+        if key not in ctype.secrets:
+            # Not echoed: "--secret ck_live_…=" (base64 padding) makes the secret itself the key.
+            known = ", ".join(ctype.secrets) or "none"
+            raise InputError(f"--secret/--secret-env: {cart} takes the secret(s) {known}; another name was given "
+                             "(not repeated here, it may be a secret).")
+    specs: dict[str, dict[str, str]] = {key: {"value": value} for key, value in stored.items()}
+    for key, var in envs.items():
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", var):
             # What fails the name rule is often the secret itself, pasted by mistake: never echo it.
             raise InputError(
@@ -180,10 +186,6 @@ def build_store(
         if key in specs:
             raise InputError(f"Secret {shown(key)} is given both by --secret and --secret-env.")
         specs[key] = {"env": var}
-    for key in specs:
-        if key not in ctype.secrets:
-            known = ", ".join(ctype.secrets) or "none"
-            raise InputError(f"Secret {shown(key)} is not used by {cart}; its secrets: {known}.")
     sets = ctype.required_secret_sets
     if sets and not any(all(k in specs for k in needed) for needed in sets):
         wanted = " or ".join(" and ".join(needed) for needed in sets)
