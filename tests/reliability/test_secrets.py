@@ -282,6 +282,13 @@ def test_no_command_shows_a_secret(env_secrets, logs, db_file, tmp_path):
             scan.run("stores", "test", name, "--json", codes=(0, 1))
         scan.run("stores", "list")
         scan.run("stores", "list", "--json")
+        # The setup wizard's flag form: its connection test meets the echo, and nothing is saved.
+        for name in ("woo", "presta", "legacy", "oc", "shopcc"):
+            cart, path, secret_args, options = STORES[name]
+            scan.run("setup", "--yes", "--name", f"wiz-{name}", "--cart", cart, "--url", server.base_url + path,
+                     *secret_args, *options, codes=(0, 1))
+        scan.run("setup", "--yes", "--no-test", "--name", "wiz-saved", "--cart", "woocommerce", "--url",
+                 server.base_url + "/woo", *STORES["woo"][2], codes=(0,))
         for args in (["carts", "--json"], ["config", "list", "--json"], ["labels", "list"], ["events", "list"]):
             scan.run(*args)
 
