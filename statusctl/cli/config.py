@@ -41,7 +41,11 @@ def set_(
     value: Annotated[str, typer.Argument(help="New value, e.g. true, 8, or 10,60,300.")],
 ) -> None:
     """Change one parameter (validated)."""
-    from statusctl.core.settings import set_value
+    from statusctl.cli.common import warn
+    from statusctl.core.settings import advice, set_value
 
     canonical, stored = set_value(open_db(), name, value)
     print(f"{canonical} = {stored}")
+    note = advice(canonical, stored)
+    if note:
+        warn(f"Warning: {note}")

@@ -16,6 +16,7 @@ def run_controller(db: Path, *, progress: bool, **options: Any) -> DrainReport:
     The first signal stops claiming and lets in-flight sends finish; a second
     one cancels them and gives their leases back.
     """
+    _log_to_stderr()
     bar = _ProgressBar(db) if progress else None
     controller = Controller(db, on_progress=bar.update if bar else None, **options)
 
@@ -47,6 +48,18 @@ def run_controller(db: Path, *, progress: bool, **options: Any) -> DrainReport:
         with bar:
             return asyncio.run(main())
     return asyncio.run(main())
+
+
+def _log_to_stderr() -> None:
+    """The controller's warnings (e.g. a watcher waiting out a locked database) as lines on stderr."""
+    import logging
+
+    logger = logging.getLogger("statusctl")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("Warning: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
 
 
 class _ProgressBar:

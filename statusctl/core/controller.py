@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import socket
@@ -25,10 +26,11 @@ from typing import Any
 
 from statusctl.core import stack
 from statusctl.core.db import Database
-from statusctl.core.errors import StatusctlError
+from statusctl.core.errors import DatabaseError, StatusctlError
 from statusctl.core.settings import StackSettings, stack_settings
 from statusctl.core.stores import get_store
 
+log = logging.getLogger("statusctl.controller")
 HEARTBEAT_S = 2.0
 STALE_AFTER_S = 30.0
 ONE_SHOT_WAIT_S = 1.0
@@ -110,6 +112,7 @@ class Controller:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.report = DrainReport()
         self._stopping = False
+        self._trouble_delay = 0.0
         self._wake = asyncio.Event()
         self._targets: dict[tuple[str, int], Any] = {}
         self._contexts: dict[str, Any] = {}
@@ -264,20 +267,36 @@ class Controller:
                     room = 0 if self._stopping else self.concurrency - len(inflight)
                     if self.limit is not None:
                         room = min(room, self.limit - claimed_total)
-                    batch = self._turn(finished, room)
+                    try:
+                        batch = self._turn(finished, room)
+                    except DatabaseError as exc:
+                        # A watcher outlives a locked, full or failing database: the outcomes
+                        # stay in `finished` for the next turn, in-flight sends go on.
+                        if not self.watch:
+                            raise
+                        await self._database_trouble(exc)
+                        continue
+                    self._trouble_delay = 0.0
                     finished = []
                     for c in batch:
                         inflight[asyncio.create_task(self._send(clients[c.seq % len(clients)], c))] = c
                     got = len(batch)
                     claimed_total += got
                     self.report.attempts += got
-                    if time.monotonic() - last_beat >= self.beat:
-                        self._heartbeat([c.seq for c in inflight.values()])
-                        last_beat = time.monotonic()
+                    try:
+                        if time.monotonic() - last_beat >= self.beat:
+                            self._heartbeat([c.seq for c in inflight.values()])
+                            last_beat = time.monotonic()
+                        if not inflight and not self._stopping:
+                            wait = self._idle_wait()
+                    except DatabaseError as exc:
+                        if not self.watch:
+                            raise
+                        await self._database_trouble(exc)
+                        continue
                     if not inflight:
                         if self._stopping or (self.limit is not None and claimed_total >= self.limit):
                             break
-                        wait = self._idle_wait()
                         if got == 0 and wait is None:
                             break
                         self._wake.clear()
@@ -299,6 +318,14 @@ class Controller:
         finally:
             self._finish()
         return self.report
+
+    async def _database_trouble(self, exc: DatabaseError) -> None:
+        """Log the fault and wait (1 s, doubling to 30 s) before a watcher tries the database again."""
+        self._trouble_delay = min(30.0, max(1.0, self._trouble_delay * 2))
+        log.warning("%s Trying again in %.0f s.", exc, self._trouble_delay)
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=self._trouble_delay)
 
     def _idle_wait(self) -> float | None:
         """How long to sleep when idle; None when a one-shot run is done.

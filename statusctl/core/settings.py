@@ -120,6 +120,21 @@ def set_value(db: Database, name: str, value: str) -> tuple[str, str]:
     return param.name, normalised
 
 
+def advice(name: str, value: str) -> str | None:
+    """A warning about a valid but risky value, or None."""
+    if name == "StackLeaseSeconds":
+        from statusctl.core.db import busy_timeout
+
+        needed = 30.0 + busy_timeout()  # the default store timeout plus the lock wait
+        if float(value) <= needed:
+            return (
+                f"StackLeaseSeconds {value} is not longer than a send's timeout (30 s unless a store's timeout "
+                f"option says otherwise) plus the database busy timeout ({busy_timeout():g} s): a slow send may "
+                "outlive its lease and be sent twice."
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class StackSettings:
     """The parameters the stack and the controller read, typed."""
