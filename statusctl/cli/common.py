@@ -117,4 +117,7 @@ def when(epoch: float | None) -> str:
         return "–"
     import time
 
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+    except (OverflowError, OSError, ValueError):  # a time past what time_t (or a year) holds
+        return "far in the future" if epoch > 0 else "long ago"

@@ -43,13 +43,14 @@ def _int(minimum: int, maximum: int) -> Callable[[str], str]:
 
 
 def _schedule(text: str) -> str:
-    form = "seconds separated by commas, e.g. 10,60,300 (decimals allowed, each ≥ 0)"
+    form = "seconds separated by commas, e.g. 10,60,300 (decimals allowed, each from 0 to 604800, 7 days)"
     parts = [p.strip() for p in text.split(",")]
     try:
         values = [float(p) for p in parts]
     except ValueError:
         raise ValueError(form) from None
-    if not values or any(v < 0 or v != v or v == float("inf") for v in values):
+    # 1e300 was taken: the record's next attempt then lay past what a clock can show.
+    if not values or any(not 0 <= v <= 604800 for v in values):  # also refuses nan and inf
         raise ValueError(form)
     return ",".join(f"{v:g}" for v in values)
 

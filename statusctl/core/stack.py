@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import random
 
 EXCERPT = 300
+# The longest wait before a retry: a cart's "Retry-After: 1e300" would park the record for
+# ever, and a time that far out cannot even be shown (time_t overflows).
+MAX_DELAY_S = 7 * 86400.0
 
 
 @dataclass
@@ -145,7 +148,7 @@ def settle(
                 kind = o.kind = "failed"
                 o.reason = f"{o.reason} (gave up after {c.attempts} attempts)"
             if kind == "retry":
-                delay = max(backoff(c.attempts, schedule, rng), o.retry_after or 0.0)
+                delay = min(max(backoff(c.attempts, schedule, rng), o.retry_after or 0.0), MAX_DELAY_S)
                 conn.execute(
                     "UPDATE stack SET next_attempt = ?, lease_owner = NULL, lease_until = NULL, last_status = ?, "
                     "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ?",
