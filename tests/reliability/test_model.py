@@ -42,6 +42,7 @@ from ..stackhelpers import fill, setup_db
 
 LEASE = 120.0
 SCHEDULE = (10.0, 60.0, 300.0)  # the last step repeats
+LONGEST_WAIT = 7 * 86400.0  # no retry waits longer, whatever the cart's Retry-After says
 MAX_ATTEMPTS = 3
 OWNERS = ("ctl-A", "ctl-B", "ctl-C")
 ORDERS = {"M1": "s1", "M2": "s1", "M3": "s1", "M4": "s2"}  # order -> store
@@ -246,7 +247,8 @@ class StackMachine(RuleBasedStateMachine):
                 rec.owner = rec.lease_until = None
                 rec.last_status, rec.last_error, rec.last_answer = status, reason, answer
                 if kind == "retry":
-                    rec.next_attempt = self.now + max(backoff(c.attempts, self.jitter), retry_after or 0.0)
+                    wait = max(backoff(c.attempts, self.jitter), retry_after or 0.0)
+                    rec.next_attempt = self.now + min(wait, LONGEST_WAIT)
                 else:
                     rec.state = "failed"
             self.model.history.append(
@@ -261,7 +263,7 @@ class StackMachine(RuleBasedStateMachine):
                            label="which")
         picks = [
             (hand[i], data.draw(st.sampled_from(["ok", "ok", "retry", "failed"]), label="outcome"),
-             data.draw(st.sampled_from([None, None, 0.0, 2.0, 700.0]), label="retry_after"))
+             data.draw(st.sampled_from([None, None, 0.0, 2.0, 700.0, 1e300]), label="retry_after"))
             for i in chosen
         ]
         self._settle(owner, picks)
