@@ -22,6 +22,9 @@ def parse_since(text: str, now: float | None = None) -> float:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InputError(f"--since {shown(text)} must be an ISO time (2026-11-26T08:00) or an age (30m, 2h, 1d).") from None
-    if value.tzinfo is None:
-        value = value.astimezone()
-    return value.timestamp()
+    try:
+        if value.tzinfo is None:
+            value = value.astimezone()
+        return value.timestamp()
+    except (ValueError, OverflowError, OSError):  # year 1 in a time zone behind UTC, past time_t…
+        raise InputError(f"--since {shown(text)} is a time out of range.") from None
