@@ -76,6 +76,14 @@ storable = st.one_of(
     st.sampled_from([x for x in SPECIAL if x.strip() and "\x00" not in x and len(x) <= 40 and "'" not in x and '"' not in x]),
     st.text(min_size=1, max_size=30).map(lambda t: t.replace("\x00", "").replace("'", "").replace('"', "")),
 ).filter(lambda t: t.strip() != "")
+# Times and ages at the edges of what clocks hold.
+times = st.one_of(
+    st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()),
+    st.sampled_from(["0001-01-01", "0001-01-01T00:00", "9999-12-31T23:59:59", "9999-12-31T23:59:59-14:00",
+                     "1970-01-01", "2026-02-29", "2026-11-26T08:00Z", "2026-11-26 08:00", "T08:00", "now"]),
+    st.tuples(st.sampled_from(["0", "1", "1.5", "9" * 30, "9" * 400, "00"]), st.sampled_from(["s", "m", "h", "d", " d", "w", ""]))
+    .map("".join),
+)
 # Command-line arguments: no NUL (argv cannot hold one), but undecodable bytes arrive as
 # surrogate escapes, as Python decodes argv.
 argv_texts = st.one_of(
@@ -161,6 +169,8 @@ def orders_csv(draw: st.DrawFn) -> bytes:
         if draw(st.booleans()):  # hostile text where any text goes: it should be stored and shown again
             for key in draw(st.lists(st.sampled_from(free), max_size=4)):
                 row[key] = draw(storable)[:20]
+            if draw(st.booleans()):
+                row["order_date"] = draw(times)
         else:
             for key in draw(st.lists(st.sampled_from(ORDER_COLUMNS), max_size=3)):
                 row[key] = draw(texts)
@@ -454,8 +464,9 @@ def commands(junk: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
                         *([f"--carrier={t[3]}"] if t[3] is not None else []), f"--note={t[4]}", "--", t[0]]),
         st.tuples(order | junk, st.lists(any_junk, max_size=2)).map(lambda t: ["cancel", *[f"--item={i}" for i in t[1]], "--", t[0]]),
         st.tuples(junk, junk).map(lambda t: ["stack", "list", f"--store={t[0]}", f"--order={t[1]}"]),
-        st.tuples(junk, st.none() | junk).map(
+        st.tuples(junk | times, st.none() | junk).map(
             lambda t: ["stack", "history", f"--since={t[0]}", *([f"--order={t[1]}"] if t[1] is not None else [])]),
+        times.map(lambda t: ["stack", "history", "--json", f"--since={t}"]),
         st.lists(junk, min_size=1, max_size=2).map(lambda ids: ["stack", "retry", "--", *ids]),
         st.lists(junk, min_size=1, max_size=2).map(lambda ids: ["stack", "drop", "--yes", "--", *ids]),
         junk.map(lambda j: ["stack", "run", f"--store={j}"]),
