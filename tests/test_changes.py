@@ -471,3 +471,18 @@ def test_stack_status_json_shape():
     cli("stack", "status", "--check")
     out = cli("stack", "status").stdout
     assert "No controller is running." in out and "web" in out
+
+
+def test_command_line_text_has_the_same_limits_as_apply():
+    setup_shop()
+    for args, flag in [
+        (("ship", "1001", "--tracking", "T" * 101), "--tracking is longer than 100"),
+        (("ship", "1001", "--tracking", "T1", "--carrier", "C" * 101), "--carrier is longer than 100"),
+        (("ship", "1001", "--note", "n" * 2001), "--note is longer than 2000"),
+        (("cancel", "1001", "--note", "bad\x00note"), "--note contains a NUL"),
+        (("fire", "order-approved", "1001", "--note", "n" * 2001), "--note is longer than 2000"),
+    ]:
+        before = dump()
+        assert flag in error_of(*args)
+        assert dump() == before
+    cli("ship", "1001", "--tracking", "T" * 100, "--carrier", "C" * 100, "--note", "n" * 2000)

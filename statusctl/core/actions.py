@@ -53,14 +53,33 @@ def parse_item(spec: str) -> tuple[str, int | None]:
     return sku.strip(), number
 
 
+NOTE_LIMIT = 2000
+TRACKING_LIMIT = 100  # also for the carrier
+
+
+def option_text(flag: str, value: str | None, limit: int) -> str | None:
+    """A free-text option as `apply` takes the same field: trimmed, no NUL, at most `limit` characters."""
+    if value is None or not value.strip():
+        return None
+    if "\x00" in value:
+        raise InputError(f"{flag} contains a NUL character.")
+    if len(value.strip()) > limit:
+        raise InputError(f"{flag} is longer than {limit} characters.")
+    return value.strip()
+
+
 def fire(db: Database, event: str, order: str, skus: list[str], note: str | None = None) -> Result:
     name = check_event(event)
+    note = option_text("--note", note, NOTE_LIMIT)
     return _run(db, lambda s: s.fire(order, name, skus, note))
 
 
 def ship(
     db: Database, order: str, items: list[str], tracking: str | None, carrier: str | None, note: str | None = None
 ) -> Result:
+    tracking = option_text("--tracking", tracking, TRACKING_LIMIT)
+    carrier = option_text("--carrier", carrier, TRACKING_LIMIT)
+    note = option_text("--note", note, NOTE_LIMIT)
     if carrier and not tracking:
         raise InputError("--carrier needs --tracking.")
     parsed = [parse_item(i) for i in items]
@@ -73,6 +92,7 @@ def ship(
 
 
 def cancel(db: Database, order: str, skus: list[str], note: str | None = None) -> Result:
+    note = option_text("--note", note, NOTE_LIMIT)
     return _run(db, lambda s: s.cancel(order, skus, note))
 
 
@@ -111,15 +131,15 @@ def _steps(path: Path) -> Iterator[Step]:
         quantity = row.quantity("quantity", required=False)
         if quantity is not None and (action != "ship" or sku is None):
             raise row.error("quantity", "only applies to ship with a sku")
-        tracking = row.text("tracking", required=False, limit=100)
-        carrier = row.text("carrier", required=False, limit=100)
+        tracking = row.text("tracking", required=False, limit=TRACKING_LIMIT)
+        carrier = row.text("carrier", required=False, limit=TRACKING_LIMIT)
         if (tracking or carrier) and action != "ship":
             raise row.error("tracking" if tracking else "carrier", f"only applies to ship, not {action}")
         if carrier and not tracking:
             raise row.error("carrier", "needs a tracking number in the same row")
         order = row.text("order", limit=50)
         assert order is not None
-        yield Step(row, action, order, event, sku, quantity, tracking, carrier, row.text("note", required=False, limit=2000))
+        yield Step(row, action, order, event, sku, quantity, tracking, carrier, row.text("note", required=False, limit=NOTE_LIMIT))
 
 
 @dataclass

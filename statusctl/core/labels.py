@@ -59,6 +59,8 @@ def parse_mapping(text: str) -> tuple[str, str]:
         raise InputError(f"--map {shown(text)} must look like CART=VALUE, e.g. woocommerce=completed.")
     if cart not in CART_TYPES:
         raise InputError(f"--map {shown(text)}: unknown cart type {shown(cart)}; cart types: {', '.join(CART_TYPES)}.")
+    if len(value.strip()) > 100 or "\x00" in value:
+        raise InputError(f"--map {shown(text)}: the value must be at most 100 characters, without NUL.")
     return cart, value.strip()
 
 
