@@ -239,7 +239,6 @@ def _check_text(source: str, line: int, value: Any, raw: str) -> None:
 def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
     """Parse a JSON list; returns it with the line on which each top-level element starts."""
     source = display_path(path)
-    decoder = _DECODER
     pos = _skip_ws(text, 0)
     if pos >= len(text) or text[pos] != "[":
         raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: expected a JSON list of orders.")
@@ -251,14 +250,7 @@ def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
         return items, lines
     while True:
         pos = _skip_ws(text, pos)
-        try:
-            value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{source}, line {exc.lineno}: {_json_problem(exc)}.") from None
-        except RecursionError:
-            raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: JSON nested too deeply.") from None
-        except _NotData as exc:
-            raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: holds {exc}.") from None
+        value, end = _decode(source, text, pos, 1)
         line = text.count("\n", 0, pos) + 1
         _check_text(source, line, value, text[pos:end])
         items.append(value)
@@ -282,14 +274,9 @@ def jsonl_rows(path: Path, text: str, fields: list[str]) -> Iterator[Row]:
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            value = _DECODER.decode(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{source}, line {number}: {_json_problem(exc)}.") from None
-        except RecursionError:
-            raise InputError(f"{source}, line {number}: JSON nested too deeply.") from None
-        except _NotData as exc:
-            raise InputError(f"{source}, line {number}: holds {exc}.") from None
+        value, end = _decode(source, line, _skip_ws(line, 0), number)
+        if line[end:].strip():
+            raise InputError(f"{source}, line {number}: text after the JSON object.")
         if not isinstance(value, dict):
             raise InputError(f"{source}, line {number}: expected a JSON object.")
         _check_text(source, number, value, line)
@@ -297,6 +284,19 @@ def jsonl_rows(path: Path, text: str, fields: list[str]) -> Iterator[Row]:
             if key not in fields:
                 raise InputError(f"{source}, line {number}: unknown field {shown(key)}; fields: {', '.join(fields)}.")
         yield Row(source, number, value)
+
+
+def _decode(source: str, text: str, pos: int, first_line: int) -> tuple[Any, int]:
+    """One JSON value at `pos` of `text` (whose first line is `first_line` of the file), errors named by line."""
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}, line {first_line + exc.lineno - 1}: {_json_problem(exc)}.") from None
+    except RecursionError:
+        line = first_line + text.count("\n", 0, pos)
+        raise InputError(f"{source}, line {line}: JSON nested too deeply.") from None
+    except _NotData as exc:
+        raise InputError(f"{source}, line {first_line + text.count(chr(10), 0, pos)}: holds {exc}.") from None
 
 
 def _json_problem(exc: json.JSONDecodeError) -> str:
