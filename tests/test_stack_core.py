@@ -258,11 +258,23 @@ def test_settling_after_the_lease_was_lost_does_not_touch_the_new_owner(db, db_f
         settle(db, stack.Outcome(mine, kind, status=500), owner="A", now=now + LEASE + 2)
         r = row(db_file, uid)
         assert (r["state"], r["lease_owner"], r["lease_until"]) == ("queued", "B", now + 2 * LEASE + 1)
-    # An OK from the old owner still removes it: the destination has it.
+    # An OK from the old owner is recorded, but the record stays with B, who is sending it:
+    # deleting it would let the order's next record go out while this one is still in flight.
     settle(db, stack.Outcome(mine, "ok", status=200), owner="A", now=now + LEASE + 3)
-    assert stack_rows(db_file) == []
+    r = row(db_file, uid)
+    assert (r["state"], r["lease_owner"]) == ("queued", "B")
     settle(db, stack.Outcome(theirs, "ok", status=200), owner="B", now=now + LEASE + 4)
+    assert stack_rows(db_file) == []
     assert [h["controller"] for h in history_rows(db_file, uid) if h["outcome"] == "ok"] == ["A", "B"]
+
+
+def test_an_ok_after_the_lease_ran_out_removes_the_record_when_nobody_took_it_over(db, db_file):
+    orders = fill(db_file, records=2, orders=1)
+    first, second = orders["O00000"]
+    now = later()
+    (mine,) = claim(db, "A", now=now)
+    settle(db, stack.Outcome(mine, "ok", status=200), owner="A", now=now + LEASE + 1)
+    assert [r["uid"] for r in stack_rows(db_file)] == [second]
 
 
 def test_release_gives_the_lease_back_without_counting_the_attempt(db, db_file):

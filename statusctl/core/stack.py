@@ -132,7 +132,8 @@ def settle(
 ) -> None:
     """Write the outcomes of finished attempts, inside the caller's BEGIN IMMEDIATE transaction.
 
-    OK deletes the record (whoever holds its lease: it was delivered) and its
+    OK deletes the record (unless another controller has since taken it over under a live
+    lease: that one settles it, so an order never has two records in flight) and its
     history row goes in the same transaction; retry and failed update the
     record only while we still hold its lease.
     """
@@ -141,7 +142,13 @@ def settle(
         c = o.claimed
         kind = o.kind
         if kind == "ok":
-            conn.execute("DELETE FROM stack WHERE seq = ?", (c.seq,))
+            # Delivered. But if our lease ran out and another controller now sends the record,
+            # leave it to that one: deleting it would let the order's next record go out while
+            # this one is still in flight, and perhaps arrive after it.
+            conn.execute(
+                "DELETE FROM stack WHERE seq = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
+                (c.seq, owner, now),
+            )
         else:
             if kind == "retry" and c.attempts >= max_attempts:
                 # The outcome itself changes, so the caller's tally counts it as failed too.

@@ -167,6 +167,7 @@ class StackMachine(RuleBasedStateMachine):
         self.model = Model()
         self.next_event = dict.fromkeys(ORDERS, "order-approved")
         self.uids_ever: list[str] = []
+        self.handed_over: set[str] = set()  # acked while another controller held a live lease
         self.now = time.time()
         self.jitter = FixedJitter(0.5)
 
@@ -241,8 +242,12 @@ class StackMachine(RuleBasedStateMachine):
             status = {"ok": 200, "retry": 503, "failed": 422}[asked]
             answer = f"answer to {c.uid}"
             if kind == "ok":
-                if rec is not None:  # delivered: gone, whoever holds the lease now
+                # Delivered: gone, unless another controller has taken it over under a live lease
+                # (that one settles it, so the order's next record cannot overtake it).
+                if rec is not None and (rec.owner in (None, owner) or (rec.lease_until or 0.0) < self.now):
                     self.model.remove(c.uid)
+                elif rec is not None:
+                    self.handed_over.add(c.uid)
             elif rec is not None and rec.owner == owner:  # only while we still hold the lease
                 rec.owner = rec.lease_until = None
                 rec.last_status, rec.last_error, rec.last_answer = status, reason, answer
@@ -430,8 +435,9 @@ class StackMachine(RuleBasedStateMachine):
         assert [tuple(r) for r in rows] == self.model.history
         gone_ok = {h[1] for h in self.model.history if h[5] in ("ok", "dropped")}
         on_stack = {r["uid"] for r in self.operator.query("SELECT uid FROM stack")}
-        # Once acked (or dropped) a record never comes back, and every record that left has its row.
-        assert not (gone_ok & on_stack)
+        # Once acked (or dropped) a record never comes back, unless it was acked while another
+        # controller was sending it again (it stays for that one); every record that left has its row.
+        assert not ((gone_ok - self.handed_over) & on_stack)
         assert set(self.uids_ever) - on_stack <= gone_ok
 
 
