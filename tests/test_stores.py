@@ -107,6 +107,16 @@ def test_missing_env_variable_is_a_config_error_when_resolving(monkeypatch: pyte
         db.close()
 
 
+def test_test_reports_a_missing_env_variable_even_without_a_harmless_read(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    cli("stores", "add", "web", "--cart", "webhook", "--url", "https://hooks.example/x",
+        "--secret-env", "secret=NOT_SET_ANYWHERE")
+    assert "FAILED" in cli("stores", "test", "web", code=1).stdout
+    assert "NOT_SET_ANYWHERE" in cli_json("stores", "test", "web", code=1)["message"]
+    monkeypatch.setenv("NOT_SET_ANYWHERE", WEBHOOK_SECRET)
+    assert "no harmless read" in cli("stores", "test", "web").stdout
+
+
 def test_no_output_ever_shows_a_secret(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("WEB_HOOK_KEY", ENV_SECRET)
     outputs = []

@@ -20,12 +20,15 @@ def check_store(store: Store) -> tuple[bool, str]:
 
     from statusctl.carts.base import Context, DeliveryError, adapter_class, make_client
 
-    if not store.cart_type.has_test:
-        return True, f"cart type {store.cart} has no harmless read to test with; nothing was sent."
+    # Resolve the secrets first: a missing environment variable fails every send, and is
+    # worth reporting even for a cart type that has no harmless read.
     try:
-        ctx = Context(store, store.resolve_secrets())
+        secrets = store.resolve_secrets()
     except StatusctlError as exc:
         return False, str(exc)
+    if not store.cart_type.has_test:
+        return True, f"cart type {store.cart} has no harmless read to test with; nothing was sent."
+    ctx = Context(store, secrets)
 
     async def go() -> str:
         async with make_client() as client:
