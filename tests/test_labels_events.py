@@ -263,6 +263,12 @@ def test_events_set_empty_label_clears_it():
     assert rows["order-cancelled"] == ("order-cancelled", None, "Cancelled", True, True)
 
 
+def test_events_set_dash_clears_a_label_as_setup_does():
+    cli("events", "set", "order-cancelled", "--order-label", "-")
+    rows = {r[0]: r for r in grid()}
+    assert rows["order-cancelled"] == ("order-cancelled", "Item Cancelled", None, True, True)
+
+
 @pytest.mark.parametrize(
     ("args", "scope"),
     [

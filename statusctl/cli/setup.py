@@ -418,7 +418,7 @@ class _Wizard:
             self.say("* changed (saved only when you confirm)", "dim")
 
     def edit_event(self, state: SetupState, event: Event) -> Event:
-        from statusctl.core.wizard import change_event
+        from statusctl.core.events import change_event
 
         self.say(f"{event.name}: '-' clears a label, Enter keeps it.", "bold")
         for kind in ("item", "order"):

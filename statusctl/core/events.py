@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, NotFound, shown
-from statusctl.core.labels import get_label
+from statusctl.core.labels import Label, all_labels, find_label
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,46 @@ def get_event(db: Database, name: str) -> Event:
     return events[clean]
 
 
+def change_event(
+    labels: list[Label],
+    event: Event,
+    *,
+    item_label: str | None = None,
+    order_label: str | None = None,
+    fires: bool | None = None,
+    notify: bool | None = None,
+) -> Event:
+    """The event with these changes, checked against the labels; '' or '-' clears a label, None keeps it."""
+
+    def pick(given: str | None, current: str | None, kind: str) -> str | None:
+        if given is None:
+            return current
+        if given.strip() in ("", "-", "–"):
+            return None
+        label = find_label(labels, given)
+        if not label.fits(kind):
+            raise InputError(
+                f"Label {label.name!r} has scope {label.scope} and cannot be the {kind} label of {event.name}."
+            )
+        return label.name
+
+    return Event(
+        event.name,
+        pick(item_label, event.item_label, "item"),
+        pick(order_label, event.order_label, "order"),
+        event.fires if fires is None else fires,
+        event.notify if notify is None else notify,
+    )
+
+
+def write_event(conn: sqlite3.Connection, event: Event) -> None:
+    """Save an event's choices inside the caller's writing transaction."""
+    conn.execute(
+        "UPDATE events SET item_label = ?, order_label = ?, fires = ?, notify = ? WHERE name = ?",
+        (event.item_label, event.order_label, int(event.fires), int(event.notify), event.name),
+    )
+
+
 def set_event(
     db: Database,
     name: str,
@@ -84,32 +124,11 @@ def set_event(
     fires: bool | None = None,
     notify: bool | None = None,
 ) -> Event:
-    """Change an event's choices; an empty label string clears that label."""
-    event = get_event(db, name)
-    values = {"item_label": event.item_label, "order_label": event.order_label}
-    for kind, given in (("item", item_label), ("order", order_label)):
-        if given is None:
-            continue
-        if not given.strip():
-            values[f"{kind}_label"] = None
-            continue
-        label = get_label(db, given)
-        if not label.fits(kind):
-            raise InputError(
-                f"Label {label.name!r} has scope {label.scope} and cannot be the {kind} label of {event.name}."
-            )
-        values[f"{kind}_label"] = label.name
+    """Change an event's choices; an empty label string (or '-') clears that label."""
+    event = change_event(all_labels(db), get_event(db, name), item_label=item_label, order_label=order_label,
+                         fires=fires, notify=notify)
     with db.tx() as conn:
-        conn.execute(
-            "UPDATE events SET item_label = ?, order_label = ?, fires = ?, notify = ? WHERE name = ?",
-            (
-                values["item_label"],
-                values["order_label"],
-                int(event.fires if fires is None else fires),
-                int(event.notify if notify is None else notify),
-                event.name,
-            ),
-        )
+        write_event(conn, event)
     return get_event(db, event.name)
 
 

@@ -86,12 +86,17 @@ def all_labels(db: Database) -> list[Label]:
     ]
 
 
-def get_label(db: Database, name: str) -> Label:
-    """The label called `name` (case-insensitive), or NotFound."""
-    for label in all_labels(db):
+def find_label(labels: list[Label], name: str) -> Label:
+    """The label called `name` (case-insensitive) among `labels`, or NotFound."""
+    for label in labels:
         if label.name.lower() == name.strip().lower():
             return label
     raise NotFound(f"Unknown label {shown(name)}; `statusctl labels list` shows them.")
+
+
+def get_label(db: Database, name: str) -> Label:
+    """The label called `name` (case-insensitive), or NotFound."""
+    return find_label(all_labels(db), name)
 
 
 def add_label(db: Database, name: str, scope: str, mappings: list[str]) -> Label:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -106,19 +107,24 @@ def all_values(db: Database) -> list[tuple[Param, str]]:
     return [(p, stored.get(p.name, p.default)) for p in PARAMS.values()]
 
 
-def set_value(db: Database, name: str, value: str) -> tuple[str, str]:
-    """Validate and store a parameter; returns (canonical name, normalised value)."""
+def write_value(conn: sqlite3.Connection, name: str, value: str) -> tuple[str, str]:
+    """Validate and store a parameter inside the caller's writing transaction; returns (name, normalised value)."""
     param = _param(name)
     try:
         normalised = param.check(value)
     except ValueError as exc:
         raise ConfigError(f"Bad value {shown(value)} for {param.name}: expected {exc}.") from None
-    with db.tx() as conn:
-        conn.execute(
-            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            (param.name, normalised),
-        )
+    conn.execute(
+        "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        (param.name, normalised),
+    )
     return param.name, normalised
+
+
+def set_value(db: Database, name: str, value: str) -> tuple[str, str]:
+    """Validate and store a parameter; returns (canonical name, normalised value)."""
+    with db.tx() as conn:
+        return write_value(conn, name, value)
 
 
 def advice(name: str, value: str) -> str | None:

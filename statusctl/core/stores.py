@@ -270,20 +270,27 @@ def check_oss_store(store: Store) -> None:
         )
 
 
+def write_oss(conn: sqlite3.Connection, name: str | None) -> str | None:
+    """Set (or, with None, clear) the OSS store inside the caller's writing transaction."""
+    if name is None:
+        conn.execute("DELETE FROM meta WHERE key = ?", (OSS_KEY,))
+        return None
+    row = conn.execute("SELECT * FROM stores WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise NotFound(f"Unknown store {shown(name)}; `statusctl stores list` shows them.")
+    store = _row_to_store(row)
+    check_oss_store(store)
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (OSS_KEY, store.name),
+    )
+    return store.name
+
+
 def set_oss(db: Database, name: str | None) -> str | None:
     """Send updates of carts that cannot take them to store `name` (None: stop doing so)."""
-    if name is None:
-        with db.tx() as conn:
-            conn.execute("DELETE FROM meta WHERE key = ?", (OSS_KEY,))
-        return None
-    store = get_store(db, name)
-    check_oss_store(store)
     with db.tx() as conn:
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (OSS_KEY, store.name),
-        )
-    return store.name
+        return write_oss(conn, name)
 
 
 def oss_store(db: Database) -> str | None:

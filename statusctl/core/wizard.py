@@ -14,21 +14,27 @@ from dataclasses import dataclass, field
 
 from statusctl.carts.matrix import CART_TYPES
 from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound
-from statusctl.core.events import DEFAULT_EVENTS, EVENT_NAMES, Event, all_events, check_event
+from statusctl.core.errors import InputError
+from statusctl.core.events import (
+    DEFAULT_EVENTS,
+    EVENT_NAMES,
+    Event,
+    all_events,
+    change_event,
+    check_event,
+    write_event,
+)
 from statusctl.core.labels import Label, all_labels
-from statusctl.core.settings import PARAMS, parse_bool, use_status_updates
+from statusctl.core.settings import parse_bool, use_status_updates, write_value
 from statusctl.core.stores import (
     OSS_CARTS,
-    OSS_KEY,
     Store,
     all_stores,
-    all_stores_in,
-    check_oss_store,
     check_store_name,
     get_store,
     insert_store,
     oss_store,
+    write_oss,
 )
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -109,44 +115,6 @@ def check_env_name(text: str) -> str:
     return clean
 
 
-def _label(labels: list[Label], name: str, kind: str, event: str) -> str:
-    for label in labels:
-        if label.name.lower() == name.strip().lower():
-            if not label.fits(kind):
-                raise InputError(
-                    f"Label {label.name!r} has scope {label.scope} and cannot be the {kind} label of {event}."
-                )
-            return label.name
-    raise NotFound(f"Unknown label {name.strip()!r}; `statusctl labels list` shows them.")
-
-
-def change_event(
-    labels: list[Label],
-    event: Event,
-    *,
-    item_label: str | None = None,
-    order_label: str | None = None,
-    fires: bool | None = None,
-    notify: bool | None = None,
-) -> Event:
-    """The event with these changes, checked against the labels; '' or '-' clears a label, None keeps it."""
-
-    def pick(given: str | None, current: str | None, kind: str) -> str | None:
-        if given is None:
-            return current
-        if given.strip() in ("", "-", "–"):
-            return None
-        return _label(labels, given, kind, event.name)
-
-    return Event(
-        event.name,
-        pick(item_label, event.item_label, "item"),
-        pick(order_label, event.order_label, "order"),
-        event.fires if fires is None else fires,
-        event.notify if notify is None else notify,
-    )
-
-
 def parse_event_change(text: str) -> tuple[str, str, str]:
     """`EVENT.FIELD=VALUE` (FIELD: item, order, fires, notify) → (event, field, value)."""
     head, sep, value = text.partition("=")
@@ -206,26 +174,9 @@ def save(db: Database, plan: SetupPlan) -> Store:
     with db.tx() as conn:
         insert_store(conn, plan.store)
         if plan.use_status_updates is not None:
-            param = PARAMS["UseStatusUpdates"]
-            conn.execute(
-                "INSERT INTO settings (name, value) VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                (param.name, param.check(str(plan.use_status_updates))),
-            )
-        if plan.change_oss and plan.oss is None:
-            conn.execute("DELETE FROM meta WHERE key = ?", (OSS_KEY,))
-        elif plan.change_oss and plan.oss is not None:
-            stores = {s.name: s for s in all_stores_in(conn)}
-            if plan.oss not in stores:
-                raise NotFound(f"Unknown store {plan.oss!r}; `statusctl stores list` shows them.")
-            check_oss_store(stores[plan.oss])
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (OSS_KEY, plan.oss),
-            )
+            write_value(conn, "UseStatusUpdates", str(plan.use_status_updates))
+        if plan.change_oss:
+            write_oss(conn, plan.oss)
         for e in plan.events:
-            conn.execute(
-                "UPDATE events SET item_label = ?, order_label = ?, fires = ?, notify = ? WHERE name = ?",
-                (e.item_label, e.order_label, int(e.fires), int(e.notify), e.name),
-            )
+            write_event(conn, e)
     return get_store(db, plan.store.name)
