@@ -165,6 +165,11 @@ def failed(db_file, hooked) -> list[str]:
     return uids[:2]
 
 
+def test_list_shows_no_next_attempt_for_a_failed_record(db_file, failed):
+    line = line_with(cli("stack", "list", "--failed").stdout, failed[0])
+    assert "failed" in line and "now" not in line and "[410]" in line
+
+
 def test_retry_by_id_and_failed(db_file, failed):
     r = cli("stack", "retry", failed[0])
     assert (r.code, r.stdout.strip()) == (0, "1 record(s) will be sent on the next run.")

@@ -107,7 +107,8 @@ def list_(
     now = time.time()
     table(None, ["record", "order", "to", "state", "attempts", "age", "next attempt", "last error"],
           [[r["id"], r["order"], r["destination"], r["state"], r["attempts"], age(now - r["queued"]),
-            "now" if r["next_attempt"] <= now else when(r["next_attempt"]),
+            # A failed record waits for `stack retry`, not for a time.
+            None if r["state"] == "failed" else "now" if r["next_attempt"] <= now else when(r["next_attempt"]),
             (f"[{r['last_status']}] " if r["last_status"] else "") + (r["last_error"] or "")] for r in rows])
 
 
