@@ -312,3 +312,38 @@ def test_a_send_paused_by_a_rate_limit_keeps_its_lease(db_file):
     assert [r.code for r in ran] == [0, 0]
     assert len(hook.tries(b1)) == 1, "B1 was sent by two controllers at the same time"
     assert hook.twice() == {}
+
+
+def test_a_watcher_uses_a_mapping_added_while_it_runs(db_file):
+    """`stack retry` after fixing the cause works without restarting a long-running watcher."""
+    from .carts.fake_woocommerce import KEY, ORDER_ID, SECRET, WooFake
+    from .carts.fakeserver import FakeServer
+    from .helpers import EXAMPLES
+
+    fake = WooFake()
+    with FakeServer(fake) as server:
+        cli("config", "set", "UseStatusUpdates", "true")
+        cli("config", "set", "StackRetrySchedule", "0.01")
+        cli("stores", "add", "shop", "--cart", "woocommerce", "--url", server.base_url,
+            "--secret", f"key={KEY}", "--secret", f"secret={SECRET}")
+        cli("orders", "import", str(EXAMPLES / "orders.csv"), "--store", "shop")
+        cli("labels", "add", "Awaiting Pickup", "--scope", "order")
+        cli("events", "set", "order-on-hold", "--order-label", "Awaiting Pickup", "--fire", "--notify-cart")
+        cli("fire", "order-on-hold", "1001")
+        watcher = spawn(db_file, "stack", "run", "--watch", "--json")
+        try:
+            def failed() -> list[dict[str, object]]:
+                return [r for r in cli("stack", "list", "--json").json() if r["state"] == "failed"]
+
+            assert wait_until(lambda: bool(failed())), explain(watcher)
+            assert "no mapping for cart type woocommerce" in str(failed()[0]["last_error"])
+            cli("labels", "add", "Awaiting Pickup", "--scope", "order", "--map", "woocommerce=on-hold")
+            cli("stack", "retry", "--failed")
+            assert wait_until(lambda: stack_rows(db_file) == []), (explain(watcher), cli("stack", "list", "--json").stdout)
+            assert fake.orders[ORDER_ID]["status"] == "on-hold"
+            watcher.send_signal(signal.SIGTERM)
+            stopped = finish(watcher, GUARD)
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+    assert stopped.code == 0, stopped.stderr

@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -116,7 +117,10 @@ class Controller:
         self._wake = asyncio.Event()
         self._targets: dict[tuple[str, int], Any] = {}
         self._contexts: dict[str, Any] = {}
-        self._mappings = self._load_mappings()
+        self._mappings: dict[str, dict[str, str]] = {}
+        self._config_version = -1
+        with self.db.reading() as conn:
+            self._reload_config(conn)
         self._retrying: dict[str, str] = {}  # uid -> destination, last outcome this run was retry
 
     def stop(self) -> None:
@@ -124,35 +128,36 @@ class Controller:
         self._stopping = True
         self._wake.set()
 
-    def _load_mappings(self) -> dict[str, dict[str, str]]:
-        out: dict[str, dict[str, str]] = {}
-        for r in self.db.query("SELECT label, cart, value FROM label_maps"):
-            out.setdefault(r["label"].lower(), {})[r["cart"]] = r["value"]
-        return out
+    def _reload_config(self, conn: sqlite3.Connection) -> None:
+        """When stores or label mappings changed (a counter kept by triggers), build adapters afresh.
+
+        A watcher runs for weeks: after `labels add --map` or a store's
+        re-creation, `stack retry` must find the new settings in use.
+        """
+        version = stack.config_version(conn)
+        if version != self._config_version:
+            self._config_version = version
+            self._mappings = stack.label_mappings(conn)
+            self._contexts.clear()
+            self._targets.clear()
 
     # -- registration --------------------------------------------------------
 
     def _register(self) -> None:
-        now = time.time()
         with self.db.tx() as conn:
-            conn.execute("DELETE FROM controllers WHERE heartbeat < ?", (now - 86400,))
-            conn.execute(
-                "INSERT INTO controllers (id, pid, host, started, heartbeat, mode) VALUES (?, ?, ?, ?, ?, ?)",
-                (self.owner, os.getpid(), socket.gethostname(), now, now, "watch" if self.watch else "run"),
-            )
+            stack.register_controller(conn, self.owner, os.getpid(), socket.gethostname(),
+                                      "watch" if self.watch else "run", now=time.time())
 
     def _heartbeat(self, sending: list[int]) -> None:
-        """Say we are alive, and keep the leases of the records we are sending."""
+        """Say we are alive, keep the leases of the records we are sending, notice new settings."""
         with self.db.tx() as conn:
             now = time.time()  # after the lock: the wait for it must not shorten the leases
-            conn.execute(
-                "UPDATE controllers SET heartbeat = ?, sent = ? WHERE id = ?", (now, self.report.sent, self.owner)
-            )
+            stack.beat(conn, self.owner, self.report.sent, now=now)
             stack.renew(conn, self.owner, sending, now + self.settings.lease_seconds)
 
     def _unregister(self) -> None:
         with self.db.tx() as conn:
-            conn.execute("DELETE FROM controllers WHERE id = ?", (self.owner,))
+            stack.unregister_controller(conn, self.owner)
 
     # -- sending -------------------------------------------------------------
 
@@ -223,6 +228,7 @@ class Controller:
             # Read the clock once the lock is ours: a lease measured from before a long wait for
             # the lock would be partly (or wholly) spent when it is granted.
             now = time.time()
+            self._reload_config(conn)  # before anything claimed in this turn is sent
             if outcomes:
                 stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
                              schedule=s.retry_schedule, rng=self.rng)
@@ -343,19 +349,12 @@ class Controller:
         return None
 
     def _finish(self) -> None:
-        for uid, dest in self._retrying.items():
-            del uid
+        for dest in self._retrying.values():
             self.report.tally(dest).retrying += 1
-        left = {r["destination"]: r["n"] for r in self.db.query("SELECT destination, COUNT(*) AS n FROM stack GROUP BY destination")}
+        with self.db.reading() as conn:
+            left, self.report.failed_on_stack = stack.left_on_stack(conn, self.stores)
         for dest, tally in self.report.stores.items():
             tally.left = left.get(dest, 0)
-        sql = "SELECT COUNT(*) AS n FROM stack WHERE state = 'failed'"
-        params: tuple[object, ...] = ()
-        if self.stores:
-            sql += f" AND destination IN ({','.join('?' * len(self.stores))})"
-            params = tuple(self.stores)
-        row = self.db.one(sql, params)
-        self.report.failed_on_stack = int(row["n"]) if row else 0
         self._unregister()
         self.db.close()
 

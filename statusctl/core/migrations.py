@@ -141,4 +141,35 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Controllers that run for weeks notice new stores and label mappings by this counter.
+        "0002_config_version",
+        """
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('config_version', '0');
+        CREATE TRIGGER stores_insert_bumps_config AFTER INSERT ON stores
+        BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
+        END;
+        CREATE TRIGGER stores_update_bumps_config AFTER UPDATE ON stores
+        BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
+        END;
+        CREATE TRIGGER stores_delete_bumps_config AFTER DELETE ON stores
+        BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
+        END;
+        CREATE TRIGGER label_maps_insert_bumps_config AFTER INSERT ON label_maps
+        BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
+        END;
+        CREATE TRIGGER label_maps_update_bumps_config AFTER UPDATE ON label_maps
+        BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
+        END;
+        CREATE TRIGGER label_maps_delete_bumps_config AFTER DELETE ON label_maps
+        BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
+        END;
+        """,
+    ),
 ]

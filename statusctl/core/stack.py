@@ -199,6 +199,51 @@ def release(conn: sqlite3.Connection, owner: str, seqs: list[int]) -> None:
     )
 
 
+# -- controllers ---------------------------------------------------------------
+
+
+def register_controller(conn: sqlite3.Connection, owner: str, pid: int, host: str, mode: str, *, now: float) -> None:
+    """Announce a controller (and forget ones silent for a day)."""
+    conn.execute("DELETE FROM controllers WHERE heartbeat < ?", (now - 86400,))
+    conn.execute(
+        "INSERT INTO controllers (id, pid, host, started, heartbeat, mode) VALUES (?, ?, ?, ?, ?, ?)",
+        (owner, pid, host, now, now, mode),
+    )
+
+
+def beat(conn: sqlite3.Connection, owner: str, sent: int, *, now: float) -> None:
+    conn.execute("UPDATE controllers SET heartbeat = ?, sent = ? WHERE id = ?", (now, sent, owner))
+
+
+def unregister_controller(conn: sqlite3.Connection, owner: str) -> None:
+    conn.execute("DELETE FROM controllers WHERE id = ?", (owner,))
+
+
+def config_version(conn: sqlite3.Connection) -> int:
+    """A counter that triggers raise on every change to stores or label mappings."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'config_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def label_mappings(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
+    """label.lower() -> cart -> value."""
+    mappings: dict[str, dict[str, str]] = {}
+    for label, cart, value in conn.execute("SELECT label, cart, value FROM label_maps"):
+        mappings.setdefault(label.lower(), {})[cart] = value
+    return mappings
+
+
+def left_on_stack(conn: sqlite3.Connection, stores: list[str] | None = None) -> tuple[dict[str, int], int]:
+    """Records left per destination, and failed records (of `stores`, or all)."""
+    left = {d: n for d, n in conn.execute("SELECT destination, COUNT(*) FROM stack GROUP BY destination")}
+    sql = "SELECT COUNT(*) FROM stack WHERE state = 'failed'"
+    params: tuple[object, ...] = ()
+    if stores:
+        sql += f" AND destination IN ({','.join('?' * len(stores))})"
+        params = tuple(stores)
+    return left, int(conn.execute(sql, params).fetchone()[0])
+
+
 # -- the operator's views ----------------------------------------------------
 
 
