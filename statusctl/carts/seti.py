@@ -32,6 +32,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import cast
 
+import httpx
+
 from statusctl import __version__
 from statusctl.carts.base import Adapter, Record, Rejected
 from statusctl.core.record import ItemPart, PackagePart, Payload
@@ -234,18 +236,19 @@ class SetiAdapter(Adapter):
 
     # -- sending and judging ---------------------------------------------------------------------
 
-    async def post(self, form: dict[str, str]) -> str:
-        """POST a form to the script; non-2xx by the common rules; returns the answer text."""
+    async def post(self, form: dict[str, str]) -> httpx.Response:
+        """POST a form to the script; non-2xx by the common rules."""
         response = await self.request("POST", self.ctx.store.url, data=form)
         self.judge(response)
-        return response.text
+        return response
 
     def refuse(self, reason: str, text: str) -> Rejected:
         return Rejected(self.ctx.scrub(reason)[:300], status=200, answer=self.ctx.excerpt(text))
 
-    async def deliver(self, record: Record) -> None:
+    async def deliver(self, record: Record) -> int:
         payload = cast(Payload, record.payload)
-        text = await self.post(self.update_form(payload))
+        response = await self.post(self.update_form(payload))
+        text = response.text
         answer = parse_answer(text)
         if answer is None:
             error = script_error(text)
@@ -260,11 +263,12 @@ class SetiAdapter(Adapter):
                 f" (update={answer.verdict})",
                 text,
             )
+        return response.status_code
 
     async def check(self) -> str:
         form = self.common_fields("ordercount")
         form.update({"lastorder": "all", "lastdate": "all"})
-        text = await self.post(form)
+        text = (await self.post(form)).text
         answer = parse_answer(text)
         if answer is not None and "ordercount" in answer.fields:
             return f"credentials accepted; the cart script reports {answer.fields['ordercount']} orders"

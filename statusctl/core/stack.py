@@ -247,28 +247,39 @@ def left_on_stack(conn: sqlite3.Connection, stores: list[str] | None = None) -> 
 # -- the operator's views ----------------------------------------------------
 
 
+# A queued record behind an earlier record of its order that failed or waits for a retry.
+_HELD_BACK = (
+    "EXISTS (SELECT 1 FROM stack h WHERE h.order_id = s.order_id AND h.seq < s.seq "
+    "AND (h.state = 'failed' OR h.next_attempt > :now))"
+)
+
+
 def list_records(
     db: Database, *, failed: bool = False, store: str | None = None, order: str | None = None, limit: int = 1000
 ) -> list[dict[str, Any]]:
-    sql = "SELECT * FROM stack WHERE 1 = 1"
-    params: list[object] = []
-    if failed:
-        sql += " AND state = 'failed'"
-    if store:
-        sql += " AND destination = ?"
-        params.append(store)
-    if order:
-        sql += " AND order_number = ?"
-        params.append(order)
-    sql += " ORDER BY seq LIMIT ?"
-    params.append(limit)
+    """Records on the stack in queue order, each with where it stands (the states `status` counts)."""
     now = time.time()
+    sql = f"SELECT s.*, {_HELD_BACK} AS held FROM stack s WHERE 1 = 1"
+    params: dict[str, object] = {"now": now, "limit": limit}
+    if failed:
+        sql += " AND s.state = 'failed'"
+    if store:
+        sql += " AND s.destination = :store"
+        params["store"] = store
+    if order:
+        sql += " AND s.order_number = :order"
+        params["order"] = order
+    sql += " ORDER BY s.seq LIMIT :limit"
     out = []
-    for r in db.query(sql, tuple(params)):
-        leased = r["lease_until"] is not None and r["lease_until"] >= now
+    for r in db.query(sql, params):
         state = r["state"]
         if state == "queued":
-            state = "sending" if leased else ("retrying" if r["attempts"] else "queued")
+            if r["lease_until"] is not None and r["lease_until"] >= now:
+                state = "sending"
+            elif r["attempts"] and r["next_attempt"] > now:
+                state = "retrying"
+            elif r["held"]:
+                state = "held"
         out.append(
             {
                 "id": r["uid"], "order": r["order_number"], "store": r["store"], "destination": r["destination"],
@@ -289,10 +300,7 @@ def status(db: Database, *, stale_after: float = 30.0) -> dict[str, Any]:
     retrying: waiting for their next attempt; failed; oldest age.
     """
     now = time.time()
-    held_back = (
-        "EXISTS (SELECT 1 FROM stack h WHERE h.order_id = s.order_id AND h.seq < s.seq "
-        "AND (h.state = 'failed' OR h.next_attempt > :now))"
-    )
+    held_back = _HELD_BACK
     stores = []
     for r in db.query(
         "SELECT destination, COUNT(*) AS queued, "
