@@ -122,10 +122,13 @@ def test_list_shows_attempts_next_attempt_and_last_error(db_file, hooked):
     assert first["last_error"] == "HTTP 503 Service Unavailable"
     assert first["last_answer"] == "down for maintenance"
     text = cli("stack", "list").stdout
-    line = line_with(text, waiting)
-    assert "retrying" in line and "[503] HTTP 503 Service Unavailable" in line
+    line = line_with(text, "│ " + waiting[:11])  # the table shows short ids
+    assert "retrying" in line
     assert time.strftime("%Y-%m-%d", time.localtime(first["next_attempt"])) in line
-    assert "now" in line_with(text, orders["O00000"][1])
+    # The error has a whole line of its own under the table.
+    assert f"{waiting[:11]}  [503] HTTP 503 Service Unavailable — answer: down for maintenance" in text
+    held = line_with(text, "│ " + orders["O00000"][1][:11])
+    assert "held" in held and "now" in held
     assert cli("stack", "list", "--order", "O00001", "--json").json() == []
     assert cli("stack", "list", "--store", "elsewhere").stdout.strip() == "No records."
     assert cli("stack", "list", "--failed", "--json").json() == []
@@ -143,8 +146,8 @@ def test_history_shows_every_attempt(db_file, hooked):
     assert [h["answer"] for h in rows[:2]] == ["one", "two"]
     assert all(h["duration_ms"] >= 0 and h["controller"] for h in rows)
     text = cli("stack", "history", "--order", "O00000").stdout
-    assert text.count(uid) == 3
-    assert "HTTP 500 Internal Server Error — one" in text
+    assert text.count(uid[:11]) == 3
+    assert "#1  HTTP 500 Internal Server Error — one" in text
     assert len(cli("stack", "history", "--since", "1h", "--json").json()) == 4
     assert cli("stack", "history", "--since", "2999-01-01").stdout.strip() == "No attempts recorded."
     bad = cli("stack", "history", "--since", "yesterday-ish")
@@ -166,8 +169,19 @@ def failed(db_file, hooked) -> list[str]:
 
 
 def test_list_shows_no_next_attempt_for_a_failed_record(db_file, failed):
-    line = line_with(cli("stack", "list", "--failed").stdout, failed[0])
-    assert "failed" in line and "now" not in line and "[410]" in line
+    text = cli("stack", "list", "--failed").stdout
+    line = line_with(text, "│ " + failed[0][:11])
+    assert "failed" in line and "now" not in line
+    assert "[410]" in line_with(text, failed[0][:11] + "  ")
+
+
+def test_retry_and_drop_take_the_short_id_the_tables_show(db_file, failed):
+    short = failed[0][:11]
+    assert cli("stack", "retry", short).stdout.strip() == "1 record(s) will be sent on the next run."
+    assert cli("stack", "drop", short, "--yes").stdout.strip() == "Dropped 1 record(s)."
+    assert failed[0] not in [r["id"] for r in cli("stack", "list", "--json").json()]
+    r = cli("stack", "drop", "su_", "--yes")  # too short to be a short id
+    assert r.code == 1 and "No record" in r.stderr
 
 
 def test_retry_by_id_and_failed(db_file, failed):

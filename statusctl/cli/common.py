@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -77,6 +78,15 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     console().print(t)
 
 
+def notes(lines: Iterable[str]) -> None:
+    """Lines under a table, each wrapped at the terminal's full width."""
+    from rich.text import Text
+
+    out = console()
+    for line in lines:
+        out.print(Text(line), overflow="fold")
+
+
 def say(message: str) -> None:
     """A line for people, on stdout (printed as is: the console reads no markup)."""
     console().print(message)
@@ -112,12 +122,13 @@ def age(seconds: float | None) -> str:
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
-def when(epoch: float | None) -> str:
+def when(epoch: float | None, *, compact: bool = False) -> str:
+    """Local time of an epoch; `compact` leaves out the year (for narrow tables)."""
     if epoch is None:
         return "–"
     import time
 
     try:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+        return time.strftime("%m-%d %H:%M:%S" if compact else "%Y-%m-%d %H:%M:%S", time.localtime(epoch))
     except (OverflowError, OSError, ValueError):  # a time past what time_t (or a year) holds
         return "far in the future" if epoch > 0 else "long ago"

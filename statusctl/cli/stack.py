@@ -14,6 +14,7 @@ from statusctl.cli.common import (
     age,
     confirm,
     db_path,
+    notes,
     open_db,
     print_json,
     say,
@@ -95,7 +96,7 @@ def list_(
     """Records on the stack: attempts, next attempt, last error."""
     import time
 
-    from statusctl.core.stack import list_records
+    from statusctl.core.stack import list_records, short_id
 
     rows = list_records(open_db(), failed=failed, store=store, order=order)
     if json:
@@ -105,11 +106,17 @@ def list_(
         say("No records.")
         return
     now = time.time()
-    table(None, ["record", "order", "to", "state", "attempts", "age", "next attempt", "last error"],
-          [[r["id"], r["order"], r["destination"], r["state"], r["attempts"], age(now - r["queued"]),
+    table(None, ["record", "order", "to", "state", "tries", "age", "next attempt"],
+          [[short_id(r["id"]), r["order"], r["destination"], r["state"], r["attempts"], age(now - r["queued"]),
             # A failed record waits for `stack retry`, not for a time.
-            None if r["state"] == "failed" else "now" if r["next_attempt"] <= now else when(r["next_attempt"]),
-            (f"[{r['last_status']}] " if r["last_status"] else "") + (r["last_error"] or "")] for r in rows])
+            None if r["state"] == "failed" else "now" if r["next_attempt"] <= now else when(r["next_attempt"])]
+           for r in rows])
+    # Errors get whole lines: in a table column they fold to a few characters on a narrow terminal.
+    notes(
+        f"{short_id(r['id'])}  " + (f"[{r['last_status']}] " if r["last_status"] else "") + r["last_error"]
+        + (f" — answer: {r['last_answer']}" if r["last_answer"] else "")
+        for r in rows if r["last_error"]
+    )
 
 
 @app.command()
@@ -120,6 +127,7 @@ def history(
 ) -> None:
     """Every delivery attempt: time, store, order, outcome, status, answer, duration."""
     from statusctl.core.stack import history as read_history
+    from statusctl.core.stack import short_id
     from statusctl.core.timeparse import parse_since
 
     rows = read_history(open_db(), order=order, since=parse_since(since) if since else None)
@@ -129,9 +137,13 @@ def history(
     if not rows:
         say("No attempts recorded.")
         return
-    table(None, ["at", "store", "order", "record", "try", "outcome", "status", "ms", "reason / answer"],
-          [[when(r["at"]), r["destination"], r["order_number"], r["uid"], r["attempt"], r["outcome"], r["status"],
-            r["duration_ms"], " — ".join(x for x in (r["reason"], r["answer"]) if x)] for r in rows])
+    table(None, ["#", "at", "store", "order", "record", "try", "outcome", "status", "ms"],
+          [[n, when(r["at"], compact=True), r["destination"], r["order_number"], short_id(r["uid"]), r["attempt"], r["outcome"],
+            r["status"], r["duration_ms"]] for n, r in enumerate(rows, start=1)])
+    notes(
+        f"#{n}  " + " — ".join(x for x in (r["reason"], r["answer"]) if x)
+        for n, r in enumerate(rows, start=1) if r["reason"] or r["answer"]
+    )
 
 
 @app.command()

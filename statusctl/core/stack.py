@@ -247,6 +247,13 @@ def left_on_stack(conn: sqlite3.Connection, stores: list[str] | None = None) -> 
 # -- the operator's views ----------------------------------------------------
 
 
+SHORT_ID = 11  # "su_" and 8 hex digits: what the tables show; stack retry/drop take it
+
+
+def short_id(uid: str) -> str:
+    return uid[:SHORT_ID]
+
+
 # A queued record behind an earlier record of its order that failed or waits for a retry.
 _HELD_BACK = (
     "EXISTS (SELECT 1 FROM stack h WHERE h.order_id = s.order_id AND h.seq < s.seq "
@@ -350,15 +357,23 @@ def _select(conn: sqlite3.Connection, ids: list[str], failed: bool) -> list[sqli
             "SELECT seq, uid, order_number, store, destination, attempts, lease_until FROM stack WHERE state = 'failed' "
             "ORDER BY seq"
         ).fetchall()
-    rows = []
-    for uid in dict.fromkeys(ids):  # an id given twice is one record (dropped once, counted once)
-        row = conn.execute(
-            "SELECT seq, uid, order_number, store, destination, attempts, lease_until FROM stack WHERE uid = ?", (uid,)
-        ).fetchone()
+    columns = "seq, uid, order_number, store, destination, attempts, lease_until"
+    rows: dict[str, sqlite3.Row] = {}  # an id given twice is one record (dropped once, counted once)
+    for given in ids:
+        row = conn.execute(f"SELECT {columns} FROM stack WHERE uid = ?", (given,)).fetchone()
+        if row is None and len(given) >= SHORT_ID - 2:
+            # The short id the tables show, or any unique beginning of an id.
+            prefix = given.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            found = conn.execute(
+                f"SELECT {columns} FROM stack WHERE uid LIKE ? ESCAPE '\\' LIMIT 2", (prefix + "%",)
+            ).fetchall()
+            if len(found) > 1:
+                raise InputError(f"Record id {shown(given)} is the beginning of several ids; give more of it.")
+            row = found[0] if found else None
         if row is None:
-            raise NotFound(f"No record {shown(uid)} on the stack; `statusctl stack list` shows them.")
-        rows.append(row)
-    return rows
+            raise NotFound(f"No record {shown(given)} on the stack; `statusctl stack list` shows them.")
+        rows[row["uid"]] = row
+    return list(rows.values())
 
 
 def retry(db: Database, ids: list[str], *, failed: bool = False, now: float | None = None) -> int:
