@@ -43,12 +43,22 @@ def db_path() -> Path:
     return resolve(_state["db_path"])
 
 
-def open_db() -> Database:
-    """Open (create, migrate, load defaults on first use) the database for this command."""
+def open_db(*, existing: bool = False) -> Database:
+    """Open (create, migrate, load defaults on first use) the database for this command.
+
+    `existing`: for the commands that watch the stack (status, list, history,
+    top), a missing file is an error, not a new empty stack — a mistyped
+    STATUSCTL_DB in a monitoring job must not pass its check.
+    """
     from statusctl.core.db import Database
     from statusctl.core.init import ensure_initialized
 
-    db = Database.open(db_path())
+    path = db_path()
+    if existing and not path.exists():
+        from statusctl.core.errors import ConfigError
+
+        raise ConfigError(f"There is no database at {path}; check --db / STATUSCTL_DB, or create it with `statusctl init`.")
+    db = Database.open(path)
     ensure_initialized(db)
     return db
 

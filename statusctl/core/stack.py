@@ -135,19 +135,22 @@ def settle(
     OK deletes the record (unless another controller has since taken it over under a live
     lease: that one settles it, so an order never has two records in flight) and its
     history row goes in the same transaction; retry and failed update the
-    record only while we still hold its lease.
+    record only while our claim still holds its lease.
     """
     history = []
     for o in outcomes:
         c = o.claimed
         kind = o.kind
+        # A live lease is still ours only if no claim came after ours (each claim counts an attempt):
+        # after our lease ran out, another controller — or this one — may have claimed it again.
         if kind == "ok":
-            # Delivered. But if our lease ran out and another controller now sends the record,
-            # leave it to that one: deleting it would let the order's next record go out while
-            # this one is still in flight, and perhaps arrive after it.
+            # Delivered. But if a later claim is sending it again, leave the record to that one:
+            # deleting it would let the order's next record go out while this one is still in
+            # flight, and perhaps arrive after it.
             conn.execute(
-                "DELETE FROM stack WHERE seq = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
-                (c.seq, owner, now),
+                "DELETE FROM stack WHERE seq = ? AND (lease_owner IS NULL OR lease_until < ? "
+                "OR (lease_owner = ? AND attempts = ?))",
+                (c.seq, now, owner, c.attempts),
             )
         else:
             if kind == "retry" and c.attempts >= max_attempts:
@@ -158,14 +161,14 @@ def settle(
                 delay = min(max(backoff(c.attempts, schedule, rng), o.retry_after or 0.0), MAX_DELAY_S)
                 conn.execute(
                     "UPDATE stack SET next_attempt = ?, lease_owner = NULL, lease_until = NULL, last_status = ?, "
-                    "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ?",
-                    (now + delay, o.status, o.reason, o.answer[:EXCERPT], c.seq, owner),
+                    "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ? AND attempts = ?",
+                    (now + delay, o.status, o.reason, o.answer[:EXCERPT], c.seq, owner, c.attempts),
                 )
             else:
                 conn.execute(
                     "UPDATE stack SET state = 'failed', lease_owner = NULL, lease_until = NULL, last_status = ?, "
-                    "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ?",
-                    (o.status, o.reason, o.answer[:EXCERPT], c.seq, owner),
+                    "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ? AND attempts = ?",
+                    (o.status, o.reason, o.answer[:EXCERPT], c.seq, owner, c.attempts),
                 )
         history.append(
             (now, c.uid, c.store, c.destination, c.order_number, c.attempts, kind, o.status, o.reason,

@@ -244,11 +244,12 @@ class StackMachine(RuleBasedStateMachine):
             if kind == "ok":
                 # Delivered: gone, unless another controller has taken it over under a live lease
                 # (that one settles it, so the order's next record cannot overtake it).
-                if rec is not None and (rec.owner in (None, owner) or (rec.lease_until or 0.0) < self.now):
+                ours = rec is not None and rec.owner == owner and rec.attempts == c.attempts
+                if rec is not None and (rec.owner is None or (rec.lease_until or 0.0) < self.now or ours):
                     self.model.remove(c.uid)
                 elif rec is not None:
                     self.handed_over.add(c.uid)
-            elif rec is not None and rec.owner == owner:  # only while we still hold the lease
+            elif rec is not None and rec.owner == owner and rec.attempts == c.attempts:  # our claim's lease
                 rec.owner = rec.lease_until = None
                 rec.last_status, rec.last_error, rec.last_answer = status, reason, answer
                 if kind == "retry":
