@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+_OPS = ("INSERT", "UPDATE", "DELETE")
+
+
+def _bump_triggers(counter: str, changes: list[tuple[str, str]]) -> str:
+    """Triggers that add one to the `meta` counter on each (table, operation)."""
+    return "".join(
+        f"CREATE TRIGGER {table}_{op.lower()}_bumps_{counter} AFTER {op} ON {table}\n"
+        f"BEGIN\n    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = '{counter}';\nEND;\n"
+        for table, op in changes
+    )
+
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "0001_initial",
@@ -144,32 +156,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     (
         # Controllers that run for weeks notice new stores and label mappings by this counter.
         "0002_config_version",
-        """
-        INSERT OR IGNORE INTO meta (key, value) VALUES ('config_version', '0');
-        CREATE TRIGGER stores_insert_bumps_config AFTER INSERT ON stores
-        BEGIN
-            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
-        END;
-        CREATE TRIGGER stores_update_bumps_config AFTER UPDATE ON stores
-        BEGIN
-            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
-        END;
-        CREATE TRIGGER stores_delete_bumps_config AFTER DELETE ON stores
-        BEGIN
-            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
-        END;
-        CREATE TRIGGER label_maps_insert_bumps_config AFTER INSERT ON label_maps
-        BEGIN
-            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
-        END;
-        CREATE TRIGGER label_maps_update_bumps_config AFTER UPDATE ON label_maps
-        BEGIN
-            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
-        END;
-        CREATE TRIGGER label_maps_delete_bumps_config AFTER DELETE ON label_maps
-        BEGIN
-            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_version';
-        END;
-        """,
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('config_version', '0');\n"
+        + _bump_triggers("config_version", [("stores", op) for op in _OPS] + [("label_maps", op) for op in _OPS]),
     ),
 ]
