@@ -71,7 +71,8 @@ def test_claim_takes_the_head_of_each_order_with_a_lease(db, db_file):
     assert [c.seq for c in got] == sorted(c.seq for c in got)
     for c in got:
         r = row(db_file, c.uid)
-        assert (r["lease_owner"], r["lease_until"], r["attempts"]) == ("A", now + LEASE, 1)
+        # The claim counts no attempt (only an outcome does); it counts a claim without an outcome.
+        assert (r["lease_owner"], r["lease_until"], r["attempts"], r["unsettled"]) == ("A", now + LEASE, 0, 1)
         assert c.payload["order"]["number"] == c.order_number
 
 
@@ -85,7 +86,9 @@ def test_a_leased_record_is_claimed_again_only_after_its_lease_ran_out(db, db_fi
     assert claim(db, "B", now=now + LEASE) == []  # lease_until itself still belongs to A
     again = claim(db, "B", now=now + LEASE + 0.001)
     assert sorted(c.uid for c in again) == sorted(u[0] for u in orders.values())
-    assert all(c.attempts == 2 for c in again)
+    # A's claims ended without an outcome (a crash): they count as no attempt, only as cut claims.
+    assert all(c.attempts == 1 for c in again)
+    assert {row(db_file, c.uid)["unsettled"] for c in again} == {2}
     assert {row(db_file, c.uid)["lease_owner"] for c in again} == {"B"}
 
 

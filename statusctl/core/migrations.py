@@ -160,3 +160,77 @@ MIGRATIONS: list[tuple[str, str]] = [
         + _bump_triggers("config_version", [("stores", op) for op in _OPS] + [("label_maps", op) for op in _OPS]),
     ),
 ]
+
+# Issue 12 (the stack under load) and 11.5 (only attempts with an outcome count). stack_heads
+# holds each order's first record (the only one a claim may take) with a copy of its due-ness and
+# the order's record count; stack_counts the records per destination; both are kept by the
+# triggers below, so a claim, `stack status` and `stack list` cost the same with a million
+# records as with a thousand. store_health is what controllers share about a destination: the
+# circuit breaker, a misconfiguration seen by a controller, and the rate limiter's next start.
+_FAIR_STACK = """
+ALTER TABLE stack ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE stack ADD COLUMN unsettled INTEGER NOT NULL DEFAULT 0;
+UPDATE stack SET claims = attempts;
+CREATE TABLE stack_heads (
+    order_id     INTEGER PRIMARY KEY,
+    seq          INTEGER NOT NULL,
+    destination  TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    next_attempt REAL NOT NULL,
+    lease_until  REAL,
+    queued       REAL NOT NULL,
+    records      INTEGER NOT NULL
+);
+CREATE INDEX stack_heads_due ON stack_heads(destination, state, next_attempt, seq);
+CREATE INDEX stack_heads_oldest ON stack_heads(destination, queued);
+CREATE INDEX stack_heads_leased ON stack_heads(lease_until) WHERE lease_until IS NOT NULL;
+CREATE INDEX stack_destination ON stack(destination, seq);
+INSERT INTO stack_heads (order_id, seq, destination, state, next_attempt, lease_until, queued, records)
+    SELECT s.order_id, s.seq, s.destination, s.state, s.next_attempt, s.lease_until, s.queued,
+           (SELECT COUNT(*) FROM stack c WHERE c.order_id = s.order_id)
+    FROM stack s WHERE s.seq = (SELECT MIN(t.seq) FROM stack t WHERE t.order_id = s.order_id);
+CREATE TABLE stack_counts (
+    destination TEXT PRIMARY KEY,
+    records     INTEGER NOT NULL
+);
+INSERT INTO stack_counts (destination, records) SELECT destination, COUNT(*) FROM stack GROUP BY destination;
+CREATE TABLE store_health (
+    destination   TEXT PRIMARY KEY,
+    failures      INTEGER NOT NULL DEFAULT 0,
+    opened        INTEGER NOT NULL DEFAULT 0,
+    paused_until  REAL,
+    reason        TEXT,
+    since         REAL,
+    probe_owner   TEXT,
+    probe_until   REAL,
+    misconfigured TEXT,
+    misconfigured_by TEXT,
+    misconfigured_at REAL,
+    next_start    REAL
+);
+CREATE TRIGGER stack_insert_keeps_heads AFTER INSERT ON stack
+BEGIN
+    INSERT INTO stack_heads (order_id, seq, destination, state, next_attempt, lease_until, queued, records)
+        VALUES (new.order_id, new.seq, new.destination, new.state, new.next_attempt, new.lease_until, new.queued, 1)
+        ON CONFLICT (order_id) DO UPDATE SET records = records + 1;
+    INSERT INTO stack_counts (destination, records) VALUES (new.destination, 1)
+        ON CONFLICT (destination) DO UPDATE SET records = records + 1;
+END;
+CREATE TRIGGER stack_update_keeps_heads AFTER UPDATE OF state, next_attempt, lease_until, queued ON stack
+BEGIN
+    UPDATE stack_heads SET state = new.state, next_attempt = new.next_attempt, lease_until = new.lease_until,
+        queued = new.queued WHERE order_id = new.order_id AND seq = new.seq;
+END;
+CREATE TRIGGER stack_delete_keeps_heads AFTER DELETE ON stack
+BEGIN
+    UPDATE stack_heads SET records = records - 1 WHERE order_id = old.order_id;
+    DELETE FROM stack_heads WHERE order_id = old.order_id AND records <= 0;
+    UPDATE stack_heads SET (seq, destination, state, next_attempt, lease_until, queued) =
+        (SELECT seq, destination, state, next_attempt, lease_until, queued FROM stack
+         WHERE order_id = old.order_id ORDER BY seq LIMIT 1)
+        WHERE order_id = old.order_id AND seq = old.seq;
+    UPDATE stack_counts SET records = records - 1 WHERE destination = old.destination;
+END;
+"""
+
+MIGRATIONS.append(("0003_fair_stack", _FAIR_STACK))

@@ -15,11 +15,15 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from statusctl.core import health
+from statusctl.core.claiming import Claimed, claim, soonest_due
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, NotFound, shown
 
 if TYPE_CHECKING:
     import random
+
+__all__ = ["Claimed", "Outcome", "claim", "soonest_due"]  # claiming lives in statusctl.core.claiming
 
 EXCERPT = 300
 # The longest wait before a retry: a cart's "Retry-After: 1e300" would park the record for
@@ -28,87 +32,23 @@ MAX_DELAY_S = 7 * 86400.0
 
 
 @dataclass
-class Claimed:
-    seq: int
-    uid: str
-    order_number: str
-    store: str
-    destination: str
-    payload: dict[str, Any]
-    attempts: int  # including this one
-    queued: float
-
-
-@dataclass
 class Outcome:
-    """How one attempt ended, to be written by `settle`."""
+    """How one attempt ended, to be written by `settle`.
+
+    kind: ok | retry | failed, or wait: the record was not sent (this controller
+    cannot use the store: a missing secret variable) and goes back uncounted.
+    `transport`: the attempt failed at the network level (timeout, refused, reset),
+    which the destination's circuit breaker counts.
+    """
 
     claimed: Claimed
-    kind: str  # ok | retry | failed
+    kind: str
     status: int | None = None
     reason: str = ""
     answer: str = ""
     retry_after: float | None = None
     duration_ms: int = 0
-
-
-_HEAD = "s.seq = (SELECT MIN(t.seq) FROM stack t WHERE t.order_id = s.order_id)"
-
-
-def claim(
-    conn: sqlite3.Connection,
-    owner: str,
-    limit: int,
-    lease_seconds: float,
-    *,
-    now: float,
-    stores: list[str] | None = None,
-    skip_orders: set[int] | frozenset[int] = frozenset(),
-) -> list[Claimed]:
-    """Lease up to `limit` due records, each the head of its order (one UPDATE … RETURNING).
-
-    Runs inside the caller's BEGIN IMMEDIATE transaction.
-    """
-    where = [
-        "s.state = 'queued'",
-        "s.next_attempt <= :now",
-        "(s.lease_until IS NULL OR s.lease_until < :now)",
-        _HEAD,
-    ]
-    params: dict[str, Any] = {"now": now, "owner": owner, "until": now + lease_seconds, "limit": limit}
-    if stores:
-        marks = ",".join(f":st{i}" for i in range(len(stores)))
-        where.append(f"s.destination IN ({marks})")
-        params.update({f"st{i}": s for i, s in enumerate(stores)})
-    if skip_orders:
-        where.append(f"s.order_id NOT IN ({','.join(str(int(o)) for o in skip_orders)})")
-    sql = (
-        "UPDATE stack SET lease_owner = :owner, lease_until = :until, attempts = attempts + 1 "
-        f"WHERE seq IN (SELECT s.seq FROM stack s WHERE {' AND '.join(where)} "
-        "ORDER BY s.next_attempt, s.seq LIMIT :limit) "
-        "RETURNING seq, uid, order_number, store, destination, payload, attempts, queued"
-    )
-    rows = conn.execute(sql, params).fetchall()
-    rows.sort(key=lambda r: r["seq"])
-    return [
-        Claimed(r["seq"], r["uid"], r["order_number"], r["store"], r["destination"], json.loads(r["payload"]),
-                r["attempts"], r["queued"])
-        for r in rows
-    ]
-
-
-def soonest_due(conn: sqlite3.Connection, *, now: float, stores: list[str] | None = None) -> float | None:
-    """Seconds until the next unleased head record is due (0 if one is due now), or None."""
-    sql = (
-        f"SELECT MIN(s.next_attempt) FROM stack s WHERE s.state = 'queued' "
-        f"AND (s.lease_until IS NULL OR s.lease_until < ?) AND {_HEAD}"
-    )
-    params: list[object] = [now]
-    if stores:
-        sql += f" AND s.destination IN ({','.join('?' * len(stores))})"
-        params += stores
-    value = conn.execute(sql, params).fetchone()[0]
-    return None if value is None else max(0.0, float(value) - now)
+    transport: bool = False
 
 
 def backoff(attempts: int, schedule: tuple[float, ...], rng: random.Random | None = None) -> float:
@@ -118,6 +58,9 @@ def backoff(attempts: int, schedule: tuple[float, ...], rng: random.Random | Non
     base = schedule[min(attempts, len(schedule)) - 1] if schedule else 0.0
     jitter = (rng or random).uniform(0.8, 1.2)
     return base * jitter
+
+
+_OURS = "seq = ? AND lease_owner = ? AND claims = ?"  # our claim still holds: no claim came after it
 
 
 def settle(
@@ -135,50 +78,78 @@ def settle(
     OK deletes the record (unless another controller has since taken it over under a live
     lease: that one settles it, so an order never has two records in flight) and its
     history row goes in the same transaction; retry and failed update the
-    record only while our claim still holds its lease.
+    record only while our claim still holds its lease. Each outcome counts one attempt
+    (a claim cut short by a crash has none and counts nothing), except a network
+    failure while the destination is paused and a `wait` (not sent at all).
     """
     history = []
     for o in outcomes:
         c = o.claimed
-        kind = o.kind
-        # A live lease is still ours only if no claim came after ours (each claim counts an attempt):
-        # after our lease ran out, another controller — or this one — may have claimed it again.
-        if kind == "ok":
-            # Delivered. But if a later claim is sending it again, leave the record to that one:
-            # deleting it would let the order's next record go out while this one is still in
-            # flight, and perhaps arrive after it.
-            conn.execute(
-                "DELETE FROM stack WHERE seq = ? AND (lease_owner IS NULL OR lease_until < ? "
-                "OR (lease_owner = ? AND attempts = ?))",
-                (c.seq, now, owner, c.attempts),
-            )
+        if o.kind == "wait":
+            conn.execute("UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = MAX(unsettled - 1, 0) "
+                         f"WHERE {_OURS}", (c.seq, owner, c.claims))
+            continue
+        if o.transport and health.is_open(conn, c.destination):
+            # The destination is paused as a whole (or this was its probe): no attempt is spent.
+            health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
+            o.reason = f"{o.reason} (the store is paused; not counted as an attempt)"
+            conn.execute("UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = 0, last_status = NULL, "
+                         f"last_error = ? WHERE {_OURS}", (o.reason, c.seq, owner, c.claims))
+            history.append(_history_row(o, owner, now, "retry"))
+            continue
+        if o.transport:
+            health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
         else:
-            if kind == "retry" and c.attempts >= max_attempts:
-                # The outcome itself changes, so the caller's tally counts it as failed too.
-                kind = o.kind = "failed"
-                o.reason = f"{o.reason} (gave up after {c.attempts} attempts)"
-            if kind == "retry":
-                delay = min(max(backoff(c.attempts, schedule, rng), o.retry_after or 0.0), MAX_DELAY_S)
-                conn.execute(
-                    "UPDATE stack SET next_attempt = ?, lease_owner = NULL, lease_until = NULL, last_status = ?, "
-                    "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ? AND attempts = ?",
-                    (now + delay, o.status, o.reason, o.answer[:EXCERPT], c.seq, owner, c.attempts),
-                )
-            else:
-                conn.execute(
-                    "UPDATE stack SET state = 'failed', lease_owner = NULL, lease_until = NULL, last_status = ?, "
-                    "last_error = ?, last_answer = ? WHERE seq = ? AND lease_owner = ? AND attempts = ?",
-                    (o.status, o.reason, o.answer[:EXCERPT], c.seq, owner, c.attempts),
-                )
-        history.append(
-            (now, c.uid, c.store, c.destination, c.order_number, c.attempts, kind, o.status, o.reason,
-             o.answer[:EXCERPT], o.duration_ms, owner)
-        )
+            health.note_answer(conn, c.destination)
+        history.append(_history_row(o, owner, now, _write_outcome(conn, o, owner, now=now, max_attempts=max_attempts,
+                                                                  schedule=schedule, rng=rng)))
     conn.executemany(
         "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, status, reason, "
         "answer, duration_ms, controller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         history,
     )
+
+
+def _history_row(o: Outcome, owner: str, now: float, kind: str) -> tuple[object, ...]:
+    c = o.claimed
+    return (now, c.uid, c.store, c.destination, c.order_number, c.attempts, kind, o.status, o.reason,
+            o.answer[:EXCERPT], o.duration_ms, owner)
+
+
+def _write_outcome(
+    conn: sqlite3.Connection, o: Outcome, owner: str, *, now: float, max_attempts: int, schedule: tuple[float, ...],
+    rng: random.Random | None,
+) -> str:
+    """Write one counted outcome to its record; returns the kind written (a retry may become failed)."""
+    c = o.claimed
+    if o.kind == "ok":
+        # Delivered. But if a later claim is sending it again, leave the record to that one:
+        # deleting it would let the order's next record go out while this one is still in
+        # flight, and perhaps arrive after it.
+        conn.execute(
+            "DELETE FROM stack WHERE seq = ? AND (lease_owner IS NULL OR lease_until < ? "
+            "OR (lease_owner = ? AND claims = ?))",
+            (c.seq, now, owner, c.claims),
+        )
+        return "ok"
+    if o.kind == "retry" and c.attempts >= max_attempts:
+        # The outcome itself changes, so the caller's tally counts it as failed too.
+        o.kind = "failed"
+        o.reason = f"{o.reason} (gave up after {c.attempts} attempts)"
+    if o.kind == "retry":
+        delay = min(max(backoff(c.attempts, schedule, rng), o.retry_after or 0.0), MAX_DELAY_S)
+        conn.execute(
+            "UPDATE stack SET next_attempt = ?, attempts = ?, unsettled = 0, lease_owner = NULL, lease_until = NULL, "
+            f"last_status = ?, last_error = ?, last_answer = ? WHERE {_OURS}",
+            (now + delay, c.attempts, o.status, o.reason, o.answer[:EXCERPT], c.seq, owner, c.claims),
+        )
+    else:
+        conn.execute(
+            "UPDATE stack SET state = 'failed', attempts = ?, unsettled = 0, lease_owner = NULL, lease_until = NULL, "
+            f"last_status = ?, last_error = ?, last_answer = ? WHERE {_OURS}",
+            (c.attempts, o.status, o.reason, o.answer[:EXCERPT], c.seq, owner, c.claims),
+        )
+    return o.kind
 
 
 def renew(conn: sqlite3.Connection, owner: str, seqs: list[int], until: float) -> None:
@@ -196,7 +167,7 @@ def renew(conn: sqlite3.Connection, owner: str, seqs: list[int], until: float) -
 def release(conn: sqlite3.Connection, owner: str, seqs: list[int]) -> None:
     """Give back leases of records claimed but not sent (inside the caller's transaction); not counted as attempts."""
     conn.executemany(
-        "UPDATE stack SET lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0) "
+        "UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = MAX(unsettled - 1, 0) "
         "WHERE seq = ? AND lease_owner = ?",
         [(s, owner) for s in seqs],
     )
@@ -237,14 +208,13 @@ def label_mappings(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
 
 
 def left_on_stack(conn: sqlite3.Connection, stores: list[str] | None = None) -> tuple[dict[str, int], int]:
-    """Records left per destination, and failed records (of `stores`, or all)."""
-    left = {d: n for d, n in conn.execute("SELECT destination, COUNT(*) FROM stack GROUP BY destination")}
-    sql = "SELECT COUNT(*) FROM stack WHERE state = 'failed'"
-    params: tuple[object, ...] = ()
-    if stores:
-        sql += f" AND destination IN ({','.join('?' * len(stores))})"
-        params = tuple(stores)
-    return left, int(conn.execute(sql, params).fetchone()[0])
+    """Records left per destination, and failed records (of `stores`, or all): read from the counters."""
+    left = {d: int(n) for d, n in conn.execute("SELECT destination, records FROM stack_counts WHERE records > 0")}
+    failed = 0
+    for dest in (stores or list(left)):
+        failed += int(conn.execute("SELECT COUNT(*) FROM stack_heads WHERE destination = ? AND state = 'failed'",
+                                   (dest,)).fetchone()[0])
+    return left, failed
 
 
 # -- the operator's views ----------------------------------------------------
@@ -257,9 +227,9 @@ def short_id(uid: str) -> str:
     return uid[:SHORT_ID]
 
 
-# A queued record behind an earlier record of its order that failed or waits for a retry.
+# A queued record behind its order's head when that head failed or waits for a retry (one lookup).
 _HELD_BACK = (
-    "EXISTS (SELECT 1 FROM stack h WHERE h.order_id = s.order_id AND h.seq < s.seq "
+    "EXISTS (SELECT 1 FROM stack_heads h WHERE h.order_id = s.order_id AND h.seq < s.seq "
     "AND (h.state = 'failed' OR h.next_attempt > :now))"
 )
 
@@ -277,7 +247,8 @@ def list_records(
         sql += " AND s.destination = :store"
         params["store"] = store
     if order:
-        sql += " AND s.order_number = :order"
+        # Through the order's id, so that the (order_id, seq) index answers it.
+        sql += " AND s.order_id IN (SELECT id FROM orders WHERE number = :order) AND s.order_number = :order"
         params["order"] = order
     sql += " ORDER BY s.seq LIMIT :limit"
     out = []
@@ -301,39 +272,58 @@ def list_records(
     return out
 
 
+def _destination_counts(conn: sqlite3.Connection, dest: str, records: int, now: float, sending: int) -> dict[str, Any]:
+    """One destination's counts from its heads (only failed and retrying heads are read, through indexes).
+
+    Only a head can be failed, retrying or sending; the records behind a failed or
+    retrying head are held; every other record is due.
+    """
+    failed, held_f = conn.execute(
+        "SELECT COUNT(*), TOTAL(records - 1) FROM stack_heads WHERE destination = ? AND state = 'failed'", (dest,)
+    ).fetchone()
+    retrying, held_r = conn.execute(
+        "SELECT COUNT(*), TOTAL(records - 1) FROM stack_heads WHERE destination = ? AND state = 'queued' "
+        "AND next_attempt > ?", (dest, now)
+    ).fetchone()
+    # A head is the oldest record of its order (records are queued in order).
+    oldest = conn.execute("SELECT MIN(queued) FROM stack_heads WHERE destination = ?", (dest,)).fetchone()
+    held = int(held_f + held_r)
+    return {"store": dest, "queued": records, "due": max(0, records - failed - retrying - sending - held),
+            "held": held, "retrying": retrying, "sending": sending, "failed": failed,
+            "oldest_age": round(now - oldest[0], 1) if oldest[0] is not None else 0.0}
+
+
 def status(db: Database, *, stale_after: float = 30.0) -> dict[str, Any]:
     """Controllers (alive or gone) and, per destination, the records by where they stand.
 
     queued: all records; due: a run now would send them (nothing earlier in
     their order is failed or waiting for a retry); held: waiting behind such
     an earlier record of their order; sending: leased by a controller;
-    retrying: waiting for their next attempt; failed; oldest age.
+    retrying: waiting for their next attempt; failed; oldest age; and a
+    destination's pause (its circuit breaker) or misconfiguration, with why.
+    Read from counters and the heads table: the cost does not grow with the records.
     """
     now = time.time()
-    held_back = _HELD_BACK
-    stores = []
-    for r in db.query(
-        "SELECT destination, COUNT(*) AS queued, "
-        "SUM(state = 'queued' AND next_attempt <= :now AND (lease_until IS NULL OR lease_until < :now) "
-        f"AND NOT {held_back}) AS due, "
-        f"SUM(state = 'queued' AND {held_back}) AS held, "
-        "SUM(state = 'queued' AND attempts > 0 AND next_attempt > :now) AS retrying, "
-        "SUM(state = 'queued' AND lease_until >= :now) AS sending, "
-        "SUM(state = 'failed') AS failed, MIN(queued) AS oldest "
-        "FROM stack s GROUP BY destination ORDER BY destination",
-        {"now": now},
-    ):
-        stores.append(
-            {"store": r["destination"], "queued": r["queued"], "due": r["due"] or 0, "held": r["held"] or 0,
-             "retrying": r["retrying"] or 0, "sending": r["sending"] or 0, "failed": r["failed"] or 0,
-             "oldest_age": round(now - r["oldest"], 1)}
-        )
-    controllers = [
-        {"id": c["id"], "pid": c["pid"], "host": c["host"], "mode": c["mode"], "started": c["started"],
-         "heartbeat": c["heartbeat"], "sent": c["sent"], "alive": now - c["heartbeat"] <= stale_after}
-        for c in db.query("SELECT * FROM controllers ORDER BY started")
-    ]
-    return {"controllers": controllers, "stores": stores, "now": now}
+    with db.reading() as conn:
+        conn.execute("BEGIN")  # one snapshot for all the reads below
+        try:
+            sending = {d: int(n) for d, n in conn.execute(
+                "SELECT destination, COUNT(*) FROM stack_heads WHERE lease_until >= ? GROUP BY destination", (now,))}
+            counts = conn.execute(
+                "SELECT destination, records FROM stack_counts WHERE records > 0 ORDER BY destination").fetchall()
+            stores = [_destination_counts(conn, d, int(n), now, sending.get(d, 0)) for d, n in counts]
+            problems = health.shown_problems(conn, now=now)
+            controllers = [
+                {"id": c["id"], "pid": c["pid"], "host": c["host"], "mode": c["mode"], "started": c["started"],
+                 "heartbeat": c["heartbeat"], "sent": c["sent"], "alive": now - c["heartbeat"] <= stale_after}
+                for c in conn.execute("SELECT * FROM controllers ORDER BY started")
+            ]
+        finally:
+            conn.execute("COMMIT")
+    for s in stores:
+        s.update(problems.pop(s["store"], health.NO_PROBLEM))
+    return {"controllers": controllers, "stores": stores, "now": now,
+            "other_store_problems": [{"store": d, **p} for d, p in sorted(problems.items())]}
 
 
 def history(db: Database, *, order: str | None = None, since: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
@@ -389,7 +379,8 @@ def retry(db: Database, ids: list[str], *, failed: bool = False, now: float | No
         # A record under a live lease is being sent right now: freeing it would let a
         # second controller send it at the same time, so it is left alone.
         cur = conn.executemany(
-            "UPDATE stack SET state = 'queued', attempts = 0, next_attempt = ?, lease_owner = NULL, lease_until = NULL "
+            "UPDATE stack SET state = 'queued', attempts = 0, unsettled = 0, next_attempt = ?, lease_owner = NULL, "
+            "lease_until = NULL "
             "WHERE seq = ? AND (lease_until IS NULL OR lease_until < ?)",
             [(now, r["seq"], now) for r in rows],
         )

@@ -1,0 +1,229 @@
+"""Claiming: which due records a controller leases next, shared fairly among destinations.
+
+Only an order's head (its lowest-seq record) may be claimed; `stack_heads` holds
+the heads (kept by triggers, see migration 0003), so a claim reads only heads,
+however many records wait behind failed or retrying ones. Free slots are shared
+among the destinations with due heads: each slot goes to the destination with
+the fewest records under a live lease (over every controller), soonest due first
+on a tie, within its `max_in_flight`, its `rate` (records that would start more
+than `RATE_HORIZON_S` ahead are left for later) and its circuit breaker (a paused
+destination gets nothing, a half-open one a single probe).
+
+A record whose sends were cut short `POISON_CUTS` times in a row (its controller
+died or lost the lease before an outcome) is failed here instead of claimed again:
+it may be what kills the controllers.
+
+On PostgreSQL the same claim reads the heads table `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from statusctl.core import health, limits
+
+POISON_CUTS = 5
+RATE_HORIZON_S = 1.0
+BUSY_RETRY_S = 0.2  # when every due record of a destination waits for another controller's slot
+
+
+@dataclass
+class Claimed:
+    seq: int
+    uid: str
+    order_number: str
+    store: str
+    destination: str
+    payload: dict[str, Any]
+    attempts: int  # this attempt's number: the attempts with an outcome so far, plus one
+    queued: float
+    claims: int = 0  # the record's claim count after this claim: with the owner, which claim this is
+    start_at: float = 0.0  # do not send before this time (the destination's rate)
+
+
+@dataclass
+class _Room:
+    destination: str
+    cap: int
+    probe: bool = False
+    rate: float | None = None
+
+
+def _destinations(conn: sqlite3.Connection, stores: Iterable[str] | None, skip: Iterable[str]) -> list[str]:
+    wanted = set(stores) if stores else None
+    skipped = set(skip)
+    names = [r[0] for r in conn.execute("SELECT destination FROM stack_counts WHERE records > 0 ORDER BY destination")]
+    return [d for d in names if (wanted is None or d in wanted) and d not in skipped]
+
+
+def _live(conn: sqlite3.Connection, now: float) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT destination, COUNT(*) FROM stack_heads WHERE lease_until >= ? GROUP BY destination", (now,)
+    )
+    return {d: int(n) for d, n in rows}
+
+
+def _rooms(
+    conn: sqlite3.Connection, dests: list[str], *, now: float, store_limits: dict[str, limits.Limits] | None
+) -> tuple[list[_Room], dict[str, health.Health]]:
+    """Per destination: how many records it may have claimed now, and whether that one is a probe."""
+    lims = store_limits if store_limits is not None else limits.read_all(conn)
+    states = health.read(conn)
+    live = _live(conn, now)
+    rooms = []
+    for dest in dests:
+        lim = lims.get(dest, limits.DEFAULT)
+        room = _Room(dest, lim.max_in_flight - live.get(dest, 0), rate=lim.rate)
+        h = states.get(dest)
+        if h is not None and h.opened:
+            room.cap = 0 if h.paused(now) else min(room.cap, 1)
+            room.probe = True
+        if lim.rate and room.cap > 0:
+            first = max(now, (h.next_start if h else None) or 0.0)
+            room.cap = min(room.cap, int((now + RATE_HORIZON_S - first) * lim.rate) + 1 if first <= now + RATE_HORIZON_S else 0)
+        rooms.append(room)
+    return rooms, states
+
+
+def _heads(conn: sqlite3.Connection, dest: str, now: float, count: int) -> list[tuple[int, int, float]]:
+    """Up to `count` claimable heads of a destination, (seq, order_id, next_attempt), soonest due first."""
+    return [
+        (int(s), int(o), float(n))
+        for s, o, n in conn.execute(
+            "SELECT seq, order_id, next_attempt FROM stack_heads WHERE destination = ? AND state = 'queued' "
+            "AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt, seq LIMIT ?",
+            (dest, now, now, count),
+        )
+    ]
+
+
+def share(rooms: list[_Room], candidates: dict[str, deque[tuple[int, int, float]]], levels: dict[str, int],
+          limit: int) -> dict[str, list[int]]:
+    """Give `limit` slots one at a time to the destination with the fewest live leases (then the soonest due)."""
+    taken: dict[str, list[int]] = {r.destination: [] for r in rooms}
+    caps = {r.destination: r.cap for r in rooms}
+    level = dict(levels)
+    for _ in range(limit):
+        open_ = [d for d, q in candidates.items() if q and len(taken[d]) < caps[d]]
+        if not open_:
+            break
+        best = min(open_, key=lambda d: (level.get(d, 0), candidates[d][0][2], candidates[d][0][0]))
+        taken[best].append(candidates[best].popleft()[0])
+        level[best] = level.get(best, 0) + 1
+    return {d: seqs for d, seqs in taken.items() if seqs}
+
+
+def _fail_poisoned(conn: sqlite3.Connection, seqs: list[int], *, now: float, owner: str) -> set[int]:
+    """Fail the records among `seqs` whose sends were cut short POISON_CUTS times in a row."""
+    marks = ",".join("?" * len(seqs))
+    rows = conn.execute(
+        f"SELECT seq, uid, store, destination, order_number, attempts, unsettled FROM stack "
+        f"WHERE seq IN ({marks}) AND unsettled >= ?", (*seqs, POISON_CUTS)
+    ).fetchall()
+    for seq, uid, store, dest, number, attempts, cuts in rows:
+        reason = (f"its sends were cut short {cuts} times in a row (the controller stopped or crashed before an "
+                  "outcome): failed so that it cannot stop controllers for ever; `stack retry` sends it again")
+        conn.execute(
+            "UPDATE stack SET state = 'failed', lease_owner = NULL, lease_until = NULL, unsettled = 0, "
+            "last_status = NULL, last_error = ?, last_answer = NULL WHERE seq = ?", (reason, seq))
+        conn.execute(
+            "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, reason, "
+            "controller) VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?)",
+            (now, uid, store, dest, number, attempts, reason, owner))
+    return {int(r[0]) for r in rows}
+
+
+def claim(
+    conn: sqlite3.Connection,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    *,
+    now: float,
+    stores: list[str] | None = None,
+    skip_orders: set[int] | frozenset[int] = frozenset(),
+    skip_destinations: Iterable[str] = (),
+    store_limits: dict[str, limits.Limits] | None = None,
+) -> list[Claimed]:
+    """Lease up to `limit` due heads, shared fairly among destinations (see the module docstring).
+
+    Runs inside the caller's BEGIN IMMEDIATE transaction. The claim counts no
+    attempt: only an outcome does (`settle`).
+    """
+    if limit <= 0:
+        return []
+    rooms, _ = _rooms(conn, _destinations(conn, stores, skip_destinations), now=now, store_limits=store_limits)
+    rooms = [r for r in rooms if r.cap > 0]
+    candidates = {
+        r.destination: deque(h for h in _heads(conn, r.destination, now, min(r.cap, limit) + len(skip_orders))
+                             if h[1] not in skip_orders)
+        for r in rooms
+    }
+    plan = share(rooms, candidates, _live(conn, now), limit)
+    chosen = [s for seqs in plan.values() for s in seqs]
+    if not chosen:
+        return []
+    poisoned = _fail_poisoned(conn, chosen, now=now, owner=owner)
+    chosen = [s for s in chosen if s not in poisoned]
+    if not chosen:
+        return []
+    rows = conn.execute(
+        "UPDATE stack SET lease_owner = ?, lease_until = ?, claims = claims + 1, unsettled = unsettled + 1 "
+        f"WHERE seq IN ({','.join('?' * len(chosen))}) "
+        "RETURNING seq, uid, order_number, store, destination, payload, attempts, queued, claims",
+        (owner, now + lease_seconds, *chosen),
+    ).fetchall()
+    rows.sort(key=lambda r: r[0])
+    out = [Claimed(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6] + 1, r[7], r[8]) for r in rows]
+    by_room = {r.destination: r for r in rooms}
+    for dest in {c.destination for c in out}:
+        room = by_room[dest]
+        mine = [c for c in out if c.destination == dest]
+        if room.probe:
+            health.start_probe(conn, dest, owner, now + lease_seconds)
+        if room.rate:
+            for c, start in zip(mine, health.take_starts(conn, dest, len(mine), room.rate, now=now), strict=True):
+                c.start_at = start
+    return out
+
+
+def soonest_due(
+    conn: sqlite3.Connection,
+    *,
+    now: float,
+    stores: list[str] | None = None,
+    skip_destinations: Iterable[str] = (),
+    store_limits: dict[str, limits.Limits] | None = None,
+) -> float | None:
+    """Seconds until a claim could take a record (0: now), or None when no unleased head is left.
+
+    A destination's first unleased head counts from when it is due, its pause
+    ends or its rate allows the next start.
+    """
+    dests = _destinations(conn, stores, skip_destinations)
+    rooms, states = _rooms(conn, dests, now=now, store_limits=store_limits)
+    soonest: float | None = None
+    for room in rooms:
+        row = conn.execute(
+            "SELECT next_attempt FROM stack_heads WHERE destination = ? AND state = 'queued' "
+            "AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt LIMIT 1",
+            (room.destination, now),
+        ).fetchone()
+        if row is None:
+            continue
+        at = float(row[0])
+        h = states.get(room.destination)
+        if room.cap <= 0 and at <= now:
+            if h is not None and h.opened and h.paused(now):
+                at = h.paused_until if h.paused_until and h.paused_until > now else (h.probe_until or now) + BUSY_RETRY_S
+            elif room.rate and h is not None and h.next_start:
+                at = max(now, h.next_start - RATE_HORIZON_S)
+            else:
+                at = now + BUSY_RETRY_S  # all its slots are taken: one frees when a send ends
+        soonest = at if soonest is None else min(soonest, at)
+    return None if soonest is None else max(0.0, soonest - now)
