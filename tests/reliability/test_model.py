@@ -44,6 +44,8 @@ LEASE = 120.0
 SCHEDULE = (10.0, 60.0, 300.0)  # the last step repeats
 LONGEST_WAIT = 7 * 86400.0  # no retry waits longer, whatever the cart's Retry-After says
 MAX_ATTEMPTS = 3
+MAX_IN_FLIGHT = 8  # the default max_in_flight of a store
+POISON_CUTS = 5  # claims in a row without an outcome before a record is failed as a poison record
 OWNERS = ("ctl-A", "ctl-B", "ctl-C")
 ORDERS = {"M1": "s1", "M2": "s1", "M3": "s1", "M4": "s2"}  # order -> store
 URL = "http://127.0.0.1:9/hooks/status"  # never contacted
@@ -75,6 +77,8 @@ class Rec:
     last_status: int | None = None
     last_error: str | None = None
     last_answer: str | None = None
+    claims: int = 0  # every claim (with the owner, which claim a settle answers)
+    unsettled: int = 0  # claims since the last outcome (cut short by a crash, or in flight)
 
 
 @dataclass
@@ -105,6 +109,28 @@ class Model:
             and (not stores or r.destination in stores)
         ]
         return sorted(due, key=lambda r: (r.next_attempt, self.seq(r.uid)))
+
+    def fair_pick(self, now: float, limit: int, stores: list[str] | None = None) -> list[Rec]:
+        """What a claim of `limit` takes (DESIGN §5, fair across stores): slot by slot, the destination
+        with the fewest live leases (then the soonest due head) gives its soonest due head."""
+        live: dict[str, int] = {}
+        for r in self.records.values():
+            if r.lease_until is not None and r.lease_until >= now:
+                live[r.destination] = live.get(r.destination, 0) + 1
+        queues: dict[str, list[Rec]] = {}
+        for r in self.claimable(now, stores):
+            queues.setdefault(r.destination, []).append(r)
+        caps = {d: MAX_IN_FLIGHT - live.get(d, 0) for d in queues}
+        picked: list[Rec] = []
+        while len(picked) < limit:
+            open_ = [d for d, q in queues.items() if q and caps[d] > 0]
+            if not open_:
+                break
+            best = min(open_, key=lambda d: (live.get(d, 0), queues[d][0].next_attempt, self.seq(queues[d][0].uid)))
+            picked.append(queues[best].pop(0))
+            live[best] = live.get(best, 0) + 1
+            caps[best] -= 1
+        return picked
 
     def seq(self, uid: str) -> int:
         return self.order_of_queueing.index(uid)
@@ -207,16 +233,30 @@ class StackMachine(RuleBasedStateMachine):
     @rule(owner=st.sampled_from(OWNERS), limit=st.integers(1, 5),
           only=st.sampled_from([None, ["s1"], ["s2"], ["s1", "s2"]]))
     def claim(self, owner: str, limit: int, only: list[str] | None) -> None:
-        expected = self.model.claimable(self.now, only)[:limit]
+        picked = self.model.fair_pick(self.now, limit, only)
+        poisoned = sorted((r for r in picked if r.unsettled >= POISON_CUTS), key=lambda r: self.model.seq(r.uid))
+        expected = [r for r in picked if r.unsettled < POISON_CUTS]
         with self.dbs[owner].tx() as conn:
             got = stack.claim(conn, owner, limit, LEASE, now=self.now, stores=only)
         assert [c.uid for c in got] == sorted((r.uid for r in expected), key=self.model.seq), (
             f"{owner} claimed {[c.uid for c in got]}, the model expected {[r.uid for r in expected]}")
+        for rec in poisoned:
+            # Its sends were cut short again and again: failed with that reason instead of claimed.
+            rec.state, rec.owner, rec.lease_until, rec.unsettled = "failed", None, None, 0
+            rec.last_status, rec.last_answer = None, None
+            rec.last_error = (
+                f"its sends were cut short {POISON_CUTS} times in a row (the controller stopped or crashed before "
+                "an outcome): failed so that it cannot stop controllers for ever; `stack retry` sends it again")
+            self.model.history.append((self.now, rec.uid, rec.destination, rec.order, rec.attempts, "failed",
+                                       None, rec.last_error, None, owner))
         for c in got:
             rec = self.model.records[c.uid]
-            rec.attempts += 1
+            rec.claims += 1
+            rec.unsettled += 1
             rec.owner, rec.lease_until = owner, self.now + LEASE
-            assert (c.attempts, c.order_number, c.destination) == (rec.attempts, rec.order, rec.destination)
+            # A claim counts no attempt; the attempt it makes is number attempts + 1.
+            assert (c.attempts, c.claims, c.order_number, c.destination) == (
+                rec.attempts + 1, rec.claims, rec.order, rec.destination)
             assert c.payload["order"]["number"] == rec.order
             self.held[owner].append(Held(c, self.now + LEASE))
 
@@ -244,13 +284,14 @@ class StackMachine(RuleBasedStateMachine):
             if kind == "ok":
                 # Delivered: gone, unless another controller has taken it over under a live lease
                 # (that one settles it, so the order's next record cannot overtake it).
-                ours = rec is not None and rec.owner == owner and rec.attempts == c.attempts
+                ours = rec is not None and rec.owner == owner and rec.claims == c.claims
                 if rec is not None and (rec.owner is None or (rec.lease_until or 0.0) < self.now or ours):
                     self.model.remove(c.uid)
                 elif rec is not None:
                     self.handed_over.add(c.uid)
-            elif rec is not None and rec.owner == owner and rec.attempts == c.attempts:  # our claim's lease
+            elif rec is not None and rec.owner == owner and rec.claims == c.claims:  # our claim's lease
                 rec.owner = rec.lease_until = None
+                rec.attempts, rec.unsettled = c.attempts, 0  # the outcome counts the attempt
                 rec.last_status, rec.last_error, rec.last_answer = status, reason, answer
                 if kind == "retry":
                     wait = max(backoff(c.attempts, self.jitter), retry_after or 0.0)
@@ -289,7 +330,7 @@ class StackMachine(RuleBasedStateMachine):
             rec = self.model.records.get(h.claimed.uid)
             if rec is not None and rec.owner == owner:
                 rec.owner = rec.lease_until = None
-                rec.attempts = max(rec.attempts - 1, 0)
+                rec.unsettled = max(rec.unsettled - 1, 0)
 
     @precondition(lambda self: any(self.held.values()))
     @rule(owner=st.sampled_from(OWNERS))
@@ -344,7 +385,7 @@ class StackMachine(RuleBasedStateMachine):
         expected = 0
         for rec in selected:
             if rec.lease_until is None or rec.lease_until < self.now:  # a live lease is being sent: left alone
-                rec.state, rec.attempts, rec.next_attempt = "queued", 0, self.now
+                rec.state, rec.attempts, rec.unsettled, rec.next_attempt = "queued", 0, 0, self.now
                 rec.owner = rec.lease_until = None
                 expected += 1
         assert changed == expected
@@ -380,12 +421,13 @@ class StackMachine(RuleBasedStateMachine):
         rows = self.operator.query("SELECT * FROM stack ORDER BY seq")
         db = {
             r["uid"]: (r["order_number"], r["destination"], r["state"], r["attempts"], r["lease_owner"],
-                       r["lease_until"], r["next_attempt"], r["last_status"], r["last_error"], r["last_answer"])
+                       r["lease_until"], r["next_attempt"], r["last_status"], r["last_error"], r["last_answer"],
+                       r["claims"], r["unsettled"])
             for r in rows
         }
         model = {
             m.uid: (m.order, m.destination, m.state, m.attempts, m.owner, m.lease_until, m.next_attempt,
-                    m.last_status, m.last_error, m.last_answer)
+                    m.last_status, m.last_error, m.last_answer, m.claims, m.unsettled)
             for m in self.model.records.values()
         }
         assert db == model
@@ -395,6 +437,22 @@ class StackMachine(RuleBasedStateMachine):
         assert per_order == self.model.queues, "an order's records are out of queue order"
 
     @invariant()
+    def the_heads_and_counters_are_the_stack_s(self) -> None:
+        """stack_heads (kept by triggers) is each order's first record with its fields; stack_counts its records."""
+        heads = self.operator.query(
+            "SELECT s.order_id, s.seq, s.destination, s.state, s.next_attempt, s.lease_until, s.queued, "
+            "(SELECT COUNT(*) FROM stack c WHERE c.order_id = s.order_id) FROM stack s "
+            "WHERE s.seq = (SELECT MIN(t.seq) FROM stack t WHERE t.order_id = s.order_id) ORDER BY s.order_id")
+        kept = self.operator.query(
+            "SELECT order_id, seq, destination, state, next_attempt, lease_until, queued, records FROM stack_heads "
+            "ORDER BY order_id")
+        assert [tuple(r) for r in kept] == [tuple(r) for r in heads]
+        counted = {r[0]: r[1] for r in self.operator.query("SELECT destination, records FROM stack_counts")
+                   if r[1]}
+        assert counted == {r[0]: r[1] for r in self.operator.query(
+            "SELECT destination, COUNT(*) FROM stack GROUP BY destination")}
+
+    @invariant()
     def claimable_are_the_due_unleased_heads(self) -> None:
         probe = self.operator.conn
         probe.execute("BEGIN IMMEDIATE")
@@ -402,7 +460,7 @@ class StackMachine(RuleBasedStateMachine):
             would = stack.claim(probe, "probe", 1000, LEASE, now=self.now)
         finally:
             probe.execute("ROLLBACK")
-        assert {c.uid for c in would} == {r.uid for r in self.model.claimable(self.now)}
+        assert {c.uid for c in would} == {r.uid for r in self.model.claimable(self.now) if r.unsettled < POISON_CUTS}
         due = [r for h in self.model.queues.values() if h
                for r in [self.model.records[h[0]]]
                if r.state == "queued" and (r.lease_until is None or r.lease_until < self.now)]
