@@ -4,7 +4,10 @@ A `ChangeSession` runs inside one writing transaction. Commands change the
 loaded `OrderState`s; the session collects label updates, history rows,
 packages and stack records, and `flush` writes them with executemany. One
 command on one order makes at most one stack record carrying the whole change
-(the change-only rule: only a real label change counts).
+(the change-only rule: only a real label change counts). A grouping session
+(`apply`) keeps one such command per order across all its commands and queues
+the records only when `queue_grouped` is called: one record per order carrying
+the whole change of every row (the label history still keeps every step).
 """
 
 from __future__ import annotations
@@ -100,14 +103,18 @@ class _Command:
         self.notify = False
         self.new_tracking = False
         self.packages: list[PackagePart] = []
+        self.notes: list[str] = []
+        self.wanted = False  # a grouped command: some step asked for a record
         self.result = Result(order.number)
 
 
 class ChangeSession:
     """Runs commands on orders inside one transaction of `conn` and writes their effects."""
 
-    def __init__(self, conn: sqlite3.Connection, *, now: str | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, now: str | None = None, group: bool = False) -> None:
         self.conn = conn
+        self._group = group
+        self._grouped: dict[int, _Command] = {}  # order id -> the order's command so far (group mode)
         self.now = now or utc_now()
         self.events: dict[str, Event] = {
             r["name"]: Event(r["name"], r["item_label"], r["order_label"], bool(r["fires"]), bool(r["notify"]))
@@ -184,7 +191,7 @@ class ChangeSession:
         """Fire one event by hand on an order (and, for item events, on the given items)."""
         name = events_mod.check_event(event_name)
         order = self.order(number)
-        cmd = _Command(order)
+        cmd = self._command(order)
         event = self._event(name)
         targets: list[ItemState] = []
         if skus:
@@ -208,7 +215,7 @@ class ChangeSession:
     ) -> Result:
         """Ship items (all that is left by default) in one package; fire the shipping events."""
         order = self.order(number)
-        cmd = _Command(order)
+        cmd = self._command(order)
         wanted: list[tuple[ItemState, int]] = []
         if items:
             for sku, qty in items:
@@ -239,7 +246,7 @@ class ChangeSession:
     def cancel(self, number: str, skus: list[str], note: str | None = None) -> Result:
         """Cancel items (item-cancelled) or the whole order (order-cancelled)."""
         order = self.order(number)
-        cmd = _Command(order)
+        cmd = self._command(order)
         if skus:
             targets = []
             for sku in skus:
@@ -271,11 +278,22 @@ class ChangeSession:
 
     def imported(self, number: str) -> Result:
         """Fire order-imported for a new order."""
-        cmd = _Command(self.order(number))
+        cmd = self._command(self.order(number))
         self._fire(cmd, "order-imported", [])
         return self._finish(cmd, None)
 
     # -- the rules -----------------------------------------------------------
+
+    def _command(self, order: OrderState) -> _Command:
+        """A new command on `order`; in group mode the order's command so far, with a fresh Result."""
+        if not self._group:
+            return _Command(order)
+        cmd = self._grouped.get(order.id)
+        if cmd is None:
+            cmd = self._grouped[order.id] = _Command(order)
+        else:
+            cmd.result = Result(order.number)
+        return cmd
 
     def _event(self, name: str) -> Event:
         if name not in self.events:
@@ -306,7 +324,8 @@ class ChangeSession:
             self._order_labels[order.id] = order.label
             changed = True
         if changed:
-            cmd.events.append(name)
+            if name not in cmd.events:
+                cmd.events.append(name)
             cmd.notify = cmd.notify or event.notify
 
     def _fire_shipping_state(self, cmd: _Command) -> None:
@@ -330,14 +349,16 @@ class ChangeSession:
                 cmd.new_tracking = True
         for item, amount in wanted:
             self._package_items.append((package_id, item.id, amount))
-        cmd.packages.append(
-            {
-                "tracking": tracking,
-                "carrier": carrier,
-                "shipped_at": self.now,
-                "items": [{"sku": i.sku, "cart_line_id": i.cart_line_id, "quantity": q} for i, q in wanted],
-            }
-        )
+        part = next((p for p in cmd.packages if tracking and p["tracking"] == tracking), None)
+        if part is None:
+            cmd.packages.append({"tracking": tracking, "carrier": carrier, "shipped_at": self.now, "items": []})
+            part = cmd.packages[-1]
+        for item, amount in wanted:  # rows of one apply adding to one package: one part, summed per item
+            same = next((p for p in part["items"] if p["sku"] == item.sku), None)
+            if same is None:
+                part["items"].append({"sku": item.sku, "cart_line_id": item.cart_line_id, "quantity": amount})
+            else:
+                same["quantity"] += amount
 
     def _shipping_notifies(self, cmd: _Command) -> bool:
         """A new tracking number is news for the cart when the order's shipping event notifies."""
@@ -350,22 +371,43 @@ class ChangeSession:
 
     def _finish(self, cmd: _Command, note: str | None) -> Result:
         result = cmd.result
+        if note and note not in cmd.notes:
+            cmd.notes.append(note)
         notify = (cmd.notify and bool(cmd.events)) or self._shipping_notifies(cmd)
         if not notify:
             return result
-        order = cmd.order
-        dest = self.destinations.get(order.store)
-        if dest is None:
-            result.internal_only = True
-            return result
-        uid = "su_" + os.urandom(10).hex()
-        now = time.time()
-        self._stack.append((uid, order.id, order.number, order.store, dest, self._payload(cmd, note), now, now))
-        result.record = uid
+        dest = self.destinations.get(cmd.order.store)
         result.destination = dest
+        result.internal_only = dest is None
+        if self._group:
+            cmd.wanted = True  # queued by queue_grouped, once the order's last row is done
+        elif dest is not None:
+            result.record = self._queue(cmd, dest)
         return result
 
-    def _payload(self, cmd: _Command, note: str | None) -> str:
+    def queue_grouped(self) -> tuple[int, int]:
+        """Queue one record per grouped order that asked for one: (records queued, orders internal only)."""
+        queued = internal = 0
+        for cmd in self._grouped.values():
+            if not cmd.wanted:
+                continue
+            dest = self.destinations.get(cmd.order.store)
+            if dest is None:
+                internal += 1
+            else:
+                self._queue(cmd, dest)
+                queued += 1
+        self._grouped.clear()
+        return queued, internal
+
+    def _queue(self, cmd: _Command, dest: str) -> str:
+        order = cmd.order
+        uid = "su_" + os.urandom(10).hex()
+        now = time.time()
+        self._stack.append((uid, order.id, order.number, order.store, dest, self._payload(cmd), now, now))
+        return uid
+
+    def _payload(self, cmd: _Command) -> str:
         """The record's payload (record.Payload) as `json.dumps(payload, separators=(",", ":"))` writes it.
 
         Assembled from pieces rather than dumped from dicts: a bulk apply
@@ -384,6 +426,7 @@ class ChangeSession:
         items = ",".join([self._item_json(cmd, i) for i in order.items])
         packages = ",".join([_package_json(p) for p in cmd.packages])
         events = ",".join([js(e) for e in cmd.events])
+        note = "\n".join(cmd.notes) if cmd.notes else None
         return (
             f'{head}"label":{js(order.label)},"previous_label":{js(cmd.order_from)},{tail},'
             f'"items":[{items}],"packages":[{packages}],"note":{js(note)},"events":[{events}],'
