@@ -188,11 +188,11 @@ def _apply_file(db: Database, path: Path) -> ApplySummary:
                 result = _apply_step(session, step)
             except StatusctlError as exc:
                 raise InputError(f"{step.row.at(_blame(session, step))}: {str(exc).rstrip('.')}.") from None
-            summary.labels_changed += len(result.changes)
             for name in result.skipped:
                 summary.skipped_events[name] = summary.skipped_events.get(name, 0) + 1
             if count % FLUSH_EVERY == 0:
                 session.flush()
+        summary.labels_changed = session.labels_changed
         summary.records, summary.internal_only = session.queue_grouped()
         session.flush()
     return summary
