@@ -265,15 +265,19 @@ class ChangeSession:
                 self._fire_shipping_state(cmd)
         else:
             targets = [i for i in order.items if not i.fully_shipped and not i.cancelled]
-            if not targets and all(i.fully_shipped for i in order.items if not i.cancelled) and any(
-                not i.cancelled for i in order.items
-            ):
+            if not targets and not self._was_cancelled(order) and any(not i.cancelled for i in order.items):
                 raise InputError(f"Order {number} is already fully shipped and cannot be cancelled.")
             for item in targets:
                 item.cancelled = True
                 self._item_updates[item.id] = item
             self._fire(cmd, "order-cancelled", targets)
         return self._finish(cmd, note)
+
+    def _was_cancelled(self, order: OrderState) -> bool:
+        """Cancelled as a whole before (its shipped items stay shipped): cancelling again changes nothing."""
+        event = self.events.get("order-cancelled")
+        cancelled_label = event.order_label if event else None
+        return bool(cancelled_label) and order.label == cancelled_label and any(i.cancelled for i in order.items)
 
     def imported(self, number: str) -> Result:
         """Fire order-imported for a new order."""
