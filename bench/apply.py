@@ -6,8 +6,8 @@ Builds a database in a temporary directory through the project's own import
 path (an orders CSV generated here, `import_orders`), with UseStatusUpdates
 true and a webhook store, then writes an apply CSV that ships every item once,
 one row per item, each row with its own tracking number: every row fires
-item-shipped and order-partially-shipped or order-shipped, and queues one
-record. The 100,000-row apply is timed on fresh copies of that database:
+item-shipped and order-partially-shipped or order-shipped; each order gets
+one record carrying its five rows (five packages). The 100,000-row apply is timed on fresh copies of that database:
 
 - core: `statusctl.core.actions.apply_file` (reading, validating, applying);
 - cli: `statusctl --db COPY apply FILE` as a subprocess (start-up included;
@@ -105,7 +105,8 @@ def run_core(base: Path, apply_csv: Path) -> tuple[float, float, Path]:
     summary = apply_file(db, apply_csv)
     took, cpu = time.perf_counter() - started, time.process_time() - cpu
     db.close()
-    print(f"  core summary: rows={summary.rows} changed={summary.changed} records={summary.records}")
+    print(f"  core summary: rows={summary.rows} orders={summary.orders} labels changed={summary.labels_changed} "
+          f"records={summary.records}")
     return took, cpu, path
 
 

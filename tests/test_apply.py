@@ -46,7 +46,9 @@ def state() -> dict[str, tuple[str | None, list[tuple[str, str | None, int, bool
 @pytest.mark.usefixtures("shop")
 def test_the_example_applies():
     out = cli("apply", EXAMPLES / "apply.csv").stdout
-    assert "Applied 6 rows: 6 changed labels, 6 records queued." in out
+    # 1001's two rows make one record; every label change of the label history is counted.
+    assert count("label_history", "event != 'order-imported'") == 11
+    assert "Applied 6 rows to 5 orders: 11 labels changed, 5 records queued." in out
     assert show("1001")["label"] == "Order Shipped"
     assert show("1003")["label"] == "Partially Shipped"
     assert show("1004")["label"] == "Processing"
@@ -57,16 +59,26 @@ def test_the_example_applies():
     assert [(p["tracking"], p["carrier"], p["items"]) for p in packages] == [
         ("1Z999AA10123456784", "UPS", [{"sku": "MUG-1", "quantity": 2}, {"sku": "TEE-L", "quantity": 1}])]
     records = stack(order="1001")
-    assert [r["events"] for r in records] == [["item-shipped", "order-partially-shipped"],
-                                              ["item-shipped", "order-shipped"]]
-    assert payload_of(records[1]["id"])["note"] == "Thanks for your order!"
+    assert [r["events"] for r in records] == [["item-shipped", "order-partially-shipped", "order-shipped"]]
+    p = payload_of(records[0]["id"])
+    assert p["note"] == "Thanks for your order!"
+    assert (p["order"]["previous_label"], p["order"]["label"]) == ("Order Received", "Order Shipped")
+    assert [(i["sku"], i["changed"], i["previous_label"], i["label"]) for i in p["items"]] == [
+        ("MUG-1", True, None, "Item Shipped"), ("TEE-L", True, None, "Item Shipped")]
+    assert [(pk["tracking"], pk["items"]) for pk in p["packages"]] == [("1Z999AA10123456784", [
+        {"sku": "MUG-1", "cart_line_id": "9001", "quantity": 2}, {"sku": "TEE-L", "cart_line_id": "9002", "quantity": 1}])]
+    # The label history still keeps every step.
+    steps = [(h["event"], h["from"], h["to"]) for h in show("1001")["history"] if h["item"] is None]
+    assert steps[-2:] == [("order-partially-shipped", "Order Received", "Partially Shipped"),
+                          ("order-shipped", "Partially Shipped", "Order Shipped")]
     assert payload_of(stack(order="1006")[0]["id"])["note"] == "Sorry: out of stock"
 
 
 @pytest.mark.usefixtures("shop")
 def test_apply_json_summary():
     data = cli_json("apply", EXAMPLES / "apply.csv")
-    assert data == {"rows": 6, "changed": 6, "records": 6, "internal_only": 0, "skipped_events": {}}
+    assert data == {"rows": 6, "orders": 5, "labels_changed": 11, "records": 5, "internal_only": 0,
+                    "skipped_events": {}}
 
 
 def test_json_lines_does_the_same_as_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -94,9 +106,16 @@ def test_rows_of_one_order_build_on_each_other(tmp_path: Path):
               + "cancel,,1003,TEE-M,,,,\n"
               + "ship,,1003,MUG-1,,,,\n")
     data = cli_json("apply", f)
-    assert data["rows"] == 4 and data["records"] == 4
-    assert [r["events"] for r in stack(order="1003")] == [
-        ["order-partially-shipped"], ["item-shipped"], ["item-cancelled"], ["item-shipped", "order-shipped"]]
+    assert (data["rows"], data["orders"], data["records"]) == (4, 1, 1)
+    [record] = stack(order="1003")
+    assert record["events"] == ["order-partially-shipped", "item-shipped", "item-cancelled", "order-shipped"]
+    p = payload_of(record["id"])
+    assert [(i["sku"], i["changed"], i["shipped"], i["cancelled"], i["label"]) for i in p["items"]] == [
+        ("MUG-1", True, 1, False, "Item Shipped"), ("POSTER", True, 3, False, "Item Shipped"),
+        ("TEE-M", True, 0, True, "Item Cancelled")]
+    # Two packages without tracking: one per ship row.
+    assert [[(i["sku"], i["quantity"]) for i in pk["items"]] for pk in p["packages"]] == [
+        [("POSTER", 1)], [("POSTER", 2)], [("MUG-1", 1)]]
     assert show("1003")["label"] == "Order Shipped"
 
 
@@ -104,9 +123,9 @@ def test_rows_of_one_order_build_on_each_other(tmp_path: Path):
 def test_change_only_rule_in_bulk(tmp_path: Path):
     f = write(tmp_path / "a.csv", HEADER + "fire,order-approved,1002,,,,,\n" * 3)
     data = cli_json("apply", f)
-    assert (data["rows"], data["changed"], data["records"]) == (3, 1, 1)
+    assert (data["rows"], data["orders"], data["labels_changed"], data["records"]) == (3, 1, 1, 1)
     again = cli_json("apply", f)
-    assert (again["rows"], again["changed"], again["records"]) == (3, 0, 0)
+    assert (again["rows"], again["labels_changed"], again["records"]) == (3, 0, 0)
     assert count("stack") == 1
 
 
@@ -125,7 +144,7 @@ def test_internal_only_rows_are_counted(tmp_path: Path):
     cli("orders", "import", EXAMPLES / "orders.json", "--store", "phone")
     f = write(tmp_path / "a.csv", HEADER + "fire,order-approved,2001,,,,,\nship,,2002,,,,,\n")
     data = cli_json("apply", f)
-    assert (data["changed"], data["records"], data["internal_only"]) == (2, 0, 2)
+    assert (data["orders"], data["records"], data["internal_only"]) == (2, 0, 2)
     assert ", 2 internal only" in cli("apply", write(tmp_path / "b.csv", HEADER + "cancel,,2001,,,,,\n"
                                                      + "fire,order-approved,2002,,,,,\n")).stdout
 
@@ -152,8 +171,8 @@ def test_batched_writes_give_the_same_result(tmp_path: Path, monkeypatch: pytest
         summary = actions.apply_file(db, f)
     finally:
         db.close()
-    assert (summary.rows, summary.changed, summary.records) == (7, 7, 7)
-    assert [r["events"] for r in stack(order="1002")] == [["order-approved"], ["item-shipped", "order-shipped"]]
+    assert (summary.rows, summary.orders, summary.records) == (7, 4, 4)
+    assert [r["events"] for r in stack(order="1002")] == [["order-approved", "item-shipped", "order-shipped"]]
     assert show("1006")["label"] == "Cancelled"
 
 
@@ -175,4 +194,33 @@ def test_many_rows(tmp_path: Path):
     for _ in range(500):
         lines.append("fire,order-approved,1002,,,,,\nfire,item-backordered,1003,POSTER,,,,\n")
     data = cli_json("apply", write(tmp_path / "many.csv", "".join(lines)))
-    assert (data["rows"], data["changed"], data["records"]) == (1000, 2, 2)
+    assert (data["rows"], data["orders"], data["records"]) == (1000, 2, 2)
+
+
+@pytest.mark.usefixtures("shop")
+def test_one_record_per_order_carries_every_rows_note_and_package(tmp_path: Path):
+    f = write(tmp_path / "a.csv", HEADER
+              + "ship,,1003,POSTER,1,T-1,UPS,First box\n"
+              + "ship,,1003,POSTER,2,T-2,USPS,Second box\n"
+              + "ship,,1003,MUG-1,,T-1,UPS,First box\n"
+              + "fire,order-approved,1004,,,,,Approved\n")
+    data = cli_json("apply", f)
+    assert (data["rows"], data["orders"], data["records"]) == (4, 2, 2)
+    [record] = stack(order="1003")
+    p = payload_of(record["id"])
+    assert p["note"] == "First box\nSecond box"  # each note once, in the rows' order
+    assert [(pk["tracking"], pk["carrier"], [(i["sku"], i["quantity"]) for i in pk["items"]])
+            for pk in p["packages"]] == [("T-1", "UPS", [("POSTER", 1), ("MUG-1", 1)]),
+                                         ("T-2", "USPS", [("POSTER", 2)])]
+    assert payload_of(stack(order="1004")[0]["id"])["note"] == "Approved"
+
+
+@pytest.mark.usefixtures("shop")
+def test_an_order_whose_rows_notify_only_in_part_still_gets_one_record(tmp_path: Path):
+    cli("events", "set", "order-approved", "--no-notify-cart")
+    f = write(tmp_path / "a.csv", HEADER + "fire,order-approved,1002,,,,,\n" + "ship,,1002,,,,,\n")
+    data = cli_json("apply", f)
+    assert (data["labels_changed"], data["records"]) == (3, 1)
+    [record] = stack(order="1002")
+    assert record["events"] == ["order-approved", "item-shipped", "order-shipped"]
+    assert payload_of(record["id"])["order"]["previous_label"] == "Order Received"

@@ -321,10 +321,29 @@ def test_cancel_whole_order_fires_order_cancelled_only():
     assert all(i["cancelled"] and i["changed"] for i in p["items"])
 
 
+@pytest.mark.usefixtures("shop")
+def test_cancelling_again_an_order_cancelled_after_a_partial_shipment_changes_nothing():
+    cli("ship", "1001", "--item", "MUG-1", "--tracking", "T1", "--carrier", "UPS")
+    cli("cancel", "1001")
+    assert labels("1001") == ("Cancelled", {"MUG-1": "Item Shipped", "TEE-L": "Item Cancelled"})
+    before = dump()
+    out = cli("cancel", "1001").stdout
+    assert "no label changed, nothing queued" in out and "fully shipped" not in out
+    assert dump() == before
+
+
+@pytest.mark.usefixtures("shop")
+def test_an_order_whose_only_uncancelled_items_are_shipped_is_fully_shipped_for_cancel():
+    cli("cancel", "1001", "--item", "TEE-L")
+    cli("ship", "1001")
+    assert "already fully shipped" in error_of("cancel", "1001")
+
+
 @pytest.mark.parametrize(
     ("setup", "args", "fragment"),
     [
         (("ship", "1001"), ("cancel", "1001"), "already fully shipped"),
+        (("ship", "1001", "--item", "MUG-1"), ("cancel", "1001", "--item", "MUG-1"), "already shipped"),
         (("ship", "1001", "--item", "MUG-1"), ("cancel", "1001", "--item", "MUG-1"), "already shipped"),
         (("cancel", "1001", "--item", "MUG-1"), ("ship", "1001", "--item", "MUG-1"), "is cancelled"),
         (("cancel", "1001"), ("ship", "1001"), "nothing left to ship"),

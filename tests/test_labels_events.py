@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from statusctl.carts.matrix import CART_TYPES, DEFAULT_MAPPINGS
 from statusctl.core import events, labels
 from statusctl.core.errors import InputError, NotFound
 
-from .helpers import cli, cli_json, dump, error_of, open_db, setup_shop
+from .helpers import EXAMPLES, cli, cli_json, dump, error_of, open_db, setup_shop, show
 
 BUILTIN = [
     ("Order Received", "order"), ("Payment Received", "order"), ("Processing", "order"), ("On Hold", "order"),
@@ -118,7 +120,8 @@ def test_map_must_be_cart_equals_value(bad: str):
     assert dump() == before
 
 
-@pytest.mark.parametrize("name", ["A", "x" * 50, "Shipped – partly (2/3)", "Größe geändert", "  Padded  "])
+@pytest.mark.parametrize("name", ["A", "x" * 50, "Shipped – partly (2/3)", "Größe geändert", "  Padded  ",
+                                  "Customer's pickup", 'Say "hi"', "Robert'); DROP TABLE labels;--"])
 def test_good_label_names(name: str):
     cli("labels", "add", name)
     assert label_json(name.strip())["name"] == name.strip()
@@ -126,8 +129,7 @@ def test_good_label_names(name: str):
 
 @pytest.mark.parametrize(
     ("name", "why"),
-    [("", "1 to 50"), ("   ", "1 to 50"), ("x" * 51, "1 to 50"), ("Bob's", "quote"), ('Say "hi"', "quote"),
-     ("tab\there", "control")],
+    [("", "1 to 50"), ("   ", "1 to 50"), ("x" * 51, "1 to 50"), ("tab\there", "control")],
 )
 def test_bad_label_names(name: str, why: str):
     cli("init")
@@ -180,7 +182,7 @@ def test_label_used_by_an_event_cannot_be_removed():
     cli("events", "set", "order-approved", "--order-label", "Approved")
     before = dump()
     message = error_of("labels", "remove", "Approved")
-    assert "in use" in message and "events" in message
+    assert "in use by 1 event and" in message
     assert dump() == before
     cli("events", "set", "order-approved", "--order-label", "Processing")
     cli("labels", "remove", "Approved")
@@ -196,14 +198,14 @@ def test_label_used_by_an_order_or_item_cannot_be_removed():
     # Nothing points the events at it any more; orders and items still wear it.
     cli("events", "defaults", "--yes")
     message = error_of("labels", "remove", "Approved")
-    assert "in use by 1 orders" in message
+    assert "in use by 1 order and" in message
     db = open_db()
     try:
         with db.tx() as conn:
             conn.execute("UPDATE orders SET label = NULL WHERE label = 'Approved'")
     finally:
         db.close()
-    assert "in use by 1 items" in error_of("labels", "remove", "Approved")
+    assert "in use by 1 item and" in error_of("labels", "remove", "Approved")
 
 
 def test_core_label_rules():
@@ -323,3 +325,139 @@ def test_core_event_set_and_names():
         assert (e.fires, e.notify) == (True, False)
     finally:
         db.close()
+
+
+# -- setting a mapping on an existing label; what each cart takes ------------------------
+
+
+def test_map_alone_sets_the_mapping_of_an_existing_label_of_any_scope():
+    cli("init")
+    # What a failed record tells the user to run (carts/base.py require_mapping) must work as printed.
+    cli("labels", "add", "Payment Received", "--map", "woocommerce=on-hold")
+    assert label_json("Payment Received")["mappings"]["woocommerce"] == "on-hold"
+    assert label_json("Payment Received")["scope"] == "order"
+    cli("labels", "add", "Item Returned", "--map", "seti=Returned")
+    assert label_json("Item Returned")["scope"] == "item"
+    # A scope given is still checked.
+    before = dump()
+    message = error_of("labels", "add", "Payment Received", "--scope", "item", "--map", "woocommerce=x")
+    assert "already exists with scope order" in message and "leave out --scope" in message
+    assert dump() == before
+
+
+@pytest.mark.parametrize(
+    ("mapping", "why"),
+    [
+        ("bigcommerce=abc", "status_id number from 0 to 14"),
+        ("bigcommerce=999", "status_id number from 0 to 14"),
+        ("bigcommerce=-1", "status_id number from 0 to 14"),
+        ("woocommerce=Completed", "slug of lower-case letters"),
+        ("woocommerce=ready for pickup", "slug of lower-case letters"),
+        ("woocommerce=" + "x" * 21, "slug of lower-case letters"),
+        ("magento2=shipped", "ship, cancel, hold, unhold, comment or comment:<status code>"),
+        ("magento2=hold:pending", "comment:<status code>"),
+        ("shopify=completed", "only fulfil, cancel, tag or none"),
+        ("opencart=Shipped", "numeric order_status_id"),
+        ("opencart=0", "numeric order_status_id"),
+        ("prestashop=0", "at least 1"),
+        ("prestashop=" + "x" * 65, "at most 64 characters"),
+    ],
+)
+def test_a_mapping_the_cart_cannot_take_is_refused_when_saved(mapping: str, why: str):
+    cli("init")
+    before = dump()
+    message = error_of("labels", "add", "Ready For Pickup", "--map", mapping)
+    assert f"--map '{mapping[:40]}" in message
+    assert why in message
+    assert dump() == before
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    ["bigcommerce=0", "bigcommerce=14", "bigcommerce=shipment", "woocommerce=ready-pickup", "woocommerce=note",
+     "woocommerce=wc_custom_1", "magento2=Hold", "magento2=comment:processing", "shopify=Fulfill", "shopify=tag",
+     "opencart=15", "prestashop=4", "prestashop=Payment accepted", "seti=Anything at all 'quoted'",
+     "webhook=whatever", "oss=Ready"],
+)
+def test_values_the_cart_takes_are_saved(mapping: str):
+    cli("labels", "add", "Ready For Pickup", "--map", mapping)
+    cart, _, value = mapping.partition("=")
+    assert label_json("Ready For Pickup")["mappings"][cart] == value
+
+
+def test_every_default_mapping_is_one_its_cart_takes():
+    from statusctl.carts.mapvalues import validate_mapping
+
+    for label, maps in DEFAULT_MAPPINGS.items():
+        for cart, value in maps.items():
+            assert validate_mapping(cart, value) is None, (label, cart, value)
+
+
+# The order labels (the ones a cart's status follows) with no equivalent in a cart type; the
+# README's "Labels and carts" says to map them before turning on an event that sends them.
+UNMAPPED = {
+    ("Order Received", "bigcommerce"), ("Order Received", "prestashop"), ("Order Received", "opencart"),
+    ("On Hold", "bigcommerce"), ("On Hold", "prestashop"), ("On Hold", "opencart"),
+}
+STATUS_CARTS = ("woocommerce", "bigcommerce", "magento2", "prestashop", "opencart")  # require_mapping
+
+
+def test_every_builtin_order_label_has_a_mapping_for_every_cart_that_needs_one():
+    rows = {r["name"]: r["mappings"] for r in cli_json("labels", "list")}
+    for name, scope in BUILTIN:
+        if scope != "order":
+            continue
+        for cart in STATUS_CARTS:
+            assert (cart in rows[name]) != ((name, cart) in UNMAPPED), (name, cart)
+    assert rows["Payment Received"]["woocommerce"] == "processing"
+
+
+def test_an_existing_database_gets_the_new_default_mappings_and_keeps_its_own(tmp_path):
+    from statusctl.core.db import Database
+
+    path = tmp_path / "old.db"
+    db = Database.open(path)
+    db.close()
+    cli("--db", path, "init")
+    cli("--db", path, "labels", "add", "Payment Received", "--map", "bigcommerce=7")
+    # As a database made before 0003: without the new defaults, without the migration's row.
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DELETE FROM label_maps WHERE label = 'Payment Received' AND cart != 'bigcommerce'")
+        conn.execute("DELETE FROM label_maps WHERE label = 'Order Received'")
+        conn.execute("DELETE FROM migrations WHERE name = '0003_default_label_maps'")
+    conn.close()
+    rows = {r["name"]: r["mappings"] for r in cli_json("--db", path, "labels", "list")}
+    assert rows["Payment Received"] == {"bigcommerce": "7", "magento2": "comment", "opencart": "2",
+                                        "prestashop": "Payment accepted", "woocommerce": "processing"}
+    assert rows["Order Received"] == {"magento2": "comment", "woocommerce": "note"}
+
+
+QUOTED_ORDER = 'Customer\'s "pickup" <ready> & set'
+QUOTED_ITEM = "Packed for Bob's van"
+
+
+@pytest.mark.parametrize("xml", ["false", "true"])
+def test_label_names_with_quotes_arrive_intact_at_a_real_cart(xml: str):
+    from statusctl.democart import DemoCart
+
+    with DemoCart(user="u", password="p-w", statuses=[QUOTED_ORDER, QUOTED_ITEM]) as cart:
+        cli("init")
+        cli("config", "set", "UseStatusUpdates", "true")
+        cli("stores", "add", "shop", "--cart", "seti", "--url", cart.url, "--secret", "user=u",
+            "--secret", "password=p-w", "--option", f"xml={xml}")
+        cli("orders", "import", EXAMPLES / "orders.csv", "--store", "shop")
+        cli("labels", "add", QUOTED_ORDER, "--scope", "order")
+        cli("labels", "add", QUOTED_ITEM, "--scope", "item")
+        cli("events", "set", "order-approved", "--order-label", QUOTED_ORDER)
+        cli("events", "set", "item-backordered", "--item-label", QUOTED_ITEM)
+        cli("fire", "order-approved", "1003")
+        cli("fire", "item-backordered", "1003", "--item", "POSTER")
+        cli("stack", "run")
+        assert cli_json("stack", "list") == []
+        received = [r for r in cart.received if r["order"] == "503"]  # its cart_order_id
+        assert received[0]["status"] == QUOTED_ORDER
+        if xml == "true":
+            assert received[1]["items"]["9005"] == QUOTED_ITEM  # ItemNumber: its cart_line_id
+    assert label_json(QUOTED_ORDER)["scope"] == "order"
+    assert show("1003")["label"] == QUOTED_ORDER

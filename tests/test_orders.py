@@ -165,6 +165,28 @@ def test_skip_existing(tmp_path: Path):
 
 
 @pytest.mark.usefixtures("shop")
+@pytest.mark.parametrize("skip", [[], ["--skip-existing"]])
+def test_another_stores_order_with_the_same_number_is_an_error_naming_that_store(tmp_path: Path, skip: list[str]):
+    cli("orders", "import", EXAMPLES / "orders.csv", "--store", "web")
+    cli("stores", "add", "outlet", "--cart", "none", "--url", "https://outlet.example")
+    more = write(tmp_path / "outlet.csv", HEADER
+                 + "3001,2026-12-01,New Person,n@example.com,1,SKU-1,One,1\n"
+                 + "1001,2026-11-20,Someone Else,x@example.com,1,OTHER,Other,5\n")
+    before = dump()
+    message = error_of("orders", "import", more, "--store", "outlet", *skip)
+    assert "line 3, field 'order_number'" in message
+    assert "order 1001 already belongs to store 'web', not 'outlet'" in message
+    assert dump() == before
+    assert show("1001")["store"] == "web"
+
+
+@pytest.mark.usefixtures("shop")
+def test_one_order_is_said_in_the_singular(tmp_path: Path):
+    one = write(tmp_path / "one.csv", HEADER + "3001,2026-12-01,New Person,n@example.com,1,SKU-1,One,1\n")
+    assert "Imported 1 order (1 item) into store 'web'." in cli("orders", "import", one, "--store", "web").stdout
+
+
+@pytest.mark.usefixtures("shop")
 def test_unknown_store():
     before = dump()
     assert "Unknown store 'nope'" in error_of("orders", "import", EXAMPLES / "orders.csv", "--store", "nope")

@@ -73,7 +73,13 @@ CART_TYPES: dict[str, CartType] = {
 # Default per-cart values of the built-in labels (CARTS.md, "Default label mappings").
 # Action words (ship, cancel, hold, comment, note, shipment, fulfil) name what the
 # adapter does where the cart has no free status.
+# Labels left out for a cart type have no equivalent there (e.g. On Hold in BigCommerce):
+# the README says to add one (`labels add NAME --map CART=VALUE`) before sending them.
+# A value added here reaches existing databases only through a new migration.
 DEFAULT_MAPPINGS: dict[str, dict[str, str]] = {
+    "Order Received": {"woocommerce": "note", "magento2": "comment"},
+    "Payment Received": {"woocommerce": "processing", "bigcommerce": "11", "magento2": "comment",
+                         "prestashop": "Payment accepted", "opencart": "2"},
     "Processing": {"woocommerce": "processing", "bigcommerce": "11", "magento2": "comment",
                    "prestashop": "Processing in progress", "opencart": "2"},
     "On Hold": {"woocommerce": "on-hold", "magento2": "hold"},

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from statusctl.cli.common import JsonOpt, open_db, print_json, say
+from statusctl.cli.common import JsonOpt, open_db, plural, print_json, say
 
 if TYPE_CHECKING:
     from statusctl.core.changes import Result
@@ -78,14 +78,19 @@ def apply(
     file: Annotated[Path, typer.Argument(help="CSV or JSON Lines: action, event, order, sku, quantity, tracking, carrier, note.")],
     json: JsonOpt = False,
 ) -> None:
-    """Bulk fire/ship/cancel from a file, all rows or none."""
+    """Bulk fire/ship/cancel from a file, all rows or none.
+
+    However many rows touch an order, it gets at most one record carrying the whole
+    change of all of them (final labels, changed items, every package, the notes);
+    the label history keeps every step.
+    """
     from statusctl.core.actions import apply_file
 
     s = apply_file(open_db(), file)
     if json:
         print_json(vars(s))
         return
-    say(f"Applied {s.rows} rows: {s.changed} changed labels, {s.records} records queued"
-        + (f", {s.internal_only} internal only" if s.internal_only else "") + ".")
+    say(f"Applied {plural(s.rows, 'row')} to {plural(s.orders, 'order')}: {plural(s.labels_changed, 'label')} changed, "
+        f"{plural(s.records, 'record')} queued" + (f", {s.internal_only} internal only" if s.internal_only else "") + ".")
     for name, count in sorted(s.skipped_events.items()):
-        say(f"Event {name} does not fire (its 'fires' is off): skipped {count} times.")
+        say(f"Event {name} does not fire (its 'fires' is off): skipped {plural(count, 'time')}.")

@@ -102,6 +102,11 @@ def say(message: str) -> None:
     console().print(message)
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 row`, `2 rows` (`many` for a word whose plural is not word + 's')."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
 def confirm(question: str, yes: bool, what: str) -> None:
     """Go on when `--yes` was given or the operator agrees; refuse without a terminal instead of hanging."""
     if yes:

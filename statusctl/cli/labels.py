@@ -31,10 +31,16 @@ def list_(json: JsonOpt = False) -> None:
 @app.command()
 def add(
     name: str,
-    scope: Annotated[str, typer.Option("--scope", help="item, order or both.")] = "both",
-    map_: Annotated[list[str] | None, typer.Option("--map", help="CART=VALUE, the label's value in that cart type.")] = None,
+    scope: Annotated[
+        str | None, typer.Option("--scope", help="item, order or both (a new label: both); checked only when given.")
+    ] = None,
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="CART=VALUE, the label's value in that cart type (checked against what the cart takes).")] = None,
 ) -> None:
-    """Add a label (or set the cart values of an existing one)."""
+    """Add a label (or set the cart values of an existing one: give only --map).
+
+    Names may hold quotes ("Customer's pickup"); 1-50 characters, no control characters.
+    """
     from statusctl.core.labels import add_label
 
     label = add_label(open_db(), name, scope, map_ or [])

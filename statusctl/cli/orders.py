@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from statusctl.cli.common import JsonOpt, StoreOpt, age, open_db, print_json, say, sub_app, table
+from statusctl.cli.common import JsonOpt, StoreOpt, age, open_db, plural, print_json, say, sub_app, table
 
 app = sub_app("Orders: import them, list them, look at one.")
 
@@ -17,7 +17,9 @@ def import_(
     file: Annotated[Path, typer.Argument(help="Orders file (CSV or JSON).")],
     store: Annotated[str, typer.Option("--store", help="The store the orders belong to.")],
     format: Annotated[str | None, typer.Option("--format", help="csv or json (default: from the file name).")] = None,
-    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Skip orders already imported.")] = False,
+    skip_existing: Annotated[bool, typer.Option(
+        "--skip-existing", help="Skip orders this store already has (another store's order with the same number "
+        "is an error).")] = False,
     json: JsonOpt = False,
 ) -> None:
     """Import orders, all or nothing; fires order-imported for each new order."""
@@ -32,12 +34,12 @@ def import_(
         print_json({"imported": summary.imported, "skipped": summary.skipped, "items": summary.items,
                     "records_queued": queued, "status_updates": summary.updates_on})
         return
-    say(f"Imported {len(summary.imported)} orders ({summary.items} items) into store {store!r}"
+    say(f"Imported {plural(len(summary.imported), 'order')} ({plural(summary.items, 'item')}) into store {store!r}"
         + (f", skipped {len(summary.skipped)} already present" if summary.skipped else "") + ".")
     if not summary.updates_on:
         say("Status updates are off, so order-imported did not fire (labels stay empty).")
     elif queued:
-        say(f"{queued} status update records queued.")
+        say(f"{plural(queued, 'status update record')} queued.")
 
 
 @app.command("list")

@@ -145,14 +145,17 @@ def _steps(path: Path) -> Iterator[Step]:
 @dataclass
 class ApplySummary:
     rows: int
-    changed: int
-    records: int
-    internal_only: int
+    orders: int  # distinct orders the rows name
+    labels_changed: int  # label changes (an order's or an item's), as the label history counts them
+    records: int  # at most one per order: the whole change of all its rows
+    internal_only: int  # orders whose change notifies but has nowhere to go
     skipped_events: dict[str, int]
 
 
 def apply_file(db: Database, path: Path) -> ApplySummary:
-    """Apply every row of a CSV or JSON Lines file, or none (one transaction, batched writes)."""
+    """Apply every row of a CSV or JSON Lines file, or none (one transaction, batched writes).
+
+    One record per order (and destination) carries the whole change of all the rows for it."""
     with _gc_paused():
         return _apply_file(db, path)
 
@@ -175,22 +178,22 @@ def _apply_file(db: Database, path: Path) -> ApplySummary:
     if not steps:
         raise InputError(f"{display_path(path)}: holds no rows.")
     require_updates_on(db)
-    summary = ApplySummary(len(steps), 0, 0, 0, {})
+    numbers = list(dict.fromkeys(s.order for s in steps))
+    summary = ApplySummary(len(steps), len(numbers), 0, 0, 0, {})
     with db.tx() as conn:
-        session = ChangeSession(conn)
-        session.load(s.order for s in steps)
+        session = ChangeSession(conn, group=True)
+        session.load(numbers)
         for count, step in enumerate(steps, start=1):
             try:
                 result = _apply_step(session, step)
             except StatusctlError as exc:
                 raise InputError(f"{step.row.at(_blame(session, step))}: {str(exc).rstrip('.')}.") from None
-            summary.changed += bool(result.changes)
-            summary.records += result.record is not None
-            summary.internal_only += result.internal_only
             for name in result.skipped:
                 summary.skipped_events[name] = summary.skipped_events.get(name, 0) + 1
             if count % FLUSH_EVERY == 0:
                 session.flush()
+        summary.labels_changed = session.labels_changed
+        summary.records, summary.internal_only = session.queue_grouped()
         session.flush()
     return summary
 

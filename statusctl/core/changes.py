@@ -4,7 +4,10 @@ A `ChangeSession` runs inside one writing transaction. Commands change the
 loaded `OrderState`s; the session collects label updates, history rows,
 packages and stack records, and `flush` writes them with executemany. One
 command on one order makes at most one stack record carrying the whole change
-(the change-only rule: only a real label change counts).
+(the change-only rule: only a real label change counts). A grouping session
+(`apply`) keeps one such command per order across all its commands and queues
+the records only when `queue_grouped` is called: one record per order carrying
+the whole change of every row (the label history still keeps every step).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from dataclasses import dataclass, field
 from statusctl.core import events as events_mod
 from statusctl.core.errors import InputError, NotFound, shown
 from statusctl.core.events import Event
-from statusctl.core.record import PackagePart, js
+from statusctl.core.payload import payload_text
+from statusctl.core.record import PackagePart
 from statusctl.core.stores import Store, all_stores_in, destination
 
 
@@ -100,14 +104,18 @@ class _Command:
         self.notify = False
         self.new_tracking = False
         self.packages: list[PackagePart] = []
+        self.notes: list[str] = []
+        self.wanted = False  # a grouped command: some step asked for a record
         self.result = Result(order.number)
 
 
 class ChangeSession:
     """Runs commands on orders inside one transaction of `conn` and writes their effects."""
 
-    def __init__(self, conn: sqlite3.Connection, *, now: str | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, now: str | None = None, group: bool = False) -> None:
         self.conn = conn
+        self._group = group
+        self._grouped: dict[int, _Command] = {}  # order id -> the order's command so far (group mode)
         self.now = now or utc_now()
         self.events: dict[str, Event] = {
             r["name"]: Event(r["name"], r["item_label"], r["order_label"], bool(r["fires"]), bool(r["notify"]))
@@ -121,13 +129,10 @@ class ChangeSession:
         self._order_labels: dict[int, str | None] = {}
         self._item_updates: dict[int, ItemState] = {}
         self._history: list[tuple[object, ...]] = []
+        self._history_written = 0
         self._packages: list[tuple[int, int, str | None, str | None, str]] = []
         self._package_items: list[tuple[int, int, int]] = []
         self._stack: list[tuple[object, ...]] = []
-        # Payload fragments of the last order's items: item id -> (head, state, fragment).
-        self._parts_order: int | None = None
-        self._item_parts: dict[int, tuple[str, tuple[object, ...], str]] = {}
-        self._order_ends = ("", "")
         next_pkg = conn.execute("SELECT COALESCE(MAX(id), 0) FROM packages").fetchone()[0]
         self._next_package = int(next_pkg) + 1
 
@@ -184,7 +189,7 @@ class ChangeSession:
         """Fire one event by hand on an order (and, for item events, on the given items)."""
         name = events_mod.check_event(event_name)
         order = self.order(number)
-        cmd = _Command(order)
+        cmd = self._command(order)
         event = self._event(name)
         targets: list[ItemState] = []
         if skus:
@@ -208,7 +213,7 @@ class ChangeSession:
     ) -> Result:
         """Ship items (all that is left by default) in one package; fire the shipping events."""
         order = self.order(number)
-        cmd = _Command(order)
+        cmd = self._command(order)
         wanted: list[tuple[ItemState, int]] = []
         if items:
             for sku, qty in items:
@@ -225,12 +230,13 @@ class ChangeSession:
             wanted = [(i, i.remaining) for i in order.items if i.remaining > 0]
         if not wanted:
             raise InputError(f"Order {number} has nothing left to ship.")
-        was_full = [item.fully_shipped for item, _ in wanted]
+        now_full = []  # every wanted item had some left to ship, so "now full" is "newly full"
         for item, amount in wanted:
             item.shipped += amount
             self._item_updates[item.id] = item
+            if item.shipped >= item.quantity:
+                now_full.append(item)
         self._add_package(cmd, wanted, tracking, carrier)
-        now_full = [i for (i, _), was in zip(wanted, was_full, strict=True) if not was and i.fully_shipped]
         if now_full:
             self._fire(cmd, "item-shipped", now_full)
         self._fire_shipping_state(cmd)
@@ -239,7 +245,7 @@ class ChangeSession:
     def cancel(self, number: str, skus: list[str], note: str | None = None) -> Result:
         """Cancel items (item-cancelled) or the whole order (order-cancelled)."""
         order = self.order(number)
-        cmd = _Command(order)
+        cmd = self._command(order)
         if skus:
             targets = []
             for sku in skus:
@@ -259,9 +265,7 @@ class ChangeSession:
                 self._fire_shipping_state(cmd)
         else:
             targets = [i for i in order.items if not i.fully_shipped and not i.cancelled]
-            if not targets and all(i.fully_shipped for i in order.items if not i.cancelled) and any(
-                not i.cancelled for i in order.items
-            ):
+            if not targets and not self._was_cancelled(order) and any(not i.cancelled for i in order.items):
                 raise InputError(f"Order {number} is already fully shipped and cannot be cancelled.")
             for item in targets:
                 item.cancelled = True
@@ -269,13 +273,30 @@ class ChangeSession:
             self._fire(cmd, "order-cancelled", targets)
         return self._finish(cmd, note)
 
+    def _was_cancelled(self, order: OrderState) -> bool:
+        """Cancelled as a whole before (its shipped items stay shipped): cancelling again changes nothing."""
+        event = self.events.get("order-cancelled")
+        cancelled_label = event.order_label if event else None
+        return bool(cancelled_label) and order.label == cancelled_label and any(i.cancelled for i in order.items)
+
     def imported(self, number: str) -> Result:
         """Fire order-imported for a new order."""
-        cmd = _Command(self.order(number))
+        cmd = self._command(self.order(number))
         self._fire(cmd, "order-imported", [])
         return self._finish(cmd, None)
 
     # -- the rules -----------------------------------------------------------
+
+    def _command(self, order: OrderState) -> _Command:
+        """A new command on `order`; in group mode the order's command so far, with a fresh Result."""
+        if not self._group:
+            return _Command(order)
+        cmd = self._grouped.get(order.id)
+        if cmd is None:
+            cmd = self._grouped[order.id] = _Command(order)
+        elif cmd.result.skipped:  # the Result is the last step's: what it skipped was read
+            cmd.result.skipped = []
+        return cmd
 
     def _event(self, name: str) -> Event:
         if name not in self.events:
@@ -293,25 +314,28 @@ class ChangeSession:
                 if item.label != event.item_label:
                     cmd.item_from.setdefault(item.id, item.label)
                     self._history.append((self.now, cmd.order.id, item.id, name, item.label, event.item_label))
-                    cmd.result.changes.append(f"item {item.sku}: {item.label or '–'} → {event.item_label}")
+                    if not self._group:  # an apply only counts them (labels_changed)
+                        cmd.result.changes.append(f"item {item.sku}: {item.label or '–'} → {event.item_label}")
                     item.label = event.item_label
                     self._item_updates[item.id] = item
                     changed = True
         order = cmd.order
         if event.order_label and order.label != event.order_label:
             self._history.append((self.now, order.id, None, name, order.label, event.order_label))
-            cmd.result.changes.append(f"order: {order.label or '–'} → {event.order_label}")
+            if not self._group:
+                cmd.result.changes.append(f"order: {order.label or '–'} → {event.order_label}")
             order.label = event.order_label
             cmd.order_changed = True
             self._order_labels[order.id] = order.label
             changed = True
         if changed:
-            cmd.events.append(name)
+            if name not in cmd.events:
+                cmd.events.append(name)
             cmd.notify = cmd.notify or event.notify
 
     def _fire_shipping_state(self, cmd: _Command) -> None:
         active = [i for i in cmd.order.items if not i.cancelled]
-        if active and all(i.fully_shipped for i in active):
+        if active and all(i.shipped >= i.quantity for i in active):
             self._fire(cmd, "order-shipped", [])
         elif any(i.shipped > 0 for i in active):
             self._fire(cmd, "order-partially-shipped", [])
@@ -330,14 +354,17 @@ class ChangeSession:
                 cmd.new_tracking = True
         for item, amount in wanted:
             self._package_items.append((package_id, item.id, amount))
-        cmd.packages.append(
-            {
-                "tracking": tracking,
-                "carrier": carrier,
-                "shipped_at": self.now,
-                "items": [{"sku": i.sku, "cart_line_id": i.cart_line_id, "quantity": q} for i, q in wanted],
-            }
-        )
+        parts = [i for i in cmd.packages if i["tracking"] == tracking] if tracking and cmd.packages else None
+        if not parts:
+            cmd.packages.append({"tracking": tracking, "carrier": carrier, "shipped_at": self.now, "items": [
+                {"sku": i.sku, "cart_line_id": i.cart_line_id, "quantity": q} for i, q in wanted]})
+            return
+        for item, amount in wanted:  # rows of one apply adding to one package: one part, summed per item
+            same = next((p for p in parts[0]["items"] if p["sku"] == item.sku), None)
+            if same is None:
+                parts[0]["items"].append({"sku": item.sku, "cart_line_id": item.cart_line_id, "quantity": amount})
+            else:
+                same["quantity"] += amount
 
     def _shipping_notifies(self, cmd: _Command) -> bool:
         """A new tracking number is news for the cart when the order's shipping event notifies."""
@@ -350,67 +377,49 @@ class ChangeSession:
 
     def _finish(self, cmd: _Command, note: str | None) -> Result:
         result = cmd.result
+        if note and note not in cmd.notes:
+            cmd.notes.append(note)
+        if cmd.wanted:  # grouped: an earlier row of this order already asked for its record
+            return result
         notify = (cmd.notify and bool(cmd.events)) or self._shipping_notifies(cmd)
         if not notify:
             return result
-        order = cmd.order
-        dest = self.destinations.get(order.store)
-        if dest is None:
-            result.internal_only = True
-            return result
-        uid = "su_" + os.urandom(10).hex()
-        now = time.time()
-        self._stack.append((uid, order.id, order.number, order.store, dest, self._payload(cmd, note), now, now))
-        result.record = uid
+        dest = self.destinations.get(cmd.order.store)
         result.destination = dest
+        result.internal_only = dest is None
+        if self._group:
+            cmd.wanted = True  # queued by queue_grouped, once the order's last row is done
+        elif dest is not None:
+            result.record = self._queue(cmd, dest)
         return result
 
-    def _payload(self, cmd: _Command, note: str | None) -> str:
-        """The record's payload (record.Payload) as `json.dumps(payload, separators=(",", ":"))` writes it.
+    @property
+    def labels_changed(self) -> int:
+        """Label changes made so far (written or not): one label history row each."""
+        return self._history_written + len(self._history)
 
-        Assembled from pieces rather than dumped from dicts: a bulk apply
-        spent most of its time in json.dumps. Same keys, same order, same text.
-        """
+    def queue_grouped(self) -> tuple[int, int]:
+        """Queue one record per grouped order that asked for one: (records queued, orders internal only)."""
+        queued = internal = 0
+        for cmd in self._grouped.values():
+            if not cmd.wanted:
+                continue
+            dest = self.destinations.get(cmd.order.store)
+            if dest is None:
+                internal += 1
+            else:
+                self._queue(cmd, dest)
+                queued += 1
+        self._grouped.clear()
+        return queued, internal
+
+    def _queue(self, cmd: _Command, dest: str) -> str:
         order = cmd.order
-        if self._parts_order != order.id:  # rows of one order usually come one after another
-            self._parts_order = order.id
-            self._item_parts = {}
-            self._order_ends = (  # the order's fields around its labels, which never change
-                f'{{"store":{js(order.store)},"order":{{"number":{js(order.number)},'
-                f'"cart_order_id":{js(order.cart_order_id)},',
-                f'"postal_code":{js(order.postal_code)},"date":{js(order.date)}}}',
-            )
-        head, tail = self._order_ends
-        items = ",".join([self._item_json(cmd, i) for i in order.items])
-        packages = ",".join([_package_json(p) for p in cmd.packages])
-        events = ",".join([js(e) for e in cmd.events])
-        return (
-            f'{head}"label":{js(order.label)},"previous_label":{js(cmd.order_from)},{tail},'
-            f'"items":[{items}],"packages":[{packages}],"note":{js(note)},"events":[{events}],'
-            f'"changed_at":{js(self.now)}}}'
-        )
-
-    def _item_json(self, cmd: _Command, item: ItemState) -> str:
-        """One record.ItemPart, reused while the item's state is the same (the next row often
-        touches another item of the same order); the part that never changes is encoded once."""
-        if item.id in cmd.item_from:
-            previous, changed = cmd.item_from[item.id], "true"
-        else:
-            previous, changed = item.label, "false"
-        state = (item.label, previous, item.shipped, item.cancelled, changed)
-        cached = self._item_parts.get(item.id)
-        if cached is None:
-            head = f'{{"sku":{js(item.sku)},"cart_line_id":{js(item.cart_line_id)},"name":{js(item.name)},'
-        elif cached[1] == state:
-            return cached[2]
-        else:
-            head = cached[0]
-        part = (
-            f'{head}"label":{js(item.label)},"previous_label":{js(previous)},"quantity":{item.quantity:d},'
-            f'"shipped":{item.shipped:d},"cancelled":{"true" if item.cancelled else "false"},"changed":{changed}}}'
-        )
-        self._item_parts[item.id] = (head, state, part)
-        return part
+        uid = "su_" + os.urandom(10).hex()
+        now = time.time()
+        payload = payload_text(order, cmd.order_from, cmd.item_from, cmd.packages, cmd.notes, cmd.events, self.now)
+        self._stack.append((uid, order.id, order.number, order.store, dest, payload, now, now))
+        return uid
 
     # -- writing -------------------------------------------------------------
 
@@ -447,17 +456,7 @@ class ChangeSession:
         self._item_updates.clear()
         self._packages.clear()
         self._package_items.clear()
+        self._history_written += len(self._history)
         self._history.clear()
         self._stack.clear()
 
-
-def _package_json(package: PackagePart) -> str:
-    """One record.PackagePart as json.dumps writes it (see ChangeSession._payload)."""
-    items = ",".join(
-        [f'{{"sku":{js(i["sku"])},"cart_line_id":{js(i["cart_line_id"])},"quantity":{js(i["quantity"])}}}'
-         for i in package["items"]]
-    )
-    return (
-        f'{{"tracking":{js(package["tracking"])},"carrier":{js(package["carrier"])},'
-        f'"shipped_at":{js(package["shipped_at"])},"items":[{items}]}}'
-    )

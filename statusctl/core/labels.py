@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+from statusctl.carts.mapvalues import validate_mapping
 from statusctl.carts.matrix import CART_TYPES, DEFAULT_MAPPINGS
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, NotFound, shown
@@ -40,12 +41,14 @@ class Label:
 
 
 def check_name(name: str) -> str:
-    """The original's rules: 1–50 characters, no quotes; surrounding spaces trimmed."""
+    """1–50 characters, surrounding spaces trimmed, no control characters.
+
+    Quotes are allowed (the original refused them): every statement is parameterised
+    and every cart encodes its fields, so "Customer's pickup" arrives as it is.
+    """
     clean = name.strip()
     if not 1 <= len(clean) <= 50:
         raise InputError(f"Label name {shown(name)} must be 1 to 50 characters long.")
-    if "'" in clean or '"' in clean:
-        raise InputError(f"Label name {shown(name)} must not contain quote characters.")
     if any(ord(ch) < 32 for ch in clean):
         raise InputError(f"Label name {shown(name)} must not contain control characters.")
     return clean
@@ -61,6 +64,9 @@ def parse_mapping(text: str) -> tuple[str, str]:
         raise InputError(f"--map {shown(text)}: unknown cart type {shown(cart)}; cart types: {', '.join(CART_TYPES)}.")
     if len(value.strip()) > 100 or "\x00" in value:
         raise InputError(f"--map {shown(text)}: the value must be at most 100 characters, without NUL.")
+    problem = validate_mapping(cart, value)
+    if problem:
+        raise InputError(f"--map {shown(text)}: {problem}.")
     return cart, value.strip()
 
 
@@ -99,18 +105,22 @@ def get_label(db: Database, name: str) -> Label:
     return find_label(all_labels(db), name)
 
 
-def add_label(db: Database, name: str, scope: str, mappings: list[str]) -> Label:
-    """Add a user label, or update the mappings of an existing one with the same scope."""
+def add_label(db: Database, name: str, scope: str | None, mappings: list[str]) -> Label:
+    """Add a user label (scope `both` unless given), or set the mappings of an existing one.
+
+    For an existing label the scope is checked only when given: `--map` alone sets the mapping.
+    """
     clean = check_name(name)
-    if scope not in SCOPES:
+    if scope is not None and scope not in SCOPES:
         raise InputError(f"Scope {shown(scope)} is not one of {', '.join(SCOPES)}.")
     pairs = [parse_mapping(m) for m in mappings]
     with db.tx() as conn:
         row = conn.execute("SELECT name, scope FROM labels WHERE name = ?", (clean,)).fetchone()
-        if row and row["scope"] != scope:
-            raise InputError(f"Label {row['name']!r} already exists with scope {row['scope']}.")
+        if row and scope is not None and row["scope"] != scope:
+            raise InputError(f"Label {shown(row['name'])} already exists with scope {row['scope']}; "
+                             "leave out --scope to set only its cart values.")
         if row is None:
-            conn.execute("INSERT INTO labels (name, scope, builtin) VALUES (?, ?, 0)", (clean, scope))
+            conn.execute("INSERT INTO labels (name, scope, builtin) VALUES (?, ?, 0)", (clean, scope or "both"))
         conn.executemany(
             "INSERT INTO label_maps (label, cart, value) VALUES (?, ?, ?) "
             "ON CONFLICT(label, cart) DO UPDATE SET value = excluded.value",
@@ -133,6 +143,7 @@ def remove_label(db: Database, name: str) -> str:
         for what, sql, n in uses:
             count = conn.execute(sql, (label.name,) * n).fetchone()[0]
             if count:
-                raise InputError(f"Label {label.name!r} is in use by {count} {what} and cannot be removed.")
+                noun = what if count != 1 else what[:-1]
+                raise InputError(f"Label {label.name!r} is in use by {count} {noun} and cannot be removed.")
         conn.execute("DELETE FROM labels WHERE name = ?", (label.name,))
     return label.name

@@ -159,6 +159,24 @@ MIGRATIONS: list[tuple[str, str]] = [
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('config_version', '0');\n"
         + _bump_triggers("config_version", [("stores", op) for op in _OPS] + [("label_maps", op) for op in _OPS]),
     ),
+    (
+        # Built-in labels that had no mapping for a cart type that needs one (Payment Received for
+        # WooCommerce failed every record): added where the label exists and has no such mapping yet.
+        "0003_default_label_maps",
+        "".join(
+            "INSERT OR IGNORE INTO label_maps (label, cart, value) "
+            f"SELECT name, '{cart}', '{value}' FROM labels WHERE name = '{label}' AND builtin = 1;\n"
+            for label, cart, value in [
+                ("Order Received", "woocommerce", "note"),
+                ("Order Received", "magento2", "comment"),
+                ("Payment Received", "woocommerce", "processing"),
+                ("Payment Received", "bigcommerce", "11"),
+                ("Payment Received", "magento2", "comment"),
+                ("Payment Received", "prestashop", "Payment accepted"),
+                ("Payment Received", "opencart", "2"),
+            ]
+        ),
+    ),
 ]
 
 # Issue 12 (the stack under load) and 11.5 (only attempts with an outcome count). stack_heads

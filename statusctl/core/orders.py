@@ -149,12 +149,20 @@ def import_orders(
         if not conn.execute("SELECT 1 FROM stores WHERE name = ?", (store,)).fetchone():
             raise NotFound(f"Unknown store {shown(store)}; `statusctl stores list` shows them.")
         numbers = list(orders)
-        existing: set[str] = set()
+        owner: dict[str, str] = {}  # order number already in the database -> its store
         for start in range(0, len(numbers), 500):
             chunk = numbers[start : start + 500]
-            existing.update(
-                r[0] for r in conn.execute(f"SELECT number FROM orders WHERE number IN ({','.join('?' * len(chunk))})", chunk)
+            owner.update(
+                (r[0], r[1]) for r in conn.execute(
+                    f"SELECT number, store FROM orders WHERE number IN ({','.join('?' * len(chunk))})", chunk)
             )
+        clash = next((n for n in numbers if n in owner and owner[n] != store), None)
+        if clash is not None:
+            # Numbers are unique across stores: skipping it would leave `ship N` acting on the other store's order.
+            raise orders[clash].row.error(
+                "order_number", f"order {clash} already belongs to store {owner[clash]!r}, not {store!r} "
+                "(order numbers are unique across stores; --skip-existing skips only the same store's orders)")
+        existing = set(owner)
         if existing and not skip_existing:
             first = orders[next(n for n in numbers if n in existing)]
             raise first.row.error("order_number", f"order {first.number} is already in the database (use --skip-existing)")

@@ -51,7 +51,7 @@ PRODUCERS = 4
 CONTROLLERS = 3
 ORDERS_EACH = 50
 UPDATES_PER_ORDER = 25  # 4 × 50 × 25 = 5,000 records
-CHUNK = 125  # one `fire`, then an apply of the next 124 rows
+CHUNK = ORDERS_EACH  # one `fire`, then an apply of the next 49 rows (one per order: an apply queues one record per order)
 GUARD = 90.0
 # A controller's part of the records may not fall below this share of an even split.
 FAIR_SHARE_FLOOR = 0.4
