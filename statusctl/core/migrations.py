@@ -251,4 +251,4 @@ BEGIN
 END;
 """
 
-MIGRATIONS.append(("0003_fair_stack", _FAIR_STACK))
+MIGRATIONS.append(("0004_fair_stack", _FAIR_STACK))
