@@ -112,14 +112,13 @@ def check_url(url: str, allow_http: bool) -> str:
 
 
 def _check_webhook_secret(value: str, key: str) -> None:
-    import base64
-    import binascii
+    from statusctl.carts.signing import PREFIX, SignatureError, secret_bytes
 
-    if not value.startswith("whsec_"):
+    if not value.startswith(PREFIX):
         raise InputError(f"--secret {key}=…: a webhook secret must start with whsec_.")
     try:
-        raw = base64.b64decode(value[len("whsec_"):], validate=True)
-    except binascii.Error:
+        raw = secret_bytes(value)
+    except SignatureError:
         raise InputError(f"--secret {key}=…: the part after whsec_ is not valid base64.") from None
     if len(raw) < 24:
         raise InputError(f"--secret {key}=…: a webhook secret must hold at least 24 bytes.")
