@@ -58,7 +58,7 @@ CART_TYPES: dict[str, CartType] = {
         CartType("shopify", "fulfil / cancel (other labels: order tags with tags=true, else internal)",
                  "via fulfillment orders", "yes", "no",
                  "GraphQL Admin API", True, ("token", "client_id", "client_secret"),
-                 {"api_version": "Admin API version (default 2026-10)",
+                 {"api_version": "Admin API version (default 2026-07)",
                   "tags": "true to write labels with no Shopify equivalent as order tags (else they stay internal)"},
                  "https://{shop}.myshopify.com", secret_sets=(("token",), ("client_id", "client_secret"))),
         CartType("prestashop", "yes (id_order_state)", "no", "yes (order_carriers)", "yes (messages)",

@@ -14,6 +14,15 @@ Numbers it already holds are not sent again.
 Customer note: a `messages` entry with `private=0` on the order, unless the
 order already holds a message with the same text.
 
+What PrestaShop's validators would refuse is refused before the first write,
+so a record never fails half-way (status changed, tracking refused): each
+tracking number must pass `Validate::isTrackingNumber` (ASCII letters and
+digits, space and ``~:#,%&_=()[].?+-@/``) and this record's numbers must fit
+the 64 characters of `order_carrier.tracking_number`; the note must pass
+`Validate::isCleanHtml` (no script, no `on…=` event handler, no `script:`,
+no iframe/form/input/embed/object tag). Notes longer than 1,600 characters
+(the size of `message.message`) are cut to that size.
+
 XML is built with ElementTree and parsed by `xmlsafe`, which refuses DTDs and
 entities. Errors come as `<prestashop><errors><error><code/><message/>…`;
 their text goes into the reason.
@@ -21,6 +30,7 @@ their text goes into the reason.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -32,6 +42,23 @@ from statusctl.core.record import Payload
 
 TRACKING_CHARS = 64  # the size of order_carrier.tracking_number in PrestaShop's database
 MESSAGE_CHARS = 1600  # the webservice's limit for messages.message
+# Validate::isTrackingNumber (classes/Validate.php), without the /u flag: ASCII only.
+TRACKING = re.compile(r"[~:#,%&_=()\[\].? +\-@/a-zA-Z0-9]+")
+# Validate::isCleanHtml: the event attributes it refuses, then its three patterns (and no iframes).
+_EVENTS = (
+    "onmousedown|onmousemove|onmmouseup|onmouseover|onmouseout|onload|onunload|onfocus|onblur|onchange"
+    "|onsubmit|ondblclick|onclick|onkeydown|onkeyup|onkeypress|onmouseenter|onmouseleave|onerror|onselect"
+    "|onreset|onabort|ondragdrop|onresize|onactivate|onafterprint|onmoveend|onafterupdate|onbeforeactivate"
+    "|onbeforecopy|onbeforecut|onbeforedeactivate|onbeforeeditfocus|onbeforepaste|onbeforeprint"
+    "|onbeforeunload|onbeforeupdate|onmove|onbounce|oncellchange|oncontextmenu|oncontrolselect|oncopy|oncut"
+    "|ondataavailable|ondatasetchanged|ondatasetcomplete|ondeactivate|ondrag|ondragend|ondragenter"
+    "|onmousewheel|ondragleave|ondragover|ondragstart|ondrop|onerrorupdate|onfilterchange|onfinish"
+    "|onfocusin|onfocusout|onhashchange|onhelp|oninput|onlosecapture|onmessage|onmouseup|onmovestart"
+    "|onoffline|ononline|onpaste|onpropertychange|onreadystatechange|onresizeend|onresizestart|onrowenter"
+    "|onrowexit|onrowsdelete|onrowsinserted|onscroll|onsearch|onselectionchange|onselectstart|onstart|onstop"
+)
+UNCLEAN_HTML = [re.compile(p, re.IGNORECASE | re.DOTALL) for p in (
+    r"<\s*script", rf"({_EVENTS})\s*=", r"script:", r"<\s*(i?frame|form|input|embed|object)")]
 # What statusctl needs from the key, as `/api/` lists it: resource -> methods.
 NEEDS = {"orders": ("get",), "order_states": ("get",), "order_histories": ("post",),
          "order_carriers": ("get", "put"), "messages": ("get", "post")}
@@ -145,6 +172,7 @@ class PrestaShopAdapter(Adapter):
         note = (payload["note"] or "").strip()[:MESSAGE_CHARS]
         if not (target or numbers or note):
             return
+        refuse_invalid(numbers, note)
         order = await self.call("GET", f"orders/{order_id}", "PrestaShop order")
         if target and xmlsafe.text_of(order, "order/current_state") != target:
             history = xmlsafe.element("order_history", {"id_order": order_id, "id_order_state": target})
@@ -167,8 +195,8 @@ class PrestaShopAdapter(Adapter):
         if not missing:
             return
         value = ", ".join(held + missing)
-        if len(value) > TRACKING_CHARS:  # keep this record's numbers; the e-mail of each shows them all
-            value = ", ".join(missing)[:TRACKING_CHARS]
+        if len(value) > TRACKING_CHARS:  # keep this record's numbers (they fit); the e-mail of each shows them all
+            value = ", ".join(missing)
         carrier["tracking_number"] = value
         await self.call("PUT", f"order_carriers/{carrier['id']}", "PrestaShop order_carriers", {"sendemail": "1"},
                         _wrap(xmlsafe.element("order_carrier", carrier)))
@@ -186,6 +214,25 @@ class PrestaShopAdapter(Adapter):
             "private": "0",
         })
         await self.call("POST", "messages", "PrestaShop messages", None, _wrap(message))
+
+
+def refuse_invalid(numbers: list[str], note: str) -> None:
+    """Rejected when PrestaShop's validators would refuse a tracking number or the note.
+
+    Called before the first write: PrestaShop checks each write on its own, so a number
+    it refuses after the status change was posted would leave the record half done.
+    """
+    for number in numbers:
+        if not TRACKING.fullmatch(number):
+            raise Rejected(f"Tracking number {number!r} has characters PrestaShop refuses (it takes ASCII "
+                           "letters, digits, spaces and ~:#,%&_=()[].?+-@/ only); nothing was sent.")
+    joined = ", ".join(dict.fromkeys(numbers))
+    if len(joined) > TRACKING_CHARS:
+        raise Rejected(f"The tracking numbers {joined!r} are {len(joined)} characters; a PrestaShop order "
+                       f"carrier holds at most {TRACKING_CHARS}; nothing was sent.")
+    if any(pattern.search(note) for pattern in UNCLEAN_HTML):
+        raise Rejected("The note holds what PrestaShop refuses in a message (a script, an on…= event "
+                       "handler, 'script:' or an iframe/form/input/embed/object tag); nothing was sent.")
 
 
 def _wrap(resource: ET.Element) -> ET.Element:

@@ -7,9 +7,17 @@ that also carries item statuses and which item went in which package.
 
 The answer is plain text with HTTP 200 either way; scripts differ in spelling,
 so the parser accepts `SETIResponse: update=OK;Notes=`, `SETIResponse=OK;` and
-`SETIRESPONSE: update=false;Notes=…` alike. Errors some scripts raise before
-they reach the update (`SETIError: <reason>`, or the XML `<Response>` with
-`ResponseCode` 3 used by the download functions) are the cart's refusal too.
+`SETIRESPONSE: update=false;Notes=…` alike, with the reason in `Notes=` or
+`Note=` (Stone Edge's own Magento 1 script writes the singular). Errors some
+scripts raise before they reach the update are the cart's refusal too:
+`SETIError: <reason>`, or an XML document whose root is `<SETIError>` (Interspire)
+or whose `<Response>` has `ResponseCode` 3 (`<SETIOrders>`, Inroads); the reason
+is the `ResponseDescription`, never the raw XML.
+
+A status name the script does not know is, for real scripts, `update=OK` with
+nothing changed (Inroads acts only on `Shipped`, MerchantTribe on its own names
+such as `Complete`): `unmapped_labels()` lists the order labels that would be
+sent by their own name, so `stores add`/`stores show`/`setup` can say so.
 
 check(): the protocol defines no "ping with credentials", but every public
 script we read (MerchantTribe's StoneEdgeController, the Inroads PHP module and
@@ -28,6 +36,7 @@ tracking that would let us check first.
 
 from __future__ import annotations
 
+import html
 import re
 import xml.etree.ElementTree as ET
 from typing import cast
@@ -35,6 +44,7 @@ from typing import cast
 import httpx
 
 from statusctl import __version__
+from statusctl.carts import xmlsafe
 from statusctl.carts.base import Adapter, Record, Rejected
 from statusctl.core.record import ItemPart, PackagePart, Payload
 
@@ -43,7 +53,7 @@ _RESPONSE = re.compile(r"SETIResponse\s*[:=]?\s*", re.IGNORECASE)
 _ERROR = re.compile(r"SETIError\s*:?\s*(.*)", re.IGNORECASE | re.DOTALL)
 _XML_CODE = re.compile(r"<ResponseCode>\s*(\d+)\s*</ResponseCode>", re.IGNORECASE)
 _XML_DESC = re.compile(r"<ResponseDescription>(.*?)</ResponseDescription>", re.IGNORECASE | re.DOTALL)
-_NOTES = re.compile(r"notes\s*=", re.IGNORECASE)
+_NOTES = re.compile(r"(?<![a-z])notes?\s*=", re.IGNORECASE)  # `Notes=`, or `Note=` (Magento 1)
 
 
 class SetiAnswer:
@@ -90,15 +100,50 @@ def parse_answer(text: str) -> SetiAnswer | None:
 
 
 def script_error(text: str) -> str | None:
-    """The reason of a `SETIError: …` or an XML `<Response>` error (code 3); None otherwise."""
+    """The reason of a script's error answer (`SETIError: …` or XML); None when it is none."""
+    if text.lstrip().startswith("<"):
+        return xml_error(text)
     match = _ERROR.search(text)
     if match is not None:
         return match.group(1).strip() or "no reason given"
-    code = _XML_CODE.search(text)
-    if code is not None and code.group(1) == "3":
-        desc = _XML_DESC.search(text)
-        return (desc.group(1).strip() if desc else "") or "no reason given"
     return None
+
+
+def xml_error(text: str) -> str | None:
+    """`<ResponseDescription> (ResponseCode N)` of an XML error answer; None when it is none.
+
+    An error is a `<SETIError>` root, or a `<Response>` with ResponseCode 3. A document
+    that is not well-formed is read with patterns, so a sloppy script's reason still shows.
+    """
+    try:
+        root = xmlsafe.parse(text.strip())
+    except xmlsafe.UnsafeXML:
+        code_match, desc_match = _XML_CODE.search(text), _XML_DESC.search(text)
+        code = code_match.group(1) if code_match else ""
+        desc = html.unescape(desc_match.group(1)).strip() if desc_match else ""
+        is_error = bool(re.search(r"<\s*SETIError\b", text, re.IGNORECASE))
+    else:
+        response = root if _local(root.tag) == "response" else next(
+            (node for node in root.iter() if _local(node.tag) == "response"), None)
+        code = _child_text(response, "responsecode")
+        desc = _child_text(response, "responsedescription")
+        is_error = _local(root.tag) == "setierror"
+    if not (is_error or code == "3"):
+        return None
+    reason = desc or "no reason given"
+    return f"{reason} (ResponseCode {code})" if code else reason
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].lower()
+
+
+def _child_text(node: ET.Element | None, name: str) -> str:
+    """The text of `node`'s child called `name` (any case), '' when there is none."""
+    for child in node if node is not None else []:
+        if _local(child.tag) == name:
+            return "".join(child.itertext()).strip()
+    return ""
 
 
 def _day(stamp: str | None) -> str:

@@ -1,6 +1,7 @@
 """Shopify GraphQL Admin API: the documents statusctl sends, and how one answer is judged.
 
-Facts (shopify.dev, and the 2026-07 Admin schema introspected from a live shop):
+Facts (shopify.dev, and the 2025-10 and 2026-07 Admin schemas introspected from a live shop,
+against which the tests validate every document and its variables):
 
 - `POST {shop}/admin/api/{version}/graphql.json`, header `X-Shopify-Access-Token`.
 - Business errors come with HTTP 200: top-level `errors`, or a mutation's
@@ -28,7 +29,7 @@ import httpx
 
 from statusctl.carts.base import Adapter, Context, Rejected, TryLater, retry_after_seconds
 
-DEFAULT_API_VERSION = "2026-10"
+DEFAULT_API_VERSION = "2026-07"  # the newest Admin schema the tests check every document against
 _VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
 # Below this many points left in the bucket, pause the store until it refills to it.
 LOW_WATER = 50.0

@@ -18,12 +18,22 @@ class SignatureError(Exception):
 
 
 def secret_bytes(secret: str) -> bytes:
-    """The key inside a `whsec_…` secret (base64 after the prefix)."""
+    """The key inside a `whsec_…` secret: the base64 after the prefix.
+
+    The `=` padding is optional, as in the Standard Webhooks reference libraries (the PyPI
+    `standardwebhooks` decodes `secret + "=="`), so a secret whose `=` was lost in copying
+    works. Characters outside the base64 alphabet are refused: that library would drop them
+    silently and sign with a key the sender does not have.
+    """
     raw = secret[len(PREFIX):] if secret.startswith(PREFIX) else secret
+    digits = raw.rstrip("=")
     try:
-        return base64.b64decode(raw, validate=True)
+        key = base64.b64decode(digits + "=" * (-len(digits) % 4), validate=True)
     except binascii.Error:
         raise SignatureError("the webhook secret is not valid base64") from None
+    if not key:
+        raise SignatureError("the webhook secret is empty")
+    return key
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

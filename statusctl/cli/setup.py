@@ -438,7 +438,7 @@ class _Wizard:
     def summary(self, state: SetupState, plan: SetupPlan, tested: str) -> None:
         from rich.table import Table
 
-        from statusctl.core.stores import describe_destination
+        from statusctl.core.stores import describe_destination, label_note
 
         store = plan.store
         oss_after = plan.oss if plan.change_oss else state.oss
@@ -447,6 +447,8 @@ class _Wizard:
         rows += [[f"option {k}", v] for k, v in sorted(store.options.items())]
         rows.append(["connection test", tested])
         rows.append(["records go to", describe_destination(store, oss_after)])
+        if note := label_note(store, state.labels):
+            rows.append(["labels", note])
         before = "true" if state.use_status_updates else "false"
         after = "true" if plan.use_status_updates else "false"
         rows.append(["UseStatusUpdates", after if before == after else f"{before} → {after}"])
@@ -466,10 +468,13 @@ class _Wizard:
         self.out.print(t)
 
     def done(self, store: Store, plan: SetupPlan) -> None:
-        from statusctl.core.stores import describe_destination, oss_store
+        from statusctl.core.labels import all_labels
+        from statusctl.core.stores import describe_destination, label_note, oss_store
 
         self.say(f"Saved store {store.name!r} ({store.cart}); its records go to "
                  f"{describe_destination(store, oss_store(self.db))}.", "green")
+        if note := label_note(store, all_labels(self.db)):
+            self.say(f"Labels: {note}", "yellow")
         if plan.use_status_updates is False:
             self.say("UseStatusUpdates is off: no status event fires until `statusctl config set UseStatusUpdates true`.")
         self.say(f"Next: `statusctl orders import FILE --store {store.name}`.")

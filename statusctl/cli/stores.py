@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,14 +44,17 @@ def add(
     option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE store option.")] = None,
 ) -> None:
     """Add a store."""
-    from statusctl.core.stores import add_store, describe_destination, oss_store
+    from statusctl.core.labels import all_labels
+    from statusctl.core.stores import add_store, describe_destination, label_note, oss_store
 
     db = open_db()
     store = add_store(db, name, cart, url, secret or [], secret_env or [], option or [])
     say(f"Store {store.name!r} ({store.cart}) added; its records go to {describe_destination(store, oss_store(db))}.")
+    if note := label_note(store, all_labels(db)):
+        say(f"Labels: {note}")
 
 
-def _store_dict(store: object, oss: str | None) -> dict[str, object]:
+def _store_dict(store: object, oss: str | None, labels: list[Any]) -> dict[str, object]:
     from statusctl.core.stores import Store, describe_destination, destination, label_note
 
     assert isinstance(store, Store)
@@ -59,18 +62,19 @@ def _store_dict(store: object, oss: str | None) -> dict[str, object]:
         "name": store.name, "cart": store.cart, "url": store.url, "secrets": store.masked_secrets(),
         "options": store.options, "destination": destination(store, oss),
         "destination_text": describe_destination(store, oss), "is_oss": store.name == oss,
-        "label_note": label_note(store),
+        "label_note": label_note(store, labels),
     }
 
 
 @app.command("list")
 def list_(json: JsonOpt = False) -> None:
     """Every store (secrets masked)."""
+    from statusctl.core.labels import all_labels
     from statusctl.core.stores import all_stores, oss_store
 
     db = open_db()
-    oss = oss_store(db)
-    stores = [_store_dict(s, oss) for s in all_stores(db)]
+    oss, labels = oss_store(db), all_labels(db)
+    stores = [_store_dict(s, oss, labels) for s in all_stores(db)]
     if json:
         print_json(stores)
         return
@@ -82,11 +86,12 @@ def list_(json: JsonOpt = False) -> None:
 @app.command()
 def show(name: str, json: JsonOpt = False) -> None:
     """One store: settings (secrets masked) and where its records go."""
+    from statusctl.core.labels import all_labels
     from statusctl.core.stores import get_store, oss_store
 
     db = open_db()
     store = get_store(db, name)
-    data = _store_dict(store, oss_store(db))
+    data = _store_dict(store, oss_store(db), all_labels(db))
     if json:
         print_json(data)
         return

@@ -92,6 +92,11 @@ def all_labels(db: Database) -> list[Label]:
     ]
 
 
+def unmapped_labels(labels: list[Label], cart: str) -> list[str]:
+    """The order labels (scope order or both) with no value for `cart`, in the labels' order."""
+    return [label.name for label in labels if label.fits("order") and cart not in label.mappings]
+
+
 def find_label(labels: list[Label], name: str) -> Label:
     """The label called `name` (case-insensitive) among `labels`, or NotFound."""
     for label in labels:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from statusctl.carts.matrix import CART_TYPES, COMMON_OPTIONS, CartType
 from statusctl.core.db import Database
 from statusctl.core.errors import ConfigError, InputError, NotFound, shown
+from statusctl.core.labels import Label, unmapped_labels
 from statusctl.core.settings import parse_bool
 
 MASK = "••••••"
@@ -111,14 +112,13 @@ def check_url(url: str, allow_http: bool) -> str:
 
 
 def _check_webhook_secret(value: str, key: str) -> None:
-    import base64
-    import binascii
+    from statusctl.carts.signing import PREFIX, SignatureError, secret_bytes
 
-    if not value.startswith("whsec_"):
+    if not value.startswith(PREFIX):
         raise InputError(f"--secret {key}=…: a webhook secret must start with whsec_.")
     try:
-        raw = base64.b64decode(value[len("whsec_"):], validate=True)
-    except binascii.Error:
+        raw = secret_bytes(value)
+    except SignatureError:
         raise InputError(f"--secret {key}=…: the part after whsec_ is not valid base64.") from None
     if len(raw) < 24:
         raise InputError(f"--secret {key}=…: a webhook secret must hold at least 24 bytes.")
@@ -314,8 +314,19 @@ def describe_destination(store: Store, oss: str | None) -> str:
     return "nowhere: internal only (no OSS is set; `statusctl oss set STORE`)"
 
 
-def label_note(store: Store) -> str | None:
-    """What happens to labels this store's cart has no equivalent for, when that needs saying."""
+def label_note(store: Store, labels: list[Label] | None = None) -> str | None:
+    """What happens to labels this store's cart has no equivalent for, when that needs saying.
+
+    seti: the order labels without a `seti` value are sent by their own name, and a real
+    script that does not know a status name answers OK and changes nothing.
+    """
+    if store.cart == "seti":
+        names = unmapped_labels(labels or [], "seti")
+        if not names:
+            return None
+        return (f"order labels without --map seti=…, sent by their own name: {', '.join(names)}. "
+                "A cart script that does not know a status name answers OK and changes nothing; "
+                f"map each to the script's own name, e.g. statusctl labels add '{names[0]}' --map seti=NAME")
     if store.cart == "shopify":
         if store.flag("tags"):
             return "labels with no Shopify equivalent are written as order tags (tags=true)"

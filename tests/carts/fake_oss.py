@@ -6,7 +6,7 @@ from statusctl.carts import signing
 from statusctl.core.stores import Store
 
 from .contract import ContractCase
-from .fake_webhook import BAD, GOOD, Receiver, effects, secrets
+from .fake_webhook import BAD, GOOD, Receiver, effects, reference_verify, secrets
 from .fakeserver import Answer, Request, json_answer
 
 
@@ -21,9 +21,12 @@ class OssFake(Receiver):
         if req.path == "/healthz" and req.method == "GET":
             self.health_checks += 1
             try:
-                signing.verify(self.keys, req.headers, req.body)
+                reference_verify(self.keys, req.headers, req.body)
             except signing.SignatureError as exc:
                 return Answer(401, f"signature refused: {exc}")
+            except AssertionError as exc:
+                self.disagreements.append(str(exc))
+                return Answer(500, str(exc))
             return json_answer(200, {"status": "ok", "signature": "ok"})
         return super().__call__(req)
 

@@ -27,6 +27,9 @@ STATES = [(1, "Awaiting check payment", "En attente du paiement par chèque"), (
           (3, "Processing in progress", "En cours de préparation"), (4, "Shipped", "Expédié"),
           (5, "Delivered", "Livré"), (6, "Canceled", "Annulé"), (7, "Refunded", "Remboursé")]
 TRACKING = re.compile(r"^[~:#,%&_=\(\)\[\]\.\? \+\-@\/a-zA-Z0-9]+$")
+# Validate::isCleanHtml, shortened to the patterns and a few of its event names (classes/Validate.php).
+UNCLEAN = re.compile(r"<\s*script|(onclick|onload|onerror|onmouseover)\s*=|script:|<\s*(i?frame|form|input|embed|object)",
+                     re.IGNORECASE | re.DOTALL)
 ALL = ("get", "put", "post", "patch", "delete", "head")
 XLINK = "http://www.w3.org/1999/xlink"
 
@@ -181,6 +184,8 @@ class PrestaShopFake:
         row = {child.tag: (child.text or "") for child in node} if node is not None else {}
         if not row.get("message"):
             return error(400, 41, 'parameter "message" required')
+        if UNCLEAN.search(row["message"]):
+            return error(400, 85, 'Validation error: "Property Message->message is not valid"')
         if len(row["message"]) > 1600:
             return error(400, 85, 'Validation error: "Property Message->message length (1601) must be lower than 1600"')
         message = {"id": next(self.ids), **row}

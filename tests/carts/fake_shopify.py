@@ -1,9 +1,12 @@
-"""The shopify vendor fake: a stateful GraphQL Admin API that checks documents against the schema.
+"""The shopify vendor fake: a stateful GraphQL Admin API that runs requests on the real schemas.
 
-A document naming a field or argument outside `shopify_schema.SCHEMA` is
-answered the way Shopify answers one: HTTP 200 with `errors`. Answers carry
-only the selected fields; every answer carries Shopify's cost extensions
-(`throttled` answers THROTTLED, as a spent bucket does).
+Every request (document and variables) is checked with graphql-core against
+each real Admin schema we test (`shopify_schema.VERSIONS`), and one that any of
+them refuses is answered the way Shopify answers one: HTTP 200 with `errors`.
+The rest is executed against the schema of the version in the URL, with this
+shop's resolvers, so answers carry only the selected fields, typed as Shopify
+types them. Every answer carries Shopify's cost extensions (`throttled`
+answers THROTTLED, as a spent bucket does).
 """
 
 from __future__ import annotations
@@ -14,16 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statusctl.carts.matrix import DEFAULT_MAPPINGS
+from statusctl.carts.shopify_gql import DEFAULT_API_VERSION
 from statusctl.core.record import Payload
 from statusctl.core.stores import Store
 
+from . import shopify_schema
 from .contract import ContractCase
 from .fakeserver import Answer, Handler, Request, json_answer
-from .shopify_schema import Sel, check_document, parse, project
 
 TOKEN = "shpat_0123456789abcdef0123456789abcdef"
 CLIENT_ID, CLIENT_SECRET = "client-id-1234", "client-secret-5678"
-VERSION = "2026-10"
+VERSION = DEFAULT_API_VERSION
 
 
 # -- the shop ----------------------------------------------------------------------------------
@@ -58,6 +62,7 @@ class ShopifyFake:
     """A shop with one order (501: MUG-1 ×2 as line 9001, TEE-L ×1 as line 9002) unless given others."""
 
     def __init__(self, orders: list[Order] | None = None) -> None:
+        shopify_schema.require()
         self.ids = itertools.count(1)
         self.orders = {o.id: o for o in orders or [make_order("501", [("9001", "MUG-1", 2), ("9002", "TEE-L", 1)])]}
         self.tokens = {TOKEN}
@@ -65,6 +70,7 @@ class ShopifyFake:
         self.throttled = 0  # answer this many calls with THROTTLED
         self.documents: list[str] = []
         self.versions: list[str] = []
+        self.checked: list[tuple[str, dict[str, Any]]] = []  # requests every real schema accepted
 
     def cost(self, requested: float = 12.0) -> dict[str, Any]:
         return {"cost": {"requestedQueryCost": requested, "actualQueryCost": None if self.throttled else requested,
@@ -96,49 +102,55 @@ class ShopifyFake:
             return json_answer(200, {"errors": [{"message": "Throttled", "extensions": {
                 "code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
                 "extensions": self.cost(requested=500.0)})
-        problems = check_document(text, variables)
+        problems = [f"{version}: {p}" for version in shopify_schema.VERSIONS
+                    for p in shopify_schema.problems(version, text, variables)]
         if problems:
             return json_answer(200, {"errors": [{"message": p, "extensions": {"code": "undefinedField"}}
                                                 for p in problems]})
-        op = parse(text)
-        data = {sel.name: project(self.resolve(sel, variables), sel.sels, variables) for sel in op.sels}
-        return json_answer(200, {"data": data, "extensions": self.cost()})
+        self.checked.append((text, variables))
+        version = match.group(1) if match.group(1) in shopify_schema.VERSIONS else shopify_schema.VERSIONS[-1]
+        result = shopify_schema.run(version, text, variables, self.root())
+        if result.errors:
+            return json_answer(200, {"errors": [e.formatted for e in result.errors], "extensions": self.cost()})
+        return json_answer(200, {"data": result.data, "extensions": self.cost()})
 
-    def resolve(self, sel: Sel, variables: dict[str, Any]) -> Any:
-        args = {k: variables.get(v[1]) if isinstance(v, tuple) else v for k, v in sel.args.items()}
-        if sel.name == "shop":
-            return {"name": "Statusctl Test Shop", "id": "gid://shopify/Shop/1"}
-        if sel.name == "order":
-            order = self.orders.get(args["id"])
-            return None if order is None else self.order_view(order)
-        if sel.name == "nodes":
-            found = {f["id"]: f for o in self.orders.values() for f in o.fulfilments}
-            return [found.get(i) for i in args["ids"]]
-        if sel.name == "fulfillmentCreate":
-            return self.fulfil(args["fulfillment"])
-        if sel.name == "orderCancel":
-            order = self.orders.get(args["orderId"])
-            if order is None or order.cancelled_at:
-                message = "Order not found" if order is None else "Cannot cancel an order that has already been canceled"
-                return {"job": None, "orderCancelUserErrors": [{"field": ["orderId"], "message": message,
-                                                                "code": "INVALID"}], "userErrors": []}
-            order.cancelled_at = "2026-11-21T10:00:00Z"
-            return {"job": {"id": f"gid://shopify/Job/{next(self.ids)}", "done": False},
-                    "orderCancelUserErrors": [], "userErrors": []}
-        if sel.name == "tagsAdd":
-            order = self.orders[args["id"]]
-            order.tags += [t for t in args["tags"] if t not in order.tags]
-            return {"node": {"id": order.id}, "userErrors": []}
-        raise AssertionError(sel.name)
+    def root(self) -> dict[str, Any]:
+        """The top-level fields' resolvers (graphql-core passes the coerced arguments)."""
+        return {
+            "shop": lambda info: {"name": "Statusctl Test Shop", "id": "gid://shopify/Shop/1"},
+            "order": lambda info, id: self.order_view(self.orders[id]) if id in self.orders else None,
+            "nodes": lambda info, ids: [self.fulfilments().get(i) for i in ids],
+            "fulfillmentCreate": lambda info, fulfillment, **_: self.fulfil(fulfillment),
+            "orderCancel": lambda info, orderId, **_: self.cancel(orderId),
+            "tagsAdd": lambda info, id, tags: self.add_tags(id, tags),
+        }
+
+    def fulfilments(self) -> dict[str, dict[str, Any]]:
+        return {f["id"]: f for o in self.orders.values() for f in o.fulfilments}
+
+    def cancel(self, order_id: str) -> dict[str, Any]:
+        order = self.orders.get(order_id)
+        if order is None or order.cancelled_at:
+            message = "Order not found" if order is None else "Cannot cancel an order that has already been canceled"
+            return {"job": None, "orderCancelUserErrors": [{"field": ["orderId"], "message": message,
+                                                            "code": "INVALID"}], "userErrors": []}
+        order.cancelled_at = "2026-11-21T10:00:00Z"
+        return {"job": {"id": f"gid://shopify/Job/{next(self.ids)}", "done": False},
+                "orderCancelUserErrors": [], "userErrors": []}
+
+    def add_tags(self, order_id: str, tags: list[str]) -> dict[str, Any]:
+        order = self.orders[order_id]
+        order.tags += [t for t in tags if t not in order.tags]
+        return {"node": {"__typename": "Order", "id": order.id}, "userErrors": []}
 
     @staticmethod
     def order_view(order: Order) -> dict[str, Any]:
         return {"id": order.id, "cancelledAt": order.cancelled_at, "tags": order.tags, "fulfillments": order.fulfilments,
-                "fulfillmentOrders": {"nodes": [{
+                "fulfillmentOrders": {"pageInfo": {"hasNextPage": False}, "nodes": [{
                     "id": fo.id, "status": fo.status,
                     "assignedLocation": {"name": f"Location {fo.location}",
                                          "location": {"id": f"gid://shopify/Location/{fo.location}"}},
-                    "lineItems": {"nodes": [{"id": ln.id, "remainingQuantity": ln.remaining, "totalQuantity": ln.total,
+                    "lineItems": {"pageInfo": {"hasNextPage": False}, "nodes": [{"id": ln.id, "remainingQuantity": ln.remaining, "totalQuantity": ln.total,
                                              "sku": ln.sku, "lineItem": {"id": ln.line_item, "sku": ln.sku}}
                                             for ln in fo.lines]}} for fo in order.fos]}}
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Mapping
 from typing import Any
+
+import standardwebhooks
 
 from statusctl.carts import signing
 from statusctl.core.record import Payload
@@ -18,8 +21,34 @@ BAD = "whsec_" + base64.b64encode(b"somebody-else's-key-0123456789xyz").decode()
 PATH = "/hooks/orders"
 
 
+def reference_verify(keys: list[str], headers: Mapping[str, str], body: bytes) -> str:
+    """The webhook-id when the PyPI `standardwebhooks` library (the reference) accepts the request
+    with any of `keys`, after checking that statusctl's own `signing.verify` agrees."""
+    try:
+        ours: str | None = signing.verify(keys, headers, body)
+    except signing.SignatureError:
+        ours = None
+    theirs = None
+    for key in keys:
+        try:
+            standardwebhooks.Webhook(key).verify(body, dict(headers), json_parse=False)
+        except standardwebhooks.WebhookVerificationError:
+            continue
+        theirs = headers["webhook-id"]
+        break
+    if ours != theirs:
+        raise AssertionError(f"signing.verify says {ours!r}, standardwebhooks says {theirs!r}")
+    if theirs is None:
+        raise signing.SignatureError("standardwebhooks found no matching signature")
+    return theirs
+
+
 class Receiver:
-    """Accepts signed POSTs on `path`; keeps the first body of each webhook-id (the dedupe)."""
+    """Accepts signed POSTs on `path`; keeps the first body of each webhook-id (the dedupe).
+
+    Every request is verified with the reference library and statusctl's own verifier; when
+    they disagree the answer is a 500 (and `disagreements` says why), which fails the test.
+    """
 
     def __init__(self, keys: list[str] | None = None, path: str = PATH, ok_status: int = 204) -> None:
         self.keys = keys if keys is not None else [GOOD]
@@ -27,6 +56,7 @@ class Receiver:
         self.ok_status = ok_status
         self.delivered: dict[str, Any] = {}  # webhook-id -> parsed body
         self.seen: list[str] = []  # every verified webhook-id, duplicates included
+        self.disagreements: list[str] = []
         self.lock = threading.Lock()
 
     def __call__(self, req: Request) -> Answer:
@@ -35,9 +65,12 @@ class Receiver:
         if req.method != "POST":
             return Answer(405, "POST only")
         try:
-            msg_id = signing.verify(self.keys, req.headers, req.body)
+            msg_id = reference_verify(self.keys, req.headers, req.body)
         except signing.SignatureError as exc:
             return Answer(401, f"signature refused: {exc}")
+        except AssertionError as exc:
+            self.disagreements.append(str(exc))
+            return Answer(500, str(exc))
         with self.lock:
             self.seen.append(msg_id)
             self.delivered.setdefault(msg_id, req.json())

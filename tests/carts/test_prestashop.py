@@ -133,11 +133,47 @@ def test_item_only_records_send_tracking_but_no_state(fake: PrestaShopFake, serv
     assert fake.histories == [] and fake.carriers["11"]["tracking_number"] == "1Z999AA10123456784"
 
 
-def test_prestashop_validation_errors_are_in_the_reason(server: FakeServer) -> None:
+def test_prestashop_validation_errors_are_in_the_reason(fake: PrestaShopFake, server: FakeServer) -> None:
+    fake.carriers["11"]["tracking_number"] = "OLD<1>"  # written by a module straight into the database
     with pytest.raises(Rejected) as err:
-        send(server.base_url, shipped_payload(tracking="1Z<999>"))
+        send(server.base_url, shipped_payload())
     assert err.value.status == 400
     assert "85: Validation error" in err.value.reason and "tracking_number is not valid" in err.value.reason
+
+
+@pytest.mark.parametrize("tracking", ["1Z<999>", "ÄB123456", "1Z999;AA", "1Z999\tAA", "TRACK\n2", "X" * 65])
+def test_a_tracking_number_prestashop_refuses_fails_before_any_write(
+        fake: PrestaShopFake, server: FakeServer, tracking: str) -> None:
+    with pytest.raises(Rejected) as err:
+        send(server.base_url, shipped_payload(tracking=tracking))
+    assert repr(tracking) in err.value.reason and "nothing was sent" in err.value.reason
+    assert writes(server) == [] and fake.histories == [] and fake.orders["501"]["current_state"] == 3
+
+
+def test_every_character_isTrackingNumber_allows_goes_through(fake: PrestaShopFake, server: FakeServer) -> None:
+    tracking = "Az09 ~:#,%&_=()[].?+-@/"
+    send(server.base_url, shipped_payload(tracking=tracking))
+    assert fake.carriers["11"]["tracking_number"] == tracking and fake.orders["501"]["current_state"] == 4
+
+
+def test_this_records_numbers_must_fit_the_carrier_together(fake: PrestaShopFake, server: FakeServer) -> None:
+    payload = shipped_payload(tracking="A" * 40)
+    payload["packages"].append({**payload["packages"][0], "tracking": "B" * 30})
+    with pytest.raises(Rejected, match="at most 64"):
+        send(server.base_url, payload)
+    assert writes(server) == []
+
+
+@pytest.mark.parametrize("note", ["<script>alert(1)</script>", "see <img src=x onerror = boom>",
+                                  "Transcript: call at 10", "<iframe src=x>", "< form action=y>"])
+def test_a_note_isCleanHtml_refuses_fails_before_any_write(fake: PrestaShopFake, server: FakeServer,
+                                                           note: str) -> None:
+    payload = shipped_payload()
+    payload["note"] = note
+    with pytest.raises(Rejected, match="refuses in a message"):
+        send(server.base_url, payload)
+    assert writes(server) == [] and fake.histories == [] and fake.messages == []
+    assert fake.carriers["11"]["tracking_number"] == ""
 
 
 def test_a_refused_key_is_permanent_and_never_shown(server: FakeServer) -> None:

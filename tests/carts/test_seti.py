@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -13,11 +14,12 @@ import httpx
 import pytest
 
 from statusctl.carts.base import Context, Record, Rejected, make_client
-from statusctl.carts.seti import SetiAdapter, parse_answer
+from statusctl.carts.seti import SetiAdapter, parse_answer, script_error
 from statusctl.core.record import Payload
 from statusctl.core.stores import Store
 from statusctl.democart import PATH, DemoCart
 
+from ..helpers import ROOT
 from .contract import shipped_payload
 from .fake_seti import CODE, PASSWORD, USER, SetiFake, make_store, secrets
 from .fakeserver import Answer, FakeServer
@@ -262,6 +264,84 @@ def test_script_errors_are_rejected_with_their_reason(served, body):
         send(server.base_url, shipped_payload())
     assert "refused" in err.value.reason
     assert ("Invalid username" in err.value.reason) or ("User Not Found" in err.value.reason)
+
+
+# The literal `updatestatus` answers of real cart scripts (../shared/peers/README.md, "Reference
+# answers of real Stone Edge cart scripts"): (script, answer, None for success or the reason shown).
+REAL_ANSWERS = [
+    ("Stone Edge's Magento 1 script", "SETIResponse=OK;", None),
+    ("Stone Edge's Magento 1 script", "SETIResponse=False;Note=Missing or invalid status update data: …",
+     "The cart refused the update: Missing or invalid status update data: … (update=False)"),
+    ("Inroads Shopping Cart module", "SETIRESPONSE: update=OK;Notes=", None),
+    ("Inroads Shopping Cart module", "SETIRESPONSE: update=False;Notes=Unable to find order #5",
+     "The cart refused the update: Unable to find order #5 (update=False)"),
+    ("MerchantTribe 1.5.4", "SETIResponse: update=OK;Notes=", None),
+    ("MerchantTribe 1.5.4", "SETIResponse: update=false;Notes=Error While Saving Order",
+     "The cart refused the update: Error While Saving Order (update=false)"),
+    ("Interspire (XML error)",
+     '<?xml version="1.0" encoding="UTF-8" ?><SETIError><Response><ResponseCode>3</ResponseCode>'
+     "<ResponseDescription>Error: Either the username or password was invalid.</ResponseDescription>"
+     "</Response></SETIError>",
+     "The cart script refused the update: Error: Either the username or password was invalid. "
+     "(ResponseCode 3)"),
+    ("Inroads (XML error)",
+     "<?xml version='1.0'?><SETIOrders><Response><ResponseCode>3</ResponseCode>"
+     "<ResponseDescription>User Not Found</ResponseDescription></Response></SETIOrders>",
+     "The cart script refused the update: User Not Found (ResponseCode 3)"),
+]
+
+
+@pytest.mark.parametrize("script,body,reason", REAL_ANSWERS, ids=[f"{s}: {b[:30]}" for s, b, _ in REAL_ANSWERS])
+def test_every_real_script_answer_is_read_right(served, script, body, reason):
+    fake, server = served
+    server.fail_next(Answer(200, body))
+    if reason is None:
+        send(server.base_url, shipped_payload())
+        return
+    with pytest.raises(Rejected) as err:
+        send(server.base_url, shipped_payload())
+    assert err.value.reason == reason
+    assert err.value.status == 200
+    assert err.value.answer == " ".join(body.split())[:300]  # the raw answer stays in the history
+    assert "<" not in err.value.reason  # never raw XML as the reason
+
+
+@pytest.mark.parametrize("body,reason", [
+    (REAL_ANSWERS[6][1], "Error: Either the username or password was invalid. (ResponseCode 3)"),
+    (REAL_ANSWERS[7][1], "User Not Found (ResponseCode 3)"),
+    ("SETIResponse=False;Note=Missing or invalid status update data: …",
+     "Missing or invalid status update data: …"),
+])
+def test_check_reads_the_real_error_answers_too(served, body, reason):
+    fake, server = served
+    server.fail_next(Answer(200, body))
+    with pytest.raises(Rejected) as err:
+        check(server.base_url)
+    assert err.value.reason == f"The cart script refused the order count: {reason}"
+
+
+def test_the_real_answers_here_are_those_of_the_shared_table():
+    table = ROOT.parent / "shared" / "peers" / "README.md"
+    if not table.exists():
+        pytest.skip(f"{table} is missing (the real-cart facts live beside the repository)")
+    section = table.read_text().split("## Reference answers of real Stone Edge cart scripts", 1)[1]
+    rows = [row.split("|")[2:4] for row in section.split("## ", 1)[0].splitlines() if row.startswith("| ")]
+    literals = {found[0] for cells in rows for cell in cells if (found := re.findall(r"`([^`]+)`", cell))}
+    assert literals and literals == {body for _, body, _ in REAL_ANSWERS}
+
+
+def test_xml_error_answers_escape_and_odd_shapes():
+    assert script_error("<SETIError><Response><ResponseDescription>Bad &amp; worse</ResponseDescription>"
+                        "</Response></SETIError>") == "Bad & worse"
+    assert script_error("<SETIOrders><Response><ResponseCode>1</ResponseCode></Response></SETIOrders>") is None
+    # not well-formed: still the description, unescaped, not the markup
+    assert script_error("<SETIError><Response><ResponseCode>3</ResponseCode><ResponseDescription>No &amp; "
+                        "way</ResponseDescription></SETIError>") == "No & way (ResponseCode 3)"
+    assert script_error("SETIError: Invalid store code") == "Invalid store code"
+    answer = parse_answer("SETIResponse=False;Note=a; b")
+    assert answer is not None and not answer.ok and answer.notes == "a; b"
+    answer = parse_answer("SETIResponse: update=OK;Notes=Denote=this")
+    assert answer is not None and answer.ok and answer.notes == "Denote=this"
 
 
 @pytest.mark.parametrize("body", ["<html><body>Welcome to our shop</body></html>", "", "SETIResponse:"])

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from statusctl.carts.base import Context, Record, Rejected, TryLater, make_client
+from statusctl.carts.matrix import CART_TYPES
 from statusctl.carts.shopify import ShopifyAdapter
-from statusctl.carts.shopify_gql import DOCUMENTS
+from statusctl.carts.shopify_gql import DEFAULT_API_VERSION, DOCUMENTS
 from statusctl.core.stores import Store
 
 from ..docs import documented
@@ -29,22 +30,7 @@ from .fake_shopify import (
     secrets,
 )
 from .fakeserver import Answer, FakeServer, Request, json_answer
-from .shopify_schema import check_document, parse
-
-
-def paths(text: str) -> set[str]:
-    """Every field path a document selects, e.g. `order.fulfillmentOrders.nodes.id`."""
-    out: set[str] = set()
-
-    def walk(prefix: str, sels: list[Any]) -> None:
-        for sel in sels:
-            here = prefix if sel.on else f"{prefix}.{sel.name}".lstrip(".")
-            out.add(here)
-            out.update(f"{here}({a})" for a in sel.args)
-            walk(here, sel.sels)
-
-    walk("", parse(text).sels)
-    return out
+from .shopify_schema import VERSIONS, paths, problems, require
 
 
 @pytest.fixture
@@ -89,18 +75,38 @@ def labelled(order_label: str | None, previous: str | None = "Processing", items
 
 # -- the documents against the schema ----------------------------------------------------------
 
-def test_every_document_is_valid_against_the_admin_schema() -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_document_is_valid_against_the_real_admin_schema(version: str) -> None:
+    require()
     for name, text in DOCUMENTS.items():
-        assert check_document(text) == [], name
+        assert problems(version, text) == [], name
 
 
-def test_the_checker_refuses_what_shopify_refuses() -> None:
-    assert check_document("query { order(id: $id) { id } }")  # undeclared variable
-    assert check_document("query Q($id: ID!) { order(id: $id) { id trackingNumber } }")
-    assert check_document("mutation M($f: FulfillmentInput!) { fulfillmentCreate(input: $f) { userErrors { message } } }")
-    assert check_document("mutation M($f: FulfillmentInput!) { fulfillmentCreate(fulfillment: $f) { userErrors } }")
+def test_the_default_api_version_is_one_we_test_against() -> None:
+    assert DEFAULT_API_VERSION in VERSIONS
+    assert DEFAULT_API_VERSION in CART_TYPES["shopify"].options["api_version"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_real_schema_refuses_what_shopify_refuses(version: str) -> None:
+    require()
+    assert problems(version, "query { order(id: $id) { id } }")  # undeclared variable
+    assert problems(version, "query Q($id: ID!) { order(id: $id) { id trackingNumber } }")
+    assert problems(version, "mutation M($f: FulfillmentInput!) { fulfillmentCreate(input: $f) { userErrors { message } } }")
+    assert problems(version, "mutation M($f: FulfillmentInput!) { fulfillmentCreate(fulfillment: $f) { userErrors } }")
     bad = {"lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": "x", "lineItems": []}]}
-    assert check_document(DOCUMENTS["FULFIL"], {"fulfillment": bad})
+    assert problems(version, DOCUMENTS["FULFIL"], {"fulfillment": bad})
+    assert problems(version, DOCUMENTS["CANCEL"], {"orderId": "gid://shopify/Order/1", "restock": True,
+                                                   "reason": "NOT_A_REASON"})
+    assert problems(version, DOCUMENTS["ORDER"], {}) and not problems(version, DOCUMENTS["ORDER"], {"id": "x"})
+
+
+def test_every_request_of_these_tests_was_checked_against_every_real_schema(fake: ShopifyFake,
+                                                                            server: FakeServer) -> None:
+    send(server.base_url, shipped_payload())
+    send(server.base_url, labelled("Cancelled"))
+    assert len(fake.checked) == len(fake.documents) >= 3
+    assert {text for text, _ in fake.checked} >= {DOCUMENTS["ORDER"], DOCUMENTS["FULFIL"], DOCUMENTS["CANCEL"]}
 
 
 def test_documents_use_the_fields_carts_md_names() -> None:
@@ -126,7 +132,7 @@ def test_ship_creates_one_fulfilment_with_tracking_carrier_and_lines(fake: Shopi
     assert made["notifyCustomer"] is True
     assert sorted((n["lineItem"]["id"], n["quantity"]) for n in made["fulfillmentLineItems"]["nodes"]) == [
         ("gid://shopify/LineItem/9001", 2), ("gid://shopify/LineItem/9002", 1)]
-    assert fake.versions and set(fake.versions) == {"2026-10"}
+    assert fake.versions and set(fake.versions) == {"2026-07"}
     assert server.requests[0].headers["x-shopify-access-token"] == secrets()["token"]
 
 
@@ -287,12 +293,12 @@ def test_a_nearly_empty_bucket_holds_the_store(fake: ShopifyFake, server: FakeSe
 
 
 def test_graphql_errors_with_http_200_are_a_failure(server: FakeServer) -> None:
-    with pytest.raises(Rejected, match="doesn't exist on type 'Shop'"):
+    with pytest.raises(Rejected, match="refused the call: .*Cannot query field 'nope' on type 'Shop'"):
         call(server.base_url, lambda a: a.gql("query { shop { nope } }", {}, "probe"))
 
 
 def test_check_names_the_shop_and_version(server: FakeServer) -> None:
-    assert call(server.base_url, lambda a: a.check()) == "Shopify shop 'Statusctl Test Shop', Admin API 2026-10"
+    assert call(server.base_url, lambda a: a.check()) == "Shopify shop 'Statusctl Test Shop', Admin API 2026-07"
     assert "2026-07" in call(server.base_url, lambda a: a.check(), api_version="2026-07")
     with pytest.raises(Rejected, match="api_version"):
         call(server.base_url, lambda a: a.check(), api_version="latest")
@@ -326,5 +332,5 @@ def test_the_documented_store_line_works(server: FakeServer) -> None:
     local = [*add[:2], "local", *add[3:]]
     local[local.index("--url") + 1] = server.base_url
     cli(*local, env=env)
-    assert "OK: Shopify shop 'Statusctl Test Shop', Admin API 2026-10" in cli("stores", "test", "local", env=env).stdout
+    assert "OK: Shopify shop 'Statusctl Test Shop', Admin API 2026-07" in cli("stores", "test", "local", env=env).stdout
     assert "FAILED" in cli("stores", "test", "local", env={"SHOPIFY_TOKEN": "shpat_wrong"}, code=1).stdout

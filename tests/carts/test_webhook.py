@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import standardwebhooks
 
 from statusctl.carts import signing
 from statusctl.carts.base import Adapter, Context, Record, Rejected, TryLater, make_client
@@ -19,7 +20,7 @@ from statusctl.core.stores import Store
 from .contract import shipped_payload
 from .fake_oss import OssFake
 from .fake_oss import make_store as oss_store
-from .fake_webhook import BAD, GOOD, PATH, Receiver, make_store
+from .fake_webhook import BAD, GOOD, PATH, Receiver, make_store, reference_verify
 from .fakeserver import Answer, FakeServer
 
 NEW = "whsec_" + base64.b64encode(b"the-next-key-after-rotation-000000").decode()
@@ -30,6 +31,7 @@ def served() -> Iterator[tuple[Receiver, FakeServer]]:
     receiver = Receiver()
     with FakeServer(receiver) as server:
         yield receiver, server
+    assert receiver.disagreements == []
 
 
 def send(store: Store, secret: str, *records: Record, cls: type[Adapter] = WebhookAdapter) -> None:
@@ -48,12 +50,12 @@ def record(uid: str = "rec_01", attempt: int = 1) -> Record:
     return Record(uid, attempt, dict(shipped_payload()), 1_790_000_000.0)
 
 
-def test_body_and_headers_verify_with_signing_verify(served):
+def test_body_and_headers_verify_with_the_reference_library(served):
     receiver, server = served
     send(make_store(server.base_url), GOOD, record())
     req = server.requests[-1]
     assert req.path == PATH and req.headers["content-type"] == "application/json"
-    assert signing.verify([GOOD], req.headers, req.body) == "rec_01"
+    assert reference_verify([GOOD], req.headers, req.body) == "rec_01"
     assert abs(int(req.headers["webhook-timestamp"]) - time.time()) < 10
     body = json.loads(req.body)
     assert (body["id"], body["type"], body["timestamp"]) == ("rec_01", EVENT_TYPE, "2026-11-21T10:00:00Z")
@@ -62,7 +64,7 @@ def test_body_and_headers_verify_with_signing_verify(served):
         assert body[key] == value  # the payload's fields, as they are
     assert list(body)[:3] == ["id", "type", "timestamp"]
     with pytest.raises(signing.SignatureError):
-        signing.verify([BAD], req.headers, req.body)
+        reference_verify([BAD], req.headers, req.body)
 
 
 def test_webhook_id_and_body_are_stable_across_attempts(served):
@@ -94,10 +96,54 @@ def test_key_rotation_signs_with_every_secret(served):
     assert len(req.headers["webhook-signature"].split(" ")) == 2
     assert req.headers["webhook-signature"].startswith("v1,")
     for keys in ([GOOD], [NEW], [BAD, NEW], [NEW, GOOD]):
-        assert signing.verify(keys, req.headers, req.body) == "rec_01"
+        assert reference_verify(keys, req.headers, req.body) == "rec_01"
     with pytest.raises(signing.SignatureError):
-        signing.verify([BAD], req.headers, req.body)
+        reference_verify([BAD], req.headers, req.body)
     assert list(receiver.delivered) == ["rec_01"]
+
+
+def unpadded(secret: str) -> str:
+    return secret.rstrip("=")
+
+
+@pytest.mark.parametrize("size", range(24, 36))
+def test_secrets_decode_as_the_reference_library_decodes_them(size):
+    key = bytes(range(7, 7 + size))
+    padded = "whsec_" + base64.b64encode(key).decode()
+    for form in (padded, unpadded(padded), unpadded(padded) + "===", padded[len("whsec_"):],
+                 unpadded(padded)[len("whsec_"):]):
+        assert signing.secret_bytes(form) == key == standardwebhooks.Webhook(form)._whsecret
+
+
+def test_what_the_reference_library_would_read_differently_is_refused():
+    # The PyPI library drops characters outside the alphabet and so signs with another key:
+    # statusctl refuses such a secret with a reason instead of sending with a key nobody holds.
+    for bad in ("whsec_not*base64!", "whsec_a", "whsec_", "whsec_====", "whsec_abc-_def"):
+        with pytest.raises(signing.SignatureError):
+            signing.secret_bytes(bad)
+
+
+def test_a_secret_that_lost_its_padding_signs_and_is_accepted():
+    assert NEW.endswith("=") and GOOD.endswith("=")
+    receiver = Receiver(keys=[unpadded(GOOD), NEW])  # the reference library holds the other forms
+    with FakeServer(receiver) as server:
+        send(make_store(server.base_url), unpadded(GOOD), record("rec_a"))
+        send(make_store(server.base_url), f"{unpadded(NEW)} {GOOD}", record("rec_b"))  # rotation, mixed
+        rotated = server.requests[-1]
+    assert list(receiver.delivered) == ["rec_a", "rec_b"] and receiver.disagreements == []
+    assert len(rotated.headers["webhook-signature"].split(" ")) == 2
+    for keys in ([GOOD], [unpadded(NEW)], [NEW + "="]):
+        assert reference_verify(keys, rotated.headers, rotated.body) == "rec_b"
+
+
+def test_stores_and_the_oss_accept_an_unpadded_secret(tmp_path):
+    from statusctl.oss.app import create_app
+
+    from ..helpers import cli
+
+    cli("stores", "add", "hook", "--cart", "webhook", "--url", "https://erp.example/hook",
+        "--secret", f"secret={unpadded(GOOD)}")
+    create_app(tmp_path / "oss.db", [unpadded(GOOD)])
 
 
 def test_receiver_holding_old_and_new_keys_accepts_the_new_one():
@@ -182,7 +228,7 @@ def test_oss_posts_the_same_signed_body_to_api_updates():
         send(oss_store(server.base_url), GOOD, record(), cls=OssAdapter)
         req = server.requests[-1]
     assert (req.method, req.path) == ("POST", "/api/updates")
-    assert signing.verify([GOOD], req.headers, req.body) == "rec_01"
+    assert reference_verify([GOOD], req.headers, req.body) == "rec_01"
     assert json.loads(req.body)["type"] == EVENT_TYPE
     assert list(fake.delivered) == ["rec_01"]
     assert issubclass(OssAdapter, WebhookAdapter) and OssAdapter.can_test
@@ -200,7 +246,7 @@ def test_oss_check_reads_a_signed_healthz():
         assert "is up" in asyncio.run(go(GOOD))
         req = server.requests[-1]
         assert (req.method, req.path, req.body) == ("GET", "/healthz", b"")
-        assert signing.verify([GOOD], req.headers, b"").startswith("check_")
+        assert reference_verify([GOOD], req.headers, b"").startswith("check_")
         with pytest.raises(Rejected) as err:
             asyncio.run(go(BAD))
         assert err.value.status == 401
