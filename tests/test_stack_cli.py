@@ -130,7 +130,8 @@ def test_list_shows_attempts_next_attempt_and_last_error(db_file, hooked):
     held = line_with(text, "│ " + orders["O00000"][1][:11])
     assert "held" in held and "now" in held
     assert cli("stack", "list", "--order", "O00001", "--json").json() == []
-    assert cli("stack", "list", "--store", "elsewhere").stdout.strip() == "No records."
+    r = cli("stack", "list", "--store", "elsewhere")  # a typo is refused, not an empty list
+    assert (r.code, r.stdout) == (1, "") and "Unknown store 'elsewhere'" in r.stderr
     assert cli("stack", "list", "--failed", "--json").json() == []
 
 
@@ -196,8 +197,9 @@ def test_retry_by_id_and_failed(db_file, failed):
 
 
 def test_retry_refuses_without_ids_and_names_unknown_ids(db_file, failed):
-    r = cli("stack", "retry")
-    assert r.code == 1 and "Name record ids or use --failed." in r.stderr
+    for command in ("retry", "drop"):  # naming nothing is a usage error, not "nothing to do"
+        r = cli("stack", command)
+        assert r.code == 2 and "Name the records" in r.stderr and "--failed" in r.stderr and r.stdout == ""
     r = cli("stack", "retry", "su_nosuchrecord")
     assert r.code == 1 and "su_nosuchrecord" in r.stderr and "stack list" in r.stderr
     assert "Traceback" not in r.stderr

@@ -111,7 +111,7 @@ def test_test_reports_a_missing_env_variable_even_without_a_harmless_read(monkey
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     cli("stores", "add", "web", "--cart", "webhook", "--url", "https://hooks.example/x",
         "--secret-env", "secret=NOT_SET_ANYWHERE")
-    assert "FAILED" in cli("stores", "test", "web", code=1).stdout
+    assert "FAILED" in cli("stores", "test", "web", code=1).stderr
     assert "NOT_SET_ANYWHERE" in cli_json("stores", "test", "web", code=1)["message"]
     monkeypatch.setenv("NOT_SET_ANYWHERE", WEBHOOK_SECRET)
     assert "no harmless read" in cli("stores", "test", "web").stdout

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -64,15 +65,48 @@ def open_db(*, existing: bool = False) -> Database:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    """One JSON document: the exact data; characters that could drive a terminal are written as \\uXXXX."""
+    from statusctl.core.display import json_safe
+
+    sys.stdout.write(json_safe(json.dumps(data, indent=2, ensure_ascii=False, default=str)) + "\n")
 
 
 def console(stderr: bool = False) -> Console:
-    from rich.console import Console
+    """The Rich console every command prints through: every string it renders goes through `printable`."""
+    # No markup, no emoji codes: cells and lines hold names, answers and notes from files and
+    # carts, where "[/]" raised MarkupError, "[red]" restyled the output and ":x:" became an emoji.
+    return _safe_console_class()(stderr=stderr, highlight=False, markup=False, emoji=False)
 
-    # No markup: cells and lines hold names, answers and notes from files and carts, where
-    # "[/]" raised MarkupError and "[red]" restyled the output.
-    return Console(stderr=stderr, highlight=False, markup=False)
+
+@functools.cache
+def _safe_console_class() -> type[Console]:
+    from rich.console import Console
+    from rich.text import Text
+
+    from statusctl.core.display import printable
+
+    class SafeConsole(Console):
+        """Strings (lines, table cells, titles) are escaped before Rich measures and renders them."""
+
+        def render_str(self, text: str, **kwargs: Any) -> Text:
+            return super().render_str(printable(text), **kwargs)
+
+        def on_broken_pipe(self) -> None:
+            closed_pipe()
+
+    return SafeConsole
+
+
+def closed_pipe() -> NoReturn:
+    """stdout's reader went away (`| head -1`): stop quietly, exit 141 as a tool ended by SIGPIPE does."""
+    import contextlib
+    import io
+    import os
+
+    # What is still buffered goes nowhere, instead of failing again at exit.
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise SystemExit(141)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
@@ -92,9 +126,11 @@ def notes(lines: Iterable[str]) -> None:
     """Lines under a table, each wrapped at the terminal's full width."""
     from rich.text import Text
 
+    from statusctl.core.display import printable
+
     out = console()
     for line in lines:
-        out.print(Text(line), overflow="fold")
+        out.print(Text(printable(line)), overflow="fold")
 
 
 def say(message: str) -> None:
@@ -121,7 +157,10 @@ def confirm(question: str, yes: bool, what: str) -> None:
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(message.rstrip() + "\n")
+    """A line (or lines) for people on stderr, escaped like everything shown (newlines kept)."""
+    from statusctl.core.display import printable
+
+    sys.stderr.write(printable(message.rstrip(), lines=True) + "\n")
 
 
 def age(seconds: float | None) -> str:

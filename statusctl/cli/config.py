@@ -26,13 +26,14 @@ def list_(json: JsonOpt = False) -> None:
 @app.command()
 def get(name: str, json: JsonOpt = False) -> None:
     """Print one parameter's value."""
+    from statusctl.core.display import printable
     from statusctl.core.settings import canonical_name, get_raw
 
     value = get_raw(open_db(), name)
     if json:
         print_json({"name": canonical_name(name), "value": value})
     else:
-        print(value)
+        print(printable(value))
 
 
 @app.command("set")
@@ -42,10 +43,11 @@ def set_(
 ) -> None:
     """Change one parameter (validated)."""
     from statusctl.cli.common import warn
+    from statusctl.core.display import printable
     from statusctl.core.settings import advice, set_value
 
     canonical, stored = set_value(open_db(), name, value)
-    print(f"{canonical} = {stored}")
+    print(printable(f"{canonical} = {stored}"))
     note = advice(canonical, stored)
     if note:
         warn(f"Warning: {note}")

@@ -89,16 +89,18 @@ class _Root(TyperGroup):
         try:
             return super().invoke(ctx)
         except StatusctlError as exc:
-            common.warn(f"Error: {exc}")
+            _error(f"Error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except sqlite3.Error as exc:
-            common.warn(f"Error: database problem: {exc}.")
+            _error(f"Error: database problem: {exc}.")
             raise typer.Exit(DatabaseError.exit_code) from None
+        except BrokenPipeError:  # `statusctl stack history | head -1`: the reader has all it wanted
+            common.closed_pipe()
         except OSError as exc:
             if exc.errno == 28:
                 common.warn("Error: the disk is full; nothing more was written.")
             else:
-                common.warn(f"Error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ") + ".")
+                _error(f"Error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ") + ".")
             raise typer.Exit(ExitCode.ERROR) from None
         except UnicodeEncodeError as exc:
             # An argument in another encoding reaches Python as surrogate escapes, which
@@ -108,6 +110,21 @@ class _Root(TyperGroup):
             shown = text[start : exc.end + 20]
             common.warn(f"Error: the text {shown!r} is not valid UTF-8; give names and values in UTF-8.")
             raise typer.Exit(ExitCode.ERROR) from None
+
+
+def _error(sentence: str) -> None:
+    """An error as one line on stderr: a newline or escape in what it quotes is shown escaped."""
+    from statusctl.core.display import printable
+
+    common.warn(printable(sentence))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from statusctl import __version__
+
+        print(f"statusctl {__version__}")
+        raise typer.Exit()
 
 
 app = typer.Typer(
@@ -127,6 +144,9 @@ def root(
     db: Annotated[
         Path | None, typer.Option("--db", help="Database file (default: $STATUSCTL_DB, else the user data directory).")
     ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """statusctl: status labels, status events and the stack that delivers them."""
     common.set_db_option(db)
@@ -139,13 +159,20 @@ def init() -> None:
 
     db = common.open_db()
     initialize(db)
-    print(db.path)
+    from statusctl.core.display import printable
+
+    print(printable(db.path))
 
 
 def run() -> None:
     """Console-script entry point."""
     try:
-        app()
+        try:
+            app()
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here when the output fitted in the buffer
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         sys.exit(130)
+    except BrokenPipeError:
+        common.closed_pipe()

@@ -97,7 +97,9 @@ class _Wizard:
     def say(self, text: str, style: str = "") -> None:
         from rich.text import Text
 
-        self.out.print(Text(text, style=style))
+        from statusctl.core.display import printable
+
+        self.out.print(Text(printable(text, lines=True), style=style))
 
     def page(self, title: str) -> None:
         from rich.rule import Rule

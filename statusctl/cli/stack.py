@@ -20,6 +20,7 @@ from statusctl.cli.common import (
     say,
     sub_app,
     table,
+    warn,
     when,
 )
 
@@ -71,7 +72,7 @@ def status(
             say(f"Problem: {p}")
     if check and problems:
         if not json:
-            sys.stderr.write("Check failed: " + "; ".join(problems) + ".\n")
+            warn("Check failed: " + "; ".join(problems) + ".")
         raise typer.Exit(ExitCode.DELIVERY)
 
 
@@ -123,6 +124,7 @@ def list_(
 def history(
     order: Annotated[str | None, typer.Option("--order", help="Only this order.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="ISO time or age like 2h, 30m, 1d.")] = None,
+    store: Annotated[str | None, typer.Option("--store", help="Only attempts sent to this store.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Every delivery attempt: time, store, order, outcome, status, answer, duration."""
@@ -130,7 +132,7 @@ def history(
     from statusctl.core.stack import short_id
     from statusctl.core.timeparse import parse_since
 
-    rows = read_history(open_db(existing=True), order=order, since=parse_since(since) if since else None)
+    rows = read_history(open_db(existing=True), order=order, since=parse_since(since) if since else None, store=store)
     if json:
         print_json(rows)
         return
@@ -146,20 +148,28 @@ def history(
     )
 
 
+def _named(ctx: typer.Context, ids: list[str] | None, failed: bool) -> None:
+    """`retry` and `drop` act on the records named: naming none is a usage error (exit 2), not "nothing to do"."""
+    if not ids and not failed:
+        ctx.fail("Name the records (ids from `statusctl stack list`), or give --failed.")
+
+
 @app.command()
-def retry(ids: IdsArg = None, failed: FailedOpt = False) -> None:
+def retry(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False) -> None:
     """Make records due now with fresh attempts (failed ones are queued again)."""
     from statusctl.core.stack import retry as do_retry
 
+    _named(ctx, ids, failed)
     say(f"{do_retry(open_db(), ids or [], failed=failed)} record(s) will be sent on the next run.")
 
 
 @app.command()
-def drop(ids: IdsArg = None, failed: FailedOpt = False, yes: YesOpt = False) -> None:
+def drop(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False, yes: YesOpt = False) -> None:
     """Delete records from the stack (the original's "Delete Records with Failed Attempts")."""
     from statusctl.core.stack import count_selected
     from statusctl.core.stack import drop as do_drop
 
+    _named(ctx, ids, failed)
     db = open_db()
     n = count_selected(db, ids or [], failed=failed)
     if n == 0:

@@ -117,14 +117,18 @@ def remove(name: str, yes: YesOpt = False) -> None:
 @app.command()
 def test(name: str, json: JsonOpt = False) -> None:
     """Check reachability and credentials with a harmless read."""
+    from statusctl.cli.common import warn
+    from statusctl.core.display import printable
     from statusctl.core.errors import ExitCode
     from statusctl.core.probe import test_store
 
     ok, message = test_store(open_db(), name)
     if json:
         print_json({"store": name, "ok": ok, "message": message})
-    else:
-        say(("OK: " if ok else "FAILED: ") + message)
+    elif ok:
+        say("OK: " + message)
+    else:  # a failure is an error like any other: on stderr, so `stores test x > log` still shows it
+        warn("FAILED: " + printable(message))
     if not ok:
         raise typer.Exit(ExitCode.ERROR)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from statusctl.cli.common import age
+from statusctl.core.display import printable
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -100,7 +101,7 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> Rend
     parts: list[RenderableType] = []
     head = Text()
     head.append("statusctl stack top", style="bold")
-    head.append(f"  {source}  {time.strftime('%H:%M:%S', time.localtime(snap.now))}")
+    head.append(f"  {printable(source)}  {time.strftime('%H:%M:%S', time.localtime(snap.now))}")
     if interval is not None:
         head.append(f"  every {interval:g}s · q or Ctrl-C to leave", style="dim")
     parts.append(head)
@@ -109,7 +110,7 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> Rend
     if alive:
         line = Text(f"Controllers: {len(alive)} running", style="green")
         for c in alive:
-            line.append(f" · pid {c['pid']} on {c['host']} ({c['mode']}, sent {c['sent']}, "
+            line.append(f" · pid {c['pid']} on {printable(c['host'])} ({c['mode']}, sent {c['sent']}, "
                         f"heartbeat {age(snap.now - c['heartbeat'])} ago)", style="")
         parts.append(line)
     else:
@@ -124,7 +125,7 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> Rend
         for col in ("queued", "due", "sending", "retrying", "failed", "oldest"):
             t.add_column(col, justify="right")
         for s in snap.stores:
-            t.add_row(s["store"], str(s["queued"]), str(s["due"]), str(s["sending"]), str(s["retrying"]),
+            t.add_row(printable(s["store"]), str(s["queued"]), str(s["due"]), str(s["sending"]), str(s["retrying"]),
                       Text(str(s["failed"]), style="bold red" if s["failed"] else ""), age(s["oldest_age"]))
         if len(snap.stores) > 1:
             tot = snap.totals
@@ -147,9 +148,12 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> Rend
         e.add_column("reason", overflow="ellipsis", no_wrap=True, ratio=1)
         for r in snap.errors:
             outcome = "failed" if r["outcome"] == "failed" else f"retry (try {r['attempt']})"
-            e.add_row(time.strftime("%H:%M:%S", time.localtime(r["at"])), r["destination"], r["order_number"],
+            # Order numbers come from imported files and reasons from carts' answers: escaped, whatever
+            # console renders the frame.
+            e.add_row(time.strftime("%H:%M:%S", time.localtime(r["at"])), printable(r["destination"]),
+                      printable(r["order_number"]),
                       Text(outcome, style="red" if r["outcome"] == "failed" else "yellow"),
-                      "–" if r["status"] is None else str(r["status"]), r["reason"] or "")
+                      "–" if r["status"] is None else str(r["status"]), printable(r["reason"] or ""))
         parts.append(e)
     else:
         parts.append(Text("No errors in the history.", style="dim"))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import enum
 
+from statusctl.core.display import printable
+
 
 class ExitCode(enum.IntEnum):
     """Exit codes of DESIGN.md §3, named once."""
@@ -59,6 +61,15 @@ class DatabaseError(StatusctlError):
 
 
 def shown(value: object, limit: int = 60) -> str:
-    """`value` quoted for a message, cut after `limit` characters: an error stays one readable line."""
+    """`value` quoted for a message, escaped and cut after `limit` characters: an error stays one readable line.
+
+    Quoted as Python would (backslashes doubled, so the escapes `printable` writes
+    cannot be mistaken for text), with control and bidi characters escaped by `printable`.
+    """
     text = str(value)
-    return repr(text) if len(text) <= limit else f"{text[:limit]!r}…"
+    cut = text[:limit]
+    quote = '"' if "'" in cut and '"' not in cut else "'"
+    body = printable(cut.replace("\\", "\\\\"))
+    if quote == "'":
+        body = body.replace("'", "\\'")
+    return f"{quote}{body}{quote}" + ("…" if len(text) > limit else "")

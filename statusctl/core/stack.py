@@ -238,6 +238,8 @@ def list_records(
     db: Database, *, failed: bool = False, store: str | None = None, order: str | None = None, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """Records on the stack in queue order, each with where it stands (the states `status` counts)."""
+    if store:
+        _known_store(db, store)
     now = time.time()
     sql = f"SELECT s.*, {_HELD_BACK} AS held FROM stack s WHERE 1 = 1"
     params: dict[str, object] = {"now": now, "limit": limit}
@@ -326,9 +328,17 @@ def status(db: Database, *, stale_after: float = 30.0) -> dict[str, Any]:
             "other_store_problems": [{"store": d, **p} for d, p in sorted(problems.items())]}
 
 
-def history(db: Database, *, order: str | None = None, since: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+def history(
+    db: Database, *, order: str | None = None, since: float | None = None, store: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
     sql = "SELECT * FROM stack_history WHERE 1 = 1"
     params: list[object] = []
+    if store:
+        # A store removed since still has its history; any other unknown name is a typo.
+        if db.one("SELECT 1 FROM stack_history WHERE destination = ? LIMIT 1", (store,)) is None:
+            _known_store(db, store)
+        sql += " AND destination = ?"
+        params.append(store)
     if order:
         sql += " AND order_number = ?"
         params.append(order)
@@ -342,6 +352,13 @@ def history(db: Database, *, order: str | None = None, since: float | None = Non
     for r in rows:
         r.pop("id", None)
     return rows
+
+
+def _known_store(db: Database, name: str) -> None:
+    """A filter naming an unknown store is refused: a typo must not look like an empty stack."""
+    from statusctl.core.stores import get_store
+
+    get_store(db, name)
 
 
 def _select(conn: sqlite3.Connection, ids: list[str], failed: bool) -> list[sqlite3.Row]:

@@ -157,5 +157,5 @@ def test_the_documented_store_line_works(fake: OpenCartFake, server: FakeServer)
     cli(*local, env=env)
     assert "OK: OpenCart accepted the API login" in cli("stores", "test", "local", env=env).stdout
     fake.allowed_ips = set()
-    failed = cli("stores", "test", "local", env=env, code=1).stdout
+    failed = cli("stores", "test", "local", env=env, code=1).stderr
     assert "not allowed" in failed and KEY not in failed

@@ -233,7 +233,7 @@ def test_the_documented_store_line_works(fake: PrestaShopFake, server: FakeServe
     cli(*local, env=env)
     assert "OK: PrestaShop webservice" in cli("stores", "test", "local", env=env).stdout
     fake.permissions["order_carriers"] = ("get",)
-    assert "order_carriers PUT" in cli("stores", "test", "local", env=env, code=1).stdout
+    assert "order_carriers PUT" in cli("stores", "test", "local", env=env, code=1).stderr
 
 
 def test_the_documented_partially_shipped_mapping_is_accepted(fake: PrestaShopFake, server: FakeServer) -> None:

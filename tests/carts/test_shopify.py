@@ -333,4 +333,4 @@ def test_the_documented_store_line_works(server: FakeServer) -> None:
     local[local.index("--url") + 1] = server.base_url
     cli(*local, env=env)
     assert "OK: Shopify shop 'Statusctl Test Shop', Admin API 2026-07" in cli("stores", "test", "local", env=env).stdout
-    assert "FAILED" in cli("stores", "test", "local", env={"SHOPIFY_TOKEN": "shpat_wrong"}, code=1).stdout
+    assert "FAILED" in cli("stores", "test", "local", env={"SHOPIFY_TOKEN": "shpat_wrong"}, code=1).stderr
