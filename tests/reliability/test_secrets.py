@@ -24,7 +24,9 @@ import hashlib
 import html
 import json
 import logging
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -489,3 +491,197 @@ def test_oss_serve_refuses_a_bad_secret_without_showing_it(monkeypatch: pytest.M
         assert result.stderr.startswith("Error: "), result.stderr
     monkeypatch.delenv("STATUSCTL_OSS_SECRET")
     assert "STATUSCTL_OSS_SECRET" in scan.run("oss", "serve", "--port", "1", codes=(1,)).stderr
+
+
+# -- answers that echo the request through PHP's encodings --------------------------------------
+#
+# The encoders below are written from PHP's manual (json_encode, htmlspecialchars, urlencode),
+# independently of statusctl's scrubber, so that the scan checks it rather than repeats it.
+
+SPECIAL = "/+'<>&\"="  # every secret below holds all of these
+
+
+def php_json(text: str, *, hex_flags: bool = False) -> str:
+    """json_encode's string body: '/' as '\\/', non-ASCII as \\u00xx; with JSON_HEX_TAG|AMP|APOS|QUOT
+    also < > & ' " as \\u003C \\u003E \\u0026 \\u0027 \\u0022 (PHP writes those in upper case)."""
+    out = json.dumps(text)[1:-1].replace("/", "\\/")
+    if hex_flags:
+        out = out.replace('\\"', "\\u0022")
+        for ch in "<>&'":
+            out = out.replace(ch, f"\\u{ord(ch):04X}")
+    return out
+
+
+def htmlspecialchars(text: str, quotes: str = "ENT_QUOTES") -> str:
+    """PHP's htmlspecialchars: ENT_QUOTES (PHP 8.1's default) writes ' as &#039;, ENT_HTML5 as
+    &apos;, ENT_COMPAT (the default before 8.1) leaves it."""
+    out = text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+    return out.replace("'", {"ENT_QUOTES": "&#039;", "ENT_HTML5": "&apos;", "ENT_COMPAT": "'"}[quotes])
+
+
+def php_urlencode(text: str) -> str:
+    """PHP's urlencode: form encoding that also writes '~' as %7E."""
+    return quote_plus(text, safe="").replace("~", "%7E")
+
+
+PHP_PAGES: dict[str, tuple[str, object]] = {
+    # name -> (content type, how the page writes the echoed request)
+    "json_encode": ("application/json", lambda t: '{"error":"' + php_json(t) + '","code":"echo"}'),
+    "json_encode hex flags": ("application/json", lambda t: '{"message":"' + php_json(t, hex_flags=True) + '"}'),
+    "htmlspecialchars": ("text/html", lambda t: f"<html><body><h1>Error</h1><pre>{htmlspecialchars(t)}</pre>"),
+    "htmlspecialchars ENT_HTML5": ("text/html", lambda t: f"<p>{htmlspecialchars(t, 'ENT_HTML5')}</p>"),
+    "htmlspecialchars ENT_COMPAT": ("text/html", lambda t: f"<p>{htmlspecialchars(t, 'ENT_COMPAT')}</p>"),
+    "urlencode in a link": ("text/html", lambda t: f'<a href="/retry?q={php_urlencode(t)}">retry</a>'),
+}
+
+PHP_STORED = {
+    "bc.token": "BcPhp/Token+It's<b>&\"q\"=0123",
+    "shop.token": "shpat_Php/Shop+It's<i>&\"s\"=4567",
+}
+PHP_ENV = {
+    "PHP_WOO_KEY": "ck_Php/WooKey+It's<u>&\"k\"=8901",
+    "PHP_WOO_SECRET": "cs_Php/WooSecret+It's<x>&\"w\"=2345",
+    "PHP_SETI_USER": "PhpSeti/User+It's<y>&\"u\"=6789",
+    "PHP_SETI_PASSWORD": "Php Seti/Pass+It's <z>&\"p\"=ü0123",
+    "PHP_MAGENTO_TOKEN": "PhpMagento/Bearer+It's<m>&\"t\"=4567",
+    "PHP_PRESTA_KEY": "PhpPresta/Key+It's<p>&\"r\"=8901",
+    "PHP_OC_KEY": "PhpOpenCart/Key+It's<o>&\"c\"=2345",
+    "PHP_SHOPIFY_SECRET": "shpss_Php/Client+It's<c>&\"e\"=6789",
+    "PHP_HOOK_SECRET": whsec("php-hook"),
+}
+PHP_RUNTIME = {
+    "opencart api_token": "PhpRuntime/OcToken+It's<a>&\"o\"=0a1b",
+    "shopify access_token": "shpat_PhpRuntime/Access+It's<a>&\"a\"=9z8y",
+}
+PHP_STORES: dict[str, tuple[str, str, list[str], list[str]]] = {
+    "hook": ("webhook", "/hook", ["--secret-env", "secret=PHP_HOOK_SECRET"], []),
+    "woo": ("woocommerce", "/woo", ["--secret-env", "key=PHP_WOO_KEY", "--secret-env", "secret=PHP_WOO_SECRET"], []),
+    "legacy": ("seti", "/seti/cart.php", ["--secret-env", "user=PHP_SETI_USER", "--secret-env",
+                                          "password=PHP_SETI_PASSWORD"], []),
+    "bc": ("bigcommerce", "/stores/abc123", ["--secret", f"token={PHP_STORED['bc.token']}"], []),
+    "mage": ("magento2", "/mage", ["--secret-env", "token=PHP_MAGENTO_TOKEN"], []),
+    "shop": ("shopify", "/shop", ["--secret", f"token={PHP_STORED['shop.token']}"], []),
+    "shopcc": ("shopify", "/shopcc", ["--secret-env", "client_id=PHP_SETI_USER", "--secret-env",
+                                      "client_secret=PHP_SHOPIFY_SECRET"], []),
+    "presta": ("prestashop", "/presta", ["--secret-env", "key=PHP_PRESTA_KEY"], []),
+    "oc": ("opencart", "/oc", ["--secret-env", "username=PHP_SETI_USER", "--secret-env", "key=PHP_OC_KEY"], []),
+}
+
+
+def php_secrets() -> Secrets:
+    s = Secrets()
+    for name, value in {**PHP_STORED, **PHP_ENV, **PHP_RUNTIME}.items():
+        s.add(name, secret_forms(value) | {php_json(value), php_json(value, hex_flags=True), php_urlencode(value)}
+              | {htmlspecialchars(value, q) for q in ("ENT_QUOTES", "ENT_HTML5", "ENT_COMPAT")})
+    s.add("woo basic auth", basic_forms(PHP_ENV["PHP_WOO_KEY"], PHP_ENV["PHP_WOO_SECRET"]))
+    s.add("prestashop basic auth", basic_forms(PHP_ENV["PHP_PRESTA_KEY"], ""))
+    return s
+
+
+class PhpEcho(Echo):
+    """The echoing cart as a PHP script writes it: the request through one of PHP's encodings, as bytes."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.content_type, self.write = PHP_PAGES[page]
+
+    def __call__(self, req: Request) -> Answer:
+        self.seen.append(req)
+        self.count += 1
+        if req.arg("route") == "api/login":
+            return Answer(200, {"api_token": PHP_RUNTIME["opencart api_token"]})
+        if req.path.endswith("/admin/oauth/access_token"):
+            return Answer(200, {"access_token": PHP_RUNTIME["shopify access_token"], "expires_in": 86399, "scope": "x"})
+        page = self.write(self.echo(req))  # type: ignore[operator]
+        # OpenCart and Shopify's GraphQL say what went wrong in a 200 answer; the rest in an error status.
+        status = 200 if req.path.startswith("/oc") or req.path.endswith("graphql.json") else [422, 503, 400, 401][self.count % 4]
+        headers = {"content-type": f"{self.content_type}; charset=utf-8"}
+        if status == 503:
+            headers["retry-after"] = "0"
+        return Answer(status, page.encode(), headers)
+
+
+@pytest.mark.parametrize("page", list(PHP_PAGES))
+def test_secrets_echoed_through_php_encodings_never_show(page: str, monkeypatch, db_file, tmp_path):
+    """A cart that echoes the request through json_encode, htmlspecialchars or urlencode: every
+    secret (each holds / + ' < > & " =) of every cart type is masked in outputs and stored rows."""
+    for name, value in PHP_ENV.items():
+        monkeypatch.setenv(name, value)
+    secrets = php_secrets()
+    scan = Scan(secrets)
+    echo = PhpEcho(page)
+    with FakeServer(echo) as server:
+        scan.run("init")
+        scan.run("config", "set", "UseStatusUpdates", "true")
+        scan.run("config", "set", "StackMaxAttempts", "2")
+        scan.run("config", "set", "StackRetrySchedule", "0.01")
+        for name, (cart, path, secret_args, options) in PHP_STORES.items():
+            scan.run("stores", "add", name, "--cart", cart, "--url", server.base_url + path, *secret_args, *options)
+        orders = orders_csv(tmp_path, list(PHP_STORES))
+        for number, store in orders.items():
+            scan.run("orders", "import", str(tmp_path / f"{store}.csv"), "--store", store)
+            scan.run("ship", number, "--item", "SKU-A:1", "--tracking", "1Z999", "--carrier", "UPS", "--note", "Thanks")
+        for name in PHP_STORES:
+            scan.run("stores", "test", name, codes=(0, 1))
+            scan.run("stores", "test", name, "--json", codes=(0, 1))
+        scan.run("stack", "run", codes=(0, 3))
+        scan.run("stack", "run", "--json", codes=(0, 3))
+        for args in (["stack", "list"], ["stack", "list", "--json"], ["stack", "history"],
+                     ["stack", "history", "--json"], ["stack", "status"], ["stack", "top", "--once"]):
+            scan.run(*args)
+        for number in orders:
+            scan.run("orders", "show", number)
+    assert any("authorization" in r.headers for r in echo.seen)
+    rows = list(database_text(db_file, skip_secrets_column=True))
+    answers = [v for where, v in rows if where in ("stack_history.answer", "stack.last_answer", "stack_history.reason")]
+    assert sum("••••••" in a for a in answers) >= 5, answers[:5]
+    for where, value in rows:
+        leaked = secrets.leaks(value)
+        assert not leaked, f"{leaked} in {where}: {value[:300]!r}"
+    env_only = {name for name in secrets.named if name in PHP_ENV}
+    for where, value in database_text(db_file, skip_secrets_column=False):
+        assert not secrets.leaks(value, env_only), f"a --secret-env value is stored in {where}"
+
+
+PHP_ENCODE = """
+$s = stream_get_contents(STDIN);
+echo json_encode($s), "\\n", json_encode($s, JSON_HEX_TAG | JSON_HEX_AMP | JSON_HEX_APOS | JSON_HEX_QUOT), "\\n",
+     json_encode([$s], JSON_UNESCAPED_UNICODE), "\\n", htmlspecialchars($s), "\\n", htmlspecialchars($s, ENT_COMPAT), "\\n",
+     htmlspecialchars($s, ENT_QUOTES | ENT_HTML5), "\\n", urlencode($s), "\\n", rawurlencode($s), "\\n", addslashes($s), "\\n",
+     htmlspecialchars(json_encode($s)), "\\n", json_encode(urlencode($s)), "\\n", var_export($s, true), "\\n";
+"""
+
+
+@pytest.mark.skipif(shutil.which("php") is None, reason="php is not installed")
+@pytest.mark.parametrize("secret", [PHP_ENV["PHP_SETI_PASSWORD"], PHP_STORED["bc.token"], PHP_ENV["PHP_MAGENTO_TOKEN"],
+                                    f"all{SPECIAL}of{SPECIAL}them \\ ~ é"])
+def test_scrub_masks_what_real_php_writes(secret: str):
+    """The real PHP's json_encode, htmlspecialchars, urlencode, addslashes, var_export (and one inside another)."""
+    written = subprocess.run(["php", "-r", PHP_ENCODE], input=secret.encode(), capture_output=True, check=True).stdout.decode()
+    assert php_json(secret) in written and htmlspecialchars(secret) in written  # the emulation above is PHP's
+    ctx = Context(Store("s", "seti", "https://x"), {"password": secret})
+    s = Secrets()
+    s.add("secret", {secret, *secret.split()})
+    for line in written.splitlines():
+        assert not s.leaks(ctx.scrub(line)) and "••••••" in ctx.scrub(line), (line, ctx.scrub(line))
+        # and no piece of what PHP wrote is left either
+        assert not any(p in ctx.scrub(line) for p in pieces(line) if len(line) >= WINDOW), (line, ctx.scrub(line))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "token was BcPhp/Token+It… (cut by the cart)",  # a cart that shows only the start
+        "…Token+It's<b>&\"q\"=0123 at the end",  # or only the end
+        "BCPHP/TOKEN+IT'S<B>&\"Q\"=0123",  # or in upper case
+        "BcPhp%2FToken%2BIt%27s%3Cb%3E%26%22q%22%3D0123",  # percent-encoded, upper-case hex
+        "BcPhp%252FToken%252BIt%2527s",  # encoded twice
+        "QmNQaHAvVG9rZW4rSXQncz",  # base64 of the token alone
+    ],
+)
+def test_scrub_masks_pieces_and_forms_of_a_secret(text: str):
+    ctx = Context(Store("s", "bigcommerce", "https://x"), {"token": PHP_STORED["bc.token"]})
+    assert "••••••" in ctx.scrub(text), ctx.scrub(text)
+    s = Secrets()
+    s.add("token", secret_forms(PHP_STORED["bc.token"]) | {php_json(PHP_STORED["bc.token"])})
+    assert not s.leaks(ctx.scrub(text)) and not s.leaks(ctx.excerpt(text))
