@@ -26,25 +26,19 @@ from statusctl.carts.base import Record, Rejected
 from statusctl.carts.restutil import (
     RestAdapter,
     items_key,
-    loose_key,
     made_by_this_record,
     new_order_label,
     order_id,
     payload_of,
     segment,
 )
+from statusctl.core.carriers import carrier
 from statusctl.core.record import PackageItem, PackagePart
 
 SHIPMENT = "shipment"  # the mapping value "the shipments say it": no status of its own
 MAX_TRACKING = 50  # the API's limit on tracking_number
 PAGE = 50
 MAX_PAGES = 100
-# Our carrier names → BigCommerce tracking-carrier values (which link the number to the
-# carrier's tracking page); an unknown carrier is sent as shipping_method text only.
-TRACKING_CARRIERS = {
-    "ups": "ups", "usps": "usps", "fedex": "fedex", "dhl": "dhl", "dhlexpress": "dhl",
-    "royalmail": "royal-mail", "canadapost": "canada-post", "australiapost": "australia-post",
-}
 
 
 class BigCommerceAdapter(RestAdapter):
@@ -115,7 +109,8 @@ class BigCommerceAdapter(RestAdapter):
                 "order_address_id": _address_id(oid, [p for p, _ in items], addresses, products),
                 "tracking_number": tracking,
                 "shipping_provider": "",  # not a BigCommerce shipping integration
-                "tracking_carrier": TRACKING_CARRIERS.get(loose_key(package["carrier"] or ""), ""),
+                # links the number to the carrier's page; an unknown carrier goes as shipping_method only
+                "tracking_carrier": known.bigcommerce if (known := carrier(package["carrier"])) else "",
                 "items": [{"order_product_id": p, "quantity": q} for p, q in items],
             }
             if package["carrier"]:

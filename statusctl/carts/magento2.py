@@ -34,17 +34,16 @@ from statusctl.carts.restutil import (
     item_line,
     items_key,
     join_lines,
-    loose_key,
     made_by_this_record,
     new_order_label,
     payload_of,
     same_text,
     segment,
 )
+from statusctl.core.carriers import carrier
 from statusctl.core.record import ItemPart, PackageItem, Payload
 
 ACTIONS = ("ship", "cancel", "hold", "unhold", "comment")
-CARRIER_CODES = {"ups": "ups", "usps": "usps", "fedex": "fedex", "dhl": "dhl"}  # else "custom"
 NO_SHIPMENT = "does not allow a shipment"
 
 
@@ -147,9 +146,9 @@ class Magento2Adapter(RestAdapter):
                 continue
             body: dict[str, Any] = {"items": [{"order_item_id": k, "qty": q} for k, q in items], "notify": True}
             if tracking:
-                carrier = package["carrier"] or ""
-                body["tracks"] = [{"track_number": tracking, "title": carrier or "Tracking",
-                                   "carrier_code": CARRIER_CODES.get(loose_key(carrier), "custom")}]
+                known = carrier(package["carrier"])
+                body["tracks"] = [{"track_number": tracking, "title": package["carrier"] or "Tracking",
+                                   "carrier_code": known.magento2 if known and known.magento2 else "custom"}]
             if comment:
                 body.update(appendComment=True, comment={"comment": comment, "is_visible_on_front": 1})
             what = f"ship package {tracking or n + 1} of order {oid}"

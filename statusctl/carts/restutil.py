@@ -31,6 +31,7 @@ from statusctl.carts.base import (
     TryLater,
     judge_status,
 )
+from statusctl.core.carriers import loose_key as loose_key  # the REST adapters' name for it
 from statusctl.core.record import ItemPart, Payload
 
 DETAIL_CHARS = 200
@@ -219,11 +220,6 @@ def made_by_this_record(created: Any, record: Record) -> bool:
     """
     when = parse_time(created)
     return when is None or when >= record.queued - SKEW_S
-
-
-def loose_key(name: str) -> str:
-    """A carrier or provider name compared loosely: 'FedEx', 'fedex' and 'Fed Ex' alike."""
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 def items_key(pairs: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
