@@ -28,6 +28,7 @@ from statusctl.carts.restutil import (
     items_key,
     made_by_this_record,
     new_order_label,
+    new_shipments,
     order_id,
     payload_of,
     segment,
@@ -96,15 +97,8 @@ class BigCommerceAdapter(RestAdapter):
         earlier = {_shipment_key(s) for s in existing
                    if not str(s.get("tracking_number") or "").strip()
                    and made_by_this_record(s.get("date_created"), record)}
-        for n, package in todo:
-            # The note rides with the record's first package, whether sent now or by an earlier attempt.
-            comments, note = note, None
-            tracking = (package["tracking"] or "").strip()
-            if tracking and tracking in numbers:
-                continue
-            items = [(_product_id(oid, i, products), i["quantity"]) for i in package["items"] if i["quantity"] > 0]
-            if not tracking and items_key([(str(p), q) for p, q in items]) in earlier:
-                continue
+        for new in new_shipments(packages, note, numbers, earlier, lambda i: _product_id(oid, i, products)):
+            package, tracking, items, n = new.package, new.tracking, new.lines, new.index
             body: dict[str, Any] = {
                 "order_address_id": _address_id(oid, [p for p, _ in items], addresses, products),
                 "tracking_number": tracking,
@@ -115,8 +109,8 @@ class BigCommerceAdapter(RestAdapter):
             }
             if package["carrier"]:
                 body["shipping_method"] = package["carrier"]
-            if comments:
-                body["comments"] = comments
+            if new.comment:
+                body["comments"] = new.comment
             await self.call("POST", f"/orders/{oid}/shipments", f"create shipment {tracking or n + 1} of order {oid}",
                             json=body, uid=f"{record.uid}.shipment.{n}")
 

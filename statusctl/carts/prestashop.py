@@ -38,7 +38,7 @@ import httpx
 
 from statusctl.carts import xmlsafe
 from statusctl.carts.base import Adapter, Context, DeliveryError, Record, Rejected, judge_status
-from statusctl.core.record import Payload
+from statusctl.core.record import Payload, new_order_label
 
 TRACKING_CHARS = 64  # the size of order_carrier.tracking_number in PrestaShop's database
 MESSAGE_CHARS = 1600  # the webservice's limit for messages.message
@@ -99,9 +99,7 @@ class PrestaShopAdapter(Adapter):
     async def call(self, method: str, path: str, what: str, params: dict[str, str] | None = None,
                    body: ET.Element | None = None) -> ET.Element:
         """One webservice request; the parsed answer, or TryLater / Rejected with PrestaShop's reason."""
-        key = self.ctx.secrets.get("key")
-        if not key:
-            raise Rejected(f"Store {self.ctx.store.name!r} has no secret 'key' (the webservice key).")
+        [key] = self.ctx.require_secrets("key")
         kwargs: dict[str, Any] = {"params": params or {}, "auth": (key, ""), "headers": {"Accept": "application/xml"}}
         if body is not None:
             kwargs["content"] = xmlsafe.document(body)
@@ -164,9 +162,9 @@ class PrestaShopAdapter(Adapter):
         if not order_id.isdigit():
             raise Rejected(f"PrestaShop needs the numeric order id; order {payload['order']['number']!r} has "
                            "none (import it with cart_order_id).")
-        label = payload["order"]["label"]
+        label = new_order_label(payload)
         target = None
-        if label and label != payload["order"]["previous_label"]:
+        if label:
             target = await self.state_id(self.ctx.require_mapping(label))
         numbers = [p["tracking"].strip() for p in payload["packages"] if p["tracking"] and p["tracking"].strip()]
         note = (payload["note"] or "").strip()[:MESSAGE_CHARS]

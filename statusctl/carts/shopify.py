@@ -41,7 +41,7 @@ from statusctl.carts.shopify_gql import (
     user_errors,
 )
 from statusctl.core.carriers import carrier
-from statusctl.core.record import Payload
+from statusctl.core.record import Payload, new_order_label
 
 ACTIONS = {"fulfil": "fulfil", "fulfill": "fulfil", "cancel": "cancel", "tag": "tag", "none": "none"}
 FULFILLABLE = frozenset({"OPEN", "IN_PROGRESS"})
@@ -138,9 +138,8 @@ class ShopifyAdapter(ShopifyBase):
     def plan(self, payload: Payload) -> Plan:
         plan = Plan()
         changes: list[tuple[str, str | None]] = []
-        order = payload["order"]
-        if order["label"] and order["label"] != order["previous_label"]:
-            changes.append((order["label"], None))
+        if label := new_order_label(payload):
+            changes.append((label, None))
         changes += [(i["label"], i["sku"]) for i in payload["items"]
                     if i["changed"] and i["label"] and i["label"] != i["previous_label"]]
         for label, sku in changes:
