@@ -21,7 +21,10 @@ digits, space and ``~:#,%&_=()[].?+-@/``) and this record's numbers must fit
 the 64 characters of `order_carrier.tracking_number`; the note must pass
 `Validate::isCleanHtml` (no script, no `on…=` event handler, no `script:`,
 no iframe/form/input/embed/object tag). Notes longer than 1,600 characters
-(the size of `message.message`) are cut to that size.
+(the size of `message.message`) are cut to that size. The order carrier is
+read before the status change too (an order without one fails then), and when
+the numbers it holds and ours would not pass together (too long, or a number
+written past the validator by SQL), ours replace them.
 
 XML is built with ElementTree and parsed by `xmlsafe`, which refuses DTDs and
 entities. Errors come as `<prestashop><errors><error><code/><message/>…`;
@@ -172,16 +175,19 @@ class PrestaShopAdapter(Adapter):
             return
         refuse_invalid(numbers, note)
         order = await self.call("GET", f"orders/{order_id}", "PrestaShop order")
+        carrier = await self.with_tracking(order_id, numbers) if numbers else None  # read before any write
         if target and xmlsafe.text_of(order, "order/current_state") != target:
             history = xmlsafe.element("order_history", {"id_order": order_id, "id_order_state": target})
             await self.call("POST", "order_histories", "PrestaShop order_histories", {"sendemail": "1"},
                             _wrap(history))
-        if numbers:
-            await self.add_tracking(order_id, numbers)
+        if carrier is not None:
+            await self.call("PUT", f"order_carriers/{carrier['id']}", "PrestaShop order_carriers", {"sendemail": "1"},
+                            _wrap(xmlsafe.element("order_carrier", carrier)))
         if note:
             await self.add_message(order_id, order, note)
 
-    async def add_tracking(self, order_id: str, numbers: list[str]) -> None:
+    async def with_tracking(self, order_id: str, numbers: list[str]) -> dict[str, str | None] | None:
+        """The order's carrier with this record's numbers added (only read); None when it holds them."""
         root = await self.call("GET", "order_carriers", "PrestaShop order_carriers",
                                {"filter[id_order]": f"[{order_id}]", "display": "full"})
         carriers = [fields_of(node) for node in root.iter("order_carrier")]
@@ -193,11 +199,12 @@ class PrestaShopAdapter(Adapter):
         if not missing:
             return
         value = ", ".join(held + missing)
-        if len(value) > TRACKING_CHARS:  # keep this record's numbers (they fit); the e-mail of each shows them all
+        if len(value) > TRACKING_CHARS or not TRACKING.fullmatch(value):
+            # Keep this record's numbers (checked to fit): the e-mail of each shows them all, and a
+            # number written past PrestaShop's validator (by SQL) would make it refuse the object.
             value = ", ".join(missing)
         carrier["tracking_number"] = value
-        await self.call("PUT", f"order_carriers/{carrier['id']}", "PrestaShop order_carriers", {"sendemail": "1"},
-                        _wrap(xmlsafe.element("order_carrier", carrier)))
+        return carrier
 
     async def add_message(self, order_id: str, order: ET.Element, note: str) -> None:
         root = await self.call("GET", "messages", "PrestaShop messages",
