@@ -86,6 +86,16 @@ class Context:
         """The label's value for this store's cart type, or None when it has none."""
         return self.mappings.get(label.lower(), {}).get(self.store.cart)
 
+    def require_secrets(self, *keys: str, instead: str = "") -> list[str]:
+        """The values of these secrets, in order; Rejected naming those the store lacks
+        (`instead` names what may stand in for them, e.g. another secret)."""
+        missing = [key for key in keys if not (self.secrets.get(key) or "").strip()]
+        if missing:
+            names = " and ".join(repr(key) for key in missing)
+            raise Rejected(f"Store {self.store.name!r} has no secret {names}{f' (or {instead})' if instead else ''}; "
+                           f"add it with --secret-env {missing[0]}=VAR.")
+        return [self.secrets[key] for key in keys]
+
     def require_mapping(self, label: str) -> str:
         value = self.mapped(label)
         if value is None:

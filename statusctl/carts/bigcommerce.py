@@ -26,25 +26,20 @@ from statusctl.carts.base import Record, Rejected
 from statusctl.carts.restutil import (
     RestAdapter,
     items_key,
-    loose_key,
     made_by_this_record,
     new_order_label,
+    new_shipments,
     order_id,
     payload_of,
     segment,
 )
+from statusctl.core.carriers import carrier
 from statusctl.core.record import PackageItem, PackagePart
 
 SHIPMENT = "shipment"  # the mapping value "the shipments say it": no status of its own
 MAX_TRACKING = 50  # the API's limit on tracking_number
 PAGE = 50
 MAX_PAGES = 100
-# Our carrier names → BigCommerce tracking-carrier values (which link the number to the
-# carrier's tracking page); an unknown carrier is sent as shipping_method text only.
-TRACKING_CARRIERS = {
-    "ups": "ups", "usps": "usps", "fedex": "fedex", "dhl": "dhl", "dhlexpress": "dhl",
-    "royalmail": "royal-mail", "canadapost": "canada-post", "australiapost": "australia-post",
-}
 
 
 class BigCommerceAdapter(RestAdapter):
@@ -102,26 +97,20 @@ class BigCommerceAdapter(RestAdapter):
         earlier = {_shipment_key(s) for s in existing
                    if not str(s.get("tracking_number") or "").strip()
                    and made_by_this_record(s.get("date_created"), record)}
-        for n, package in todo:
-            # The note rides with the record's first package, whether sent now or by an earlier attempt.
-            comments, note = note, None
-            tracking = (package["tracking"] or "").strip()
-            if tracking and tracking in numbers:
-                continue
-            items = [(_product_id(oid, i, products), i["quantity"]) for i in package["items"] if i["quantity"] > 0]
-            if not tracking and items_key([(str(p), q) for p, q in items]) in earlier:
-                continue
+        for new in new_shipments(packages, note, numbers, earlier, lambda i: _product_id(oid, i, products)):
+            package, tracking, items, n = new.package, new.tracking, new.lines, new.index
             body: dict[str, Any] = {
                 "order_address_id": _address_id(oid, [p for p, _ in items], addresses, products),
                 "tracking_number": tracking,
                 "shipping_provider": "",  # not a BigCommerce shipping integration
-                "tracking_carrier": TRACKING_CARRIERS.get(loose_key(package["carrier"] or ""), ""),
+                # links the number to the carrier's page; an unknown carrier goes as shipping_method only
+                "tracking_carrier": known.bigcommerce if (known := carrier(package["carrier"])) else "",
                 "items": [{"order_product_id": p, "quantity": q} for p, q in items],
             }
             if package["carrier"]:
                 body["shipping_method"] = package["carrier"]
-            if comments:
-                body["comments"] = comments
+            if new.comment:
+                body["comments"] = new.comment
             await self.call("POST", f"/orders/{oid}/shipments", f"create shipment {tracking or n + 1} of order {oid}",
                             json=body, uid=f"{record.uid}.shipment.{n}")
 

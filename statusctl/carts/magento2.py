@@ -27,24 +27,24 @@ import re
 from typing import Any
 
 from statusctl.carts.base import Record, Rejected
+from statusctl.carts.jsonbody import decode
 from statusctl.carts.restutil import (
     RestAdapter,
     changed_items,
-    decode,
     item_line,
     items_key,
     join_lines,
-    loose_key,
     made_by_this_record,
     new_order_label,
+    new_shipments,
     payload_of,
     same_text,
     segment,
 )
+from statusctl.core.carriers import carrier
 from statusctl.core.record import ItemPart, PackageItem, Payload
 
 ACTIONS = ("ship", "cancel", "hold", "unhold", "comment")
-CARRIER_CODES = {"ups": "ups", "usps": "usps", "fedex": "fedex", "dhl": "dhl"}  # else "custom"
 NO_SHIPMENT = "does not allow a shipment"
 
 
@@ -132,29 +132,20 @@ class Magento2Adapter(RestAdapter):
 
     async def ship_packages(self, oid: str, order: dict[str, Any], payload: Payload, record: Record) -> None:
         existing = await self.shipments(oid)
-        note = payload["note"]
-        for n, package in enumerate(payload["packages"]):
-            wanted = [i for i in package["items"] if i["quantity"] > 0]
-            if not wanted:
-                continue
-            # The note rides with the record's first package, whether shipped now or by an earlier attempt.
-            comment, note = note, None
-            tracking = (package["tracking"] or "").strip()
-            if tracking and tracking in track_numbers(existing):
-                continue
-            items = [(order_item_id(order, i), i["quantity"]) for i in wanted]
-            if not tracking and items_key([(str(k), q) for k, q in items]) in earlier_untracked(existing, record):
-                continue
-            body: dict[str, Any] = {"items": [{"order_item_id": k, "qty": q} for k, q in items], "notify": True}
+        todo = new_shipments(payload["packages"], payload["note"], track_numbers(existing),
+                             earlier_untracked(existing, record), lambda i: order_item_id(order, i))
+        for new in todo:
+            package, tracking, comment, n = new.package, new.tracking, new.comment, new.index
+            body: dict[str, Any] = {"items": [{"order_item_id": k, "qty": q} for k, q in new.lines], "notify": True}
             if tracking:
-                carrier = package["carrier"] or ""
-                body["tracks"] = [{"track_number": tracking, "title": carrier or "Tracking",
-                                   "carrier_code": CARRIER_CODES.get(loose_key(carrier), "custom")}]
+                known = carrier(package["carrier"])
+                body["tracks"] = [{"track_number": tracking, "title": package["carrier"] or "Tracking",
+                                   "carrier_code": known.magento2 if known and known.magento2 else "custom"}]
             if comment:
                 body.update(appendComment=True, comment={"comment": comment, "is_visible_on_front": 1})
             what = f"ship package {tracking or n + 1} of order {oid}"
             response = await self.send("POST", f"/order/{oid}/ship", json=body, uid=f"{record.uid}.ship.{n}")
-            if response.status_code == 400 and NO_SHIPMENT in (self.error_detail(decode(response)) or ""):
+            if response.status_code == 400 and NO_SHIPMENT in (self.error_detail(decode(response.text)) or ""):
                 existing = await self.shipments(oid)
                 if tracking and tracking in track_numbers(existing):
                     continue  # shipped meanwhile (an earlier attempt whose answer was lost, or another sender)

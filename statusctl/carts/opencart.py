@@ -28,23 +28,10 @@ from typing import Any
 import httpx
 
 from statusctl.carts.base import Adapter, Context, Record, Rejected
-from statusctl.core.record import Payload
+from statusctl.carts.jsonbody import decode
+from statusctl.core.record import Payload, new_order_label
 
 IDLE_S = 3000.0  # renew before OpenCart's idle limit on API sessions (one hour) is reached
-
-
-def decode(text: str) -> Any:
-    """The JSON of an answer; OpenCart may print PHP notices before it, so fall back to the last `{…}`."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        start = text.find("{")
-        while start != -1:
-            try:
-                return json.loads(text[start:])
-            except ValueError:
-                start = text.find("{", start + 1)
-    return None
 
 
 def error_of(body: Any) -> str | None:
@@ -78,10 +65,7 @@ class OpenCartAdapter(Adapter):
         return body
 
     async def login(self) -> str:
-        username, key = self.ctx.secrets.get("username"), self.ctx.secrets.get("key")
-        if not (username and key):
-            raise Rejected(f"Store {self.ctx.store.name!r} needs the secrets 'username' and 'key' of an OpenCart "
-                           "API user.")
+        username, key = self.ctx.require_secrets("username", "key")
         body = await self.post("api/login", "OpenCart API login", {"username": username, "key": key})
         token = body.get("api_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
@@ -132,8 +116,8 @@ class OpenCartAdapter(Adapter):
         if not order_id.isdigit():
             raise Rejected(f"OpenCart needs the numeric order_id; order {payload['order']['number']!r} has none "
                            "(import it with cart_order_id).")
-        label, previous = payload["order"]["label"], payload["order"]["previous_label"]
-        target = self.status_id(label) if label and label != previous else None
+        label, previous = new_order_label(payload), payload["order"]["previous_label"]
+        target = self.status_id(label) if label else None
         before = (self.ctx.mapped(previous) or "").strip() if previous else ""
         comment = self.comment(payload)
         if not (target or comment):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
+from statusctl.carts.jsonbody import decode
 from statusctl.carts.webhook import WebhookAdapter
 
 UPDATES_PATH = "/api/updates"
@@ -34,10 +35,8 @@ class OssAdapter(WebhookAdapter):
         response = await self.request("GET", url, headers=headers)
         self.judge(response, "health check")
         where = f"the Order Status System at {self.ctx.scrub(url)}"
-        try:
-            confirmed = response.json().get("signature") == "ok"
-        except (ValueError, AttributeError):
-            confirmed = False
+        body = decode(response.text)
+        confirmed = isinstance(body, dict) and body.get("signature") == "ok"
         if confirmed:
             return f"{where} is up and accepts our signature"
         return f"{where} is up (it did not confirm our signature; updates will show it)"

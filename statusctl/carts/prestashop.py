@@ -21,7 +21,10 @@ digits, space and ``~:#,%&_=()[].?+-@/``) and this record's numbers must fit
 the 64 characters of `order_carrier.tracking_number`; the note must pass
 `Validate::isCleanHtml` (no script, no `on…=` event handler, no `script:`,
 no iframe/form/input/embed/object tag). Notes longer than 1,600 characters
-(the size of `message.message`) are cut to that size.
+(the size of `message.message`) are cut to that size. The order carrier is
+read before the status change too (an order without one fails then), and when
+the numbers it holds and ours would not pass together (too long, or a number
+written past the validator by SQL), ours replace them.
 
 XML is built with ElementTree and parsed by `xmlsafe`, which refuses DTDs and
 entities. Errors come as `<prestashop><errors><error><code/><message/>…`;
@@ -38,7 +41,7 @@ import httpx
 
 from statusctl.carts import xmlsafe
 from statusctl.carts.base import Adapter, Context, DeliveryError, Record, Rejected, judge_status
-from statusctl.core.record import Payload
+from statusctl.core.record import Payload, new_order_label
 
 TRACKING_CHARS = 64  # the size of order_carrier.tracking_number in PrestaShop's database
 MESSAGE_CHARS = 1600  # the webservice's limit for messages.message
@@ -99,9 +102,7 @@ class PrestaShopAdapter(Adapter):
     async def call(self, method: str, path: str, what: str, params: dict[str, str] | None = None,
                    body: ET.Element | None = None) -> ET.Element:
         """One webservice request; the parsed answer, or TryLater / Rejected with PrestaShop's reason."""
-        key = self.ctx.secrets.get("key")
-        if not key:
-            raise Rejected(f"Store {self.ctx.store.name!r} has no secret 'key' (the webservice key).")
+        [key] = self.ctx.require_secrets("key")
         kwargs: dict[str, Any] = {"params": params or {}, "auth": (key, ""), "headers": {"Accept": "application/xml"}}
         if body is not None:
             kwargs["content"] = xmlsafe.document(body)
@@ -164,9 +165,9 @@ class PrestaShopAdapter(Adapter):
         if not order_id.isdigit():
             raise Rejected(f"PrestaShop needs the numeric order id; order {payload['order']['number']!r} has "
                            "none (import it with cart_order_id).")
-        label = payload["order"]["label"]
+        label = new_order_label(payload)
         target = None
-        if label and label != payload["order"]["previous_label"]:
+        if label:
             target = await self.state_id(self.ctx.require_mapping(label))
         numbers = [p["tracking"].strip() for p in payload["packages"] if p["tracking"] and p["tracking"].strip()]
         note = (payload["note"] or "").strip()[:MESSAGE_CHARS]
@@ -174,16 +175,19 @@ class PrestaShopAdapter(Adapter):
             return
         refuse_invalid(numbers, note)
         order = await self.call("GET", f"orders/{order_id}", "PrestaShop order")
+        carrier = await self.with_tracking(order_id, numbers) if numbers else None  # read before any write
         if target and xmlsafe.text_of(order, "order/current_state") != target:
             history = xmlsafe.element("order_history", {"id_order": order_id, "id_order_state": target})
             await self.call("POST", "order_histories", "PrestaShop order_histories", {"sendemail": "1"},
                             _wrap(history))
-        if numbers:
-            await self.add_tracking(order_id, numbers)
+        if carrier is not None:
+            await self.call("PUT", f"order_carriers/{carrier['id']}", "PrestaShop order_carriers", {"sendemail": "1"},
+                            _wrap(xmlsafe.element("order_carrier", carrier)))
         if note:
             await self.add_message(order_id, order, note)
 
-    async def add_tracking(self, order_id: str, numbers: list[str]) -> None:
+    async def with_tracking(self, order_id: str, numbers: list[str]) -> dict[str, str | None] | None:
+        """The order's carrier with this record's numbers added (only read); None when it holds them."""
         root = await self.call("GET", "order_carriers", "PrestaShop order_carriers",
                                {"filter[id_order]": f"[{order_id}]", "display": "full"})
         carriers = [fields_of(node) for node in root.iter("order_carrier")]
@@ -195,11 +199,12 @@ class PrestaShopAdapter(Adapter):
         if not missing:
             return
         value = ", ".join(held + missing)
-        if len(value) > TRACKING_CHARS:  # keep this record's numbers (they fit); the e-mail of each shows them all
+        if len(value) > TRACKING_CHARS or not TRACKING.fullmatch(value):
+            # Keep this record's numbers (checked to fit): the e-mail of each shows them all, and a
+            # number written past PrestaShop's validator (by SQL) would make it refuse the object.
             value = ", ".join(missing)
         carrier["tracking_number"] = value
-        await self.call("PUT", f"order_carriers/{carrier['id']}", "PrestaShop order_carriers", {"sendemail": "1"},
-                        _wrap(xmlsafe.element("order_carrier", carrier)))
+        return carrier
 
     async def add_message(self, order_id: str, order: ET.Element, note: str) -> None:
         root = await self.call("GET", "messages", "PrestaShop messages",

@@ -16,6 +16,8 @@ import email.utils
 import html
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
 from urllib.parse import quote
@@ -31,7 +33,12 @@ from statusctl.carts.base import (
     TryLater,
     judge_status,
 )
-from statusctl.core.record import ItemPart, Payload
+from statusctl.carts.jsonbody import decode
+from statusctl.core.carriers import loose_key as loose_key  # the REST adapters' name for it
+from statusctl.core.record import ItemPart, PackageItem, PackagePart, Payload
+from statusctl.core.record import (
+    new_order_label as new_order_label,  # the rule lives with the payload
+)
 
 DETAIL_CHARS = 200
 # Something in the cart counts as an earlier attempt's effect when it was made at most this
@@ -59,17 +66,14 @@ class RestAdapter(Adapter):
         return None
 
     def secret(self, key: str) -> str:
-        value = self.ctx.secrets.get(key)
-        if not value:
-            raise Rejected(f"Store {self.ctx.store.name!r} has no secret {key!r}; add it with --secret-env {key}=VAR.")
-        return value
+        return self.ctx.require_secrets(key)[0]
 
     def judge(self, response: httpx.Response, what: str = "") -> None:
         """The common HTTP rules, with the vendor's own error message added to the reason."""
         try:
             judge_status(self.ctx, response, what)
         except DeliveryError as err:
-            detail = self.error_detail(decode(response))
+            detail = self.error_detail(decode(response.text))
             if not detail:
                 raise
             detail = self.ctx.excerpt(detail)[:DETAIL_CHARS]
@@ -125,23 +129,15 @@ class RestAdapter(Adapter):
         """The JSON of a 2xx answer; anything else there (an HTML page, say) is a wrong URL."""
         if response.status_code == 204 or not response.content.strip():
             return None
-        try:
-            return response.json()
-        except ValueError:
+        body = decode(response.text)
+        if body is None:
             kind = response.headers.get("content-type", "no content type").split(";")[0]
             raise Rejected(
                 f"{what}: expected JSON from {self.cart} but got {kind}; is the store URL right?",
                 status=response.status_code,
                 answer=self.ctx.excerpt(response.text),
-            ) from None
-
-
-def decode(response: httpx.Response) -> Any:
-    """The JSON of any answer, or None when it is not JSON."""
-    try:
-        return response.json()
-    except ValueError:
-        return None
+            )
+        return body
 
 
 def payload_of(record: Record) -> Payload:
@@ -157,14 +153,6 @@ def order_id(payload: Payload) -> str:
 def segment(value: str | int) -> str:
     """A value made safe as one URL path segment."""
     return quote(str(value), safe="")
-
-
-def new_order_label(payload: Payload) -> str | None:
-    """The order's new label when this record changed it (None when unchanged or cleared)."""
-    order = payload["order"]
-    if order["label"] and order["label"] != order["previous_label"]:
-        return order["label"]
-    return None
 
 
 def changed_items(payload: Payload) -> list[ItemPart]:
@@ -221,9 +209,41 @@ def made_by_this_record(created: Any, record: Record) -> bool:
     return when is None or when >= record.queued - SKEW_S
 
 
-def loose_key(name: str) -> str:
-    """A carrier or provider name compared loosely: 'FedEx', 'fedex' and 'Fed Ex' alike."""
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
+@dataclass
+class NewShipment:
+    """A package of the record that the cart does not hold yet, ready to become a shipment."""
+
+    index: int  # the package's place in the record (its write's Idempotency-Key suffix)
+    package: PackagePart
+    tracking: str
+    lines: list[tuple[int, int]]  # (the cart's order line id, quantity)
+    comment: str | None  # the record's note, with the record's first package
+
+
+def new_shipments(packages: list[PackagePart], note: str | None, numbers: set[str],
+                  earlier: set[tuple[tuple[str, int], ...]],
+                  line_of: Callable[[PackageItem], int]) -> list[NewShipment]:
+    """The packages with something to ship that the cart has no shipment of yet, in order.
+
+    A package is there already when a shipment holds its tracking number (`numbers`) or,
+    untracked, when an untracked shipment this record may have made holds the same lines
+    (`earlier`, as `items_key`s). `line_of` gives the cart's line id of a package item.
+    """
+    out = []
+    for n, package in enumerate(packages):
+        wanted = [i for i in package["items"] if i["quantity"] > 0]
+        if not wanted:
+            continue
+        # The note rides with the record's first package, whether shipped now or by an earlier attempt.
+        comment, note = note, None
+        tracking = (package["tracking"] or "").strip()
+        if tracking and tracking in numbers:
+            continue
+        lines = [(line_of(i), i["quantity"]) for i in wanted]
+        if not tracking and items_key([(str(k), q) for k, q in lines]) in earlier:
+            continue
+        out.append(NewShipment(n, package, tracking, lines, comment))
+    return out
 
 
 def items_key(pairs: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:

@@ -40,14 +40,11 @@ from statusctl.carts.shopify_gql import (
     gid,
     user_errors,
 )
-from statusctl.core.record import Payload
+from statusctl.core.carriers import carrier
+from statusctl.core.record import Payload, new_order_label
 
 ACTIONS = {"fulfil": "fulfil", "fulfill": "fulfil", "cancel": "cancel", "tag": "tag", "none": "none"}
 FULFILLABLE = frozenset({"OPEN", "IN_PROGRESS"})
-# Shopify builds tracking links only for its own spelling of a carrier ("capitalization matters").
-CARRIERS = {"ups": "UPS", "usps": "USPS", "fedex": "FedEx", "canada post": "Canada Post", "dpd": "DPD",
-            "royal mail": "Royal Mail", "australia post": "Australia Post", "gls": "GLS", "ontrac": "OnTrac",
-            "purolator": "Purolator", "postnl": "PostNL", "tnt": "TNT", "dhl express": "DHL Express"}
 
 
 @dataclass
@@ -141,9 +138,8 @@ class ShopifyAdapter(ShopifyBase):
     def plan(self, payload: Payload) -> Plan:
         plan = Plan()
         changes: list[tuple[str, str | None]] = []
-        order = payload["order"]
-        if order["label"] and order["label"] != order["previous_label"]:
-            changes.append((order["label"], None))
+        if label := new_order_label(payload):
+            changes.append((label, None))
         changes += [(i["label"], i["sku"]) for i in payload["items"]
                     if i["changed"] and i["label"] and i["label"] != i["previous_label"]]
         for label, sku in changes:
@@ -259,9 +255,10 @@ class ShopifyAdapter(ShopifyBase):
                  for fo_id, lines in fos.items()]
         fulfilment: dict[str, Any] = {"lineItemsByFulfillmentOrder": by_fo, "notifyCustomer": True}
         if shipment.tracking:
-            carrier = (shipment.carrier or "").strip()
+            # Shopify links the number only for its own spelling of a carrier ("capitalization matters").
+            known = carrier(shipment.carrier)
             fulfilment["trackingInfo"] = {"number": shipment.tracking,
-                                          "company": CARRIERS.get(carrier.lower(), carrier) or None}
+                                          "company": known.shopify if known else (shipment.carrier or "").strip() or None}
         data = await self.gql(FULFIL, {"fulfillment": fulfilment}, "Shopify fulfillmentCreate")
         result = data.get("fulfillmentCreate") or {}
         problems = user_errors(result.get("userErrors"))

@@ -19,7 +19,6 @@ against which the tests validate every document and its variables):
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -28,6 +27,7 @@ from typing import Any
 import httpx
 
 from statusctl.carts.base import Adapter, Context, Rejected, TryLater, retry_after_seconds
+from statusctl.carts.jsonbody import decode
 
 DEFAULT_API_VERSION = "2026-07"  # the newest Admin schema the tests check every document against
 _VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
@@ -166,10 +166,7 @@ class ShopifyBase(Adapter):
         token = self.ctx.secrets.get("token")
         if token:
             return token
-        client_id, client_secret = self.ctx.secrets.get("client_id"), self.ctx.secrets.get("client_secret")
-        if not (client_id and client_secret):
-            raise Rejected(f"Store {self.ctx.store.name!r} needs the secret 'token' (or 'client_id' and "
-                           "'client_secret' of a Dev Dashboard app).")
+        client_id, client_secret = self.ctx.require_secrets("client_id", "client_secret", instead="'token'")
         if self._token and time.monotonic() < self._token_until:
             return self._token
         response = await self.request(
@@ -189,10 +186,7 @@ class ShopifyBase(Adapter):
         return token
 
     def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        try:
-            body = json.loads(response.text)
-        except ValueError:
-            body = None
+        body = decode(response.text)
         if not isinstance(body, dict):
             raise Rejected(f"{what}: the answer is not a JSON object.", status=response.status_code,
                            answer=self.ctx.excerpt(response.text))

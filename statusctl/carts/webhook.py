@@ -30,10 +30,7 @@ class WebhookAdapter(Adapter):
     can_test = False
 
     def secrets(self) -> list[str]:
-        values = self.ctx.secrets.get("secret", "").split()
-        if not values:
-            raise Rejected(f"Store {self.ctx.store.name!r} has no webhook secret to sign with.")
-        return values
+        return self.ctx.require_secrets("secret")[0].split()
 
     def body(self, record: Record) -> bytes:
         """The JSON body: identical for every attempt of one record."""

@@ -58,7 +58,13 @@ class Payload(TypedDict):
 
 
 def order_changed(payload: Payload) -> bool:
+    """Whether this record changed the order's label (to another label, or cleared it)."""
     return payload["order"]["label"] != payload["order"]["previous_label"]
+
+
+def new_order_label(payload: Payload) -> str | None:
+    """The order's new label when this record changed it to one (None when unchanged or cleared)."""
+    return payload["order"]["label"] if order_changed(payload) else None
 
 
 def changed_items(payload: Payload) -> list[ItemPart]:

@@ -29,9 +29,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from statusctl.carts.signing import SignatureError, secret_bytes, verify
+from statusctl.core.carriers import carrier_name, tracking_url
 from statusctl.core.errors import ConfigError, DatabaseError
 from statusctl.oss import assets
-from statusctl.oss.carriers import carrier_name, tracking_url
 from statusctl.oss.links import derive_link_key, make_token, parse_token
 from statusctl.oss.pages import NOT_FOUND, Page
 from statusctl.oss.ratelimit import RateLimiter, client_key

@@ -7,8 +7,8 @@ import html
 from datetime import date, datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from statusctl.core.carriers import carrier_name, tracking_url
 from statusctl.core.record import ItemPart, PackageItem
-from statusctl.oss.carriers import carrier_name, tracking_url
 from statusctl.oss.store import Entry, OrderView, Package
 
 NOT_FOUND = "We could not find an order with that number and postal code. Please check both and try again."

@@ -16,10 +16,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from statusctl.core.carriers import carrier_key
 from statusctl.core.errors import DatabaseError
-from statusctl.core.record import ItemPart, PackageItem, PackagePart, Payload, changed_items
+from statusctl.core.record import (
+    ItemPart,
+    PackageItem,
+    PackagePart,
+    Payload,
+    changed_items,
+    order_changed,
+)
 from statusctl.oss import schema
-from statusctl.oss.carriers import carrier_key
 from statusctl.oss.links import Token, number_key, postal_key, postal_matches
 
 Outcome = Literal["applied", "late", "duplicate"]
@@ -166,7 +173,7 @@ class OssStore:
         entry = {
             "order_label": order["label"],
             "previous_label": order["previous_label"],
-            "order_changed": order["label"] != order["previous_label"],
+            "order_changed": order_changed(p),
             "items": changed_items(p),
             "packages": p["packages"],
             "note": p["note"],

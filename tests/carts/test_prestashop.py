@@ -133,12 +133,26 @@ def test_item_only_records_send_tracking_but_no_state(fake: PrestaShopFake, serv
     assert fake.histories == [] and fake.carriers["11"]["tracking_number"] == "1Z999AA10123456784"
 
 
-def test_prestashop_validation_errors_are_in_the_reason(fake: PrestaShopFake, server: FakeServer) -> None:
-    fake.carriers["11"]["tracking_number"] = "OLD<1>"  # written by a module straight into the database
+def test_prestashop_errors_are_in_the_reason(fake: PrestaShopFake, server: FakeServer) -> None:
+    fake.permissions["messages"] = ("get",)
     with pytest.raises(Rejected) as err:
         send(server.base_url, shipped_payload())
-    assert err.value.status == 400
-    assert "85: Validation error" in err.value.reason and "tracking_number is not valid" in err.value.reason
+    assert err.value.status == 405
+    assert "26: Method POST is not allowed for the resource messages" in err.value.reason
+
+
+def test_a_held_number_prestashop_would_refuse_is_replaced_not_sent_back(fake: PrestaShopFake,
+                                                                        server: FakeServer) -> None:
+    fake.carriers["11"]["tracking_number"] = "OLD<1>"  # written by a module straight into the database
+    send(server.base_url, shipped_payload())
+    assert fake.carriers["11"]["tracking_number"] == "1Z999AA10123456784"
+
+
+def test_a_carrierless_order_fails_before_the_status_change(fake: PrestaShopFake, server: FakeServer) -> None:
+    fake.carriers.clear()
+    with pytest.raises(Rejected, match="has no carrier"):
+        send(server.base_url, shipped_payload())
+    assert writes(server) == [] and fake.histories == []
 
 
 @pytest.mark.parametrize("tracking", ["1Z<999>", "ÄB123456", "1Z999;AA", "1Z999\tAA", "TRACK\n2", "X" * 65])

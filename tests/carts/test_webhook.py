@@ -198,7 +198,7 @@ def test_transient_statuses_try_later(served, status):
 
 def test_missing_or_invalid_secret_is_refused_without_sending(served):
     receiver, server = served
-    with pytest.raises(Rejected, match="no webhook secret"):
+    with pytest.raises(Rejected, match="has no secret .secret."):
         send(make_store(server.base_url), "", record())
     with pytest.raises(Rejected, match="base64"):
         send(make_store(server.base_url), "whsec_not*base64!", record())
