@@ -315,7 +315,7 @@ class _Wizard:
         if not self.flags["test"]:
             return "not tested (--no-test)"
         while True:
-            self.say(f"Testing the settings against {store.url} …", "dim")
+            self.say(f"Testing the settings against {store.shown_url} …", "dim")
             ok, message = check_store(store)
             if ok:
                 self.say(f"  ✓ Test OK: {message}", "green")
@@ -442,7 +442,7 @@ class _Wizard:
 
         store = plan.store
         oss_after = plan.oss if plan.change_oss else state.oss
-        rows = [["store", store.name], ["cart type", store.cart], ["url", store.url]]
+        rows = [["store", store.name], ["cart type", store.cart], ["url", store.shown_url]]
         rows += [[f"secret {k}", v] for k, v in store.masked_secrets().items()]
         rows += [[f"option {k}", v] for k, v in sorted(store.options.items())]
         rows.append(["connection test", tested])

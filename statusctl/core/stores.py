@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from statusctl.carts.matrix import CART_TYPES, COMMON_OPTIONS, CartType
 from statusctl.core.db import Database
@@ -34,6 +35,11 @@ class Store:
     def cart_type(self) -> CartType:
         return CART_TYPES[self.cart]
 
+    @property
+    def shown_url(self) -> str:
+        """The URL as it may be shown anywhere: credentials in it masked like secrets."""
+        return mask_url(self.url)
+
     def masked_secrets(self) -> dict[str, str]:
         """Secrets as they may be shown anywhere: stored values masked, env names shown."""
         return {k: (f"env:{v['env']}" if "env" in v else MASK) for k, v in sorted(self.secrets.items())}
@@ -45,7 +51,7 @@ class Store:
             value = spec.get("value") if "value" in spec else os.environ.get(spec.get("env", ""))
             if value:
                 out.append(value)
-        return out
+        return out + url_credentials(self.url)
 
     def resolve_secrets(self) -> dict[str, str]:
         """The secrets' real values; a missing environment variable is a ConfigError."""
@@ -60,6 +66,8 @@ class Store:
                     f"Store {self.name!r}: environment variable {spec['env']} (secret {key!r}) is not set."
                 )
             out[key] = value
+        # Credentials inside the URL are scrubbed from answers and errors like the secrets.
+        out.update({f"_url_{n}": v for n, v in enumerate(url_credentials(self.url))})
         return out
 
     def option(self, key: str, default: str = "") -> str:
@@ -99,13 +107,53 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_CREDENTIAL_PARAM = re.compile(r"token|key|secret|pass|pwd|auth|sig|credential|session", re.IGNORECASE)
+
+
+def url_credentials(url: str) -> list[str]:
+    """The credentials a URL carries: its password (or a user without one: a token), and query values
+    named like a token or key."""
+    try:
+        parts = urlsplit(url)
+        found = [unquote(parts.password or parts.username or "")]
+        found += [v for k, v in parse_qsl(parts.query, keep_blank_values=False) if _CREDENTIAL_PARAM.search(k)]
+    except ValueError:
+        return []
+    return [v for v in found if v]
+
+
+def mask_url(url: str) -> str:
+    """`url` with `user:password@` and credential-like query values replaced by the mask."""
+    try:
+        parts = urlsplit(url)
+        if not parts.username and not parts.password and not url_credentials(url):
+            return url
+        netloc = parts.netloc.rpartition("@")[2]
+        if parts.username or parts.password:
+            netloc = f"{MASK}@{netloc}"
+        query = "&".join(
+            f"{key}={MASK}" if _CREDENTIAL_PARAM.search(unquote(key)) and value else f"{key}={value}" if sep else key
+            for key, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+        )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return MASK
+
+
 def check_url(url: str, allow_http: bool) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--url {shown(url, 100)} must be an absolute http:// or https:// URL.")
+        raise InputError(f"--url {shown(mask_url(url), 100)} must be an absolute http:// or https:// URL.")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.rpartition("@")[2].endswith(":")):
+        raise InputError(f"--url {shown(mask_url(url), 100)} has a port that is not a number from 1 to 65535.")
     if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
         raise InputError(
-            f"--url {shown(url, 100)} uses plain http to a non-loopback host; use https or --option allow_http=true."
+            f"--url {shown(mask_url(url), 100)} uses plain http to a non-loopback host; use https or "
+            "--option allow_http=true."
         )
     return url.strip()
 
@@ -140,7 +188,7 @@ def check_options(cart: str, opts: dict[str, str]) -> None:
     for key in ("timeout", "connect_timeout"):
         if key in opts:
             try:
-                if float(opts[key]) <= 0:
+                if not math.isfinite(float(opts[key])) or float(opts[key]) <= 0:  # nan, inf: no deadline at all
                     raise ValueError
             except ValueError:
                 raise InputError(f"--option {key}={shown(opts[key])} must be a positive number of seconds.") from None
@@ -200,7 +248,7 @@ def build_store(
 def insert_store(conn: sqlite3.Connection, store: Store) -> None:
     """Save a validated store inside the caller's writing transaction."""
     if conn.execute("SELECT 1 FROM stores WHERE name = ?", (store.name,)).fetchone():
-        raise InputError(f"Store {store.name!r} already exists; remove it first to change it.")
+        raise InputError(f"Store {store.name!r} already exists; change it with `statusctl stores set {store.name} …`.")
     conn.execute(
         "INSERT INTO stores (name, cart, url, secrets, options, created) VALUES (?, ?, ?, ?, ?, ?)",
         (store.name, store.cart, store.url, json.dumps(store.secrets), json.dumps(store.options),
@@ -222,6 +270,72 @@ def add_store(
     with db.tx() as conn:
         insert_store(conn, store)
     return get_store(db, name)
+
+
+def changed_store(old: Store, url: str | None, secrets: list[str], secret_envs: list[str], options: list[str]) -> Store:
+    """`old` with these settings changed (a secret given replaces the same key's value or variable),
+    validated as a whole exactly as `stores add` validates a new store (nothing is saved)."""
+    values = {k: v["value"] for k, v in old.secrets.items() if "value" in v}
+    envs = {k: v["env"] for k, v in old.secrets.items() if "env" in v}
+    for key, value in _pairs(secrets, "--secret").items():
+        values[key] = value
+        envs.pop(key, None)
+    for key, var in _pairs(secret_envs, "--secret-env").items():
+        envs[key] = var
+        values.pop(key, None)
+    opts = {**old.options, **_pairs(options, "--option")}
+    return build_store(old.name, old.cart, old.url if url is None else url, [f"{k}={v}" for k, v in values.items()],
+                       [f"{k}={v}" for k, v in envs.items()], [f"{k}={v}" for k, v in opts.items()])
+
+
+def update_store(conn: sqlite3.Connection, store: Store) -> None:
+    """Save a validated store's new settings inside the caller's writing transaction."""
+    cur = conn.execute(
+        "UPDATE stores SET url = ?, secrets = ?, options = ? WHERE name = ?",
+        (store.url, json.dumps(store.secrets), json.dumps(store.options), store.name),
+    )
+    if cur.rowcount != 1:
+        raise NotFound(f"Unknown store {shown(store.name)}; `statusctl stores list` shows them.")
+
+
+def what_changed(old: Store, new: Store) -> list[str]:
+    """The settings that differ, as `url`, `secret KEY`, `option KEY` (secrets never shown)."""
+    out = ["url"] if old.url != new.url else []
+    out += [f"secret {k}" for k in sorted({*old.secrets, *new.secrets}) if old.secrets.get(k) != new.secrets.get(k)]
+    out += [f"option {k}" for k in sorted({*old.options, *new.options}) if old.options.get(k) != new.options.get(k)]
+    return out
+
+
+def set_store(
+    db: Database,
+    name: str,
+    url: str | None,
+    secrets: list[str],
+    secret_envs: list[str],
+    options: list[str],
+    *,
+    test: bool = True,
+) -> tuple[Store, list[str], str | None]:
+    """Change a store in place: (the store, what changed, the test's message or None with test=False).
+
+    The new settings are tested like `stores test` before anything is saved; when the test
+    fails nothing is changed. Its orders and the records on the stack stay as they are.
+    """
+    if url is None and not (secrets or secret_envs or options):
+        raise InputError("Nothing to change: give --url, --secret, --secret-env or --option.")
+    old = get_store(db, name)
+    new = changed_store(old, url, secrets, secret_envs, options)
+    message = None
+    if test:
+        from statusctl.core.probe import check_store
+
+        ok, message = check_store(new)
+        if not ok:
+            raise ConfigError(f"Testing the new settings of store {old.name!r} failed: {message.rstrip('.')}; "
+                              "nothing was changed (fix them, or add --no-test).")
+    with db.tx() as conn:
+        update_store(conn, new)
+    return get_store(db, name), what_changed(old, new), message
 
 
 def _row_to_store(row: sqlite3.Row) -> Store:
@@ -250,10 +364,12 @@ def remove_store(db: Database, name: str) -> None:
     with db.tx() as conn:
         orders = conn.execute("SELECT COUNT(*) FROM orders WHERE store = ?", (store.name,)).fetchone()[0]
         if orders:
-            raise InputError(f"Store {store.name!r} has {orders} orders and cannot be removed.")
+            raise InputError(f"Store {store.name!r} has {orders} order{'s' if orders != 1 else ''} and cannot be "
+                             f"removed; change its settings with `statusctl stores set {store.name} …`.")
         queued = conn.execute("SELECT COUNT(*) FROM stack WHERE destination = ?", (store.name,)).fetchone()[0]
         if queued:
-            raise InputError(f"Store {store.name!r} has {queued} records on the stack; drain or drop them first.")
+            raise InputError(f"Store {store.name!r} has {queued} record{'s' if queued != 1 else ''} on the stack; "
+                             "drain or drop them first.")
         conn.execute("DELETE FROM stores WHERE name = ?", (store.name,))
         conn.execute("DELETE FROM meta WHERE key = ? AND value = ?", (OSS_KEY, store.name))
 
