@@ -334,10 +334,18 @@ class ChangeSession:
             cmd.notify = cmd.notify or event.notify
 
     def _fire_shipping_state(self, cmd: _Command) -> None:
-        active = [i for i in cmd.order.items if not i.cancelled]
-        if active and all(i.shipped >= i.quantity for i in active):
+        active = full = some = False  # one pass: a bulk apply asks this once per row
+        for i in cmd.order.items:
+            if not i.cancelled:
+                if not active:
+                    active = full = True
+                if i.shipped < i.quantity:
+                    full = False
+                if i.shipped > 0:
+                    some = True
+        if active and full:
             self._fire(cmd, "order-shipped", [])
-        elif any(i.shipped > 0 for i in active):
+        elif some:
             self._fire(cmd, "order-partially-shipped", [])
 
     def _add_package(
