@@ -179,7 +179,8 @@ class _Wizard:
 
     def store_page(self, state: SetupState) -> tuple[Store, str]:
         from statusctl.core.errors import StatusctlError
-        from statusctl.core.stores import build_store, changed_store
+        from statusctl.core.storeedit import changed_store
+        from statusctl.core.stores import build_store
 
         self.page("Store Setup Wizard · page 1: the cart")
         cart = self.choose_cart()
@@ -268,7 +269,7 @@ class _Wizard:
 
     def existing_answers(self, state: SetupState, cart: str, flags: dict[str, Any]) -> dict[str, Any]:
         """Editing a store: with --yes only what the flags change; else every setting asked, Enter keeping it."""
-        from statusctl.core.stores import changed_store
+        from statusctl.core.storeedit import changed_store
         from statusctl.core.wizard import store_answers
 
         assert self.existing is not None

@@ -94,7 +94,7 @@ def set_(
 
     A secret given replaces that secret (by value or by variable); options given are added or replaced.
     """
-    from statusctl.core.stores import set_store
+    from statusctl.core.storeedit import set_store
 
     store, changed, message = set_store(open_db(), name, url, read_secrets(secret or []), secret_env or [],
                                         option or [], test=not no_test)

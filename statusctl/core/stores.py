@@ -10,14 +10,14 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from statusctl.carts.matrix import CART_TYPES, COMMON_OPTIONS, CartType
 from statusctl.core.db import Database
 from statusctl.core.errors import ConfigError, InputError, NotFound, shown
 from statusctl.core.settings import parse_bool
+from statusctl.core.urls import MASK, mask_url, url_credentials
 
-MASK = "••••••"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
 OSS_KEY = "oss_store"
 OSS_CARTS = ("oss", "webhook")  # cart types that can receive other stores' updates
@@ -105,39 +105,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-_CREDENTIAL_PARAM = re.compile(r"token|key|secret|pass|pwd|auth|sig|credential|session", re.IGNORECASE)
-
-
-def url_credentials(url: str) -> list[str]:
-    """The credentials a URL carries: its password (or a user without one: a token), and query values
-    named like a token or key."""
-    try:
-        parts = urlsplit(url)
-        found = [unquote(parts.password or parts.username or "")]
-        found += [v for k, v in parse_qsl(parts.query, keep_blank_values=False) if _CREDENTIAL_PARAM.search(k)]
-    except ValueError:
-        return []
-    return [v for v in found if v]
-
-
-def mask_url(url: str) -> str:
-    """`url` with `user:password@` and credential-like query values replaced by the mask."""
-    try:
-        parts = urlsplit(url)
-        if not parts.username and not parts.password and not url_credentials(url):
-            return url
-        netloc = parts.netloc.rpartition("@")[2]
-        if parts.username or parts.password:
-            netloc = f"{MASK}@{netloc}"
-        query = "&".join(
-            f"{key}={MASK}" if _CREDENTIAL_PARAM.search(unquote(key)) and value else f"{key}={value}" if sep else key
-            for key, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
-        )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return MASK
 
 
 def check_url(url: str, allow_http: bool) -> str:
@@ -270,72 +237,6 @@ def add_store(
     with db.tx() as conn:
         insert_store(conn, store)
     return get_store(db, name)
-
-
-def changed_store(old: Store, url: str | None, secrets: list[str], secret_envs: list[str], options: list[str]) -> Store:
-    """`old` with these settings changed (a secret given replaces the same key's value or variable),
-    validated as a whole exactly as `stores add` validates a new store (nothing is saved)."""
-    values = {k: v["value"] for k, v in old.secrets.items() if "value" in v}
-    envs = {k: v["env"] for k, v in old.secrets.items() if "env" in v}
-    for key, value in _pairs(secrets, "--secret").items():
-        values[key] = value
-        envs.pop(key, None)
-    for key, var in _pairs(secret_envs, "--secret-env").items():
-        envs[key] = var
-        values.pop(key, None)
-    opts = {**old.options, **_pairs(options, "--option")}
-    return build_store(old.name, old.cart, old.url if url is None else url, [f"{k}={v}" for k, v in values.items()],
-                       [f"{k}={v}" for k, v in envs.items()], [f"{k}={v}" for k, v in opts.items()])
-
-
-def update_store(conn: sqlite3.Connection, store: Store) -> None:
-    """Save a validated store's new settings inside the caller's writing transaction."""
-    cur = conn.execute(
-        "UPDATE stores SET url = ?, secrets = ?, options = ? WHERE name = ?",
-        (store.url, json.dumps(store.secrets), json.dumps(store.options), store.name),
-    )
-    if cur.rowcount != 1:
-        raise NotFound(f"Unknown store {shown(store.name)}; `statusctl stores list` shows them.")
-
-
-def what_changed(old: Store, new: Store) -> list[str]:
-    """The settings that differ, as `url`, `secret KEY`, `option KEY` (secrets never shown)."""
-    out = ["url"] if old.url != new.url else []
-    out += [f"secret {k}" for k in sorted({*old.secrets, *new.secrets}) if old.secrets.get(k) != new.secrets.get(k)]
-    out += [f"option {k}" for k in sorted({*old.options, *new.options}) if old.options.get(k) != new.options.get(k)]
-    return out
-
-
-def set_store(
-    db: Database,
-    name: str,
-    url: str | None,
-    secrets: list[str],
-    secret_envs: list[str],
-    options: list[str],
-    *,
-    test: bool = True,
-) -> tuple[Store, list[str], str | None]:
-    """Change a store in place: (the store, what changed, the test's message or None with test=False).
-
-    The new settings are tested like `stores test` before anything is saved; when the test
-    fails nothing is changed. Its orders and the records on the stack stay as they are.
-    """
-    if url is None and not (secrets or secret_envs or options):
-        raise InputError("Nothing to change: give --url, --secret, --secret-env or --option.")
-    old = get_store(db, name)
-    new = changed_store(old, url, secrets, secret_envs, options)
-    message = None
-    if test:
-        from statusctl.core.probe import check_store
-
-        ok, message = check_store(new)
-        if not ok:
-            raise ConfigError(f"Testing the new settings of store {old.name!r} failed: {message.rstrip('.')}; "
-                              "nothing was changed (fix them, or add --no-test).")
-    with db.tx() as conn:
-        update_store(conn, new)
-    return get_store(db, name), what_changed(old, new), message
 
 
 def _row_to_store(row: sqlite3.Row) -> Store:

@@ -27,6 +27,7 @@ from statusctl.core.events import (
 )
 from statusctl.core.labels import Label, all_labels
 from statusctl.core.settings import parse_bool, use_status_updates, write_value
+from statusctl.core.storeedit import update_store
 from statusctl.core.stores import (
     OSS_CARTS,
     Store,
@@ -35,7 +36,6 @@ from statusctl.core.stores import (
     get_store,
     insert_store,
     oss_store,
-    update_store,
     write_oss,
 )
 
