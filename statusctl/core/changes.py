@@ -353,6 +353,7 @@ class ChangeSession:
     ) -> None:
         order = cmd.order
         package_id = order.packages.get(tracking) if tracking else None
+        known = package_id is not None  # only a package known before can already be a part of this command
         if package_id is None:
             package_id = self._next_package
             self._next_package += 1
@@ -362,7 +363,7 @@ class ChangeSession:
                 cmd.new_tracking = True
         for item, amount in wanted:
             self._package_items.append((package_id, item.id, amount))
-        parts = [i for i in cmd.packages if i["tracking"] == tracking] if tracking and cmd.packages else None
+        parts = [i for i in cmd.packages if i["tracking"] == tracking] if known else None
         if not parts:
             cmd.packages.append({"tracking": tracking, "carrier": carrier, "shipped_at": self.now, "items": [
                 {"sku": i.sku, "cart_line_id": i.cart_line_id, "quantity": q} for i, q in wanted]})
