@@ -66,7 +66,6 @@ def setup(
 
     An existing store (named by --name, or with the same cart type and URL) is edited in place.
     """
-    from statusctl.cli.stores import read_secrets
     from statusctl.core.errors import InputError
 
     if oss is not None and no_oss:
@@ -81,7 +80,7 @@ def setup(
         raise InputError(f"With --yes, setup needs {missing} (and the cart's secrets) as flags.")
     wizard = _Wizard(
         yes=yes,
-        flags={"name": name, "cart": cart, "url": url, "secret": read_secrets(secret or []), "secret_env": secret_env or [],
+        flags={"name": name, "cart": cart, "url": url, "secret": secret or [], "secret_env": secret_env or [],
                "option": option or [], "test": test, "updates": updates, "oss": oss, "no_oss": no_oss,
                "default_events": default_events, "event": event or []},
     )

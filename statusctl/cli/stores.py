@@ -32,23 +32,14 @@ def carts(json: JsonOpt = False) -> None:
     )
 
 
-SecretOpt = Annotated[list[str] | None, typer.Option(
-    "--secret", help="KEY=VALUE, stored in the database; KEY=- reads the value from stdin (typed hidden on a "
-    "terminal), so it stays out of `ps`.")]
-SecretEnvOpt = Annotated[
-    list[str] | None, typer.Option("--secret-env", help="KEY=ENVVAR, only the variable's name is stored.")
-]
-OptionOpt = Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE store option.")]
-
-
-def read_secrets(items: list[str]) -> list[str]:
+def read_secrets(items: list[str] | None) -> list[str] | None:
     """`--secret KEY=-` items with their value read from stdin: hidden prompt on a terminal, else one line each."""
     import sys
 
     from statusctl.core.errors import InputError
 
     out = []
-    for item in items:
+    for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or value != "-":
             out.append(item)
@@ -60,7 +51,16 @@ def read_secrets(items: list[str]) -> list[str]:
         if not value.strip():
             raise InputError(f"--secret {key.strip()}=-: no value was read from stdin.")
         out.append(f"{key}={value}")
-    return out
+    return out if items is not None else None
+
+
+SecretOpt = Annotated[list[str] | None, typer.Option(
+    "--secret", callback=read_secrets, help="KEY=VALUE, stored in the database; KEY=- reads the value from stdin "
+    "(typed hidden on a terminal), so it stays out of `ps`.")]
+SecretEnvOpt = Annotated[
+    list[str] | None, typer.Option("--secret-env", help="KEY=ENVVAR, only the variable's name is stored.")
+]
+OptionOpt = Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE store option.")]
 
 
 @app.command()
@@ -69,37 +69,17 @@ def add(
     cart: Annotated[str, typer.Option("--cart", help="Cart type (see `statusctl carts`).")],
     url: Annotated[str, typer.Option("--url", help="Base URL the adapter builds on.")],
     secret: SecretOpt = None,
-    secret_env: SecretEnvOpt = None,
-    option: OptionOpt = None,
+    secret_env: Annotated[
+        list[str] | None, typer.Option("--secret-env", help="KEY=ENVVAR, only the variable's name is stored.")
+    ] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE store option.")] = None,
 ) -> None:
-    """Add a store (change one later with `statusctl stores set`)."""
+    """Add a store."""
     from statusctl.core.stores import add_store, describe_destination, oss_store
 
     db = open_db()
-    store = add_store(db, name, cart, url, read_secrets(secret or []), secret_env or [], option or [])
+    store = add_store(db, name, cart, url, secret or [], secret_env or [], option or [])
     say(f"Store {store.name!r} ({store.cart}) added; its records go to {describe_destination(store, oss_store(db))}.")
-
-
-@app.command("set")
-def set_(
-    name: str,
-    url: Annotated[str | None, typer.Option("--url", help="A new base URL.")] = None,
-    secret: SecretOpt = None,
-    secret_env: SecretEnvOpt = None,
-    option: OptionOpt = None,
-    no_test: Annotated[bool, typer.Option("--no-test", help="Save without testing the new settings first.")] = False,
-) -> None:
-    """Change a store in place (its orders and queued records stay): the new settings are tested like
-    `stores test` first, and nothing is changed when the test fails (unless --no-test).
-
-    A secret given replaces that secret (by value or by variable); options given are added or replaced.
-    """
-    from statusctl.core.storeedit import set_store
-
-    store, changed, message = set_store(open_db(), name, url, read_secrets(secret or []), secret_env or [],
-                                        option or [], test=not no_test)
-    say(f"Store {store.name!r} changed: {', '.join(changed) or 'nothing (the same settings)'}; "
-        + (f"test OK: {message}" if message is not None else "not tested (--no-test)") + ".")
 
 
 def _store_dict(store: object, oss: str | None) -> dict[str, object]:
@@ -148,6 +128,28 @@ def show(name: str, json: JsonOpt = False) -> None:
     if data["label_note"]:
         rows.append(["labels", str(data["label_note"])])
     table(f"Store {store.name}", ["setting", "value"], rows)
+
+
+@app.command("set")
+def set_(
+    name: str,
+    url: Annotated[str | None, typer.Option("--url", help="A new base URL.")] = None,
+    secret: SecretOpt = None,
+    secret_env: SecretEnvOpt = None,
+    option: OptionOpt = None,
+    no_test: Annotated[bool, typer.Option("--no-test", help="Save without testing the new settings first.")] = False,
+) -> None:
+    """Change a store in place (its orders and queued records stay): the new settings are tested like
+    `stores test` first, and nothing is changed when the test fails (unless --no-test).
+
+    A secret given replaces that secret (by value or by variable); options given are added or replaced.
+    """
+    from statusctl.core.storeedit import set_store
+
+    store, changed, message = set_store(open_db(), name, url, secret or [], secret_env or [], option or [],
+                                        test=not no_test)
+    say(f"Store {store.name!r} changed: {', '.join(changed) or 'nothing (the same settings)'}; "
+        + (f"test OK: {message}" if message is not None else "not tested (--no-test)") + ".")
 
 
 @app.command()
