@@ -461,3 +461,23 @@ def test_label_names_with_quotes_arrive_intact_at_a_real_cart(xml: str):
             assert received[1]["items"]["9005"] == QUOTED_ITEM  # ItemNumber: its cart_line_id
     assert label_json(QUOTED_ORDER)["scope"] == "order"
     assert show("1003")["label"] == QUOTED_ORDER
+
+
+def test_the_readme_morning_set_up_sends_payment_received_to_woocommerce():
+    from .carts.fake_woocommerce import KEY, SECRET, WooFake
+    from .carts.fakeserver import FakeServer
+
+    fake = WooFake()
+    fake.orders["501"]["status"] = "pending"
+    with FakeServer(fake) as server:
+        cli("init")
+        cli("config", "set", "UseStatusUpdates", "true")
+        cli("events", "set", "payment-received", "--fire", "--notify-cart")
+        cli("stores", "add", "shop", "--cart", "woocommerce", "--url", server.base_url, "--secret", f"key={KEY}",
+            "--secret", f"secret={SECRET}")
+        cli("orders", "import", EXAMPLES / "orders.csv", "--store", "shop")
+        cli("fire", "payment-received", "1001")
+        cli("stack", "run")
+    assert cli_json("stack", "list") == []
+    assert fake.calls("PUT", r".*/orders/501") == [{"status": "processing"}]
+    assert fake.orders["501"]["status"] == "processing"

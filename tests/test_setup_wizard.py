@@ -332,3 +332,70 @@ def test_setup_help_lists_a_flag_for_every_question():
     for flag in ("--name", "--cart", "--url", "--secret-env", "--option", "--no-test", "--use-status-updates",
                  "--oss", "--no-oss", "--default-events", "--event", "--yes", "--interactive"):
         assert flag in out, flag
+
+
+# -- editing an existing store; every flag checked first ---------------------------------
+
+
+def woo_flags(woo: FakeServer, *extra: str) -> list[str]:
+    return ["setup", "--cart", "woocommerce", "--url", woo.base_url, "--secret", f"key={KEY}", *extra, "--yes"]
+
+
+def test_rerunning_setup_with_the_same_cart_and_url_edits_that_store(woo: FakeServer):
+    cli(*woo_flags(woo, "--secret", "secret=cs_wrong_one_first", "--no-test"))
+    cli("orders", "import", Path(__file__).parent.parent / "examples" / "orders.csv", "--store", "woocommerce")
+    out = cli(*woo_flags(woo, "--secret", f"secret={SECRET}")).stdout
+    assert "Test OK" in out and "Changed store 'woocommerce' (woocommerce)" in out
+    assert "woocommerce (existing: its settings change)" in out
+    out = cli(*woo_flags(woo, "--secret", f"secret={SECRET}", "--option", "tracking=note")).stdout
+    assert [s["name"] for s in cli_json("stores", "list")] == ["woocommerce"]  # no woocommerce-2, -3
+    assert get_store(open_db(), "woocommerce").resolve_secrets()["secret"] == SECRET
+    assert cli_json("stores", "show", "woocommerce")["options"] == {"tracking": "note"}
+    assert len(cli_json("orders", "list")) == 6
+    # Another URL of the same cart type is another store.
+    cli("setup", "--cart", "woocommerce", "--url", "https://other.example", "--secret", f"key={KEY}",
+        "--secret", f"secret={SECRET}", "--no-test", "--yes")
+    assert [s["name"] for s in cli_json("stores", "list")] == ["woocommerce", "woocommerce-2"]
+
+
+def test_setup_names_an_existing_store_to_edit_it_and_a_failed_test_changes_nothing(woo: FakeServer):
+    cli(*woo_flags(woo, "--name", "shop", "--secret", f"secret={SECRET}"))
+    before = dump()
+    message = error_of(*woo_flags(woo, "--name", "shop", "--secret", "secret=cs_not_right_at_all"))
+    assert "The connection test failed" in message and dump() == before
+    assert "already exists with cart type woocommerce" in error_of(
+        "setup", "--name", "shop", "--cart", "none", "--url", "https://x.example", "--yes")
+    assert dump() == before
+
+
+def test_the_wizard_edits_an_existing_store_when_its_name_is_typed(cart: DemoCart):
+    cli("stores", "add", "shop", "--cart", "seti", "--url", cart.url, "--secret", f"user={cart.user}",
+        "--secret", f"password={WRONG}")
+    out = wizard_run(answers(
+        "seti", "shop",       # the existing store's name: edit it
+        "",                   # URL: Enter keeps it
+        "", "",               # user: no variable, Enter keeps the one stored
+        "", PASSWORD,         # password: typed anew
+        "", "",               # options kept
+        "y", "", "y",
+    ))
+    assert "Store 'shop' exists (seti" in out and "Changed store 'shop'" in out
+    assert "Test OK" in out and PASSWORD not in out and WRONG not in out
+    assert [s["name"] for s in cli_json("stores", "list")] == ["shop"]
+    assert get_store(open_db(), "shop").resolve_secrets() == {"user": cart.user, "password": PASSWORD}
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--oss", "nope"], "not an oss or webhook store"),
+        (["--event", "item-shipped.colour=red"], "EVENT.FIELD=VALUE"),
+        (["--event", "nope.fires=yes"], "nope"),
+        (["--event", "item-shipped.fires=perhaps"], "yes or no"),
+    ],
+)
+def test_every_flag_is_checked_before_the_cart_is_contacted(woo: FakeServer, extra: list[str], fragment: str):
+    cli("init")
+    before = dump()
+    assert fragment in error_of(*woo_flags(woo, "--secret", f"secret={SECRET}", *extra))
+    assert woo.requests == [] and dump() == before

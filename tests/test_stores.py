@@ -260,7 +260,7 @@ def test_remove_refuses_an_oss_store_with_records_then_clears_the_oss_setting():
     cli("oss", "set", "status-page")
     cli("orders", "import", EXAMPLES / "orders.json", "--store", "phone")
     cli("fire", "order-approved", "2001")
-    assert "records on the stack" in error_of("stores", "remove", "status-page", "--yes")
+    assert "has 1 record on the stack" in error_of("stores", "remove", "status-page", "--yes")
     record = cli_json("stack", "list")[0]["id"]
     cli("stack", "drop", record, "--yes")
     cli("stores", "remove", "status-page", "--yes")

@@ -16,6 +16,18 @@ if TYPE_CHECKING:
 
     from statusctl.core.db import Database
 
+def _argument_metavar(self: typer.core.TyperArgument, ctx: Any, *, usage: bool = False) -> str:
+    """An argument as usage lines and help show it, as Click writes it: `EVENT ORDER`, `[IDS]...`
+    (Typer 0.28 writes `{event} {order}`, which reads like a placeholder to fill in with braces)."""
+    var = self.metavar or (self.name or "").upper()
+    if usage and not self.required and not var.startswith("["):
+        var = f"[{var}]"
+    return var + ("..." if self.nargs != 1 else "")
+
+
+typer.core.TyperArgument.make_metavar = _argument_metavar  # type: ignore[method-assign]
+
+
 def sub_app(help: str) -> typer.Typer:
     """A noun's Typer sub-app, configured once for all of them."""
     return typer.Typer(

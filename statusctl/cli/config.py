@@ -36,7 +36,8 @@ def get(name: str, json: JsonOpt = False) -> None:
         print(printable(value))
 
 
-@app.command("set")
+# A value like -1 is the VALUE to check, not an option Click does not know.
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     name: str,
     value: Annotated[str, typer.Argument(help="New value, e.g. true, 8, or 10,60,300.")],

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from statusctl.cli.common import JsonOpt, StoreOpt, age, open_db, plural, print_json, say, sub_app, table
+from statusctl.cli.common import (
+    JsonOpt,
+    StoreOpt,
+    age,
+    open_db,
+    plural,
+    print_json,
+    say,
+    sub_app,
+    table,
+)
 
 app = sub_app("Orders: import them, list them, look at one.")
 

@@ -6,7 +6,10 @@ updates on or off, the Order Status System, and the status events grid. The
 answers are collected in memory (`statusctl.core.wizard.SetupPlan`) and saved
 in one transaction after the operator confirms the summary; Ctrl-C or "no"
 leaves the database as it was. Every question has a flag; `--yes` takes the
-default of every question not answered by one, for scripts.
+default of every question not answered by one, for scripts. Every flag is
+checked before any question is asked or the cart contacted. A store named by
+`--name` that exists, or (without a name) one of the same cart type and URL,
+is edited in place: re-running `setup --yes` does not add `woocommerce-2`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from statusctl.cli.common import console, open_db, warn
+from statusctl.cli.stores import OptionOpt, SecretEnvOpt, SecretOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,14 +33,14 @@ CANCELLED = 130
 
 
 def setup(
-    name: Annotated[str | None, typer.Option("--name", help="Store name (default: the cart type's name).")] = None,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="Store name (default: the store with this cart type and URL, else the cart type's name); "
+        "an existing store of that name is edited in place.")] = None,
     cart: Annotated[str | None, typer.Option("--cart", help="Cart type (see `statusctl carts`).")] = None,
     url: Annotated[str | None, typer.Option("--url", help="Base URL the adapter builds on.")] = None,
-    secret: Annotated[list[str] | None, typer.Option("--secret", help="KEY=VALUE, stored in the database.")] = None,
-    secret_env: Annotated[
-        list[str] | None, typer.Option("--secret-env", help="KEY=ENVVAR, only the variable's name is stored.")
-    ] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE store option.")] = None,
+    secret: SecretOpt = None,
+    secret_env: SecretEnvOpt = None,
+    option: OptionOpt = None,
     test: Annotated[bool, typer.Option("--test/--no-test", help="Test the settings against the cart before saving.")] = True,
     updates: Annotated[
         bool | None,
@@ -58,7 +62,10 @@ def setup(
         bool, typer.Option("--interactive", "-i", help="Ask even when stdin is not a terminal (answers piped in).")
     ] = False,
 ) -> None:
-    """Set up a store step by step: cart, URL, credentials, test, status updates, OSS, status events."""
+    """Set up a store step by step: cart, URL, credentials, test, status updates, OSS, status events.
+
+    An existing store (named by --name, or with the same cart type and URL) is edited in place.
+    """
     from statusctl.core.errors import InputError
 
     if oss is not None and no_oss:
@@ -91,6 +98,7 @@ class _Wizard:
         self.flags = flags
         self.out: Console = console()
         self.db = open_db()
+        self.existing: Store | None = None  # the store being edited (None: a new one)
 
     # -- prompting ---------------------------------------------------------------------------------
 
@@ -131,8 +139,9 @@ class _Wizard:
         from statusctl.core.wizard import SetupPlan, read_state
 
         state = read_state(self.db)
+        self.check_flags(state)
         store, tested = self.store_page(state)
-        plan = SetupPlan(store, use_status_updates=self.updates_page(state))
+        plan = SetupPlan(store, existing=self.existing, use_status_updates=self.updates_page(state))
         plan.change_oss, plan.oss = self.oss_page(state, store)
         plan.events = self.events_page(state)
         self.summary(state, plan, tested)
@@ -141,6 +150,29 @@ class _Wizard:
             raise typer.Exit(1)
         return plan
 
+    def check_flags(self, state: SetupState) -> None:
+        """Every flag's value, before any question is asked or the cart contacted."""
+        from statusctl.core.stores import OSS_CARTS
+        from statusctl.core.wizard import (
+            apply_event_changes,
+            check_cart,
+            check_oss_choice,
+            default_events,
+            find_target,
+        )
+
+        f = self.flags
+        grid = default_events() if f["default_events"] else dict(state.events)
+        apply_event_changes(state.labels, grid, f["event"])
+        if f["cart"] is None:
+            return
+        cart = check_cart(f["cart"])
+        name, _ = find_target(state, f["name"], cart, f["url"])
+        if f["oss"] is not None:
+            candidates = state.oss_candidates()
+            check_oss_choice(candidates + [name] if cart in OSS_CARTS and name not in candidates else candidates,
+                             f["oss"])
+
     def save(self, plan: SetupPlan) -> None:
         from statusctl.core.wizard import save
 
@@ -148,6 +180,7 @@ class _Wizard:
 
     def store_page(self, state: SetupState) -> tuple[Store, str]:
         from statusctl.core.errors import StatusctlError
+        from statusctl.core.storeedit import changed_store
         from statusctl.core.stores import build_store
 
         self.page("Store Setup Wizard · page 1: the cart")
@@ -158,8 +191,12 @@ class _Wizard:
             if edit:
                 answers = self.edit_answers(state, cart, answers)
             try:
-                store = build_store(answers["name"], cart, answers["url"], answers["secret"], answers["secret_env"],
-                                    answers["option"])
+                if self.existing is not None:
+                    store = changed_store(self.existing, answers["url"], answers["secret"], answers["secret_env"],
+                                          answers["option"])
+                else:
+                    store = build_store(answers["name"], cart, answers["url"], answers["secret"],
+                                        answers["secret_env"], answers["option"])
             except StatusctlError as exc:
                 if self.yes:
                     raise
@@ -200,17 +237,20 @@ class _Wizard:
         """The store's settings from the flags, asking for what they leave out (or defaults with --yes)."""
         from statusctl.carts.matrix import CART_TYPES
         from statusctl.core.errors import InputError
-        from statusctl.core.wizard import check_new_name, suggest_name
+        from statusctl.core.wizard import check_target_name, find_target
 
         ctype = CART_TYPES[cart]
         f = self.flags
         answers: dict[str, Any] = {"secret": list(f["secret"]), "secret_env": list(f["secret_env"]),
                                    "option": list(f["option"])}
-        suggested = suggest_name(state.store_names, cart)
         if f["name"] is not None or self.yes:
-            answers["name"] = check_new_name(state, f["name"] or suggested)
+            answers["name"], self.existing = find_target(state, f["name"], cart, f["url"])
         else:
-            answers["name"] = self.ask("Store name", default=suggested, check=lambda a: check_new_name(state, a))
+            suggested = find_target(state, None, cart, f["url"])[0]
+            answers["name"], self.existing = self.ask("Store name", default=suggested,
+                                                      check=lambda a: check_target_name(state, a, cart))
+        if self.existing is not None:
+            return self.existing_answers(state, cart, answers)
         answers["url"] = f["url"] if f["url"] is not None else self.ask_url(ctype.url_hint, None, answers)
         given = {item.partition("=")[0].strip() for item in answers["secret"] + answers["secret_env"]}
         missing = [k for k in ctype.secrets if k not in given]
@@ -228,6 +268,20 @@ class _Wizard:
                     self.ask_option(cart, key, meaning, "", answers)
         return answers
 
+    def existing_answers(self, state: SetupState, cart: str, flags: dict[str, Any]) -> dict[str, Any]:
+        """Editing a store: with --yes only what the flags change; else every setting asked, Enter keeping it."""
+        from statusctl.core.storeedit import changed_store
+        from statusctl.core.wizard import store_answers
+
+        assert self.existing is not None
+        flags["url"] = self.flags["url"]
+        if self.yes:
+            return flags
+        self.say(f"Store {self.existing.name!r} exists ({self.existing.cart}, {self.existing.shown_url}): "
+                 "setup changes its settings; its orders and queued records stay.", "yellow")
+        seed = changed_store(self.existing, flags["url"], flags["secret"], flags["secret_env"], flags["option"])
+        return self.edit_answers(state, cart, {"name": seed.name, "url": seed.url, **store_answers(seed)})
+
     def edit_answers(self, state: SetupState, cart: str, old: dict[str, Any]) -> dict[str, Any]:
         """Ask every setting again, the previous answers as defaults (a typed secret: Enter keeps it)."""
         from statusctl.carts.matrix import CART_TYPES
@@ -236,7 +290,10 @@ class _Wizard:
         ctype = CART_TYPES[cart]
         self.say("Change what is wrong; Enter keeps an answer.", "dim")
         answers: dict[str, Any] = {"secret": [], "secret_env": [], "option": []}
-        answers["name"] = self.ask("Store name", default=old["name"], check=lambda a: check_new_name(state, a))
+        if self.existing is not None:  # an edited store keeps its name
+            answers["name"] = self.existing.name
+        else:
+            answers["name"] = self.ask("Store name", default=old["name"], check=lambda a: check_new_name(state, a))
         opts = dict(item.partition("=")[::2] for item in old["option"])
         answers["url"] = self.ask_url(ctype.url_hint, old["url"], answers, opts)
         typed = {k.strip(): v for k, _, v in (item.partition("=") for item in old["secret"])}
@@ -317,7 +374,7 @@ class _Wizard:
         if not self.flags["test"]:
             return "not tested (--no-test)"
         while True:
-            self.say(f"Testing the settings against {store.url} …", "dim")
+            self.say(f"Testing the settings against {store.shown_url} …", "dim")
             ok, message = check_store(store)
             if ok:
                 self.say(f"  ✓ Test OK: {message}", "green")
@@ -348,17 +405,13 @@ class _Wizard:
     def oss_page(self, state: SetupState, store: Store) -> tuple[bool, str | None]:
         """(change the OSS?, the OSS store or None)."""
         from statusctl.core.errors import InputError
+        from statusctl.core.wizard import check_oss_choice
 
-        candidates = state.oss_candidates(store)
+        candidates = state.oss_candidates(None if self.existing else store)
         if self.flags["no_oss"]:
             return True, None
         if self.flags["oss"] is not None:
-            if self.flags["oss"] not in candidates:
-                raise InputError(
-                    f"--oss {self.flags['oss']!r} is not an oss or webhook store; candidates: "
-                    f"{', '.join(candidates) or 'none (add a store of cart type oss)'}."
-                )
-            return True, str(self.flags["oss"])
+            return True, check_oss_choice(candidates, str(self.flags["oss"]))
         if self.yes:
             return False, None
         current = f"store {state.oss!r}" if state.oss else "no OSS (internal only)"
@@ -444,7 +497,8 @@ class _Wizard:
 
         store = plan.store
         oss_after = plan.oss if plan.change_oss else state.oss
-        rows = [["store", store.name], ["cart type", store.cart], ["url", store.url]]
+        what = "existing: its settings change" if plan.existing else "new"
+        rows = [["store", f"{store.name} ({what})"], ["cart type", store.cart], ["url", store.shown_url]]
         rows += [[f"secret {k}", v] for k, v in store.masked_secrets().items()]
         rows += [[f"option {k}", v] for k, v in sorted(store.options.items())]
         rows.append(["connection test", tested])
@@ -473,7 +527,7 @@ class _Wizard:
         from statusctl.core.labels import all_labels
         from statusctl.core.stores import describe_destination, label_note, oss_store
 
-        self.say(f"Saved store {store.name!r} ({store.cart}); its records go to "
+        self.say(f"{'Changed' if plan.existing else 'Saved'} store {store.name!r} ({store.cart}); its records go to "
                  f"{describe_destination(store, oss_store(self.db))}.", "green")
         if note := label_note(store, all_labels(self.db)):
             self.say(f"Labels: {note}", "yellow")

@@ -32,12 +32,43 @@ def carts(json: JsonOpt = False) -> None:
     )
 
 
+def read_secrets(items: list[str] | None) -> list[str] | None:
+    """`--secret KEY=-` items with their value read from stdin: hidden prompt on a terminal, else one line each."""
+    import sys
+
+    from statusctl.core.errors import InputError
+
+    out = []
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or value != "-":
+            out.append(item)
+            continue
+        if sys.stdin.isatty():
+            value = typer.prompt(f"Secret {key.strip()} (typing is hidden)", hide_input=True)
+        else:
+            value = sys.stdin.readline().rstrip("\r\n")
+        if not value.strip():
+            raise InputError(f"--secret {key.strip()}=-: no value was read from stdin.")
+        out.append(f"{key}={value}")
+    return out if items is not None else None
+
+
+SecretOpt = Annotated[list[str] | None, typer.Option(
+    "--secret", callback=read_secrets, help="KEY=VALUE, stored in the database; KEY=- reads the value from stdin "
+    "(typed hidden on a terminal), so it stays out of `ps`.")]
+SecretEnvOpt = Annotated[
+    list[str] | None, typer.Option("--secret-env", help="KEY=ENVVAR, only the variable's name is stored.")
+]
+OptionOpt = Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE store option.")]
+
+
 @app.command()
 def add(
     name: str,
     cart: Annotated[str, typer.Option("--cart", help="Cart type (see `statusctl carts`).")],
     url: Annotated[str, typer.Option("--url", help="Base URL the adapter builds on.")],
-    secret: Annotated[list[str] | None, typer.Option("--secret", help="KEY=VALUE, stored in the database.")] = None,
+    secret: SecretOpt = None,
     secret_env: Annotated[
         list[str] | None, typer.Option("--secret-env", help="KEY=ENVVAR, only the variable's name is stored.")
     ] = None,
@@ -59,7 +90,7 @@ def _store_dict(store: object, oss: str | None, labels: list[Any]) -> dict[str, 
 
     assert isinstance(store, Store)
     return {
-        "name": store.name, "cart": store.cart, "url": store.url, "secrets": store.masked_secrets(),
+        "name": store.name, "cart": store.cart, "url": store.shown_url, "secrets": store.masked_secrets(),
         "options": store.options, "destination": destination(store, oss),
         "destination_text": describe_destination(store, oss), "is_oss": store.name == oss,
         "label_note": label_note(store, labels),
@@ -95,13 +126,35 @@ def show(name: str, json: JsonOpt = False) -> None:
     if json:
         print_json(data)
         return
-    rows = [["cart", store.cart], ["url", store.url]]
+    rows = [["cart", store.cart], ["url", store.shown_url]]
     rows += [[f"secret {k}", v] for k, v in store.masked_secrets().items()]
     rows += [[f"option {k}", v] for k, v in sorted(store.options.items())]
     rows.append(["records go to", str(data["destination_text"])])
     if data["label_note"]:
         rows.append(["labels", str(data["label_note"])])
     table(f"Store {store.name}", ["setting", "value"], rows)
+
+
+@app.command("set")
+def set_(
+    name: str,
+    url: Annotated[str | None, typer.Option("--url", help="A new base URL.")] = None,
+    secret: SecretOpt = None,
+    secret_env: SecretEnvOpt = None,
+    option: OptionOpt = None,
+    no_test: Annotated[bool, typer.Option("--no-test", help="Save without testing the new settings first.")] = False,
+) -> None:
+    """Change a store in place (its orders and queued records stay): the new settings are tested like
+    `stores test` first, and nothing is changed when the test fails (unless --no-test).
+
+    A secret given replaces that secret (by value or by variable); options given are added or replaced.
+    """
+    from statusctl.core.storeedit import set_store
+
+    store, changed, message = set_store(open_db(), name, url, secret or [], secret_env or [], option or [],
+                                        test=not no_test)
+    say(f"Store {store.name!r} changed: {', '.join(changed) or 'nothing (the same settings)'}; "
+        + (f"test OK: {message}" if message is not None else "not tested (--no-test)") + ".")
 
 
 @app.command()

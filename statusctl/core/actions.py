@@ -116,10 +116,12 @@ def _steps(path: Path) -> Iterator[Step]:
         path, text, ["action", "order"], [f for f in APPLY_FIELDS if f not in ("action", "order")]
     )
     for row in rows:
+        fields = row.fields  # an empty optional field needs no checking (most rows leave several empty)
         action = (row.text("action") or "").lower()
         if action not in ("fire", "ship", "cancel"):
             raise row.error("action", f"must be fire, ship or cancel, not {action[:20]!r}")
-        event = row.text("event", required=action == "fire", limit=50)
+        event = row.text("event", required=action == "fire", limit=50) if _given(fields, "event") or action == "fire" \
+            else None
         if event is not None:
             if action != "fire":
                 raise row.error("event", f"only applies to fire, not {action}")
@@ -127,19 +129,25 @@ def _steps(path: Path) -> Iterator[Step]:
                 event = check_event(event)
             except StatusctlError as exc:
                 raise row.error("event", str(exc).rstrip(".")) from None
-        sku = row.text("sku", required=False, limit=100)
-        quantity = row.quantity("quantity", required=False)
+        sku = row.text("sku", required=False, limit=100) if _given(fields, "sku") else None
+        quantity = row.quantity("quantity", required=False) if _given(fields, "quantity") else None
         if quantity is not None and (action != "ship" or sku is None):
             raise row.error("quantity", "only applies to ship with a sku")
-        tracking = row.text("tracking", required=False, limit=TRACKING_LIMIT)
-        carrier = row.text("carrier", required=False, limit=TRACKING_LIMIT)
+        tracking = row.text("tracking", required=False, limit=TRACKING_LIMIT) if _given(fields, "tracking") else None
+        carrier = row.text("carrier", required=False, limit=TRACKING_LIMIT) if _given(fields, "carrier") else None
         if (tracking or carrier) and action != "ship":
             raise row.error("tracking" if tracking else "carrier", f"only applies to ship, not {action}")
         if carrier and not tracking:
             raise row.error("carrier", "needs a tracking number in the same row")
         order = row.text("order", limit=50)
         assert order is not None
-        yield Step(row, action, order, event, sku, quantity, tracking, carrier, row.text("note", required=False, limit=NOTE_LIMIT))
+        note = row.text("note", required=False, limit=NOTE_LIMIT) if _given(fields, "note") else None
+        yield Step(row, action, order, event, sku, quantity, tracking, carrier, note)
+
+
+def _given(fields: dict[str, object], name: str) -> bool:
+    value = fields.get(name)
+    return value is not None and value != ""
 
 
 @dataclass

@@ -334,10 +334,18 @@ class ChangeSession:
             cmd.notify = cmd.notify or event.notify
 
     def _fire_shipping_state(self, cmd: _Command) -> None:
-        active = [i for i in cmd.order.items if not i.cancelled]
-        if active and all(i.shipped >= i.quantity for i in active):
+        active = full = some = False  # one pass: a bulk apply asks this once per row
+        for i in cmd.order.items:
+            if not i.cancelled:
+                if not active:
+                    active = full = True
+                if i.shipped < i.quantity:
+                    full = False
+                if i.shipped > 0:
+                    some = True
+        if active and full:
             self._fire(cmd, "order-shipped", [])
-        elif any(i.shipped > 0 for i in active):
+        elif some:
             self._fire(cmd, "order-partially-shipped", [])
 
     def _add_package(
@@ -345,6 +353,7 @@ class ChangeSession:
     ) -> None:
         order = cmd.order
         package_id = order.packages.get(tracking) if tracking else None
+        known = package_id is not None  # only a package known before can already be a part of this command
         if package_id is None:
             package_id = self._next_package
             self._next_package += 1
@@ -354,7 +363,7 @@ class ChangeSession:
                 cmd.new_tracking = True
         for item, amount in wanted:
             self._package_items.append((package_id, item.id, amount))
-        parts = [i for i in cmd.packages if i["tracking"] == tracking] if tracking and cmd.packages else None
+        parts = [i for i in cmd.packages if i["tracking"] == tracking] if known else None
         if not parts:
             cmd.packages.append({"tracking": tracking, "carrier": carrier, "shipped_at": self.now, "items": [
                 {"sku": i.sku, "cart_line_id": i.cart_line_id, "quantity": q} for i, q in wanted]})

@@ -71,17 +71,20 @@ class Row:
             if required:
                 raise self.error(field, "is missing")
             return None
-        if isinstance(value, bool):
-            raise self.error(field, f"must be a whole number of at least 1, not {value!r}")
+        if isinstance(value, bool):  # said as the file spells it (JSON true), not as Python's True
+            raise self.error(field, f"must be a whole number of at least 1, not {'true' if value else 'false'}")
         if isinstance(value, int):
             number = value
         elif isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
             # int() refuses more than 4300 digits; anything past 7 is out of range anyway.
             digits = value.strip().lstrip("0") or "0"
             number = int(digits) if len(digits) <= 7 else 10_000_000
-        else:
-            shown = str(value)[:30]
-            raise self.error(field, f"must be a whole number of at least 1, not {shown!r}")
+        elif isinstance(value, str):
+            raise self.error(field, f"must be a whole number of at least 1, not {value[:30]!r}")
+        else:  # a JSON number, list or object, as JSON writes it
+            import json
+
+            raise self.error(field, f"must be a whole number of at least 1, not {json.dumps(value)[:30]}")
         if not 1 <= number <= 1_000_000:
             shown = str(value).strip()
             shown = shown if len(shown) <= 30 else f"{shown[:30]}…"

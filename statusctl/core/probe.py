@@ -40,6 +40,6 @@ def check_store(store: Store) -> tuple[bool, str]:
         answer = ctx.excerpt(exc.answer)
         return False, ctx.scrub(exc.reason) + (f" — answer: {answer}" if answer else "")
     except httpx.TimeoutException:
-        return False, f"{store.url} did not answer in time."
+        return False, f"{store.shown_url} did not answer in time."
     except httpx.TransportError as exc:
-        return False, ctx.scrub(f"cannot reach {store.url}: {type(exc).__name__}: {exc}")
+        return False, ctx.scrub(f"cannot reach {store.shown_url}: {type(exc).__name__}: {exc}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import re
 import sqlite3
@@ -16,8 +17,8 @@ from statusctl.core.db import Database
 from statusctl.core.errors import ConfigError, InputError, NotFound, shown
 from statusctl.core.labels import Label, unmapped_labels
 from statusctl.core.settings import parse_bool
+from statusctl.core.urls import MASK, mask_url, url_credentials
 
-MASK = "••••••"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
 OSS_KEY = "oss_store"
 OSS_CARTS = ("oss", "webhook")  # cart types that can receive other stores' updates
@@ -35,6 +36,11 @@ class Store:
     def cart_type(self) -> CartType:
         return CART_TYPES[self.cart]
 
+    @property
+    def shown_url(self) -> str:
+        """The URL as it may be shown anywhere: credentials in it masked like secrets."""
+        return mask_url(self.url)
+
     def masked_secrets(self) -> dict[str, str]:
         """Secrets as they may be shown anywhere: stored values masked, env names shown."""
         return {k: (f"env:{v['env']}" if "env" in v else MASK) for k, v in sorted(self.secrets.items())}
@@ -46,7 +52,7 @@ class Store:
             value = spec.get("value") if "value" in spec else os.environ.get(spec.get("env", ""))
             if value:
                 out.append(value)
-        return out
+        return out + url_credentials(self.url)
 
     def resolve_secrets(self) -> dict[str, str]:
         """The secrets' real values; a missing environment variable is a ConfigError."""
@@ -61,6 +67,8 @@ class Store:
                     f"Store {self.name!r}: environment variable {spec['env']} (secret {key!r}) is not set."
                 )
             out[key] = value
+        # Credentials inside the URL are scrubbed from answers and errors like the secrets.
+        out.update({f"_url_{n}": v for n, v in enumerate(url_credentials(self.url))})
         return out
 
     def option(self, key: str, default: str = "") -> str:
@@ -103,10 +111,17 @@ def is_loopback(host: str) -> bool:
 def check_url(url: str, allow_http: bool) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--url {shown(url, 100)} must be an absolute http:// or https:// URL.")
+        raise InputError(f"--url {shown(mask_url(url), 100)} must be an absolute http:// or https:// URL.")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.rpartition("@")[2].endswith(":")):
+        raise InputError(f"--url {shown(mask_url(url), 100)} has a port that is not a number from 1 to 65535.")
     if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
         raise InputError(
-            f"--url {shown(url, 100)} uses plain http to a non-loopback host; use https or --option allow_http=true."
+            f"--url {shown(mask_url(url), 100)} uses plain http to a non-loopback host; use https or "
+            "--option allow_http=true."
         )
     return url.strip()
 
@@ -140,7 +155,7 @@ def check_options(cart: str, opts: dict[str, str]) -> None:
     for key in ("timeout", "connect_timeout"):
         if key in opts:
             try:
-                if float(opts[key]) <= 0:
+                if not math.isfinite(float(opts[key])) or float(opts[key]) <= 0:  # nan, inf: no deadline at all
                     raise ValueError
             except ValueError:
                 raise InputError(f"--option {key}={shown(opts[key])} must be a positive number of seconds.") from None
@@ -200,7 +215,7 @@ def build_store(
 def insert_store(conn: sqlite3.Connection, store: Store) -> None:
     """Save a validated store inside the caller's writing transaction."""
     if conn.execute("SELECT 1 FROM stores WHERE name = ?", (store.name,)).fetchone():
-        raise InputError(f"Store {store.name!r} already exists; remove it first to change it.")
+        raise InputError(f"Store {store.name!r} already exists; change it with `statusctl stores set {store.name} …`.")
     conn.execute(
         "INSERT INTO stores (name, cart, url, secrets, options, created) VALUES (?, ?, ?, ?, ?, ?)",
         (store.name, store.cart, store.url, json.dumps(store.secrets), json.dumps(store.options),
@@ -250,10 +265,12 @@ def remove_store(db: Database, name: str) -> None:
     with db.tx() as conn:
         orders = conn.execute("SELECT COUNT(*) FROM orders WHERE store = ?", (store.name,)).fetchone()[0]
         if orders:
-            raise InputError(f"Store {store.name!r} has {orders} orders and cannot be removed.")
+            raise InputError(f"Store {store.name!r} has {orders} order{'s' if orders != 1 else ''} and cannot be "
+                             f"removed; change its settings with `statusctl stores set {store.name} …`.")
         queued = conn.execute("SELECT COUNT(*) FROM stack WHERE destination = ?", (store.name,)).fetchone()[0]
         if queued:
-            raise InputError(f"Store {store.name!r} has {queued} records on the stack; drain or drop them first.")
+            raise InputError(f"Store {store.name!r} has {queued} record{'s' if queued != 1 else ''} on the stack; "
+                             "drain or drop them first.")
         conn.execute("DELETE FROM stores WHERE name = ?", (store.name,))
         conn.execute("DELETE FROM meta WHERE key = ? AND value = ?", (OSS_KEY, store.name))
 

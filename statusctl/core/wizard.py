@@ -1,6 +1,7 @@
 """The setup wizard's core: what it reads to ask its questions, the checks of its answers, and the save.
 
-The wizard collects a `SetupPlan` in memory (a new store, UseStatusUpdates,
+The wizard collects a `SetupPlan` in memory (a new store or new settings of
+an existing one — same name, or same cart type and URL — UseStatusUpdates,
 the OSS choice, changed status events) and `save` writes all of it in one
 transaction: nothing is half-saved, and nothing at all before the operator
 confirms. The store's settings are tested before saving with
@@ -26,6 +27,7 @@ from statusctl.core.events import (
 )
 from statusctl.core.labels import Label, all_labels
 from statusctl.core.settings import parse_bool, use_status_updates, write_value
+from statusctl.core.storeedit import update_store
 from statusctl.core.stores import (
     OSS_CARTS,
     Store,
@@ -97,6 +99,54 @@ def check_new_name(state: SetupState, name: str) -> str:
     return clean
 
 
+def check_target_name(state: SetupState, name: str, cart: str) -> tuple[str, Store | None]:
+    """A valid store name, and the existing store of that name to edit (None: a new store).
+
+    An existing store of another cart type is refused: its orders belong to that cart.
+    """
+    clean = check_store_name(name.strip())
+    existing = next((s for s in state.stores if s.name == clean), None)
+    if existing is not None and existing.cart != cart:
+        raise InputError(f"Store {clean!r} already exists with cart type {existing.cart}; choose another name "
+                         f"(or change it with `statusctl stores set {clean} …`).")
+    return clean, existing
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.strip().rstrip("/").lower() == b.strip().rstrip("/").lower()
+
+
+def find_target(state: SetupState, name: str | None, cart: str, url: str | None) -> tuple[str, Store | None]:
+    """The store `setup` works on without asking: the one named, else the one with this cart type and
+    URL (re-running setup edits it instead of adding `woocommerce-2`), else a new one (suggested name)."""
+    if name is not None:
+        return check_target_name(state, name, cart)
+    if url is not None:
+        for store in state.stores:
+            if store.cart == cart and _same_url(store.url, url):
+                return store.name, store
+    return suggest_name(state.store_names, cart), None
+
+
+def store_answers(store: Store) -> dict[str, list[str]]:
+    """An existing store's settings as the wizard's answers (KEY=VALUE items), to edit them."""
+    return {
+        "secret": [f"{k}={v['value']}" for k, v in store.secrets.items() if "value" in v],
+        "secret_env": [f"{k}={v['env']}" for k, v in store.secrets.items() if "env" in v],
+        "option": [f"{k}={v}" for k, v in store.options.items()],
+    }
+
+
+def check_oss_choice(candidates: list[str], oss: str) -> str:
+    """`--oss STORE`: one of the oss or webhook stores (the new store counts when it is one)."""
+    if oss not in candidates:
+        raise InputError(
+            f"--oss {oss!r} is not an oss or webhook store; candidates: "
+            f"{', '.join(candidates) or 'none (add a store of cart type oss)'}."
+        )
+    return oss
+
+
 def check_cart(text: str) -> str:
     """A cart type of the matrix, by name or by its number (1-based) in the matrix."""
     clean = text.strip().lower()
@@ -163,6 +213,7 @@ class SetupPlan:
     """Everything the wizard will save, collected in memory."""
 
     store: Store
+    existing: Store | None = None  # the store whose settings `store` replaces (None: a new store)
     use_status_updates: bool | None = None  # None: leave as it is
     change_oss: bool = False
     oss: str | None = None  # with change_oss: the OSS store, or None to have none
@@ -172,7 +223,10 @@ class SetupPlan:
 def save(db: Database, plan: SetupPlan) -> Store:
     """Save the store, UseStatusUpdates, the OSS choice and the changed events in ONE transaction."""
     with db.tx() as conn:
-        insert_store(conn, plan.store)
+        if plan.existing is None:
+            insert_store(conn, plan.store)
+        else:
+            update_store(conn, plan.store)
         if plan.use_status_updates is not None:
             write_value(conn, "UseStatusUpdates", str(plan.use_status_updates))
         if plan.change_oss:
