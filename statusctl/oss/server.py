@@ -185,7 +185,7 @@ def serve(
 class Background:
     """An ASGI app served by uvicorn in a thread on 127.0.0.1:<free port> (`statusctl demo --oss`, tests)."""
 
-    def __init__(self, app: Any, limits: Limits | None = None) -> None:
+    def __init__(self, app: Any, limits: Limits | None = None, *, forwarded_allow_ips: str | None = None) -> None:
         import threading
 
         import uvicorn
@@ -193,7 +193,9 @@ class Background:
         self.sock = listen("127.0.0.1", 0)
         self.port = int(self.sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn_config(app, self.sock, limits=limits, log_level="warning"))
+        config = uvicorn_config(app, self.sock, limits=limits, forwarded_allow_ips=forwarded_allow_ips,
+                                log_level="warning")
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @classmethod
