@@ -160,16 +160,11 @@ def serve(
             "The OSS needs its extra packages: pip install 'statusctl[oss]'."
         ) from None
     trusted_proxies(forwarded_allow_ips)  # refuse a bad list before anything starts
-    app = create_app(
-        db_path or default_db(),
-        secrets if secrets is not None else secrets_from_env(),
-        read_frame(header_path, "header"),
-        read_frame(footer_path, "footer"),
-        title=title,
-        lookup_limit=lookup_limit,
-    )
+    secrets = secrets if secrets is not None else secrets_from_env()
+    frames = read_frame(header_path, "header"), read_frame(footer_path, "footer")
     limits = limits or Limits()
-    with listen(host, port) as sock:
+    with listen(host, port) as sock:  # before the database: a failed start leaves nothing behind
+        app = create_app(db_path or default_db(), secrets, *frames, title=title, lookup_limit=lookup_limit)
         config = uvicorn_config(app, sock, limits=limits, forwarded_allow_ips=forwarded_allow_ips, log_level=log_level)
         sock.listen(limits.backlog)
         shown_host = f"[{config.host}]" if ":" in config.host else config.host

@@ -200,3 +200,37 @@ def test_a_thousand_slow_sockets_do_not_stop_a_customer(tmp_path: Path, figures:
         "lookup latency (median ms)": round(1000 * statistics.median(latencies), 1),
         "lookup latency (max ms)": round(1000 * max(latencies), 1),
     })
+
+
+def _brute_force(url: str, forwarded: list[str]) -> list[int]:
+    """Wrong ZIPs for a known order, one try per X-Forwarded-For value; the answers' status codes."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        return [
+            client.post("/lookup", data={"number": "1001", "postal": f"{10000 + i}"},
+                        headers={"x-forwarded-for": value}).status_code
+            for i, value in enumerate(forwarded)
+        ]
+
+
+def test_a_spoofed_forwarded_header_gets_no_fresh_rate_limit(tmp_path: Path, figures: Figures,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    tries = 50
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")  # uvicorn's own variable: not believed either
+    with OssProcess(tmp_path) as oss:
+        assert oss.post_update("1001", "90210").status_code == 200
+        direct = _brute_force(oss.url, [f"203.0.113.{i}" for i in range(tries)])
+    assert direct.count(404) == 10 and direct.count(429) == tries - 10, direct
+    # Behind a proxy named at start-up: each address the proxy saw has its own bucket (customers
+    # behind one proxy are not lumped together), but what a client wrote before it counts for nothing.
+    with OssProcess(tmp_path, "--forwarded-allow-ips", "127.0.0.1") as oss:
+        customers = _brute_force(oss.url, [f"198.51.100.{i}" for i in range(20)])
+        spoofed = _brute_force(oss.url, [f"203.0.113.{i}, 192.0.2.9" for i in range(tries)])
+        made_up = _brute_force(oss.url, [f"not-an-address-{i}" for i in range(tries)])
+    assert customers == [404] * 20
+    assert spoofed.count(404) == 10 and made_up.count(404) == 10, (spoofed, made_up)
+    figures("oss forwarded headers", {
+        "tries with a fresh X-Forwarded-For each": tries, "answered without a proxy named": direct.count(404),
+        "answered through a named proxy, spoofed before it": spoofed.count(404),
+        "answered with made-up values": made_up.count(404),
+    })
+
