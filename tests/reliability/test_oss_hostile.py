@@ -183,10 +183,11 @@ def test_a_thousand_slow_sockets_do_not_stop_a_customer(tmp_path: Path, figures:
     assert len(latencies) >= 8
     # The server never holds more sockets than its cap (plus those it has just closed to make room).
     assert max(held) <= oss.cap + 4 * 16 + 1, (max(held), oss.cap)
-    # The server closed the slow connections (over and over, as they came back), none later than its
-    # request deadline after the client opened it. (Those the client still counts as open at the end
-    # wait in the kernel's queue, never accepted: they hold no file of the server's.)
-    assert len(lifetimes) > SLOW_SOCKETS and max(lifetimes) < oss.request_timeout + 2, max(lifetimes)
+    # The server closed the slow connections (over and over, as they came back), none much later than
+    # its request deadline after the client opened it: the slack is time spent in the kernel's queue
+    # before the server accepted it. (Those the client still counts as open at the end wait in that
+    # queue, never accepted: they hold no file of the server's. tests/oss/test_guard.py times each rule.)
+    assert len(lifetimes) > SLOW_SOCKETS and max(lifetimes) < oss.request_timeout + 5, max(lifetimes)
     assert "Traceback" not in "".join(oss.lines), "".join(oss.lines)[-3000:]
     assert "out of system resource" not in "".join(oss.lines)
     figures("oss slow clients", {
