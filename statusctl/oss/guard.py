@@ -69,20 +69,16 @@ class Guard:
         self.trusted_proxy = trusted_proxy
         self.open: set[Any] = set()
         self.waiting: OrderedDict[Any, None] = OrderedDict()  # no whole request yet; longest waiting first
-        self.clients: Counter[str] = Counter()
-        self.counts: Counter[str] = Counter()  # refused, evicted, timed out: for logs and tests
+        self.clients: Counter[str] = Counter()  # open connections per client key ('' for proxies)
 
     def admit(self, conn: Any, host: str) -> bool:
         """Whether a new connection from `host` may stay; makes room at the global cap."""
         key = "" if self.trusted_proxy(host) else client_key(host)
         if key and self.clients[key] >= self.limits.per_client:
-            self.counts["refused"] += 1
             return False
         if len(self.open) >= self.cap:
             if not self.waiting:
-                self.counts["refused"] += 1
-                return False
-            self.counts["evicted"] += 1
+                return False  # every connection is being answered: they finish soon
             next(iter(self.waiting)).drop()
         conn.client_key = key
         self.clients[key] += 1
@@ -116,7 +112,6 @@ def protocol(limits: Limits, trusted_proxy: Callable[[str], bool]) -> type[async
     guard = Guard(limits, trusted_proxy)
 
     class GuardedH11Protocol(H11Protocol):
-        state = guard
         admitted = False
         client_key = ""
         deadline: asyncio.TimerHandle | None = None
@@ -175,7 +170,6 @@ def protocol(limits: Limits, trusted_proxy: Callable[[str], bool]) -> type[async
 
         def _too_slow(self) -> None:
             self.deadline = None
-            guard.counts["timed out"] += 1
             self.drop()
 
     return GuardedH11Protocol
