@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,15 @@ def test_a_trusted_proxy_is_not_held_to_the_per_client_share(tmp_path: Path) -> 
         assert sum(closed_after(sock, 1) is not None for sock in other) == 1
         for sock in held + other:
             sock.close()
+
+
+def test_an_answer_that_takes_past_its_deadline_is_cut_off() -> None:
+    async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":  # never answers: waits until the connection is gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+    with Background(slow_app, Limits(answer_timeout=0.5)) as server:
+        waiting = connect(server, first=REQUEST)
+        waited = closed_after(waiting, 10)
+        assert waited is not None and 0.4 <= waited < 5, waited
