@@ -204,7 +204,7 @@ def oss_set(
 @oss_app.command("serve")
 def oss_serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8470,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8470,
     db: Annotated[Path | None, typer.Option("--db", help="The OSS's own database (default: beside the main one).")] = None,
     secret_env: Annotated[
         list[str] | None, typer.Option("--secret-env", help="Env variable holding whsec_ secret(s) (repeatable; default STATUSCTL_OSS_SECRET).")
@@ -212,7 +212,9 @@ def oss_serve(
     header: Annotated[Path | None, typer.Option("--header", help="HTML file shown above every page.")] = None,
     footer: Annotated[Path | None, typer.Option("--footer", help="HTML file shown below every page.")] = None,
     forwarded_allow_ips: Annotated[
-        str | None, typer.Option("--forwarded-allow-ips", help="Proxy addresses trusted for X-Forwarded-For.")
+        str | None,
+        typer.Option("--forwarded-allow-ips", help="Reverse proxies (addresses or networks, comma-separated)"
+                     " whose X-Forwarded-For is believed; without it, no client's is."),
     ] = None,
 ) -> None:
     """Run the Order Status System server (default secret variable: STATUSCTL_OSS_SECRET)."""

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -258,6 +258,10 @@ def create_app(
         text = "Order status is unavailable for a moment. Please try again in a minute."
         return HTMLResponse(page.message("Please try again", text), 503, retry_after(30))
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # The client went (or was closed for sending its body too slowly): nobody reads this.
+        return Response(status_code=400)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -275,7 +279,7 @@ def create_app(
             Route("/static/oss.js", static(assets.JS, "text/javascript"), methods=["GET"]),
         ],
         lifespan=lifespan,
-        exception_handlers={DatabaseError: database_down},
+        exception_handlers={DatabaseError: database_down, ClientDisconnect: client_gone},
     )
     app.add_middleware(_SecurityHeaders)
     app.state.store = store

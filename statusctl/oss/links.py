@@ -22,6 +22,7 @@ import binascii
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -47,18 +48,24 @@ def postal_key(postal: str) -> str:
     return re.sub(r"[\s\-]", "", postal).upper()
 
 
+_COMPARE_KEY = secrets.token_bytes(32)
+
+
+def _digest(text: str) -> bytes:
+    return hmac.new(_COMPARE_KEY, text.encode(), hashlib.sha256).digest()
+
+
 def postal_matches(stored_key: str, given: str) -> bool:
-    """Whether a typed postal code matches the order's, in constant time.
+    """Whether a typed postal code matches the order's, doing the same work whatever both are.
 
     A US ZIP+4 on the order (9 digits) also matches its 5-digit ZIP. An order
-    without a postal code never matches a typed one.
+    without a postal code never matches a typed one. Both sides are compared
+    as keyed digests, so the comparison takes the same time for any lengths.
     """
     typed = postal_key(given)
-    if not typed:
-        return False
-    if len(stored_key) == 9 and stored_key.isdigit() and len(typed) == 5:
-        stored_key = stored_key[:5]
-    return hmac.compare_digest(stored_key.encode(), typed.encode())
+    zip_plus_4 = stored_key.isdigit() & (len(stored_key) == 9) & (len(typed) == 5)
+    stored = stored_key[:5] if zip_plus_4 else stored_key
+    return hmac.compare_digest(_digest(stored), _digest(typed)) & bool(typed)
 
 
 def _b64(raw: bytes) -> str:

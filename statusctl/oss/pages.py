@@ -4,12 +4,13 @@ merchant's own header and footer files are inserted as they are."""
 from __future__ import annotations
 
 import html
-from datetime import date, datetime, timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from statusctl.core.carriers import carrier_name, tracking_url
 from statusctl.core.record import ItemPart, PackageItem
 from statusctl.oss.store import Entry, OrderView, Package
+from statusctl.oss.validate import moment
 
 NOT_FOUND = "We could not find an order with that number and postal code. Please check both and try again."
 
@@ -29,22 +30,21 @@ def zone(name: str | None) -> tzinfo:
     return timezone.utc
 
 
-def when(moment: datetime, tz: tzinfo) -> str:
-    local = moment.astimezone(tz)
+def when(at: datetime, tz: tzinfo) -> str:
+    """A time in the customer's zone; in its own offset if that zone cannot show it (the calendar's ends)."""
+    try:
+        local = at.astimezone(tz)
+    except OverflowError:  # refused at the update since; a database from before may hold one
+        local = at
     return local.strftime("%a %d %b %Y, %H:%M ") + (local.tzname() or "UTC")
 
 
 def _when_text(text: str, tz: tzinfo) -> str:
     """An ISO date or date-time from an update, shown in the customer's zone when it has a time."""
-    try:
-        if len(text) == 10:
-            return date.fromisoformat(text).strftime("%d %b %Y")
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return text
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return when(moment, tz)
+    at = moment(text)
+    if isinstance(at, datetime):
+        return when(at if at.tzinfo else at.replace(tzinfo=timezone.utc), tz)
+    return at.strftime("%d %b %Y") if at else text
 
 
 class Page:
@@ -61,7 +61,7 @@ class Page:
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<meta name="referrer" content="no-referrer">'
-            f"<title>{esc(heading)} · {esc(self.title)}</title>"
+            f"<title>{esc(heading if heading == self.title else f'{heading} · {self.title}')}</title>"
             '<link rel="stylesheet" href="/static/oss.css">'
             '<script src="/static/oss.js" defer></script></head><body>'
             f'<div class="oss-header">{self.header_html}</div>'

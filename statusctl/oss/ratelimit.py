@@ -13,14 +13,16 @@ def client_key(host: str | None) -> str:
     """The bucket a client address falls in: the address for IPv4, its /64 for IPv6.
 
     One IPv6 subscriber usually holds a whole /64, so counting single
-    addresses would let one client rotate through billions of them.
+    addresses would let one client rotate through billions of them. Anything
+    that is not an address (a forwarded header a proxy passed on as the
+    client wrote it) shares one bucket: made-up values never get fresh ones.
     """
     if not host:
         return "unknown"
     try:
         addr = ipaddress.ip_address(host)
     except ValueError:
-        return host
+        return "unknown"
     if isinstance(addr, ipaddress.IPv6Address):
         if addr.ipv4_mapped is not None:
             return str(addr.ipv4_mapped)

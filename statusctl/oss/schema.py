@@ -57,6 +57,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX history_order ON history (store, number, changed_at);
         """,
     ),
+    (
+        # Lookups read only this index, whether the order number is known or not (OssStore.CANDIDATES).
+        "oss_0002_lookup_index",
+        """
+        CREATE INDEX orders_lookup ON orders (number_key, changed_at, store, number, postal_key);
+        DROP INDEX orders_number_key;
+        """,
+    ),
 ]
 
 

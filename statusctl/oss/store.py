@@ -30,6 +30,7 @@ from statusctl.oss import schema
 from statusctl.oss.links import Token, number_key, postal_key, postal_matches
 
 Outcome = Literal["applied", "late", "duplicate"]
+_STAND_IN = (None, "", "00000")  # compared when no order has the number; never shown
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,13 @@ def _text(exc: BaseException) -> str:
     return str(exc).rstrip(".")
 
 
+_EPOCHS = (datetime.min.replace(tzinfo=timezone.utc).timestamp(), datetime(9999, 12, 31, tzinfo=timezone.utc).timestamp())
+
+
 def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    # Kept inside the calendar: a time at its very end, accepted before updates were checked
+    # for it, rounds past year 9999 as a float.
+    return datetime.fromtimestamp(min(max(epoch, _EPOCHS[0]), _EPOCHS[1]), tz=timezone.utc)
 
 
 class OssStore:
@@ -214,36 +220,45 @@ class OssStore:
 
     # -- reading -----------------------------------------------------------
 
+    # The orders a lookup may show, newest first. The index holds every column read, so a known
+    # number and an unknown one each cost one index search (no table read, no sort).
+    CANDIDATES = (
+        "SELECT store, number, postal_key FROM orders WHERE number_key = ?1 AND (?2 IS NULL OR store = ?2)"
+        " ORDER BY changed_at DESC"
+    )
+
+    def _candidates(self, number: str, store: str | None) -> list[tuple[str | None, str, str]]:
+        """(store, number, postal_key) of the orders with this number; a stand-in when there is none.
+
+        A lookup then compares a postal code (or a link's tag) the same number of
+        times whether the number is known or not: a wrong postal code for a known
+        order and an unknown order do the same work and get the same answer.
+        """
+        rows = self._read(self.CANDIDATES, (number_key(number), store or None))
+        found: list[tuple[str | None, str, str]] = [
+            (str(r["store"]), str(r["number"]), str(r["postal_key"])) for r in rows
+        ]
+        return found or [_STAND_IN]
+
+    def _first_match(self, rows: list[tuple[str | None, str, str]], matches: list[bool]) -> OrderView | None:
+        for (store, number, _postal), matched in zip(rows, matches, strict=True):
+            if matched and store is not None:
+                return self.load(store, number)
+        return None
+
     def find(self, number: str, postal: str, *, store: str | None = None) -> OrderView | None:
         """The order with this number whose postal code matches, else None (same for both causes).
 
         When several stores hold the number and the postal code matches more
         than one, the most recently changed order is shown.
         """
-        sql = "SELECT store, number, postal_key FROM orders WHERE number_key = ?"
-        params: tuple[Any, ...] = (number_key(number),)
-        if store:
-            sql, params = sql + " AND store = ?", (*params, store)
-        rows = self._read(sql + " ORDER BY changed_at DESC", params)
-        match = None
-        for row in rows:
-            if postal_matches(str(row["postal_key"]), postal) and match is None:
-                match = row
-        if not rows:
-            # Compare against a stand-in so an unknown number takes as long as a wrong postal code.
-            postal_matches("\x00" * 8, postal)
-        return self.load(str(match["store"]), str(match["number"])) if match else None
+        rows = self._candidates(number, store)
+        return self._first_match(rows, [postal_matches(key, postal) for _store, _number, key in rows])
 
     def by_token(self, token: Token, keys: list[bytes]) -> OrderView | None:
         """The order a signed link names, when its tag checks out for the order's postal code."""
-        sql = "SELECT store, number, postal_key FROM orders WHERE number_key = ?"
-        params: tuple[Any, ...] = (number_key(token.number),)
-        if token.store:
-            sql, params = sql + " AND store = ?", (*params, token.store)
-        for row in self._read(sql + " ORDER BY changed_at DESC", params):
-            if token.matches(str(row["postal_key"]), keys):
-                return self.load(str(row["store"]), str(row["number"]))
-        return None
+        rows = self._candidates(token.number, token.store)
+        return self._first_match(rows, [token.matches(key, keys) for _store, _number, key in rows])
 
     def load(self, store: str, number: str) -> OrderView | None:
         """Everything shown for one order (store, number)."""

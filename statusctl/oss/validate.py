@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, cast
 
+from statusctl.core.errors import shown
 from statusctl.core.record import ItemPart, OrderPart, PackageItem, PackagePart, Payload
 
 EVENT_TYPE = "order.status_changed"
@@ -14,19 +15,57 @@ MAX_NOTE = 10_000
 MAX_ITEMS = 5000
 
 
+# A time is shown in the customer's zone, and zone offsets stay under a day: a time within a
+# day of either end of the calendar cannot be shown everywhere, so it is refused when it comes.
+EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
+LATEST = datetime(9999, 12, 31, tzinfo=timezone.utc)
+
+
 class Invalid(Exception):
     """The body is not a valid update; the message says which field and why (a 422 answer)."""
 
 
+def moment(text: str) -> date | datetime | None:
+    """The date (YYYY-MM-DD) or date-time (naive or not) an ISO 8601 text names, else None."""
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def showable(when: datetime, value: str, where: str) -> datetime:
+    """`when` (naive: UTC) in UTC, or Invalid when some time zone could not show it."""
+    try:
+        utc = when.replace(tzinfo=when.tzinfo or timezone.utc).astimezone(timezone.utc)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise Invalid(
+            f"{where} ({shown(value, 40)}) is too near the end of the calendar to be shown in every"
+            " time zone (give a time between 0001-01-02 and 9999-12-30)"
+        )
+    return utc
+
+
 def parse_time(value: str, where: str) -> datetime:
-    """An ISO 8601 date-time with an offset (or 'Z'), as an aware UTC datetime."""
+    """An ISO 8601 date-time with an offset (or 'Z') that every time zone can show, as UTC."""
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise Invalid(f"{where} is not an ISO 8601 date-time") from None
     if when.tzinfo is None:
         raise Invalid(f"{where} has no time zone offset (send UTC, e.g. 2024-05-01T12:00:00Z)")
-    return when.astimezone(timezone.utc)
+    return showable(when, value, where)
+
+
+def _order_date(text: str) -> str:
+    """The order date as sent (other text is shown as it is); a date-time must be showable."""
+    when = moment(text)
+    if isinstance(when, datetime):
+        showable(when, text, "order.date")
+    return text
 
 
 def _at(where: str, key: str) -> str:
@@ -93,7 +132,7 @@ def _order(raw: Any) -> OrderPart:
         "label": _opt(obj, "label", "order"),
         "previous_label": _opt(obj, "previous_label", "order"),
         "postal_code": _opt(obj, "postal_code", "order", limit=40) or "",
-        "date": _opt(obj, "date", "order") or "",
+        "date": _order_date(_opt(obj, "date", "order") or ""),
     }
 
 

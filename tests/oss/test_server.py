@@ -1,4 +1,4 @@
-"""`serve()`'s configuration checks, and that the rest of statusctl never imports the server."""
+"""`serve()`'s configuration checks and start-up failures, and that the rest of statusctl never imports the server."""
 
 from __future__ import annotations
 
@@ -89,3 +89,49 @@ def test_serve_runs_uvicorn_on_loopback(tmp_path: Path) -> None:
         output, _ = proc.communicate(timeout=20)
     assert SECRET not in output and SECRET[6:] not in output
     assert (tmp_path / "oss.db").stat().st_mode & 0o777 == 0o600
+
+
+def _serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`statusctl oss serve ARGS` as a real process that is expected to stop at once."""
+    import os
+
+    env = {**os.environ, ENV_SECRET: SECRET, "STATUSCTL_DB": str(tmp_path / "main.db")}
+    return subprocess.run(
+        [sys.executable, "-m", "statusctl", "oss", "serve", "--db", str(tmp_path / "oss.db"), *args],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+
+
+def _one_sentence(done: subprocess.CompletedProcess[str], code: int, start: str) -> None:
+    assert done.returncode == code, done.stderr
+    assert done.stderr.startswith(start) and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr and not done.stdout
+
+
+def test_a_port_in_use_is_one_sentence_and_exit_1(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _serve(tmp_path, "--port", str(port))
+    _one_sentence(done, 1, f"Error: Cannot listen on 127.0.0.1:{port}: the port is in use")
+    assert not (tmp_path / "oss.db").exists()  # a failed start leaves nothing behind
+
+
+def test_a_host_that_cannot_be_bound_is_one_sentence_and_exit_1(tmp_path: Path) -> None:
+    _one_sentence(_serve(tmp_path, "--host", "192.0.2.1", "--port", "0"), 1, "Error: Cannot listen on 192.0.2.1:0: ")
+
+
+@pytest.mark.parametrize("port", ["80000", "-1"])
+def test_a_bad_port_is_a_usage_error(tmp_path: Path, port: str) -> None:
+    done = _serve(tmp_path, "--port", port)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "Invalid value for '--port'" in done.stderr and "0<=x<=65535" in done.stderr
+
+
+@pytest.mark.parametrize("value", ["*", "proxy.example.com", "127.0.0.1,10.0.0.0/33"])
+def test_forwarded_allow_ips_takes_addresses_and_networks_only(tmp_path: Path, value: str) -> None:
+    _one_sentence(_serve(tmp_path, "--port", "0", "--forwarded-allow-ips", value), 1,
+                  "Error: --forwarded-allow-ips: ")

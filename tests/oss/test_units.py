@@ -85,7 +85,7 @@ def test_rate_limiter_forgets_the_least_recent_clients() -> None:
 @pytest.mark.parametrize(
     ("host", "key"),
     [("192.0.2.7", "192.0.2.7"), ("2001:db8::1", "2001:db8::/64"), ("2001:db8::ffff:1", "2001:db8::/64"),
-     ("::ffff:192.0.2.7", "192.0.2.7"), (None, "unknown"), ("testclient", "testclient")],
+     ("::ffff:192.0.2.7", "192.0.2.7"), (None, "unknown"), ("testclient", "unknown"), ("x-1", "unknown")],
 )
 def test_client_keys(host: str | None, key: str) -> None:
     assert client_key(host) == key
