@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -125,7 +124,9 @@ app = typer.Typer(
 @app.callback()
 def root(
     db: Annotated[
-        Path | None, typer.Option("--db", help="Database file (default: $STATUSCTL_DB, else the user data directory).")
+        str | None, typer.Option("--db", metavar="PATH", help=(
+            "Database file (default: $STATUSCTL_DB, else the user data directory); it must exist "
+            "(`statusctl init` creates it). A URL is refused: the PostgreSQL backend is not in this version."))
     ] = None,
 ) -> None:
     """statusctl: status labels, status events and the stack that delivers them."""
@@ -137,7 +138,7 @@ def init() -> None:
     """Create or migrate the database and load the defaults (idempotent); prints its path."""
     from statusctl.core.init import initialize
 
-    db = common.open_db()
+    db = common.open_db(create=True)
     initialize(db)
     print(db.path)
 

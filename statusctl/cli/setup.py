@@ -90,7 +90,7 @@ class _Wizard:
         self.yes = yes
         self.flags = flags
         self.out: Console = console()
-        self.db = open_db()
+        self.db = open_db(create=True)
 
     # -- prompting ---------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ def status(
     from statusctl.core.settings import stack_settings
     from statusctl.core.stack import status as read_status
 
-    db = open_db(existing=True)
+    db = open_db()
     data = read_status(db)
     alert_age = stack_settings(db).alert_age
     problems = [
@@ -98,7 +98,7 @@ def list_(
 
     from statusctl.core.stack import list_records, short_id
 
-    rows = list_records(open_db(existing=True), failed=failed, store=store, order=order)
+    rows = list_records(open_db(), failed=failed, store=store, order=order)
     if json:
         print_json(rows)
         return
@@ -130,7 +130,7 @@ def history(
     from statusctl.core.stack import short_id
     from statusctl.core.timeparse import parse_since
 
-    rows = read_history(open_db(existing=True), order=order, since=parse_since(since) if since else None)
+    rows = read_history(open_db(), order=order, since=parse_since(since) if since else None)
     if json:
         print_json(rows)
         return
