@@ -367,16 +367,22 @@ class Controller:
         if not self.watch:
             raise exc
         self._trouble_delay = min(30.0, max(1.0, self._trouble_delay * 2))
-        freed = self.db.give_back_space() if isinstance(exc, DiskFull) else None
-        given = "" if not isinstance(exc, DiskFull) else (
-            " The write-ahead log could not be given back yet." if freed is None
+        full = isinstance(exc, DiskFull)
+        freed = self.db.give_back_space() if full else None
+        given = "" if not full else (
+            " Its write-ahead log cannot be given back until there is room for the checkpoint." if freed is None
             else f" Gave back {freed / 1e6:.1f} MB of write-ahead log.")
         log.warning("%s%s Trying again in %.0f s.", exc, given, self._trouble_delay)
         self._wake.clear()
-        if self._stopping:  # a stop that came while the space was given back
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self._trouble_delay)
+        if not self._stopping:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._trouble_delay)
+        if full and freed is None and not self._stopping:
+            # Room may be back: first let the checkpoint use it and empty the log, then write.
+            freed = self.db.give_back_space()
+            if freed is not None:
+                log.warning("There is room again on the disk holding %s: gave back %.1f MB of write-ahead log "
+                            "and carried on.", self.db.path, freed / 1e6)
 
     def _idle_wait(self) -> float | None:
         """How long to sleep when idle; None when a one-shot run is done.
