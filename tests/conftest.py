@@ -1,15 +1,43 @@
-"""Every test runs on its own SQLite file in tmp_path and never sees the user's data directory."""
+"""Every test runs on its own SQLite file in tmp_path and never sees the user's data directory.
+
+Only `init`, `setup` and `demo` create a database, so each test starts with
+one as `statusctl init` leaves it (a copy of a template made once per run);
+a test marked `no_database` starts without it, to see what a command does
+when there is none.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "no_database: the test starts with no database at STATUSCTL_DB")
+
+
+@pytest.fixture(scope="session")
+def _initialized_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from statusctl.core.db import Database
+    from statusctl.core.init import initialize
+
+    path = tmp_path_factory.mktemp("initialized") / "statusctl.db"
+    db = Database.open(path, create=True)
+    try:
+        initialize(db)
+    finally:
+        db.close()  # the last connection checkpoints the WAL into the file and removes it
+    return path
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _isolated(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              _initialized_template: Path) -> Path:
     db = tmp_path / "statusctl.db"
+    if request.node.get_closest_marker("no_database") is None:
+        shutil.copy2(_initialized_template, db)  # copy2 keeps its mode 0600
     monkeypatch.setenv("STATUSCTL_DB", str(db))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -200,8 +200,9 @@ def test_a_second_signal_cancels_in_flight_sends_and_gives_their_leases_back(db_
             if watcher.poll() is None:
                 watcher.kill()
             gate.open()
-        assert stopped.code == 0, stopped.stderr
-        assert stopped.json()["interrupted"] is True
+        # Cut short by its second signal: 128 + the first signal's number, and not ok (records are left).
+        assert stopped.code == 128 + signal.SIGTERM, stopped.stderr
+        assert stopped.json()["interrupted"] is True and stopped.json()["ok"] is False
         rows = stack_rows(db_file)
         assert len(rows) == 6
         assert all(r["lease_owner"] is None and r["attempts"] == 0 for r in rows), "leases were not given back"
@@ -230,7 +231,7 @@ def test_python_m_statusctl_stack_run_nothing_due(db_file):
     assert "Nothing was due." in ran.stdout
 
 
-def test_sigterm_exits_0_even_with_failed_records_on_the_stack(db_file):
+def test_sigterm_stops_a_watcher_that_leaves_failed_records_with_exit_3(db_file):
     with serve() as (hook, server):
         setup_db(db_file, {STORE: hook_url(server)})
         orders = fill(db_file, records=2, orders=2)
@@ -245,9 +246,11 @@ def test_sigterm_exits_0_even_with_failed_records_on_the_stack(db_file):
         finally:
             if watcher.poll() is None:
                 watcher.kill()
-    # A service manager stopping the watcher must not see a failure: `stack status --check` reports records.
-    assert stopped.code == 0, stopped.stdout
+    # A normal stop (in-flight sends settled) that leaves a failed record: exit 3 with "ok": false, as a
+    # one-shot run (issue 13.3: "ok": false with exit 0 told a service manager all was well).
+    assert stopped.code == 3, stopped.stdout
     assert stopped.json()["stores"][STORE]["failed"] == 1
+    assert stopped.json()["ok"] is False and stopped.json()["interrupted"] is False
 
 
 def test_stack_run_on_a_terminal_shows_progress_and_the_summary(db_file):

@@ -32,6 +32,7 @@ def test_init_uses_statusctl_db_and_prints_the_path(db_file: Path):
     assert db_file.exists()
 
 
+@pytest.mark.no_database
 def test_db_option_beats_the_environment(tmp_path: Path, db_file: Path):
     other = tmp_path / "sub" / "other.db"
     result = cli("--db", other, "init")
@@ -41,6 +42,7 @@ def test_db_option_beats_the_environment(tmp_path: Path, db_file: Path):
     # Later commands without --db are back on STATUSCTL_DB.
     cli("--db", other, "config", "set", "UseStatusUpdates", "yes")
     assert cli("--db", other, "config", "get", "UseStatusUpdates").stdout.strip() == "true"
+    cli("init")
     assert cli("config", "get", "UseStatusUpdates").stdout.strip() == "false"
 
 
@@ -63,16 +65,18 @@ def test_db_path_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert paths.db_path() == paths.data_dir() / "statusctl.db"
 
 
-def test_first_use_creates_and_initialises_without_init(db_file: Path):
+@pytest.mark.no_database
+def test_only_init_creates_the_database_and_loads_the_defaults(db_file: Path):
+    assert "statusctl init" in error_of("labels", "list", "--json")
     assert not db_file.exists()
-    labels = cli("labels", "list", "--json").stdout
-    assert "Order Received" in labels
-    assert db_file.exists()
+    cli("init")
+    assert "Order Received" in cli("labels", "list", "--json").stdout
 
 
 # -- the file ----------------------------------------------------------------------------
 
 
+@pytest.mark.no_database
 def test_database_file_is_created_0600_whatever_the_umask(db_file: Path):
     old = os.umask(0o000)
     try:

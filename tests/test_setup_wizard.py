@@ -265,6 +265,7 @@ def test_without_a_terminal_or_with_bad_flags_it_refuses_in_one_sentence(args: l
     assert dump() == before
 
 
+@pytest.mark.no_database
 def test_refusing_without_a_terminal_does_not_even_create_the_database(db_file: Path):
     error_of("setup")
     assert not db_file.exists()

@@ -46,32 +46,29 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 _state: dict[str, Any] = {"db_path": None}
 
 
-def set_db_option(path: Path | None) -> None:
-    _state["db_path"] = path
+def set_db_option(value: str | Path | None) -> None:
+    _state["db_path"] = value
 
 
 def db_path() -> Path:
+    """The database this command uses (`--db`, STATUSCTL_DB, the data directory); a URL is refused."""
     from statusctl.core.paths import db_path as resolve
 
     return resolve(_state["db_path"])
 
 
-def open_db(*, existing: bool = False) -> Database:
-    """Open (create, migrate, load defaults on first use) the database for this command.
+def open_db(*, create: bool = False) -> Database:
+    """Open (migrate, load defaults on first use) this command's database.
 
-    `existing`: for the commands that watch the stack (status, list, history,
-    top), a missing file is an error, not a new empty stack — a mistyped
-    STATUSCTL_DB in a monitoring job must not pass its check.
+    Only `init`, `setup` and `demo` pass `create`: for every other command a
+    missing database is an error naming `statusctl init`, never a new empty
+    one — a mistyped STATUSCTL_DB must not make a cron drain or a monitoring
+    check pass.
     """
     from statusctl.core.db import Database
     from statusctl.core.init import ensure_initialized
 
-    path = db_path()
-    if existing and not path.exists():
-        from statusctl.core.errors import ConfigError
-
-        raise ConfigError(f"There is no database at {path}; check --db / STATUSCTL_DB, or create it with `statusctl init`.")
-    db = Database.open(path)
+    db = Database.open(db_path(), create=create)
     ensure_initialized(db)
     return db
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 from typing import Any
@@ -10,44 +11,58 @@ from typing import Any
 from statusctl.core.controller import Controller, DrainReport
 
 
-def run_controller(db: Path, *, progress: bool, **options: Any) -> DrainReport:
-    """Run a controller until done (or, with watch, until SIGINT/SIGTERM) and return its report.
+def run_controller(db: Path, *, progress: bool, **options: Any) -> tuple[DrainReport, int | None]:
+    """Run a controller until done (or, with watch, until SIGINT/SIGTERM); its report, and the signal that cut it short.
 
-    The first signal stops claiming and lets in-flight sends finish; a second
-    one cancels them and gives their leases back.
+    The first signal stops claiming and lets in-flight sends finish (a wait for
+    a locked database lasts a few seconds more at most); a second one cancels
+    them and gives their leases back. The signal is None when the run was not
+    cut short: a one-shot run that finished, or a watcher whose first signal
+    let it settle everything it had sent (its normal way to stop).
     """
     _log_to_stderr()
     bar = _ProgressBar(db) if progress else None
     controller = Controller(db, on_progress=bar.update if bar else None, **options)
+    received: list[int] = []
 
     async def main() -> DrainReport:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-        signals = 0
 
-        def on_signal() -> None:
-            nonlocal signals
-            signals += 1
-            if signals == 1:
+        def on_signal(signum: int, frame: object) -> None:
+            received.append(signum)
+            if len(received) == 1:
                 controller.stop()
-            elif task is not None:
-                task.cancel()
+            else:
+                controller.stop(now=True)
+                if task is not None:
+                    loop.call_soon_threadsafe(task.cancel)
 
+        # A Python-level handler, not only the loop's: it runs (between lock-wait slices) even while
+        # the loop is held up by a database call. The loop's own handler is a no-op, kept for the
+        # wakeup fd it sets, which wakes a loop that sleeps when the signal arrives.
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
+            loop.add_signal_handler(sig, lambda: None)
+            signal.signal(sig, on_signal)
         try:
-            return await controller.run()
-        except asyncio.CancelledError:
-            controller.report.interrupted = True
-            return controller.report
+            try:
+                report = await controller.run()
+            except asyncio.CancelledError:
+                report = controller.report
+            # A second signal that came as the run ended leaves a cancel pending: take it here.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0)
+            return report
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
     if bar:
         with bar:
-            return asyncio.run(main())
-    return asyncio.run(main())
+            report = asyncio.run(main())
+    else:
+        report = asyncio.run(main())
+    return report, received[0] if received and report.interrupted else None
 
 
 def _log_to_stderr() -> None:
@@ -77,7 +92,7 @@ class _ProgressBar:
         from statusctl.core.db import Database
         from statusctl.core.stack import status
 
-        d = Database.open(db)
+        d = Database.open(db, create=False)
         try:
             due = sum(s["due"] for s in status(d)["stores"])
         finally:

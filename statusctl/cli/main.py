@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -142,7 +141,9 @@ app = typer.Typer(
 @app.callback()
 def root(
     db: Annotated[
-        Path | None, typer.Option("--db", help="Database file (default: $STATUSCTL_DB, else the user data directory).")
+        str | None, typer.Option("--db", metavar="PATH", help=(
+            "Database file (default: $STATUSCTL_DB, else the user data directory); it must exist "
+            "(`statusctl init` creates it). A URL is refused: the PostgreSQL backend is not in this version."))
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit.")
@@ -157,7 +158,7 @@ def init() -> None:
     """Create or migrate the database and load the defaults (idempotent); prints its path."""
     from statusctl.core.init import initialize
 
-    db = common.open_db()
+    db = common.open_db(create=True)
     initialize(db)
     from statusctl.core.display import printable
 

@@ -97,7 +97,7 @@ class _Wizard:
         self.yes = yes
         self.flags = flags
         self.out: Console = console()
-        self.db = open_db()
+        self.db = open_db(create=True)
         self.existing: Store | None = None  # the store being edited (None: a new one)
 
     # -- prompting ---------------------------------------------------------------------------------

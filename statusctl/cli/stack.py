@@ -42,7 +42,7 @@ def status(
     from statusctl.core.settings import stack_settings
     from statusctl.core.stack import status as read_status
 
-    db = open_db(existing=True)
+    db = open_db()
     data = read_status(db)
     alert_age = stack_settings(db).alert_age
     problems = [
@@ -99,7 +99,7 @@ def list_(
 
     from statusctl.core.stack import list_records, short_id
 
-    rows = list_records(open_db(existing=True), failed=failed, store=store, order=order)
+    rows = list_records(open_db(), failed=failed, store=store, order=order)
     if json:
         print_json(rows)
         return
@@ -132,7 +132,7 @@ def history(
     from statusctl.core.stack import short_id
     from statusctl.core.timeparse import parse_since
 
-    rows = read_history(open_db(existing=True), order=order, since=parse_since(since) if since else None, store=store)
+    rows = read_history(open_db(), order=order, since=parse_since(since) if since else None, store=store)
     if json:
         print_json(rows)
         return
@@ -187,7 +187,13 @@ def run(
     store: Annotated[list[str] | None, typer.Option("--store", help="Only records for this store (repeatable).")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Send what is due (once, for cron) or keep sending (--watch)."""
+    """Send what is due (once, for cron) or keep sending (--watch).
+
+    Exit 0 when done, 3 when records remain failed or not delivered; a run cut
+    short by a signal (a one-shot run's SIGINT/SIGTERM, a watcher's second one,
+    or a stop while the database could not be written) exits 130 (SIGINT) or
+    143 (SIGTERM). A watcher's first signal is its normal stop.
+    """
     from statusctl.cli.drain import run_controller
     from statusctl.core.errors import ExitCode
     from statusctl.core.stores import get_store
@@ -200,22 +206,28 @@ def run(
     finally:
         db.close()
     show_progress = not json and sys.stdout.isatty()
-    report = run_controller(db_path(), watch=watch, limit=limit, concurrency=concurrency, stores=store or None,
-                            progress=show_progress)
+    report, signum = run_controller(db_path(), watch=watch, limit=limit, concurrency=concurrency,
+                                    stores=store or None, progress=show_progress)
     if json:
         print_json(report.as_dict())
     else:
-        _summary(report)
-    # A watcher runs until it is told to stop, and stopping it is no delivery problem (a service
-    # manager would mark it failed on every stop); `stack status --check` is what reports records.
-    if report.problems and not watch:
+        _summary(report, signum)
+    if signum is not None:
+        raise typer.Exit(128 + signum)
+    if report.problems:
         raise typer.Exit(ExitCode.DELIVERY)
 
 
-def _summary(report: DrainReport) -> None:
-    if not report.stores:
+def _summary(report: DrainReport, signum: int | None) -> None:
+    if signum is not None:
+        import signal
+
+        left = sum(t.left for t in report.stores.values())
+        say(f"Interrupted by {signal.Signals(signum).name}: "
+            + (f"{left} record(s) left on the stack." if left else "nothing is left on the stack."))
+    elif not report.stores:
         say("Nothing was due.")
-    else:
+    if report.stores:
         table("Stack run", ["store", "sent", "retrying", "failed", "left"],
               [[name, t.sent, t.retrying, t.failed, t.left] for name, t in sorted(report.stores.items())])
     retrying = sum(t.retrying for t in report.stores.values())

@@ -34,7 +34,7 @@ def run_top(*, interval: float = 1.0, once: bool = False) -> None:
     from statusctl.cli.common import console, db_path, open_db
     from statusctl.core.dashboard import snapshot
 
-    db = open_db(existing=True)
+    db = open_db()
     out = console()
     source = str(db_path())
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from statusctl.core import stack
-from statusctl.core.db import Database
-from statusctl.core.errors import DatabaseError, StatusctlError
+from statusctl.core.db import LOCK_SLICE_S, Database
+from statusctl.core.errors import DatabaseError, DatabaseReplaced, DiskFull, StatusctlError
 from statusctl.core.settings import StackSettings, stack_settings
 from statusctl.core.stores import get_store
 
@@ -36,6 +36,7 @@ HEARTBEAT_S = 2.0
 STALE_AFTER_S = 30.0
 ONE_SHOT_WAIT_S = 1.0
 POOL_SIZE = 4  # connections per HTTP client
+STOP_GRACE_S = 3.0  # after a stop, how long a lock wait may still go on before its outcomes are given up
 
 
 @dataclass
@@ -62,8 +63,13 @@ class DrainReport:
 
     @property
     def problems(self) -> bool:
-        """Records failed, or attempted and still not delivered."""
-        return self.failed_on_stack > 0 or any(t.failed or t.retrying for t in self.stores.values())
+        """Failed records on the stack, records this run tried that wait for a retry, or records an interrupted run left.
+
+        What the stack holds at the end counts, not what happened on the way: a
+        watcher's record that failed and was retried and delivered since is no problem.
+        """
+        return self.failed_on_stack > 0 or any(
+            t.retrying or (self.interrupted and t.left) for t in self.stores.values())
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -95,7 +101,8 @@ class Controller:
         on_progress: Progress | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.db = Database.open(db_path)
+        self.db = Database.open(db_path, create=False)
+        self.db.lock_wait = float("inf")  # lock waits in slices, so that a stop is seen at once
         # A lost acknowledgement after a power cut only means a resend (receivers dedupe by
         # webhook-id), so the controller's own writes need not wait for fsync.
         self.db.conn.execute("PRAGMA synchronous = NORMAL")
@@ -113,6 +120,8 @@ class Controller:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.report = DrainReport()
         self._stopping = False
+        self._replaced = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._trouble_delay = 0.0
         self._wake = asyncio.Event()
         self._targets: dict[tuple[str, int], Any] = {}
@@ -123,10 +132,26 @@ class Controller:
             self._reload_config(conn)
         self._retrying: dict[str, str] = {}  # uid -> destination, last outcome this run was retry
 
-    def stop(self) -> None:
-        """Stop claiming; in-flight sends finish and are settled."""
+    def stop(self, *, now: bool = False) -> None:
+        """Stop claiming; in-flight sends finish and are settled.
+
+        A wait for a locked database lasts STOP_GRACE_S at most (with
+        `now`, not at all); a database that still cannot be written then is
+        given up: the outcomes not yet written are lost, and their records come
+        back when their leases end. Safe to call from a signal handler. The
+        report says `interrupted` unless this is a watcher's first stop.
+        """
         self._stopping = True
-        self._wake.set()
+        if now or not self.watch:  # a watcher's plain stop is its normal end; anything else cuts a run short
+            self.report.interrupted = True
+        self._cap_lock_wait(0.0 if now else STOP_GRACE_S)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        else:
+            self._wake.set()
+
+    def _cap_lock_wait(self, seconds: float) -> None:
+        self.db.lock_wait = min(self.db.lock_wait if self.db.lock_wait is not None else seconds, seconds)
 
     def _reload_config(self, conn: sqlite3.Connection) -> None:
         """When stores or label mappings changed (a counter kept by triggers), build adapters afresh.
@@ -149,7 +174,11 @@ class Controller:
                                       "watch" if self.watch else "run", now=time.time())
 
     def _heartbeat(self, sending: list[int]) -> None:
-        """Say we are alive, keep the leases of the records we are sending, notice new settings."""
+        """Say we are alive, keep the leases of the records we are sending, notice new settings.
+
+        First, that the database file is still the one opened (DatabaseReplaced if not).
+        """
+        self.db.check_identity()
         with self.db.tx() as conn:
             now = time.time()  # after the lock: the wait for it must not shorten the leases
             stack.beat(conn, self.owner, self.report.sent, now=now)
@@ -257,6 +286,7 @@ class Controller:
         """Drain (once, or until stopped with `watch`) and return what happened."""
         from statusctl.carts.base import make_client
 
+        self._loop = asyncio.get_running_loop()
         self._register()
         inflight: dict[asyncio.Task[stack.Outcome], stack.Claimed] = {}
         finished: list[stack.Outcome] = []
@@ -278,8 +308,6 @@ class Controller:
                     except DatabaseError as exc:
                         # A watcher outlives a locked, full or failing database: the outcomes
                         # stay in `finished` for the next turn, in-flight sends go on.
-                        if not self.watch:
-                            raise
                         await self._database_trouble(exc)
                         continue
                     self._trouble_delay = 0.0
@@ -296,8 +324,6 @@ class Controller:
                         if not inflight and not self._stopping:
                             wait = self._idle_wait()
                     except DatabaseError as exc:
-                        if not self.watch:
-                            raise
                         await self._database_trouble(exc)
                         continue
                     if not inflight:
@@ -313,25 +339,50 @@ class Controller:
                     for task in done:
                         inflight.pop(task)
                         finished.append(task.result())
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, _GiveUp) as exc:
             self.report.interrupted = True
             for task in inflight:
                 task.cancel()
-            with self.db.tx() as conn:
-                stack.release(conn, self.owner, [c.seq for c in inflight.values()])
-            self._turn(finished, 0)
-            raise
+            self._let_go(list(inflight.values()), finished)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
         finally:
             self._finish()
         return self.report
 
     async def _database_trouble(self, exc: DatabaseError) -> None:
-        """Log the fault and wait (1 s, doubling to 30 s) before a watcher tries the database again."""
+        """Log the fault and wait (1 s, doubling to 30 s) before a watcher tries the database again.
+
+        A replaced database file and a one-shot run's fault end the run with
+        the error; any fault once stopping ends it as interrupted (`_GiveUp`).
+        On a full disk the write-ahead log is first checkpointed and truncated.
+        """
+        if isinstance(exc, DatabaseReplaced):
+            self._replaced = True
+            raise exc
+        if self._stopping:
+            log.warning("%s Stopping without writing the last outcomes; their records are sent again "
+                        "once their leases end.", exc)
+            raise _GiveUp from None
+        if not self.watch:
+            raise exc
         self._trouble_delay = min(30.0, max(1.0, self._trouble_delay * 2))
-        log.warning("%s Trying again in %.0f s.", exc, self._trouble_delay)
+        full = isinstance(exc, DiskFull)
+        freed = self.db.give_back_space() if full else None
+        given = "" if not full else (
+            " Its write-ahead log cannot be given back until there is room for the checkpoint." if freed is None
+            else f" Gave back {freed / 1e6:.1f} MB of write-ahead log.")
+        log.warning("%s%s Trying again in %.0f s.", exc, given, self._trouble_delay)
         self._wake.clear()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self._trouble_delay)
+        if not self._stopping:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._trouble_delay)
+        if full and freed is None and not self._stopping:
+            # Room may be back: first let the checkpoint use it and empty the log, then write.
+            freed = self.db.give_back_space()
+            if freed is not None:
+                log.warning("There is room again on the disk holding %s: gave back %.1f MB of write-ahead log "
+                            "and carried on.", self.db.path, freed / 1e6)
 
     def _idle_wait(self) -> float | None:
         """How long to sleep when idle; None when a one-shot run is done.
@@ -348,15 +399,40 @@ class Controller:
             return max(0.001, soonest)
         return None
 
+    def _let_go(self, sending: list[stack.Claimed], finished: list[stack.Outcome]) -> None:
+        """Interrupted: give back the leases of the sends cut short, write what finished (if the database lets us)."""
+        self._cap_lock_wait(LOCK_SLICE_S)
+        try:
+            with self.db.tx() as conn:
+                stack.release(conn, self.owner, [c.seq for c in sending])
+            self._turn(finished, 0)
+        except DatabaseError as exc:
+            log.warning("%s The leases of the records being sent end on their own.", exc)
+
     def _finish(self) -> None:
-        for dest in self._retrying.values():
-            self.report.tally(dest).retrying += 1
-        with self.db.reading() as conn:
-            left, self.report.failed_on_stack = stack.left_on_stack(conn, self.stores)
-        for dest, tally in self.report.stores.items():
-            tally.left = left.get(dest, 0)
-        self._unregister()
-        self.db.close()
+        try:
+            with self.db.reading() as conn:
+                still = stack.still_on_stack(conn, list(self._retrying))
+                left, self.report.failed_on_stack = stack.left_on_stack(conn, self.stores)
+            for uid, dest in self._retrying.items():
+                if uid in still:  # not delivered meanwhile by another controller
+                    self.report.tally(dest).retrying += 1
+            for dest, n in left.items():
+                # An interrupted run names every store it leaves records of (nothing may look done).
+                if dest in self.report.stores or (self.report.interrupted and n and (not self.stores or dest in self.stores)):
+                    self.report.tally(dest).left = n
+            if not self._replaced:  # not one more write into a file that is no longer the database
+                self._unregister()
+        except DatabaseError as exc:
+            if not (self._stopping or self._replaced):
+                raise
+            log.warning("%s", exc)
+        finally:
+            self.db.close()
+
+
+class _GiveUp(Exception):
+    """Stopping while the database cannot be written: end the run as interrupted."""
 
 
 def drain(db_path: Path, **options: Any) -> DrainReport:

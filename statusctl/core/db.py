@@ -7,7 +7,13 @@ them a consistent snapshot per statement).
 A statement waits up to the busy timeout for another process's lock before it
 fails with "stayed locked": `BUSY_TIMEOUT_S` (30 s), or the seconds in the
 environment variable `STATUSCTL_BUSY_TIMEOUT` (e.g. `5` or `0.5`) where a
-script would rather fail fast than wait.
+script would rather fail fast than wait. A controller asks for interruptible
+waits (`Database.wait_until`): it waits for the lock in short slices, so that a
+stop signal is seen within a fraction of a second.
+
+Only `init`, `setup` and `demo` create a database (`create=True`); every other
+command opens an existing statusctl database or refuses. No command creates a
+database beside a `-wal` or `-shm` file left by a database that was deleted.
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from statusctl.core.errors import ConfigError, DatabaseError, shown
+from statusctl.core.errors import ConfigError, DatabaseError, DatabaseReplaced, DiskFull, shown
 from statusctl.core.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_S = 30.0
 BUSY_TIMEOUT_ENV = "STATUSCTL_BUSY_TIMEOUT"
 DISK_NEARLY_FULL = 1 << 20  # bytes free below which an I/O error opening the database means a full disk
+LOCK_SLICE_S = 0.1  # an interruptible lock wait checks for a stop this often
+WAL_SIZE_LIMIT = 8 << 20  # bytes of write-ahead log kept after a checkpoint (a big apply's WAL is given back)
 
 
 def busy_timeout() -> float:
@@ -74,8 +82,7 @@ def _describe(exc: BaseException, path: Path, timeout: float = BUSY_TIMEOUT_S) -
         f"The database {path} is read-only: statusctl must write it and create its -wal and -shm files "
         f"in {path.parent}; check the permissions, and that the file system is not mounted read-only."
     )
-    full = (f"The disk holding {path} is full, so statusctl cannot write its database (the last change was not "
-            "saved); free some space and try again.")
+    full = _full(path)
     if "readonly" in text or "read-only" in text:
         return read_only
     if "not a database" in text or "malformed" in text or "corrupt" in text:
@@ -94,6 +101,27 @@ def _describe(exc: BaseException, path: Path, timeout: float = BUSY_TIMEOUT_S) -
     return f"Database error on {path}: {exc}."
 
 
+def _error(exc: BaseException, path: Path, timeout: float = BUSY_TIMEOUT_S) -> DatabaseError:
+    """The DatabaseError (DiskFull for a full disk) with `_describe`'s sentence."""
+    text = _describe(exc, path, timeout)
+    return DiskFull(text) if text == _full(path) else DatabaseError(text)
+
+
+def _full(path: Path) -> str:
+    return (f"The disk holding {path} is full, so statusctl cannot write its database (the last change was not "
+            "saved); free some space and try again.")
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _sidecars(path: Path) -> list[Path]:
+    """The -wal and -shm files of a database that is not there (a deleted database's leftovers)."""
+    return [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
 class Database:
     """One SQLite connection with statusctl's pragmas and transaction helpers."""
 
@@ -101,35 +129,73 @@ class Database:
         self.path = path
         self.conn = conn
         self.busy_timeout = busy_timeout
+        # When set (a controller): lock waits go in LOCK_SLICE_S slices and last at most this
+        # many seconds (and the busy timeout); lowering it shortens a wait already going on.
+        self.lock_wait: float | None = None
+        self.identity = _identity(path)
 
     @classmethod
-    def open(cls, path: Path, *, migrate: bool = True) -> Database:
-        """Open (creating with mode 0600 and migrating) the database at `path`."""
+    def open(cls, path: Path, *, create: bool = True, migrate: bool = True) -> Database:
+        """Open and migrate the database at `path`; with `create`, create it first (mode 0600) if missing.
+
+        Without `create` a missing file, or one holding no statusctl database,
+        is refused with a sentence naming `statusctl init`.
+        """
         timeout = busy_timeout()
+        if not path.exists():
+            _create(path) if create else _refuse_missing(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-                os.close(fd)
-        except OSError as exc:
-            raise DatabaseError(f"Cannot create the database {path}: {exc.strerror or exc}.") from None
-        try:
-            conn = sqlite3.connect(
-                str(path), timeout=timeout, isolation_level=None, check_same_thread=False
-            )
+            conn = sqlite3.connect(_uri(path), timeout=timeout, isolation_level=None, check_same_thread=False,
+                                   uri=True)
             conn.row_factory = sqlite3.Row
+            if not create and conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone() is None:
+                conn.close()
+                raise DatabaseError(
+                    f"{path} holds no statusctl database ({'an empty file' if path.stat().st_size == 0 else 'no statusctl tables'}); "
+                    "check --db / STATUSCTL_DB, or create the database with `statusctl init`.")
             conn.execute("PRAGMA foreign_keys = ON")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise DatabaseError(f"The database {path} cannot use WAL mode (got {mode}).")
             # The stack is an outbox: a record must survive a power cut once committed.
             conn.execute("PRAGMA synchronous = FULL")
+            # A big transaction's write-ahead log is given back after the next checkpoint.
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         except sqlite3.Error as exc:
-            raise DatabaseError(_describe(exc, path, timeout)) from None
+            raise _error(exc, path, timeout) from None
         db = cls(path, conn, timeout)
         if migrate:
             db.migrate()
         return db
+
+    def check_identity(self) -> None:
+        """DatabaseReplaced when the file at `path` is gone or is no longer the file this connection opened."""
+        try:
+            now = _identity(self.path)
+        except OSError:
+            now = None
+        if now != self.identity:
+            raise DatabaseReplaced(
+                f"The database file {self.path} was deleted or replaced by another file while statusctl was "
+                "using it, so it stopped; put the database back (restore it from a backup) and start again.")
+
+    def give_back_space(self) -> int | None:
+        """Checkpoint the write-ahead log into the database and truncate it (after a full disk).
+
+        Returns the bytes of log given back, or None when the log could not be
+        emptied (the checkpoint itself found no room, or another process is
+        still reading an old snapshot or writing).
+        """
+        wal = Path(f"{self.path}-wal")
+        try:
+            before = wal.stat().st_size if wal.exists() else 0
+            with self._short_waits():
+                busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            after = wal.stat().st_size if wal.exists() else 0
+        except (sqlite3.Error, OSError):
+            return None
+        return max(0, before - after) if int(busy) == 0 else None
 
     def close(self) -> None:
         self.conn.close()
@@ -137,10 +203,7 @@ class Database:
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         """A writing transaction: BEGIN IMMEDIATE, commit on success, roll back on any error."""
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
+        self._begin()
         try:
             yield self.conn
         except BaseException as exc:
@@ -149,23 +212,54 @@ class Database:
             if _environmental(exc):
                 # A statement of the transaction met the fault (a full disk while the page cache
                 # spills, a corrupt page): the same sentence as when BEGIN or COMMIT meets it.
-                raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
+                raise _error(exc, self.path, self.busy_timeout) from None
             raise
         try:
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
-            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
+            raise _error(exc, self.path, self.busy_timeout) from None
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting for another process's lock (in slices when `lock_wait` is set)."""
+        if self.lock_wait is None:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _error(exc, self.path, self.busy_timeout) from None
+            return
+        start = time.monotonic()
+        with self._short_waits():
+            while True:
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.Error as exc:
+                    waited = time.monotonic() - start
+                    if not _locked(exc) or waited >= self.busy_timeout:
+                        raise _error(exc, self.path, self.busy_timeout) from None
+                    if self.lock_wait is not None and waited >= self.lock_wait:
+                        raise DatabaseError(f"The database {self.path} is locked by another process, "
+                                            "and statusctl stopped waiting for it because it is stopping.") from None
+
+    @contextlib.contextmanager
+    def _short_waits(self) -> Iterator[None]:
+        """SQLite's own lock wait cut to one slice for the duration (the caller loops, or gives up)."""
+        self.conn.execute(f"PRAGMA busy_timeout = {int(min(LOCK_SLICE_S, self.busy_timeout) * 1000)}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def query(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> list[sqlite3.Row]:
         """Run a read statement and return all rows."""
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
-            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
+            raise _error(exc, self.path, self.busy_timeout) from None
         except sqlite3.DatabaseError as exc:
-            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
+            raise _error(exc, self.path, self.busy_timeout) from None
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
@@ -175,7 +269,7 @@ class Database:
         except sqlite3.Error as exc:
             if not _environmental(exc):
                 raise
-            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
+            raise _error(exc, self.path, self.busy_timeout) from None
 
     def one(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> sqlite3.Row | None:
         rows = self.query(sql, params)
@@ -189,7 +283,7 @@ class Database:
             )
             done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
         except sqlite3.Error as exc:
-            raise DatabaseError(_describe(exc, self.path, self.busy_timeout)) from None
+            raise _error(exc, self.path, self.busy_timeout) from None
         applied = []
         for name, sql in MIGRATIONS:
             if name in done:
@@ -203,6 +297,47 @@ class Database:
                 conn.execute("INSERT INTO migrations (name, applied) VALUES (?, ?)", (name, time.time()))
             applied.append(name)
         return applied
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _uri(path: Path) -> str:
+    """A `file:` URI opening `path` read-write without ever creating it (SQLite would, given a plain name)."""
+    from urllib.parse import quote
+
+    return f"file:{quote(os.fspath(path.absolute()))}?mode=rw"
+
+
+def _create(path: Path) -> None:
+    """An empty database file, mode 0600, and its missing folders (for `init`, `setup`, `demo`)."""
+    _refuse_orphans(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass  # another process created it meanwhile
+    except OSError as exc:
+        raise DatabaseError(f"Cannot create the database {path}: {exc.strerror or exc}.") from None
+
+
+def _refuse_missing(path: Path) -> None:
+    _refuse_orphans(path)
+    raise DatabaseError(f"There is no database at {path}; check --db / STATUSCTL_DB, "
+                        "or create it with `statusctl init`.")
+
+
+def _refuse_orphans(path: Path) -> None:
+    """A deleted database's -wal/-shm must not become part of a new database (SQLite would read them)."""
+    left = _sidecars(path)
+    if left:
+        names = " and ".join(p.name for p in left)
+        raise DatabaseError(
+            f"The database {path} is missing but its {names} {'is' if len(left) == 1 else 'are'} still there: "
+            "it was deleted or moved while in use; put it back, or remove those files to start a new database.")
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -7,6 +7,8 @@ StatusctlError            base: the user sees its message on stderr, exit 1
 ├── StatusUpdatesOff      UseStatusUpdates is false for a command that fires events: exit 4
 ├── DeliveryProblem       records remain failed or undeliverable: exit 3
 └── DatabaseError         the database cannot be opened, written or is corrupt
+    ├── DiskFull          a write failed for lack of space
+    └── DatabaseReplaced  the database file was deleted or replaced while open
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ class DeliveryProblem(StatusctlError):
 
 class DatabaseError(StatusctlError):
     """The database file cannot be opened, locked past the timeout, read-only or corrupt."""
+
+
+class DiskFull(DatabaseError):
+    """A write failed because the disk holding the database is full."""
+
+
+class DatabaseReplaced(DatabaseError):
+    """The database file was deleted, moved or replaced by another file while it was open."""
 
 
 def shown(value: object, limit: int = 60) -> str:

@@ -1,13 +1,25 @@
-"""The one place that decides where statusctl keeps its files."""
+"""The one place that decides where statusctl keeps its files.
+
+`--db` and `STATUSCTL_DB` name a SQLite file. A value that looks like a URL
+(`scheme://…`) is never taken as a file name: `postgresql://` names the shared
+PostgreSQL stack, which this version does not have yet, and any other scheme is
+an error. `database_url_problem` is where a new backend's scheme is recognised.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from statusctl.core.errors import ConfigError, shown
 
 ENV_DB = "STATUSCTL_DB"
 DB_FILENAME = "statusctl.db"
 OSS_DB_FILENAME = "statusctl-oss.db"
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def data_dir() -> Path:
@@ -17,14 +29,45 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir("statusctl", appauthor=False))
 
 
+def url_scheme(value: str) -> str | None:
+    """The scheme of a value written like a URL (`scheme://…`), lower case; None for a file path."""
+    match = _URL.match(value)
+    return match.group(1).lower() if match else None
+
+
+def masked_url(value: str) -> str:
+    """The URL with its password (`user:password@`, `?password=…`) shown as `***`."""
+    value = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", value)
+    return re.sub(r"(?i)([?&](?:password|passwd|pwd|token|secret|key)=)[^&#]*", r"\1***", value)
+
+
+def database_url_problem(value: str, where: str) -> str | None:
+    """Why the URL `value` (from `where`) cannot be used as the database; None if it is a file path."""
+    scheme = url_scheme(value)
+    if scheme is None:
+        return None
+    text = shown(masked_url(value))
+    if scheme in POSTGRES_SCHEMES:
+        return (f"{where} {text} names a PostgreSQL database, and the PostgreSQL backend is not available "
+                "in this version; give the path of a SQLite file.")
+    return (f"{where} {text} is a {scheme}:// URL, not a database file; give the path of a SQLite file.")
+
+
 def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """`--db`, else `STATUSCTL_DB`, else statusctl.db in the user data directory."""
+    """`--db`, else `STATUSCTL_DB`, else statusctl.db in the user data directory.
+
+    ConfigError when the value is a URL (see `database_url_problem`).
+    """
     if explicit:
-        return Path(explicit).expanduser()
-    env = os.environ.get(ENV_DB)
-    if env:
-        return Path(env).expanduser()
-    return data_dir() / DB_FILENAME
+        value, where = os.fspath(explicit), "--db"
+    elif os.environ.get(ENV_DB):
+        value, where = os.environ[ENV_DB], ENV_DB
+    else:
+        return data_dir() / DB_FILENAME
+    problem = database_url_problem(value, where)
+    if problem:
+        raise ConfigError(problem)
+    return Path(value).expanduser()
 
 
 def oss_db_path(main_db: Path) -> Path:

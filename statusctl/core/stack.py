@@ -217,6 +217,14 @@ def left_on_stack(conn: sqlite3.Connection, stores: list[str] | None = None) -> 
     return left, failed
 
 
+def still_on_stack(conn: sqlite3.Connection, uids: list[str]) -> set[str]:
+    """Those of `uids` that are still on the stack (not delivered or dropped meanwhile)."""
+    if not uids:
+        return set()
+    rows = conn.execute("SELECT uid FROM stack WHERE uid IN (SELECT value FROM json_each(?))", (json.dumps(uids),))
+    return {r[0] for r in rows}
+
+
 # -- the operator's views ----------------------------------------------------
 
 

@@ -1,0 +1,110 @@
+"""Only `init` (and `setup`, `demo`) create a database: a mistyped --db / STATUSCTL_DB is refused.
+
+Before, `STATUSCTL_DB=…/c.dbb statusctl stack run --json` printed `"ok": true`
+and created an empty c.dbb and its folders, so a cron drain with a typo
+passed for ever; a `postgresql://…` value became folders named `postgresql:`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from .helpers import EXAMPLES, cli, error_of
+
+pytestmark = pytest.mark.no_database
+
+# Every command that opens the main database, with arguments that would otherwise get it going.
+COMMANDS = [
+    ["config", "list"], ["config", "get", "UseStatusUpdates"], ["config", "set", "UseStatusUpdates", "true"],
+    ["labels", "list"], ["labels", "add", "Awaiting Pickup"], ["labels", "remove", "Awaiting Pickup"],
+    ["events", "list"], ["events", "set", "order-approved", "--fire"], ["events", "defaults", "--yes"],
+    ["stores", "add", "web", "--cart", "webhook", "--url", "http://127.0.0.1:9/hook", "--secret", "secret=x"],
+    ["stores", "list"], ["stores", "show", "web"], ["stores", "remove", "web", "--yes"], ["stores", "test", "web"],
+    ["oss", "set", "web"],
+    ["orders", "import", str(EXAMPLES / "orders.csv"), "--store", "web"], ["orders", "list"], ["orders", "show", "1001"],
+    ["fire", "order-approved", "1001"], ["ship", "1001"], ["cancel", "1001"], ["apply", str(EXAMPLES / "apply.csv")],
+    ["stack", "status", "--check"], ["stack", "list"], ["stack", "history"], ["stack", "run", "--json"],
+    ["stack", "run", "--watch"], ["stack", "retry", "--failed"], ["stack", "drop", "--failed", "--yes"],
+    ["stack", "top", "--once"],
+]
+
+
+def _nothing_created(root: Path) -> None:
+    assert sorted(p.name for p in root.iterdir()) == [], "a command created files or folders"
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_a_mistyped_database_is_refused_and_nothing_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               args: list[str]) -> None:
+    root = tmp_path / "typo"
+    root.mkdir()
+    typo = root / "sub" / "c.dbb"
+    monkeypatch.setenv("STATUSCTL_DB", str(typo))
+    message = error_of(*args)
+    assert f"There is no database at {typo}" in message and "`statusctl init`" in message
+    _nothing_created(root)
+    # --db the same way.
+    message = error_of("--db", str(typo), *args)
+    assert str(typo) in message and "statusctl init" in message
+    _nothing_created(root)
+
+
+def test_init_creates_it_and_then_the_commands_work(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "statusctl.db"
+    assert cli("--db", path, "init").stdout.strip() == str(path)
+    assert cli("--db", path, "stack", "run", "--json").stdout.count('"ok": true') == 1
+
+
+@pytest.mark.parametrize("url", ["postgresql://bob:hunter2@db.example/shop", "postgres://db.example/shop?password=hunter2"])
+def test_a_postgresql_url_is_not_a_file_name_and_says_the_backend_is_not_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                               url: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    message = error_of("--db", url, "stack", "status")
+    assert "--db" in message and "PostgreSQL backend is not available" in message and "hunter2" not in message
+    monkeypatch.setenv("STATUSCTL_DB", url)
+    for args in (["init"], ["stack", "run", "--json"]):
+        message = error_of(*args)
+        assert "PostgreSQL backend is not available in this version" in message, message
+        assert "hunter2" not in message, "the URL's password was shown"
+        assert "STATUSCTL_DB" in message
+    assert list(tmp_path.iterdir()) == [], "the URL became folders"
+
+
+@pytest.mark.parametrize("url", ["sqlite:///tmp/x.db", "https://example.com/statusctl.db", "file://localhost/x.db"])
+def test_any_other_url_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    message = error_of("--db", url, "init")
+    assert "URL, not a database file" in message, message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_file_or_another_programs_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert "an empty file" in error_of("--db", empty, "stack", "status")
+    assert empty.read_bytes() == b""
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    assert "no statusctl tables" in error_of("--db", other, "orders", "list")
+    assert other.read_bytes() == before
+
+
+def test_a_deleted_databases_wal_is_never_joined_by_a_new_database(tmp_path: Path) -> None:
+    path = tmp_path / "statusctl.db"
+    wal = Path(f"{path}-wal")
+    wal.write_bytes(b"left by a database that was deleted while in use")
+    for args in (["init"], ["stack", "status"], ["stack", "run"]):
+        message = error_of("--db", path, *args)
+        assert "is missing but its statusctl.db-wal is still there" in message, message
+    assert not path.exists()
+    wal.unlink()
+    Path(f"{path}-shm").write_bytes(b"\0" * 32768)
+    assert "statusctl.db-shm is still there" in error_of("--db", path, "init")
+    assert not path.exists()
