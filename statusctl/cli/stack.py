@@ -49,7 +49,8 @@ def status(
     ] + [
         f"{s['store']}: oldest record waits {age(s['oldest_age'])} (StackAlertAge {age(alert_age)})"
         for s in data["stores"] if s["oldest_age"] > alert_age
-    ]
+    ] + [_store_problem(s, data["now"]) for s in [*data["stores"], *data["other_store_problems"]]
+         if s["paused"] or s["misconfigured"]]
     data["problems"] = problems
     if json:
         print_json(data)
@@ -61,9 +62,9 @@ def status(
                     "alive" if c["alive"] else "gone"] for c in data["controllers"]])
         say(f"{len(alive)} controller(s) running." if alive else "No controller is running.")
         if data["stores"]:
-            table("Stack", ["store", "queued", "due", "sending", "retrying", "held", "failed", "oldest"],
+            table("Stack", ["store", "queued", "due", "sending", "retrying", "held", "failed", "oldest", "store state"],
                   [[s["store"], s["queued"], s["due"], s["sending"], s["retrying"], s["held"], s["failed"],
-                    age(s["oldest_age"])]
+                    age(s["oldest_age"]), store_state(s)]
                    for s in data["stores"]])
         else:
             say("The stack is empty.")
@@ -73,6 +74,21 @@ def status(
         if not json:
             sys.stderr.write("Check failed: " + "; ".join(problems) + ".\n")
         raise typer.Exit(ExitCode.DELIVERY)
+
+
+def store_state(s: dict[str, object]) -> str:
+    """A store's sending state in one word: ok, paused (its circuit breaker) or misconfigured."""
+    return "misconfigured" if s["misconfigured"] else "paused" if s["paused"] else "ok"
+
+
+def _store_problem(s: dict[str, object], now: float) -> str:
+    """One sentence: why a store's records do not go out (paused by its breaker, or misconfigured)."""
+    if s["misconfigured"]:
+        return f"{s['store']}: misconfigured for controller {s['misconfigured_by']}: {s['misconfigured']}"
+    until = s["paused_until"]
+    resume = (f"probed again in {age(max(0.0, float(until) - now))}" if isinstance(until, float) and until > now
+              else "being probed")
+    return f"{s['store']}: paused ({resume}): {s['pause_reason']}"
 
 
 @app.command()
@@ -214,3 +230,5 @@ def _summary(report: DrainReport) -> None:
             "`statusctl stack list` shows why.")
     if report.failed_on_stack:
         say(f"{report.failed_on_stack} failed record(s) on the stack: `statusctl stack list --failed` shows why.")
+    for name, reason in sorted(report.misconfigured.items()):
+        say(f"Store {name}'s records wait (not counted as attempts): {reason}")
