@@ -149,7 +149,10 @@ def test_history_shows_every_attempt(db_file, hooked):
     assert text.count(uid[:11]) == 3
     assert "#1  HTTP 500 Internal Server Error — one" in text
     assert len(cli("stack", "history", "--since", "1h", "--json").json()) == 4
-    assert cli("stack", "history", "--since", "2999-01-01").stdout.strip() == "No attempts recorded."
+    first, reach = cli("stack", "history", "--since", "2999-01-01").stdout.strip().splitlines()
+    assert first == "No attempts recorded."
+    # How far back the history goes, and why not further (issue 12: retention).
+    assert reach.startswith("The history reaches back to ") and "StackHistoryDays (90 days)" in reach
     bad = cli("stack", "history", "--since", "yesterday-ish")
     assert bad.code == 1 and "--since" in bad.stderr
 

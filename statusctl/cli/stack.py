@@ -37,6 +37,7 @@ def status(
     check: Annotated[bool, typer.Option("--check", help="Exit 3 when records failed or the queue is older than StackAlertAge.")] = False,
 ) -> None:
     """Controllers alive?, and per store: queued, due, retrying, failed, oldest age."""
+    from statusctl.cli.top import store_problem, store_state
     from statusctl.core.errors import ExitCode
     from statusctl.core.settings import stack_settings
     from statusctl.core.stack import status as read_status
@@ -49,7 +50,7 @@ def status(
     ] + [
         f"{s['store']}: oldest record waits {age(s['oldest_age'])} (StackAlertAge {age(alert_age)})"
         for s in data["stores"] if s["oldest_age"] > alert_age
-    ] + [_store_problem(s, data["now"]) for s in [*data["stores"], *data["other_store_problems"]]
+    ] + [store_problem(s, data["now"]) for s in [*data["stores"], *data["other_store_problems"]]
          if s["paused"] or s["misconfigured"]]
     data["problems"] = problems
     if json:
@@ -74,21 +75,6 @@ def status(
         if not json:
             sys.stderr.write("Check failed: " + "; ".join(problems) + ".\n")
         raise typer.Exit(ExitCode.DELIVERY)
-
-
-def store_state(s: dict[str, object]) -> str:
-    """A store's sending state in one word: ok, paused (its circuit breaker) or misconfigured."""
-    return "misconfigured" if s["misconfigured"] else "paused" if s["paused"] else "ok"
-
-
-def _store_problem(s: dict[str, object], now: float) -> str:
-    """One sentence: why a store's records do not go out (paused by its breaker, or misconfigured)."""
-    if s["misconfigured"]:
-        return f"{s['store']}: misconfigured for controller {s['misconfigured_by']}: {s['misconfigured']}"
-    until = s["paused_until"]
-    resume = (f"probed again in {age(max(0.0, float(until) - now))}" if isinstance(until, float) and until > now
-              else "being probed")
-    return f"{s['store']}: paused ({resume}): {s['pause_reason']}"
 
 
 @app.command()
@@ -142,16 +128,22 @@ def history(
     json: JsonOpt = False,
 ) -> None:
     """Every delivery attempt: time, store, order, outcome, status, answer, duration."""
+    from statusctl.core.retention import reach
     from statusctl.core.stack import history as read_history
     from statusctl.core.stack import short_id
     from statusctl.core.timeparse import parse_since
 
-    rows = read_history(open_db(existing=True), order=order, since=parse_since(since) if since else None)
+    db = open_db(existing=True)
+    rows = read_history(db, order=order, since=parse_since(since) if since else None)
     if json:
         print_json(rows)
         return
+    oldest, days = reach(db)
+    kept = (f"The history reaches back to {when(oldest)}" if oldest is not None else "The history is empty") + (
+        f"; attempts older than StackHistoryDays ({days} days) are pruned.")
     if not rows:
         say("No attempts recorded.")
+        say(kept)
         return
     table(None, ["#", "at", "store", "order", "record", "try", "outcome", "status", "ms"],
           [[n, when(r["at"], compact=True), r["destination"], r["order_number"], short_id(r["uid"]), r["attempt"], r["outcome"],
@@ -160,6 +152,7 @@ def history(
         f"#{n}  " + " — ".join(x for x in (r["reason"], r["answer"]) if x)
         for n, r in enumerate(rows, start=1) if r["reason"] or r["answer"]
     )
+    say(kept)
 
 
 @app.command()

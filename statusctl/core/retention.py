@@ -33,7 +33,10 @@ def prune(db: Database, days: int, *, now: float | None = None, batches: int = B
     return gone
 
 
-def reach(db: Database) -> float | None:
-    """When the oldest history row was written (None: the history is empty)."""
+def reach(db: Database) -> tuple[float | None, int]:
+    """When the oldest history row was written (None: the history is empty), and StackHistoryDays."""
+    from statusctl.core.settings import stack_settings
+
     row = db.one("SELECT MIN(at) AS at FROM stack_history")
-    return None if row is None or row["at"] is None else float(row["at"])
+    oldest = None if row is None or row["at"] is None else float(row["at"])
+    return oldest, stack_settings(db).history_days
