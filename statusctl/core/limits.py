@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from statusctl.core.errors import InputError, shown
 
-DEFAULT_MAX_IN_FLIGHT = 8  # the default StackConcurrency: one store alone still fills a controller
+# Four controllers at the default StackConcurrency: by default the limit is the controllers' own, and
+# controllers sharing one store are not starved by one of them keeping every slot (the contention suite).
+DEFAULT_MAX_IN_FLIGHT = 32
 MAX_IN_FLIGHT_RANGE = (1, 256)
 RATE_RANGE = (0.001, 10_000.0)
 
