@@ -169,7 +169,7 @@ def test_any_answer_from_the_cart_resets_the_count_of_network_failures(db, db_fi
 def test_a_record_cut_short_again_and_again_is_failed_as_a_poison_record(db, db_file):
     (uids,) = fill(db_file, records=2, orders=1, store="slow", prefix="S").values()
     now = time.time() + 1
-    for cut in range(claiming.POISON_CUTS):
+    for _ in range(claiming.POISON_CUTS):
         (c,) = claim(db, now=now)
         assert (c.uid, c.attempts) == (uids[0], 1), "a send cut short is no attempt"
         now += LEASE + 1  # the controller died mid-send: the lease runs out

@@ -125,6 +125,7 @@ class Controller:
         self._mappings: dict[str, dict[str, str]] = {}
         self._config_version = -1
         self._limits: dict[str, limits.Limits] = {}
+        self._pacers: dict[str, limits.Pacer] = {}
         self._unusable: dict[str, float] = {}  # destination -> monotonic time it was found unusable
         self._health_notes: list[tuple[str, str | None]] = []  # (destination, reason or None: usable) to write
         self._last_prune = -PRUNE_EVERY_S
@@ -148,6 +149,7 @@ class Controller:
             self._config_version = version
             self._mappings = stack.label_mappings(conn)
             self._limits = limits.read_all(conn)
+            self._pacers.clear()
             self._contexts.clear()
             self._targets.clear()
             self._unusable.clear()
@@ -200,6 +202,9 @@ class Controller:
                 self._health_notes.append((destination, str(ctx) if isinstance(ctx, StatusctlError) else None))
             if isinstance(ctx, StatusctlError):
                 raise ctx
+            rate = self._limits.get(destination, limits.DEFAULT).rate
+            if rate:  # every request of this store's adapters waits for its turn at the store's rate
+                client = limits.PacedClient(client, self._pacers.setdefault(destination, limits.Pacer(rate)))
             self._targets[key] = adapter_class(ctx.store.cart)(client, ctx)
         return self._targets[key]
 
