@@ -230,3 +230,33 @@ def test_history_is_pruned_in_small_batches_to_stack_history_days(db, db_file):
     assert [h["uid"] for h in history_rows(db_file)] == ["su_new"]
     assert retention.reach(db) == (pytest.approx(now - 10), 90)
     assert query(db_file, "SELECT COUNT(*) AS n FROM stack_history")[0]["n"] == 1
+
+
+@pytest.mark.parametrize(("option", "sentence"), [
+    ("max_in_flight=0", "--option max_in_flight='0' must be a whole number from 1 to 256."),
+    ("max_in_flight=two", "--option max_in_flight='two' must be a whole number from 1 to 256."),
+    ("rate=nan", "--option rate='nan' must be requests per second from 0.001 to 10000."),
+    ("rate=-1", "--option rate='-1' must be requests per second from 0.001 to 10000."),
+])
+def test_stores_add_refuses_a_limit_that_is_no_number_in_range(db_file, option, sentence):
+    from .helpers import error_of
+
+    setup_db(db_file, {})
+    message = error_of("stores", "add", "x", "--cart", "webhook", "--url", URL, "--secret",
+                       "secret=whsec_c3RhY2stdGVzdHMtc2lnbmluZy1rZXktMDEyMzQ1Njc4OQ==", "--option", option)
+    assert message == f"Error: {sentence}\n"
+
+
+def test_stores_show_and_carts_show_the_limits_with_their_defaults(db_file):
+    from .helpers import cli_json
+
+    setup_db(db_file, {"paced": URL}, options={"paced": ["rate=0.5"]})
+    shown = cli_json("stores", "show", "paced")
+    assert shown["limits"] == {"max_in_flight": 32, "rate": 0.5}
+    from .stackhelpers import cli
+
+    text = cli("stores", "show", "paced").stdout
+    assert "32 (default)" in text and "0.5" in text
+    carts = cli("carts").stdout
+    assert "max_in_flight" in carts and "rate" in carts
+    assert {"max_in_flight", "rate"} <= set(cli_json("carts")[0]["common_options"])

@@ -33,7 +33,7 @@ class Limits:
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     rate: float | None = None  # sends per second; None: no limit of ours
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, float | None]:
         return {"max_in_flight": self.max_in_flight, "rate": self.rate}
 
 
