@@ -10,7 +10,7 @@ from statusctl.core.errors import ConfigError, NotFound
 from .helpers import cli, cli_json, dump, error_of, open_db
 
 NAMES = ["UseStatusUpdates", "StackMaxAttempts", "StackRetrySchedule", "StackLeaseSeconds",
-         "StackConcurrency", "StackAlertAge"]
+         "StackConcurrency", "StackAlertAge", "StackHistoryDays"]
 
 
 def test_list_json_shows_every_parameter_with_value_default_and_meaning():

@@ -285,7 +285,10 @@ def test_401_from_a_receiver_with_another_key_fails_and_the_secret_stays_secret(
     assert OTHER_SECRET.removeprefix("whsec_") not in shown
 
 
-def test_a_store_that_cannot_be_built_fails_its_records_with_the_reason(db_file, hooked, monkeypatch):
+def test_a_store_missing_its_secret_variable_here_makes_its_records_wait_uncounted(db_file, hooked, monkeypatch):
+    """Issue 13.5: a controller without a store's --secret-env variable (cron's bare environment) fails
+    nothing: the records wait, no attempt is counted, `stack status` says the store is misconfigured
+    and why, and a controller that has the variable delivers them and clears it."""
     hook, server = hooked
     setup_db(db_file, {})
     from statusctl.core.db import Database
@@ -295,10 +298,21 @@ def test_a_store_that_cannot_be_built_fails_its_records_with_the_reason(db_file,
     db = Database.open(db_file)
     add_store(db, STORE, "webhook", hook_url(server), [], ["secret=HOOK_SECRET"], [])
     db.close()
-    orders = fill(db_file, records=1, orders=1)
-    (uid,) = orders["O00000"]
+    orders = fill(db_file, records=2, orders=1)
+    first, _ = orders["O00000"]
     monkeypatch.delenv("HOOK_SECRET")
     code, doc = run()
-    assert code == 3 and doc["stores"][STORE]["failed"] == 1
-    assert "HOOK_SECRET" in listed()[uid]["last_error"]
-    assert server.requests == []
+    assert code == 3 and doc["ok"] is False and doc["stores"][STORE]["failed"] == 0
+    assert "HOOK_SECRET" in doc["misconfigured"][STORE]
+    assert (listed()[first]["state"], listed()[first]["attempts"]) == ("queued", 0)
+    assert history_rows(db_file) == [] and server.requests == []
+    status = cli("stack", "status", "--json").json()
+    (row,) = status["stores"]
+    assert row["misconfigured"] and "HOOK_SECRET" in row["misconfigured"] and row["due"] == 2
+    assert any("misconfigured" in p and "HOOK_SECRET" in p for p in status["problems"])
+    assert cli("stack", "status", "--check").code == 3
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    code, doc = run()
+    assert code == 0 and doc["sent"] == 2 and doc["misconfigured"] == {}
+    status = cli("stack", "status", "--json").json()
+    assert (status["stores"], status["other_store_problems"], status["problems"]) == ([], [], [])

@@ -150,7 +150,10 @@ def test_history_shows_every_attempt(db_file, hooked):
     assert text.count(uid[:11]) == 3
     assert "#1  HTTP 500 Internal Server Error — one" in text
     assert len(cli("stack", "history", "--since", "1h", "--json").json()) == 4
-    assert cli("stack", "history", "--since", "2999-01-01").stdout.strip() == "No attempts recorded."
+    first, reach = cli("stack", "history", "--since", "2999-01-01").stdout.strip().splitlines()
+    assert first == "No attempts recorded."
+    # How far back the history goes, and why not further (issue 12: retention).
+    assert reach.startswith("The history reaches back to ") and "StackHistoryDays (90 days)" in reach
     bad = cli("stack", "history", "--since", "yesterday-ish")
     assert bad.code == 1 and "--since" in bad.stderr
 
@@ -260,7 +263,7 @@ def test_run_json_is_one_document(db_file, hooked):
     assert r.code == 0 and r.stderr == ""
     assert r.json() == {
         "stores": {STORE: {"sent": 4, "retrying": 0, "failed": 0, "left": 0}},
-        "sent": 4, "attempts": 4, "failed_on_stack": 0, "interrupted": False, "ok": True,
+        "sent": 4, "attempts": 4, "failed_on_stack": 0, "interrupted": False, "misconfigured": {}, "ok": True,
     }
 
 

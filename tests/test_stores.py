@@ -63,7 +63,8 @@ def test_add_list_show_webhook_store():
     rows = cli_json("stores", "list")
     assert rows == [{
         "name": "web", "cart": "webhook", "url": "https://hooks.example/statusctl",
-        "secrets": {"secret": stores.MASK}, "options": {"timeout": "12"}, "destination": "web",
+        "secrets": {"secret": stores.MASK}, "options": {"timeout": "12"},
+        "limits": {"max_in_flight": 32, "rate": None}, "destination": "web",
         "destination_text": "the cart itself (webhook)", "is_oss": False, "label_note": None,
     }]
     assert cli_json("stores", "show", "web") == rows[0]

@@ -38,6 +38,7 @@ def status(
     check: Annotated[bool, typer.Option("--check", help="Exit 3 when records failed or the queue is older than StackAlertAge.")] = False,
 ) -> None:
     """Controllers alive?, and per store: queued, due, retrying, failed, oldest age."""
+    from statusctl.cli.top import store_problem, store_state
     from statusctl.core.errors import ExitCode
     from statusctl.core.settings import stack_settings
     from statusctl.core.stack import status as read_status
@@ -50,7 +51,8 @@ def status(
     ] + [
         f"{s['store']}: oldest record waits {age(s['oldest_age'])} (StackAlertAge {age(alert_age)})"
         for s in data["stores"] if s["oldest_age"] > alert_age
-    ]
+    ] + [store_problem(s, data["now"]) for s in [*data["stores"], *data["other_store_problems"]]
+         if s["paused"] or s["misconfigured"]]
     data["problems"] = problems
     if json:
         print_json(data)
@@ -62,9 +64,9 @@ def status(
                     "alive" if c["alive"] else "gone"] for c in data["controllers"]])
         say(f"{len(alive)} controller(s) running." if alive else "No controller is running.")
         if data["stores"]:
-            table("Stack", ["store", "queued", "due", "sending", "retrying", "held", "failed", "oldest"],
+            table("Stack", ["store", "queued", "due", "sending", "retrying", "held", "failed", "oldest", "store state"],
                   [[s["store"], s["queued"], s["due"], s["sending"], s["retrying"], s["held"], s["failed"],
-                    age(s["oldest_age"])]
+                    age(s["oldest_age"]), store_state(s)]
                    for s in data["stores"]])
         else:
             say("The stack is empty.")
@@ -128,16 +130,22 @@ def history(
     json: JsonOpt = False,
 ) -> None:
     """Every delivery attempt: time, store, order, outcome, status, answer, duration."""
+    from statusctl.core.retention import reach
     from statusctl.core.stack import history as read_history
     from statusctl.core.stack import short_id
     from statusctl.core.timeparse import parse_since
 
-    rows = read_history(open_db(), order=order, since=parse_since(since) if since else None, store=store)
+    db = open_db()
+    rows = read_history(db, order=order, since=parse_since(since) if since else None, store=store)
     if json:
         print_json(rows)
         return
+    oldest, days = reach(db)
+    kept = (f"The history reaches back to {when(oldest)}" if oldest is not None else "The history is empty") + (
+        f"; attempts older than StackHistoryDays ({days} days) are pruned.")
     if not rows:
         say("No attempts recorded.")
+        say(kept)
         return
     table(None, ["#", "at", "store", "order", "record", "try", "outcome", "status", "ms"],
           [[n, when(r["at"], compact=True), r["destination"], r["order_number"], short_id(r["uid"]), r["attempt"], r["outcome"],
@@ -146,6 +154,7 @@ def history(
         f"#{n}  " + " — ".join(x for x in (r["reason"], r["answer"]) if x)
         for n, r in enumerate(rows, start=1) if r["reason"] or r["answer"]
     )
+    say(kept)
 
 
 def _named(ctx: typer.Context, ids: list[str] | None, failed: bool) -> None:
@@ -236,3 +245,5 @@ def _summary(report: DrainReport, signum: int | None) -> None:
             "`statusctl stack list` shows why.")
     if report.failed_on_stack:
         say(f"{report.failed_on_stack} failed record(s) on the stack: `statusctl stack list --failed` shows why.")
+    for name, reason in sorted(report.misconfigured.items()):
+        say(f"Store {name}'s records wait (not counted as attempts): {reason}")

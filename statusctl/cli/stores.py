@@ -15,13 +15,14 @@ oss_app = sub_app("The Order Status System: for carts that cannot take status up
 
 def carts(json: JsonOpt = False) -> None:
     """The cart matrix: what each cart type accepts."""
-    from statusctl.carts.matrix import CART_TYPES
+    from statusctl.carts.matrix import CART_TYPES, COMMON_OPTIONS
+    from statusctl.cli.common import notes
 
     if json:
         print_json([
             {"cart": c.name, "order_status": c.order_status, "item_status": c.item_status, "tracking": c.tracking,
              "customer_note": c.note, "how": c.how, "accepts_updates": c.accepts_updates, "secrets": list(c.secrets),
-             "options": c.options, "url": c.url_hint, "has_test": c.has_test}
+             "options": c.options, "common_options": COMMON_OPTIONS, "url": c.url_hint, "has_test": c.has_test}
             for c in CART_TYPES.values()
         ])
         return
@@ -30,6 +31,7 @@ def carts(json: JsonOpt = False) -> None:
         ["cart type", "order status", "item status", "tracking", "customer note", "how"],
         [[c.name, c.order_status, c.item_status, c.tracking, c.note, c.how] for c in CART_TYPES.values()],
     )
+    notes([f"Every cart type also takes --option {key}: {meaning}." for key, meaning in COMMON_OPTIONS.items()])
 
 
 def read_secrets(items: list[str] | None) -> list[str] | None:
@@ -86,12 +88,14 @@ def add(
 
 
 def _store_dict(store: object, oss: str | None, labels: list[Any]) -> dict[str, object]:
+    from statusctl.core.limits import from_options
     from statusctl.core.stores import Store, describe_destination, destination, label_note
 
     assert isinstance(store, Store)
     return {
         "name": store.name, "cart": store.cart, "url": store.shown_url, "secrets": store.masked_secrets(),
-        "options": store.options, "destination": destination(store, oss),
+        "options": store.options, "limits": from_options(store.options).as_dict(),
+        "destination": destination(store, oss),
         "destination_text": describe_destination(store, oss), "is_oss": store.name == oss,
         "label_note": label_note(store, labels),
     }
@@ -116,8 +120,9 @@ def list_(json: JsonOpt = False) -> None:
 
 @app.command()
 def show(name: str, json: JsonOpt = False) -> None:
-    """One store: settings (secrets masked) and where its records go."""
+    """One store: settings (secrets masked), its sending limits and where its records go."""
     from statusctl.core.labels import all_labels
+    from statusctl.core.limits import from_options
     from statusctl.core.stores import get_store, oss_store
 
     db = open_db()
@@ -128,7 +133,10 @@ def show(name: str, json: JsonOpt = False) -> None:
         return
     rows = [["cart", store.cart], ["url", store.shown_url]]
     rows += [[f"secret {k}", v] for k, v in store.masked_secrets().items()]
-    rows += [[f"option {k}", v] for k, v in sorted(store.options.items())]
+    limits = from_options(store.options).as_dict()  # the stack's per-store limits, shown with their defaults
+    rows += [[f"option {k}", v] for k, v in sorted(store.options.items()) if k not in limits]
+    rows += [[f"option {k}", ("no limit" if v is None else f"{v:g}") + ("" if k in store.options else " (default)")]
+             for k, v in limits.items()]
     rows.append(["records go to", str(data["destination_text"])])
     if data["label_note"]:
         rows.append(["labels", str(data["label_note"])])

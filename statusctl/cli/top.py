@@ -91,6 +91,21 @@ def _keys() -> Iterator[Callable[[float], str]]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def store_state(s: dict[str, object]) -> str:
+    """A store's sending state in one word: ok, paused (its circuit breaker) or misconfigured."""
+    return "misconfigured" if s["misconfigured"] else "paused" if s["paused"] else "ok"
+
+
+def store_problem(s: dict[str, object], now: float) -> str:
+    """One sentence: why a store's records do not go out (paused by its breaker, or misconfigured)."""
+    if s["misconfigured"]:
+        return f"{s['store']}: misconfigured for controller {s['misconfigured_by']}: {s['misconfigured']}"
+    until = s["paused_until"]
+    resume = (f"probed again in {age(max(0.0, float(until) - now))}" if isinstance(until, float) and until > now
+              else "being probed")
+    return f"{s['store']}: paused ({resume}): {s['pause_reason']}"
+
+
 def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> RenderableType:
     """One frame: header, controllers, per-store counts, the send-rate chart, the last errors."""
     from rich import box
@@ -124,9 +139,12 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> Rend
         t.add_column("store", no_wrap=True)
         for col in ("queued", "due", "sending", "retrying", "failed", "oldest"):
             t.add_column(col, justify="right")
+        t.add_column("store state", no_wrap=True)
         for s in snap.stores:
+            state = store_state(s)
             t.add_row(printable(s["store"]), str(s["queued"]), str(s["due"]), str(s["sending"]), str(s["retrying"]),
-                      Text(str(s["failed"]), style="bold red" if s["failed"] else ""), age(s["oldest_age"]))
+                      Text(str(s["failed"]), style="bold red" if s["failed"] else ""), age(s["oldest_age"]),
+                      Text(printable(state), style="" if state == "ok" else "bold yellow"))
         if len(snap.stores) > 1:
             tot = snap.totals
             t.add_row("all", *[str(tot[k]) for k in ("queued", "due", "sending", "retrying", "failed")], "",
@@ -134,6 +152,9 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> Rend
         parts.append(t)
     else:
         parts.append(Text("The stack is empty.", style="green"))
+    for s in [*snap.stores, *snap.other_problems]:
+        if s["paused"] or s["misconfigured"]:
+            parts.append(Text(store_problem(s, snap.now), style="yellow"))
 
     parts.append(_chart(snap.rate))
     parts.append(Text())

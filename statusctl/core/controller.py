@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statusctl.core import stack
+from statusctl.core import health, limits, retention, stack
 from statusctl.core.db import LOCK_SLICE_S, Database
 from statusctl.core.errors import DatabaseError, DatabaseReplaced, DiskFull, StatusctlError
 from statusctl.core.settings import StackSettings, stack_settings
@@ -37,6 +37,8 @@ STALE_AFTER_S = 30.0
 ONE_SHOT_WAIT_S = 1.0
 POOL_SIZE = 4  # connections per HTTP client
 STOP_GRACE_S = 3.0  # after a stop, how long a lock wait may still go on before its outcomes are given up
+CONFIG_RECHECK_S = 30.0  # how long a store this controller cannot use (a missing secret variable) is left alone
+PRUNE_EVERY_S = 60.0  # a watcher prunes history older than StackHistoryDays this often, in small batches
 
 
 @dataclass
@@ -53,6 +55,7 @@ class DrainReport:
     attempts: int = 0
     failed_on_stack: int = 0
     interrupted: bool = False
+    misconfigured: dict[str, str] = field(default_factory=dict)  # store -> why this controller cannot use it
 
     def tally(self, store: str) -> StoreTally:
         return self.stores.setdefault(store, StoreTally())
@@ -63,12 +66,13 @@ class DrainReport:
 
     @property
     def problems(self) -> bool:
-        """Failed records on the stack, records this run tried that wait for a retry, or records an interrupted run left.
+        """Failed records on the stack, records this run tried that wait for a retry, records an
+        interrupted run left, or records waiting for a store this run cannot use.
 
         What the stack holds at the end counts, not what happened on the way: a
         watcher's record that failed and was retried and delivered since is no problem.
         """
-        return self.failed_on_stack > 0 or any(
+        return self.failed_on_stack > 0 or bool(self.misconfigured) or any(
             t.retrying or (self.interrupted and t.left) for t in self.stores.values())
 
     def as_dict(self) -> dict[str, Any]:
@@ -78,6 +82,7 @@ class DrainReport:
             "attempts": self.attempts,
             "failed_on_stack": self.failed_on_stack,
             "interrupted": self.interrupted,
+            "misconfigured": dict(sorted(self.misconfigured.items())),
             "ok": not self.problems,
         }
 
@@ -128,6 +133,11 @@ class Controller:
         self._contexts: dict[str, Any] = {}
         self._mappings: dict[str, dict[str, str]] = {}
         self._config_version = -1
+        self._limits: dict[str, limits.Limits] = {}
+        self._pacers: dict[str, limits.Pacer] = {}
+        self._unusable: dict[str, float] = {}  # destination -> monotonic time it was found unusable
+        self._health_notes: list[tuple[str, str | None]] = []  # (destination, reason or None: usable) to write
+        self._last_prune = -PRUNE_EVERY_S
         with self.db.reading() as conn:
             self._reload_config(conn)
         self._retrying: dict[str, str] = {}  # uid -> destination, last outcome this run was retry
@@ -163,8 +173,11 @@ class Controller:
         if version != self._config_version:
             self._config_version = version
             self._mappings = stack.label_mappings(conn)
+            self._limits = limits.read_all(conn)
+            self._pacers.clear()
             self._contexts.clear()
             self._targets.clear()
+            self._unusable.clear()
 
     # -- registration --------------------------------------------------------
 
@@ -183,6 +196,13 @@ class Controller:
             now = time.time()  # after the lock: the wait for it must not shorten the leases
             stack.beat(conn, self.owner, self.report.sent, now=now)
             stack.renew(conn, self.owner, sending, now + self.settings.lease_seconds)
+        self._maybe_prune()
+
+    def _maybe_prune(self) -> None:
+        """Now and then, a few small batches of history older than StackHistoryDays."""
+        if time.monotonic() - self._last_prune >= PRUNE_EVERY_S:
+            self._last_prune = time.monotonic()
+            retention.prune(self.db, self.settings.history_days)
 
     def _unregister(self) -> None:
         with self.db.tx() as conn:
@@ -208,8 +228,12 @@ class Controller:
                 except StatusctlError as exc:
                     ctx = exc
                 self._contexts[destination] = ctx
+                self._health_notes.append((destination, str(ctx) if isinstance(ctx, StatusctlError) else None))
             if isinstance(ctx, StatusctlError):
                 raise ctx
+            rate = self._limits.get(destination, limits.DEFAULT).rate
+            if rate:  # every request of this store's adapters waits for its turn at the store's rate
+                client = limits.PacedClient(client, self._pacers.setdefault(destination, limits.Pacer(rate)))
             self._targets[key] = adapter_class(ctx.store.cart)(client, ctx)
         return self._targets[key]
 
@@ -226,8 +250,14 @@ class Controller:
         try:
             adapter = self._target(client, claimed.destination)
         except StatusctlError as exc:
-            return done("failed", reason=str(exc))
+            # This machine cannot use the store (a --secret-env variable it lacks): the records
+            # wait, uncounted, and `stack status` says why; the cart never refused anything.
+            self._unusable[claimed.destination] = time.monotonic()
+            self.report.misconfigured[claimed.destination] = str(exc)
+            return done("wait", reason=str(exc))
         ctx = adapter.ctx
+        if claimed.start_at > time.time():  # the store's rate: the claim gave this send its start
+            await asyncio.sleep(claimed.start_at - time.time())
         wait = ctx.hold_until - time.monotonic()
         if wait > LONGEST_HOLD_S:
             return done("retry", reason="rate limited by the cart", retry_after=wait)
@@ -241,9 +271,9 @@ class Controller:
         except Rejected as exc:
             return done("failed", status=exc.status, reason=ctx.scrub(exc.reason), answer=ctx.excerpt(exc.answer))
         except httpx.TimeoutException as exc:
-            return done("retry", reason=f"timed out ({type(exc).__name__})")
+            return done("retry", reason=f"timed out ({type(exc).__name__})", transport=True)
         except httpx.TransportError as exc:
-            return done("retry", reason=ctx.scrub(f"network error: {type(exc).__name__}: {exc}")[:200])
+            return done("retry", reason=ctx.scrub(f"network error: {type(exc).__name__}: {exc}")[:200], transport=True)
         except Exception as exc:  # an adapter bug must not kill the controller or lose the record
             return done("failed", reason=ctx.scrub(f"adapter error: {type(exc).__name__}: {exc}")[:200])
         return done("ok", status=status if isinstance(status, int) else None)
@@ -261,9 +291,30 @@ class Controller:
             if outcomes:
                 stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
                              schedule=s.retry_schedule, rng=self.rng)
-            batch = stack.claim(conn, self.owner, room, s.lease_seconds, now=now, stores=self.stores) if room > 0 else []
+            self._write_health(conn, now)
+            batch = stack.claim(conn, self.owner, room, s.lease_seconds, now=now, stores=self.stores,
+                                skip_destinations=self._skipped(), store_limits=self._limits) if room > 0 else []
         self._count(outcomes)
         return batch
+
+    def _skipped(self) -> list[str]:
+        """Destinations this controller cannot use now; each is tried again after CONFIG_RECHECK_S."""
+        for dest, since in list(self._unusable.items()):
+            if time.monotonic() - since >= CONFIG_RECHECK_S:
+                del self._unusable[dest]
+                self._contexts.pop(dest, None)
+                self._targets = {k: v for k, v in self._targets.items() if k[0] != dest}
+        return list(self._unusable)
+
+    def _write_health(self, conn: sqlite3.Connection, now: float) -> None:
+        """Tell the other controllers and `stack status` which stores this one can or cannot use."""
+        for dest, reason in self._health_notes:
+            if reason is None:
+                health.clear_misconfigured(conn, dest)
+                self.report.misconfigured.pop(dest, None)
+            else:
+                health.note_misconfigured(conn, dest, reason, self.owner, now=now)
+        self._health_notes.clear()
 
     def _count(self, outcomes: list[stack.Outcome]) -> None:
         if not outcomes:
@@ -271,6 +322,9 @@ class Controller:
         for o in outcomes:
             t = self.report.tally(o.claimed.destination)
             self._retrying.pop(o.claimed.uid, None)
+            if o.kind == "wait":
+                continue
+            self.report.attempts += 1
             if o.kind == "ok":
                 t.sent += 1
             elif o.kind == "failed":
@@ -288,6 +342,7 @@ class Controller:
 
         self._loop = asyncio.get_running_loop()
         self._register()
+        self._maybe_prune()
         inflight: dict[asyncio.Task[stack.Outcome], stack.Claimed] = {}
         finished: list[stack.Outcome] = []
         claimed_total = 0
@@ -316,7 +371,6 @@ class Controller:
                         inflight[asyncio.create_task(self._send(clients[c.seq % len(clients)], c))] = c
                     got = len(batch)
                     claimed_total += got
-                    self.report.attempts += got
                     try:
                         if time.monotonic() - last_beat >= self.beat:
                             self._heartbeat([c.seq for c in inflight.values()])
@@ -392,7 +446,8 @@ class Controller:
         with a short retry schedule finishes its retries in the same run.
         """
         with self.db.reading() as conn:
-            soonest = stack.soonest_due(conn, now=time.time(), stores=self.stores)
+            soonest = stack.soonest_due(conn, now=time.time(), stores=self.stores,
+                                        skip_destinations=self._skipped(), store_limits=self._limits)
         if self.watch:
             return self.poll if soonest is None else max(0.005, min(self.poll, soonest))
         if soonest is not None and soonest <= ONE_SHOT_WAIT_S:

@@ -42,6 +42,7 @@ class Snapshot:
     stores: list[dict[str, Any]]
     rate: Rate
     errors: list[dict[str, Any]] = field(default_factory=list)
+    other_problems: list[dict[str, Any]] = field(default_factory=list)  # paused or misconfigured, nothing queued
 
     @property
     def alive(self) -> list[dict[str, Any]]:
@@ -100,5 +101,6 @@ def snapshot(
         stores=state["stores"],
         rate=send_rate(db, now=when, window=window, bucket=bucket),
         errors=last_errors(db, errors),
+        other_problems=state["other_store_problems"],
     )
 

@@ -70,11 +70,13 @@ def note_transport_failure(
 ) -> None:
     """One more network-level failure; pause (again, longer) at the threshold or when a probe failed."""
     _ensure(conn, destination)
-    failures, opened = conn.execute(
-        "SELECT failures, opened FROM store_health WHERE destination = ?", (destination,)
+    failures, opened, paused_until = conn.execute(
+        "SELECT failures, opened, paused_until FROM store_health WHERE destination = ?", (destination,)
     ).fetchone()
     failures += 1
-    if opened or failures >= BREAKER_FAILURES:
+    # A send that was in flight when the pause began says nothing new: the pause stays as it is.
+    running = opened and paused_until is not None and paused_until > now
+    if not running and (opened or failures >= BREAKER_FAILURES):
         step = schedule[min(opened, len(schedule) - 1)] if schedule else 10.0
         wait = min(LONGEST_PAUSE_S, step)
         conn.execute(

@@ -78,6 +78,8 @@ PARAMS: dict[str, Param] = {
         Param("StackLeaseSeconds", "120", "How long a controller owns a claimed record; must exceed the HTTP timeout.", _int(1, 86400)),
         Param("StackConcurrency", "8", "Orders sent in parallel by one controller (records of one order stay in order).", _int(1, 256)),
         Param("StackAlertAge", "3600", "Seconds a queued record may wait before `stack status --check` alerts.", _int(1, 10_000_000)),
+        Param("StackHistoryDays", "90", "Days of delivery history kept; older attempts are pruned by the controllers.",
+              _int(1, 36500)),
     ]
 }
 
@@ -151,6 +153,7 @@ class StackSettings:
     lease_seconds: float
     concurrency: int
     alert_age: float
+    history_days: int = 90
 
 
 def use_status_updates(db: Database) -> bool:
@@ -165,4 +168,5 @@ def stack_settings(db: Database) -> StackSettings:
         lease_seconds=float(values["StackLeaseSeconds"]),
         concurrency=int(values["StackConcurrency"]),
         alert_age=float(values["StackAlertAge"]),
+        history_days=int(values["StackHistoryDays"]),
     )

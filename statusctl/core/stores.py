@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from statusctl.carts.matrix import CART_TYPES, COMMON_OPTIONS, CartType
+from statusctl.core import limits
 from statusctl.core.db import Database
 from statusctl.core.errors import ConfigError, InputError, NotFound, shown
 from statusctl.core.labels import Label, unmapped_labels
@@ -162,6 +163,7 @@ def check_options(cart: str, opts: dict[str, str]) -> None:
     for key in ("allow_http", "xml", "tags"):
         if key in opts and parse_bool(opts[key]) is None:
             raise InputError(f"--option {key}={shown(opts[key])} must be true or false.")
+    limits.check(opts)  # max_in_flight and rate (issue 12)
     if "tracking" in opts and opts["tracking"] not in ("extension", "note"):
         raise InputError(f"--option tracking={shown(opts['tracking'])} must be extension or note.")
 

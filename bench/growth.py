@@ -1,0 +1,184 @@
+"""Stack growth: the drain rate and `stack status --json` with 1,000, 1,000,000 and 100,000-held records.
+
+Three stacks, built in one run, each draining into the same local receiver
+(bench/receiver.py, another process, no added latency):
+
+  small  1,000 records over 100 orders (10 each) of store `bench`;
+  big    1,000,000 records over 100,000 orders of store `bench`;
+  held   1,000 failed records of store `broken` holding 100 records each (101,000
+         in all: a store whose mapping was wrong for a day) beside the 1,000
+         records of store `bench`, over 100 orders.
+
+For each it times a drain of 1,000 records of `bench` (`statusctl.core.controller.drain`,
+concurrency 8) and `statusctl --db DB stack status --json` as a process (median of 5),
+then prints the ratios against `small`. Goals (issue 12): drain big/small >= 1/1.5,
+status big/small <= 1.5, drain held/small >= 1/1.5.
+
+The first record of each stack is queued through the change engine; the others
+are copies of it written with one executemany, through the same triggers a
+real `apply` meets (the heads table and the counters), so building a million
+takes a minute rather than ten.
+
+    python bench/growth.py [--big 1000000] [--drain 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from drain import SECRET, start_receiver  # noqa: E402
+
+from statusctl.core import settings, stores  # noqa: E402
+from statusctl.core.changes import ChangeSession  # noqa: E402
+from statusctl.core.controller import drain  # noqa: E402
+from statusctl.core.db import Database  # noqa: E402
+from statusctl.core.events import set_event  # noqa: E402
+from statusctl.core.init import initialize  # noqa: E402
+from statusctl.core.orders import import_orders  # noqa: E402
+
+PER_ORDER = 10
+BATCH = 50_000
+
+
+def template(tmp: Path, url: str) -> tuple[Path, str]:
+    """A database with stores `bench` and `broken`, and the payload of one real record to copy."""
+    path = tmp / "template.db"
+    db = Database.open(path)
+    initialize(db)
+    settings.set_value(db, "UseStatusUpdates", "true")
+    settings.set_value(db, "StackRetrySchedule", "0.01")
+    for name in ("bench", "broken"):
+        stores.add_store(db, name, "webhook", url, [f"secret={SECRET}"], [], [])
+    csv = tmp / "one.csv"
+    csv.write_text("order_number,order_date,customer_name,customer_email,ship_postal_code,sku,name,quantity\n"
+                   "T1,2026-11-20,Bench Customer,b@example.com,90210,SKU-1,Mug,1\n")
+    import_orders(db, csv, "bench")
+    set_event(db, "order-on-hold", fires=True, notify=True)
+    with db.tx() as conn:
+        session = ChangeSession(conn)
+        session.load(["T1"])
+        assert session.fire("T1", "order-on-hold", []).record
+        session.flush()
+        payload = str(conn.execute("SELECT payload FROM stack").fetchone()[0])
+        conn.execute("DELETE FROM stack")
+    db.close()
+    return path, payload
+
+
+def add_records(path: Path, payload: str, store: str, orders: int, per_order: int, *, first_order: int,
+                state: str = "queued") -> None:
+    """Queue `orders` × `per_order` copies of the template's record for `store`, interleaved by order."""
+    db = Database.open(path)
+    now = time.time() - 60
+    rows = []
+    with db.tx() as conn:
+        for k in range(per_order):
+            for o in range(first_order, first_order + orders):
+                head_state = state if k == 0 else "queued"
+                rows.append((f"su_{uuid.uuid4().hex[:20]}", o, f"G{o}", store, store, payload, now, head_state, now))
+                if len(rows) >= BATCH:
+                    _insert(conn, rows)
+        _insert(conn, rows)
+    db.close()
+
+
+def _insert(conn: object, rows: list[tuple[object, ...]]) -> None:
+    conn.executemany(  # type: ignore[attr-defined]
+        "INSERT INTO stack (uid, order_id, order_number, store, destination, payload, queued, state, next_attempt) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    rows.clear()
+
+
+def build(tmp: Path, base: tuple[Path, str], name: str, big: int, drain_n: int) -> Path:
+    path = tmp / f"{name}.db"
+    shutil.copy(base[0], path)
+    payload = base[1]
+    started = time.perf_counter()
+    if name == "small":
+        add_records(path, payload, "bench", drain_n // PER_ORDER, PER_ORDER, first_order=1000)
+    elif name == "big":
+        add_records(path, payload, "bench", big // PER_ORDER, PER_ORDER, first_order=1000)
+    else:
+        add_records(path, payload, "broken", 1000, 101, first_order=2_000_000, state="failed")
+        add_records(path, payload, "bench", drain_n // PER_ORDER, PER_ORDER, first_order=1000)
+    print(f"  built {name}: {count(path):,} records in {time.perf_counter() - started:.1f} s")
+    return path
+
+
+def count(path: Path) -> int:
+    db = Database.open(path)
+    try:
+        return int(db.one("SELECT COUNT(*) AS n FROM stack")["n"])  # type: ignore[index]
+    finally:
+        db.close()
+
+
+def status_seconds(path: Path, runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "statusctl", "--db", str(path), "stack", "status", "--json"],
+                             capture_output=True, text=True, check=True)
+        times.append(time.perf_counter() - start)
+        json.loads(out.stdout)
+    return statistics.median(times)
+
+
+def drain_rate(path: Path, n: int) -> float:
+    start = time.perf_counter()
+    report = drain(path, concurrency=8, limit=n, stores=["bench"])
+    took = time.perf_counter() - start
+    assert report.sent == n, report.as_dict()
+    return n / took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--drain", type=int, default=1000)
+    args = parser.parse_args()
+    print(f"growth bench: python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    results: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="statusctl-growth-") as tmp_name:
+        tmp = Path(tmp_name)
+        proc, url = start_receiver(tmp, 0)
+        try:
+            base = template(tmp, url)
+            for name in ("small", "big", "held"):
+                path = build(tmp, base, name, args.big, args.drain)
+                status = status_seconds(path)
+                rate = drain_rate(path, args.drain)
+                results[name] = (rate, status)
+                print(f"  {name:5}  drain {rate:7.0f} records/s   stack status --json {status * 1000:6.0f} ms")
+                path.unlink()
+        finally:
+            proc.terminate()
+            proc.wait()
+    (small_rate, small_status), (big_rate, big_status), (held_rate, held_status) = (
+        results["small"], results["big"], results["held"])
+    checks = [
+        ("drain, big / small", big_rate / small_rate, big_rate / small_rate >= 1 / 1.5, ">= 0.67"),
+        ("drain, held / small", held_rate / small_rate, held_rate / small_rate >= 1 / 1.5, ">= 0.67"),
+        ("status, big / small", big_status / small_status, big_status / small_status <= 1.5, "<= 1.5"),
+        ("status, held / small", held_status / small_status, held_status / small_status <= 1.5, "<= 1.5"),
+    ]
+    print()
+    for what, ratio, ok, goal in checks:
+        print(f"  {what:22} {ratio:5.2f}  (goal {goal}) {'ok' if ok else 'NOT MET'}")
+    print("\nall goals met" if all(c[2] for c in checks) else "\nsome goals NOT met")
+
+
+if __name__ == "__main__":
+    main()
