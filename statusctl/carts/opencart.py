@@ -113,9 +113,11 @@ class OpenCartAdapter(Adapter):
         token = body.get("api_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             problem = error_of(body) or "wrong API username or key (OpenCart answered [])"
-            hint = " Add this machine's IP to the API user in System > Users > API." if "ip" in problem.lower() else ""
+            refused_ip = isinstance(body, dict) and isinstance(body.get("error"), dict) and body["error"].get("ip")
+            hint = " Add this machine's IP to the API user in System > Users > API." if refused_ip else ""
+            # The reason quotes an IP refusal whole; its answer would repeat the misleading "Incorrect API Key!".
             raise Rejected(f"OpenCart refused the API login: {self.ctx.scrub(problem).rstrip('.!')}.{hint}",
-                           status=status, answer=self.ctx.excerpt(json.dumps(body)))
+                           status=status, answer="" if refused_ip else self.ctx.excerpt(json.dumps(body)))
         self.ctx.add_secret("api_token", token)
         self._token, self._used = token, time.monotonic()
         return token

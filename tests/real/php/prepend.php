@@ -6,7 +6,7 @@
 // ($RC_CTL/done appears when it has), "drop" ends it with HTTP 500 before the cart saw it.
 $rc_ctl = getenv('RC_CTL');
 if ($rc_ctl) {
-    $rc_call = $_SERVER['REQUEST_METHOD'] . ' ' . $_SERVER['REQUEST_URI'];
+    $rc_call = $_SERVER['REQUEST_METHOD'] . ' ' . urldecode($_SERVER['REQUEST_URI']);
     file_put_contents("$rc_ctl/calls.log", $rc_call . "\n", FILE_APPEND | LOCK_EX);
     $rc_hold = @file_get_contents("$rc_ctl/hold");
     if ($rc_hold !== false && trim($rc_hold) !== '' && strpos($rc_call, trim($rc_hold)) !== false) {
