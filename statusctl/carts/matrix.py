@@ -64,7 +64,7 @@ CART_TYPES: dict[str, CartType] = {
         CartType("prestashop", "yes (id_order_state)", "no", "yes (order_carriers)", "yes (messages)",
                  "webservice XML", True, ("key",), {}, "the site"),
         CartType("opencart", "yes (order_status_id)", "no", "in comment", "yes", "3.0 api/order/history", True,
-                 ("username", "key"), {}, "the site"),
+                 ("username", "key"), {"timezone": "the shop's time zone, e.g. Europe/Berlin (default UTC)"}, "the site"),
         CartType("none", "no", "no", "no", "no", "internal only → OSS if set", False, (), {}, "any URL (unused)",
                  has_test=False),
     ]

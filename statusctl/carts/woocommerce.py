@@ -5,7 +5,13 @@ One record becomes, in this order:
 1. tracking numbers on the Shipment Tracking extension (store option
    `tracking=extension`), each added only when the order does not list it yet
    and only for carriers the extension knows — before the status change, so that
-   the "completed order" e-mail carries them;
+   the "completed order" e-mail carries them. Both WooCommerce's Shipment
+   Tracking (1.6) and the free Advanced Shipment Tracking plugin (AST 3.9) serve
+   `wc-shipment-tracking/v3/orders/{id}/shipment-trackings` and its
+   `/providers`; AST has no top-level `shipment-trackings/providers` (404
+   `rest_no_route`), so the carriers are read from the order's own route. AST
+   lists only the carriers the merchant enabled (its list comes from TrackShip);
+   a tracking number of any other carrier goes into the note;
 2. one customer note (`customer_note: true`, e-mailed to the customer) holding
    the record's note, one line per item whose label changed, and the tracking
    numbers not given to the extension — skipped when the order already has the
@@ -100,7 +106,7 @@ class WooCommerceAdapter(RestAdapter):
         path = f"{TRACKING}/orders/{oid}/shipment-trackings"
         existing = await self.call("GET", path, f"read shipment trackings of order {oid}")
         have = {str(t.get("tracking_number", "")).strip() for t in existing or [] if isinstance(t, dict)}
-        providers = await self.providers()
+        providers = await self.providers(oid)
         leftover = []
         for package in packages:
             number = (package["tracking"] or "").strip()
@@ -117,9 +123,12 @@ class WooCommerceAdapter(RestAdapter):
             have.add(number)
         return leftover
 
-    async def providers(self) -> dict[str, str]:
-        """The extension's carrier names, keyed loosely ('Fedex', 'FedEx', 'fed ex' alike)."""
-        groups = await self.call("GET", f"{TRACKING}/shipment-trackings/providers",
+    async def providers(self, oid: str) -> dict[str, str]:
+        """The extension's carrier names, keyed loosely ('Fedex', 'FedEx', 'fed ex' alike).
+
+        Read from the per-order route, which Shipment Tracking and AST both serve (neither checks the order there).
+        """
+        groups = await self.call("GET", f"{TRACKING}/orders/{oid}/shipment-trackings/providers",
                                  "read the Shipment Tracking providers")
         names: dict[str, str] = {}
         for group in (groups or {}).values() if isinstance(groups, dict) else []:
@@ -137,8 +146,9 @@ class WooCommerceAdapter(RestAdapter):
         total = response.headers.get("x-wp-total", "?")
         seen = f"WooCommerce REST wc/v3: {total} orders visible"
         if self.uses_extension:
+            listed = orders[0].get("id") if orders and isinstance(orders[0], dict) else None
             try:
-                await self.providers()
+                await self.providers(segment(listed if isinstance(listed, int) else 0))
             except Rejected as err:
                 if err.status != 404:
                     raise

@@ -1,15 +1,23 @@
 """The opencart vendor fake: OpenCart 3.0's catalog API (api/login, api/order/info, api/order/history).
 
-As in OpenCart 3.0 every answer is HTTP 200 JSON: `{"success": …}` or
-`{"error": …}`. Sessions are tied to the caller's IP, end when idle (here:
-when the test says so), and the login checks the API user's IP list.
+It copies the answers of the real OpenCart 3.0.5.0 (catalog/controller/api/login.php
+and api/order.php, and what tests/real/ sees): every answer is HTTP 200 JSON.
+A wrong username or key gets `[]`; the right key from an IP not on the API
+user's list gets `{"error": {"ip": "Warning: Your IP … is not allowed …",
+"key": "Warning: Incorrect API Key!"}}`; a token whose session ended (here:
+when the test says so) gets `{"error": "Warning: You do not have permission to
+access the API!"}`; an unknown order `{"error": "Warning: Order could not be
+found!"}`. A history post sets the order's status and `date_modified` (in the
+shop's time zone, `zone`: UTC as in a default install), as the real one does.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from statusctl.carts.matrix import DEFAULT_MAPPINGS
 from statusctl.core.record import Payload
@@ -22,17 +30,23 @@ USERNAME = "Default"
 KEY = "p9Kx" * 64  # OpenCart generates 256-character API keys
 STATUSES = {1: "Pending", 2: "Processing", 3: "Shipped", 5: "Complete", 7: "Canceled", 11: "Refunded"}
 PERMISSION = "Warning: You do not have permission to access the API!"
+LONG_AGO = "2026-11-20 09:00:00"  # when the fake's order was placed and last changed
+
+
+def shop_now(zone: str) -> str:
+    return datetime.now(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class OpenCartFake:
     def __init__(self) -> None:
         self.counter = itertools.count(1)
         self.orders: dict[str, dict[str, Any]] = {"501": {"order_id": "501", "order_status_id": "2",
-                                                          "email": "jo@example.test", "comment": ""}}
+                                                          "email": "jo@example.test", "comment": "",
+                                                          "date_added": LONG_AGO, "date_modified": LONG_AGO}}
         self.sessions: dict[str, str] = {}  # api_token -> ip
         self.histories: list[dict[str, str]] = []
         self.allowed_ips = {"127.0.0.1"}
-        self.empty_on_bad_key = False  # some 3.0 releases answer a wrong key with []
+        self.zone = "UTC"  # the shop's time zone (System > Settings > Local), in which it writes times
         self.notices = False  # print a PHP notice before the JSON, as misconfigured shops do
 
     def expire_sessions(self) -> None:
@@ -61,15 +75,16 @@ class OpenCartFake:
             return self.answer({"order": order, "success": "Success: You have modified orders!"})
         form = {key: req.form().get(key, "") for key in ("order_status_id", "notify", "override", "comment")}
         self.histories.append({"order_id": order["order_id"], **form})
-        order["order_status_id"] = form["order_status_id"]
+        order["order_status_id"], order["date_modified"] = form["order_status_id"], shop_now(self.zone)
         return self.answer({"success": "Success: You have modified orders!"})
 
     def login(self, req: Request) -> Answer:
         form = req.form()
         if (form.get("username"), form.get("key")) != (USERNAME, KEY):
-            return self.answer([] if self.empty_on_bad_key else {"error": {"key": "Warning: Incorrect API Key!"}})
+            return self.answer([])
         if "127.0.0.1" not in self.allowed_ips:
-            return self.answer({"error": {"ip": "Warning: Your IP 127.0.0.1 is not allowed to access this API!"}})
+            return self.answer({"error": {"ip": "Warning: Your IP 127.0.0.1 is not allowed to access this API!",
+                                          "key": "Warning: Incorrect API Key!"}})
         token = f"{next(self.counter):026d}"
         self.sessions[token] = "127.0.0.1"
         return self.answer({"success": "Success: API session successfully started!", "api_token": token})

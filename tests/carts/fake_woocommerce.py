@@ -2,7 +2,10 @@
 
 Shapes follow the WooCommerce REST API docs: Basic auth with the consumer key and secret,
 errors as {"code", "message", "data": {"status"}}, 201 for created notes and trackings, and
-`GET …/shipment-trackings/providers` open to anyone.
+`GET …/shipment-trackings/providers` open to anyone. With `ast=True` it is the free
+Advanced Shipment Tracking plugin (3.9.2) instead: the same per-order routes, including
+`orders/{id}/shipment-trackings/providers`, but no top-level providers route (404
+`rest_no_route`), as the real plugins answer in tests/real/.
 """
 
 from __future__ import annotations
@@ -49,14 +52,16 @@ class WooFake(VendorFake):
         ("GET", r"/wc/v3/orders/(\d+)/notes", "list_notes"),
         ("POST", r"/wc/v3/orders/(\d+)/notes", "add_note"),
         ("GET", r"/wc-shipment-tracking/v3/shipment-trackings/providers", "providers"),
+        ("GET", r"/wc-shipment-tracking/v3/orders/(\d+)/shipment-trackings/providers", "order_providers"),
         ("GET", r"/wc-shipment-tracking/v3/orders/(\d+)/shipment-trackings", "list_trackings"),
         ("POST", r"/wc-shipment-tracking/v3/orders/(\d+)/shipment-trackings", "add_tracking"),
     ]
     public = frozenset({"providers"})
 
-    def __init__(self, *, extension: bool = True) -> None:
+    def __init__(self, *, extension: bool = True, ast: bool = False) -> None:
         super().__init__()
         self.extension = extension
+        self.ast = ast
         self.orders: dict[str, dict[str, Any]] = {
             ORDER_ID: {"id": 501, "number": "1001", "status": "processing",
                        "line_items": [{"id": 9001, "sku": "MUG-1", "quantity": 2},
@@ -152,7 +157,10 @@ class WooFake(VendorFake):
     # Shipment Tracking ---------------------------------------------------------------
 
     def providers(self, request: Request, body: Any) -> Answer:
-        return Answer(200, PROVIDERS)
+        return self.no_route(request) if self.ast else Answer(200, PROVIDERS)
+
+    def order_providers(self, request: Request, body: Any, oid: str) -> Answer:
+        return Answer(200, PROVIDERS)  # neither plugin checks the order id here
 
     def list_trackings(self, request: Request, body: Any, oid: str) -> Answer:
         if oid not in self.orders:

@@ -42,13 +42,14 @@ def served(case: ContractCase) -> Iterator[tuple[ContractCase, object, FakeServe
         yield case, handler, server
 
 
-def _send(case: ContractCase, url: str, payload: dict, *, good: bool = True, uid: str = "rec-1") -> Context:
+def _send(case: ContractCase, url: str, payload: dict, *, good: bool = True, uid: str = "rec-1",
+          attempt: int = 1) -> Context:
     store = case.store(url, good)
     ctx = Context(store, case.secrets(good), case.mappings or {})
 
     async def go() -> None:
         async with make_client() as client:
-            await adapter_class(case.cart)(client, ctx).deliver(Record(uid, 1, payload, time.time()))  # type: ignore[arg-type]
+            await adapter_class(case.cart)(client, ctx).deliver(Record(uid, attempt, payload, time.time()))  # type: ignore[arg-type]
 
     asyncio.run(go())
     return ctx
@@ -65,7 +66,7 @@ def test_resend_after_a_crash_creates_no_duplicate(served):
     case, handler, server = served
     payload = shipped_payload()
     _send(case, server.base_url, payload)
-    _send(case, server.base_url, payload)
+    _send(case, server.base_url, payload, attempt=2)  # a resend is a later attempt of the same record
     assert case.effects(handler, payload) == 1
 
 

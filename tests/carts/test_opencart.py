@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from statusctl.carts.base import Context, Record, Rejected, make_client
+from statusctl.carts.base import Context, Record, Rejected, TryLater, make_client
 from statusctl.carts.opencart import OpenCartAdapter
 
 from ..docs import documented
 from ..helpers import cli
 from .contract import shipped_payload
 from .fake_opencart import KEY, OpenCartFake, make_store, mappings, secrets
-from .fakeserver import FakeServer
+from .fakeserver import Answer, FakeServer
 
 
 @pytest.fixture
@@ -31,15 +31,22 @@ def server(fake: OpenCartFake) -> Iterator[FakeServer]:
         yield srv
 
 
-def deliver_all(url: str, *payloads: Any, between: Any = None, maps: Any = None, good: bool = True) -> Context:
-    """Deliver payloads with one adapter (one kept token); `between()` runs after each one."""
-    ctx = Context(make_store(url, good), secrets(good), mappings() if maps is None else maps)
+def deliver_all(url: str, *payloads: Any, between: Any = None, maps: Any = None, good: bool = True,
+                resend: bool = False, attempt: int = 1, **options: str) -> Context:
+    """Deliver payloads with one adapter (one kept token); `between()` runs after each one.
+
+    With `resend` the payloads are attempts `attempt`, `attempt` + 1, … of one record (as after a
+    crash), else first attempts of records queued now.
+    """
+    ctx = Context(make_store(url, good, **options), secrets(good), mappings() if maps is None else maps)
+    queued = time.time()
 
     async def go() -> None:
         async with make_client() as client:
             adapter = OpenCartAdapter(client, ctx)
             for n, payload in enumerate(payloads):
-                await adapter.deliver(Record(f"rec-{n}", 1, payload, time.time()))
+                record = Record("rec", attempt + n, payload, queued) if resend else Record(f"rec-{n}", 1, payload, queued)
+                ctx.secrets["_status"] = str(await adapter.deliver(record))
                 if between:
                     between()
 
@@ -60,7 +67,8 @@ def routes(server: FakeServer) -> list[str]:
 
 
 def test_ship_posts_status_and_comment_once(fake: OpenCartFake, server: FakeServer) -> None:
-    deliver_all(server.base_url, shipped_payload(), shipped_payload())
+    ctx = deliver_all(server.base_url, shipped_payload(), shipped_payload(), resend=True)
+    assert ctx.secrets["_status"] == "200"  # the deciding answer's status, for stack history
     [history] = fake.histories
     assert history == {"order_id": "501", "order_status_id": "3", "notify": "1", "override": "0",
                        "comment": "Shipped with UPS\nTracking: UPS 1Z999AA10123456784"}
@@ -76,27 +84,59 @@ def test_an_expired_session_is_renewed(fake: OpenCartFake, server: FakeServer) -
     assert routes(server).count("api/login") == 2
 
 
-def test_error_with_http_200_is_a_failure(fake: OpenCartFake, server: FakeServer) -> None:
+def test_error_with_http_200_is_a_failure_asked_once(fake: OpenCartFake, server: FakeServer) -> None:
     payload = shipped_payload()
     payload["order"]["cart_order_id"] = "999"
-    with pytest.raises(Rejected, match="Order could not be found"):
-        deliver_all(server.base_url, payload)
-    assert fake.histories == []
+    with pytest.raises(Rejected, match="Order could not be found") as err:
+        deliver_all(server.base_url, shipped_payload(), payload)  # the second one on a kept token
+    assert err.value.status == 200
+    assert routes(server) == ["api/login", "api/order/info", "api/order/history", "api/order/info"]
 
 
-@pytest.mark.parametrize("empty", [False, True])
-def test_a_wrong_key_is_refused_without_showing_it(fake: OpenCartFake, server: FakeServer, empty: bool) -> None:
-    fake.empty_on_bad_key = empty
-    with pytest.raises(Rejected, match="refused the API login") as err:
+def test_a_wrong_key_is_refused_without_showing_it(fake: OpenCartFake, server: FakeServer) -> None:
+    with pytest.raises(Rejected, match="refused the API login: wrong API username or key") as err:
         deliver_all(server.base_url, shipped_payload(), good=False)
-    assert ("wrong API username or key" if empty else "Incorrect API Key") in err.value.reason
+    assert err.value.answer == "[]"
     assert KEY not in err.value.reason + err.value.answer
 
 
 def test_a_refused_ip_says_where_to_allow_it(fake: OpenCartFake, server: FakeServer) -> None:
     fake.allowed_ips = {"203.0.113.9"}
-    with pytest.raises(Rejected, match="not allowed.*System > Users > API"):
+    with pytest.raises(Rejected, match="not allowed to access this API. Add this machine's IP.*System > Users > API") as err:
         deliver_all(server.base_url, shipped_payload())
+    assert "Incorrect API Key" not in err.value.reason
+
+
+def test_an_order_already_at_the_target_status_still_gets_the_comment(fake: OpenCartFake, server: FakeServer) -> None:
+    fake.orders["501"]["order_status_id"] = "3"  # the merchant marked it Shipped already
+    deliver_all(server.base_url, shipped_payload(), shipped_payload(), resend=True)
+    [history] = fake.histories
+    assert history["order_status_id"] == "3" and "1Z999AA10123456784" in history["comment"]
+
+
+def test_a_resend_whose_earlier_attempt_never_arrived_posts(fake: OpenCartFake, server: FakeServer) -> None:
+    fake.orders["501"]["order_status_id"] = "3"
+    server.fail_next(Answer(500, ""), times=1)  # attempt 1: OpenCart with its database down
+    with pytest.raises(TryLater):
+        deliver_all(server.base_url, shipped_payload(), resend=True)
+    deliver_all(server.base_url, shipped_payload(), shipped_payload(), resend=True, attempt=2)
+    assert len(fake.histories) == 1
+
+
+def test_the_shops_time_zone_is_read_for_resends(fake: OpenCartFake, server: FakeServer) -> None:
+    """A shop on Auckland time writes date_modified 13 hours ahead of UTC in December."""
+    fake.zone = "Pacific/Auckland"
+    fake.orders["501"]["order_status_id"] = "3"
+    deliver_all(server.base_url, shipped_payload(), shipped_payload(), resend=True, timezone="Pacific/Auckland")
+    assert len(fake.histories) == 1
+    fake.zone = "America/Los_Angeles"  # read as UTC, its times look 8 hours old: the resend posts again
+    deliver_all(server.base_url, shipped_payload(), shipped_payload(), resend=True)
+    assert len(fake.histories) == 3
+
+
+def test_a_bad_time_zone_option_is_refused(server: FakeServer) -> None:
+    with pytest.raises(Rejected, match="option timezone 'Mars/Base' is not a time zone name"):
+        deliver_all(server.base_url, shipped_payload(), shipped_payload(), resend=True, timezone="Mars/Base")
 
 
 def test_php_notices_before_the_json_are_tolerated(fake: OpenCartFake, server: FakeServer) -> None:

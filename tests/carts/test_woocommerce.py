@@ -98,6 +98,16 @@ def test_resend_adds_no_second_tracking(server: FakeServer, fake: WooFake) -> No
     assert len(fake.notes[ORDER_ID]) == 1
 
 
+def test_ast_without_the_top_level_providers_route_works() -> None:
+    fake = WooFake(ast=True)
+    with FakeServer(fake) as server:
+        assert check(make_store(server.base_url, tracking="extension"), secrets()).endswith(
+            "Shipment Tracking extension present")
+        send(server, shipped_payload(), options={"tracking": "extension"})
+        assert [t["tracking_number"] for t in fake.trackings[ORDER_ID]] == ["1Z999AA10123456784"]
+        assert not any(r.path.endswith("/v3/shipment-trackings/providers") for r in server.requests)
+
+
 def test_a_carrier_the_extension_does_not_know_goes_into_the_note(server: FakeServer, fake: WooFake) -> None:
     payload = shipped_payload()
     payload["packages"][0]["carrier"] = "Pigeon Post"

@@ -1,0 +1,69 @@
+"""statusctl driven as a user drives it against a real cart: the CLI in-process, `stack run` as a process too."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from ..helpers import cli, cli_json, updates_on
+from ..stackhelpers import finish, spawn
+
+LEASE_S = 3  # StackLeaseSeconds of these tests: a killed controller's record is due again soon
+TIMEOUT_S = "2"  # each store's timeout, below the lease
+
+
+def start_shop() -> None:
+    """init, status updates on, quick retries and a short lease (the test waits it out after a kill)."""
+    cli("init")
+    updates_on()
+    cli("config", "set", "StackRetrySchedule", "0.01,0.01")
+    cli("config", "set", "StackLeaseSeconds", str(LEASE_S))
+
+
+def import_order(folder: Path, number: str, cart_id: int, email_to: str, store: str,
+                 items: tuple[tuple[str, int], ...] = (("MUG-1", 2),)) -> None:
+    """`orders import` of one order whose cart_order_id is the cart's own id."""
+    lines = ["order_number,order_date,customer_name,customer_email,ship_postal_code,sku,name,quantity,cart_order_id"]
+    lines += [f"{number},2026-11-20,Jo Doe,{email_to},90210,{sku},Item {sku},{qty},{cart_id}" for sku, qty in items]
+    path = folder / f"order-{number}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    cli("orders", "import", path, "--store", store)
+
+
+def run(code: int = 0) -> str:
+    """`statusctl stack run` (one drain); its stdout."""
+    return cli("stack", "run", code=code).stdout
+
+
+def records(order: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = cli_json("stack", "list", "--order", order)
+    return rows
+
+
+def history(order: str) -> list[dict[str, Any]]:
+    """`stack history --order` rows: attempt, outcome, status, reason."""
+    rows: list[dict[str, Any]] = cli_json("stack", "history", "--order", order)
+    return rows
+
+
+def kill_mid_send(hold: Any, fragment: str, release: str) -> None:
+    """Start a controller, SIGKILL it while the cart holds the request matching `fragment`, then
+    let the cart `release` it ("go": handle it, "drop": never see it) and wait out the lease."""
+    hold.hold(fragment)
+    db = Path(os.environ["STATUSCTL_DB"])
+    proc = spawn(db, "stack", "run")
+    try:
+        assert hold.wait_for("held"), f"the request never reached the cart: {finish(proc).stderr[-1500:]}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    hold.release(release)
+    if release == "go":
+        assert hold.wait_for("done"), "the cart did not finish the held request"
+    time.sleep(LEASE_S + 0.5)  # the dead controller's lease must run out before anyone resends
