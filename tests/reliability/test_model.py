@@ -381,10 +381,15 @@ class StackMachine(RuleBasedStateMachine):
             with pytest.raises(NotFound):
                 stack.retry(self.operator, ids, now=self.now)
             return
+        if any(rec.lease_until is not None and rec.lease_until >= self.now for rec in selected):
+            # A record named while it is being sent is refused with the reason, as `drop` does.
+            with pytest.raises(InputError, match="being sent right now"):
+                stack.retry(self.operator, ids, failed=failed, now=self.now)
+            return
         changed = stack.retry(self.operator, ids, failed=failed, now=self.now)
         expected = 0
         for rec in selected:
-            if rec.lease_until is None or rec.lease_until < self.now:  # a live lease is being sent: left alone
+            if rec.lease_until is None or rec.lease_until < self.now:
                 rec.state, rec.attempts, rec.unsettled, rec.next_attempt = "queued", 0, 0, self.now
                 rec.owner = rec.lease_until = None
                 expected += 1
