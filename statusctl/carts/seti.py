@@ -163,10 +163,11 @@ class SetiAdapter(Adapter):
     # -- what to send --------------------------------------------------------------------------
 
     def common_fields(self, function: str) -> dict[str, str]:
+        user, password = self.ctx.require_secrets("user", "password")
         return {
             "setifunction": function,
-            "setiuser": self.ctx.secrets.get("user", ""),
-            "password": self.ctx.secrets.get("password", ""),
+            "setiuser": user,
+            "password": password,
             "code": self.ctx.store.option("code"),
             "omversion": OMVERSION,
         }
