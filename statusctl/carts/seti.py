@@ -16,8 +16,8 @@ is the `ResponseDescription`, never the raw XML.
 
 A status name the script does not know is, for real scripts, `update=OK` with
 nothing changed (Inroads acts only on `Shipped`, MerchantTribe on its own names
-such as `Complete`): `unmapped_labels()` lists the order labels that would be
-sent by their own name, so `stores add`/`stores show`/`setup` can say so.
+such as `Complete`): `core.labels.unmapped_labels()` lists the order labels
+that would be sent by their own name, so `stores add`/`stores show`/`setup` say so.
 
 check(): the protocol defines no "ping with credentials", but every public
 script we read (MerchantTribe's StoneEdgeController, the Inroads PHP module and
@@ -163,10 +163,11 @@ class SetiAdapter(Adapter):
     # -- what to send --------------------------------------------------------------------------
 
     def common_fields(self, function: str) -> dict[str, str]:
+        user, password = self.ctx.require_secrets("user", "password")
         return {
             "setifunction": function,
-            "setiuser": self.ctx.secrets.get("user", ""),
-            "password": self.ctx.secrets.get("password", ""),
+            "setiuser": user,
+            "password": password,
             "code": self.ctx.store.option("code"),
             "omversion": OMVERSION,
         }

@@ -20,10 +20,11 @@ class SignatureError(Exception):
 def secret_bytes(secret: str) -> bytes:
     """The key inside a `whsec_…` secret: the base64 after the prefix.
 
-    The `=` padding is optional, as in the Standard Webhooks reference libraries (the PyPI
-    `standardwebhooks` decodes `secret + "=="`), so a secret whose `=` was lost in copying
-    works. Characters outside the base64 alphabet are refused: that library would drop them
-    silently and sign with a key the sender does not have.
+    The `=` padding is optional, as in both Standard Webhooks reference libraries (PyPI
+    `standardwebhooks` 1.1 decodes `secret + "=="`, npm `standardwebhooks` 1.1.1 decodes
+    unpadded base64), so a secret whose `=` was lost in copying works; extra `=` are ignored,
+    as the PyPI library does. Characters outside the base64 alphabet are refused, as the npm
+    library refuses them: the PyPI one would drop them and sign with another key.
     """
     raw = secret[len(PREFIX):] if secret.startswith(PREFIX) else secret
     digits = raw.rstrip("=")

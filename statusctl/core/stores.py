@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shlex
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -345,7 +346,7 @@ def label_note(store: Store, labels: list[Label] | None = None) -> str | None:
             return None
         return (f"order labels without --map seti=…, sent by their own name: {', '.join(names)}. "
                 "A cart script that does not know a status name answers OK and changes nothing; "
-                f"map each to the script's own name, e.g. statusctl labels add '{names[0]}' --map seti=NAME")
+                f"map each to the script's own name, e.g. statusctl labels add {shlex.quote(names[0])} --map seti=NAME")
     if store.cart == "shopify":
         if store.flag("tags"):
             return "labels with no Shopify equivalent are written as order tags (tags=true)"

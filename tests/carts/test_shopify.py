@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from statusctl.carts import shopify, shopify_gql
 from statusctl.carts.base import Context, Record, Rejected, TryLater, make_client
 from statusctl.carts.matrix import CART_TYPES
 from statusctl.carts.shopify import ShopifyAdapter
@@ -80,6 +81,12 @@ def test_every_document_is_valid_against_the_real_admin_schema(version: str) -> 
     require()
     for name, text in DOCUMENTS.items():
         assert problems(version, text) == [], name
+
+
+def test_documents_lists_every_document_the_adapter_holds() -> None:
+    held = {value for module in (shopify_gql, shopify) for value in vars(module).values()
+            if isinstance(value, str) and value.lstrip().startswith(("query ", "mutation "))}
+    assert held == set(DOCUMENTS.values())
 
 
 def test_the_default_api_version_is_one_we_test_against() -> None:
