@@ -81,14 +81,16 @@ class OssProcess:
             self.proc.wait(10)
         self.reader.join(10)
 
-    def sockets(self) -> int:
-        """How many sockets the server process holds (its listening socket included)."""
-        count = 0
+    def sockets(self) -> set[str]:
+        """The sockets the server process holds now ('socket:[inode]', its listening socket included)."""
+        held = set()
         fd_dir = Path(f"/proc/{self.proc.pid}/fd")
         for fd in fd_dir.iterdir() if fd_dir.exists() else []:
             with contextlib.suppress(OSError):  # closed meanwhile
-                count += os.readlink(fd).startswith("socket:")
-        return count
+                target = os.readlink(fd)
+                if target.startswith("socket:"):
+                    held.add(target)
+        return held
 
     def post_update(self, number: str = "1001", postal: str = "90210", **fields: Any) -> httpx.Response:
         """A signed update for one order, as the stack controller sends it."""
