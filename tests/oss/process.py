@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from statusctl.carts.signing import headers as signed_headers
 from statusctl.oss.server import ENV_SECRET
@@ -23,6 +24,23 @@ from .conftest import SECRET, payload
 
 _LISTENING = re.compile(r"running on http://127\.0\.0\.1:(\d+)")
 _CAP = re.compile(r"At most (\d+) connections at once \((\d+) per client\); a request must arrive within ([\d.]+) s")
+
+
+def _loopback_range() -> bool:
+    """Whether this machine routes all of 127.0.0.0/8 to itself (Linux does): tests play other clients there."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.1.1", 0))
+        except OSError:
+            return False
+    return True
+
+
+needs_loopback_range = pytest.mark.skipif(
+    not _loopback_range(), reason="other client addresses need 127.0.0.0/8 on the loopback interface"
+)
 
 
 class OssProcess:

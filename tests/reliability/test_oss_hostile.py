@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.oss.process import OssProcess
+from tests.oss.process import OssProcess, needs_loopback_range
 
 from .conftest import Figures
 
@@ -178,6 +178,7 @@ class HeldSockets:
 
 
 @pytest.mark.slow
+@needs_loopback_range
 def test_a_thousand_slow_sockets_do_not_stop_a_customer(tmp_path: Path, figures: Figures) -> None:
     _raise_file_limit(SLOW_SOCKETS + 200)
     with OssProcess(tmp_path, nofile=SERVER_FILE_LIMIT) as oss:
