@@ -19,6 +19,7 @@ import socket
 import statistics
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,12 +135,20 @@ class SlowClients:
         self.selector.close()
 
 
-def _raise_file_limit(needed: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            pytest.skip(f"the test needs {needed} open files; the hard limit is {hard}")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+@pytest.fixture
+def open_files() -> Iterator[Callable[[int], None]]:
+    """`open_files(n)` raises this process's file limit to n for the test (or skips, saying why)."""
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def raise_to(needed: int) -> None:
+        soft, hard = before
+        if soft != resource.RLIM_INFINITY and soft < needed:
+            if hard != resource.RLIM_INFINITY and hard < needed:
+                pytest.skip(f"the test needs {needed} open files; the hard limit is {hard}")
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+    yield raise_to
+    resource.setrlimit(resource.RLIMIT_NOFILE, before)
 
 
 def _look_up(url: str, number: str, postal: str) -> float:
@@ -179,8 +188,10 @@ class HeldSockets:
 
 @pytest.mark.slow
 @needs_loopback_range
-def test_a_thousand_slow_sockets_do_not_stop_a_customer(tmp_path: Path, figures: Figures) -> None:
-    _raise_file_limit(SLOW_SOCKETS + 200)
+def test_a_thousand_slow_sockets_do_not_stop_a_customer(
+    tmp_path: Path, figures: Figures, open_files: Callable[[int], None]
+) -> None:
+    open_files(SLOW_SOCKETS + 200)
     with OssProcess(tmp_path, nofile=SERVER_FILE_LIMIT) as oss:
         assert oss.post_update("1001", "90210").status_code == 200
         assert 0 < oss.cap < SERVER_FILE_LIMIT and oss.request_timeout > 0
