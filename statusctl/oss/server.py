@@ -79,8 +79,9 @@ def listen(host: str, port: int) -> socket.socket:
         raise InputError(f"--port {port} is not a port number (1-65535, or 0 for any free port).")
     where = f"{host}:{port}"
     try:
-        family, kind, proto, _name, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        family, kind, proto, _name, address = socket.getaddrinfo(  # IPv4 unless an IPv6 address, as uvicorn
+            host, port, socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE,
         )[0]
     except (socket.gaierror, UnicodeError) as exc:
         raise ConfigError(f"Cannot listen on {shown(where)}: {getattr(exc, 'strerror', None) or exc}.") from None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from statusctl.carts.signing import headers as signed_headers
 from statusctl.oss.server import ENV_SECRET
@@ -23,6 +24,23 @@ from .conftest import SECRET, payload
 
 _LISTENING = re.compile(r"running on http://127\.0\.0\.1:(\d+)")
 _CAP = re.compile(r"At most (\d+) connections at once \((\d+) per client\); a request must arrive within ([\d.]+) s")
+
+
+def _loopback_range() -> bool:
+    """Whether this machine routes all of 127.0.0.0/8 to itself (Linux does): tests play other clients there."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.1.1", 0))
+        except OSError:
+            return False
+    return True
+
+
+needs_loopback_range = pytest.mark.skipif(
+    not _loopback_range(), reason="other client addresses need 127.0.0.0/8 on the loopback interface"
+)
 
 
 class OssProcess:
@@ -81,14 +99,16 @@ class OssProcess:
             self.proc.wait(10)
         self.reader.join(10)
 
-    def sockets(self) -> int:
-        """How many sockets the server process holds (its listening socket included)."""
-        count = 0
+    def sockets(self) -> set[str]:
+        """The sockets the server process holds now ('socket:[inode]', its listening socket included)."""
+        held = set()
         fd_dir = Path(f"/proc/{self.proc.pid}/fd")
         for fd in fd_dir.iterdir() if fd_dir.exists() else []:
             with contextlib.suppress(OSError):  # closed meanwhile
-                count += os.readlink(fd).startswith("socket:")
-        return count
+                target = os.readlink(fd)
+                if target.startswith("socket:"):
+                    held.add(target)
+        return held
 
     def post_update(self, number: str = "1001", postal: str = "90210", **fields: Any) -> httpx.Response:
         """A signed update for one order, as the stack controller sends it."""

@@ -19,6 +19,9 @@ from statusctl.oss.guard import Limits
 from statusctl.oss.server import Background
 
 from .conftest import SECRET
+from .process import needs_loopback_range
+
+pytestmark = needs_loopback_range
 
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 

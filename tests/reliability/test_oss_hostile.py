@@ -19,13 +19,14 @@ import socket
 import statistics
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.oss.process import OssProcess
+from tests.oss.process import OssProcess, needs_loopback_range
 
 from .conftest import Figures
 
@@ -134,12 +135,20 @@ class SlowClients:
         self.selector.close()
 
 
-def _raise_file_limit(needed: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            pytest.skip(f"the test needs {needed} open files; the hard limit is {hard}")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+@pytest.fixture
+def open_files() -> Iterator[Callable[[int], None]]:
+    """`open_files(n)` raises this process's file limit to n for the test (or skips, saying why)."""
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def raise_to(needed: int) -> None:
+        soft, hard = before
+        if soft != resource.RLIM_INFINITY and soft < needed:
+            if hard != resource.RLIM_INFINITY and hard < needed:
+                pytest.skip(f"the test needs {needed} open files; the hard limit is {hard}")
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+    yield raise_to
+    resource.setrlimit(resource.RLIMIT_NOFILE, before)
 
 
 def _look_up(url: str, number: str, postal: str) -> float:
@@ -154,54 +163,82 @@ def _look_up(url: str, number: str, postal: str) -> float:
     return time.monotonic() - started
 
 
+@dataclass
+class HeldSockets:
+    """How long the server keeps each socket, seen from its file table every quarter second."""
+
+    oss: OssProcess
+    first: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+    counts: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.before = self.oss.sockets()  # the listening socket, the event loop's own pair
+
+    def sample(self) -> None:
+        now, held = time.monotonic(), self.oss.sockets() - self.before
+        self.counts.append(len(held) + len(self.before))
+        for sock in held:
+            self.first.setdefault(sock, now)
+            self.last[sock] = now
+
+    def kept(self) -> list[float]:
+        return [self.last[sock] - self.first[sock] for sock in self.first]
+
+
 @pytest.mark.slow
-def test_a_thousand_slow_sockets_do_not_stop_a_customer(tmp_path: Path, figures: Figures) -> None:
-    _raise_file_limit(SLOW_SOCKETS + 200)
+@needs_loopback_range
+def test_a_thousand_slow_sockets_do_not_stop_a_customer(
+    tmp_path: Path, figures: Figures, open_files: Callable[[int], None]
+) -> None:
+    open_files(SLOW_SOCKETS + 200)
     with OssProcess(tmp_path, nofile=SERVER_FILE_LIMIT) as oss:
         assert oss.post_update("1001", "90210").status_code == 200
         assert 0 < oss.cap < SERVER_FILE_LIMIT and oss.request_timeout > 0
         port = int(oss.url.rsplit(":", 1)[1])
         # A fifth from one address (held to the per-client cap), the rest spread over 40 addresses.
         sources = ["127.0.0.1"] * 10 + [f"127.0.1.{i}" for i in range(1, 41)]
-        attack = oss.request_timeout + 4  # long enough for the deadline to close the first ones
+        attack = oss.request_timeout + 4  # long enough to see a socket kept past the deadline and slack
         latencies: list[float] = []
-        held: list[int] = []
+        held = HeldSockets(oss)
         with SlowClients(port, SLOW_SOCKETS, sources) as slow:
             started = time.monotonic()
             next_lookup = started + 1.0
             while time.monotonic() - started < attack:
-                held.append(oss.sockets())
+                held.sample()
                 if time.monotonic() >= next_lookup:
                     latencies.append(_look_up(oss.url, "1001", "90210"))
                     next_lookup += 1.5
                 time.sleep(0.25)
-            still_open = slow.open_now()
-            lifetimes = list(slow.lifetimes)
+            queued = len(slow.open_now())
+            closed = len(slow.lifetimes)
             opened = slow.opened
         assert oss.proc.poll() is None, "".join(oss.lines)
         assert httpx.get(f"{oss.url}/healthz", timeout=5).json() == {"status": "ok"}
-    assert len(latencies) >= 8
-    # The server never holds more sockets than its cap (plus those it has just closed to make room).
-    assert max(held) <= oss.cap + 4 * 16 + 1, (max(held), oss.cap)
-    # The server closed the slow connections (over and over, as they came back), none much later than
-    # its request deadline after the client opened it: the slack is time spent in the kernel's queue
-    # before the server accepted it. (Those the client still counts as open at the end wait in that
-    # queue, never accepted: they hold no file of the server's. tests/oss/test_guard.py times each rule.)
-    assert len(lifetimes) > SLOW_SOCKETS and max(lifetimes) < oss.request_timeout + 5, max(lifetimes)
-    assert "Traceback" not in "".join(oss.lines), "".join(oss.lines)[-3000:]
-    assert "out of system resource" not in "".join(oss.lines)
+    log = "".join(oss.lines)
+    assert len(latencies) >= 5  # every one answered (on a new connection, within _look_up's 5 s)
+    # The server never holds more sockets than its cap (plus those it has just closed to make room) ...
+    assert max(held.counts) <= oss.cap + 4 * 16 + 3, (max(held.counts), oss.cap)
+    # ... nor any of them much past its request deadline (the slack is for a busy machine's late
+    # timers; the attack lasts longer than deadline and slack), while it closes the slow ones over and
+    # over as they come back. Those the client still counts as open at the end wait in the kernel's
+    # queue, never accepted: they hold no file of the server's.
+    kept = held.kept()
+    assert max(kept) < oss.request_timeout + 2, max(kept)
+    assert attack > oss.request_timeout + 2 and closed > 0
+    assert "Traceback" not in log, log[-3000:]
+    assert "out of system resource" not in log
     figures("oss slow clients", {
         "slow sockets": SLOW_SOCKETS, "connections opened by them": opened,
         "server file limit": SERVER_FILE_LIMIT, "server connection cap": oss.cap,
-        "sockets held by the OSS (max)": max(held), "sockets held (median)": int(statistics.median(held)),
-        "slow socket kept (median s)": round(statistics.median(lifetimes), 2),
-        "slow socket kept (max s)": round(max(lifetimes), 2),
-        "slow sockets closed by the OSS": len(lifetimes), "still queued at the end": len(still_open),
+        "sockets held by the OSS (max)": max(held.counts), "sockets held (median)": int(statistics.median(held.counts)),
+        "socket kept by the OSS (median s)": round(statistics.median(kept), 2),
+        "socket kept by the OSS (max s)": round(max(kept), 2),
+        "slow connections closed by the OSS": closed, "still in the kernel's queue at the end": queued,
         "customer lookups": len(latencies),
         "lookup latency (median ms)": round(1000 * statistics.median(latencies), 1),
         "lookup latency (max ms)": round(1000 * max(latencies), 1),
     })
-
 
 def _brute_force(url: str, forwarded: list[str]) -> list[int]:
     """Wrong ZIPs for a known order, one try per X-Forwarded-For value; the answers' status codes."""
