@@ -170,12 +170,18 @@ class Database:
         return db
 
     def check_identity(self) -> None:
-        """DatabaseReplaced when the file at `path` is gone or is no longer the file this connection opened."""
+        """DatabaseReplaced when the file at `path` is gone or is no longer the file this connection opened.
+
+        Nothing more may be written then: the caller closes the connection.
+        """
         try:
             now = _identity(self.path)
         except OSError:
             now = None
         if now != self.identity:
+            # The -wal and -shm files are found by name: a database put at this path would read
+            # this file's frames as its own. Move them into this file and empty the log first.
+            self.give_back_space()
             raise DatabaseReplaced(
                 f"The database file {self.path} was deleted or replaced by another file while statusctl was "
                 "using it, so it stopped; put the database back (restore it from a backup) and start again.")

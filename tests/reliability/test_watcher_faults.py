@@ -28,6 +28,7 @@ from ..stackhelpers import (
     fill,
     finish,
     hook_url,
+    query,
     run_process,
     serve,
     setup_db,
@@ -239,6 +240,11 @@ def test_a_watcher_whose_database_file_is_deleted_or_replaced_stops_with_a_sente
         for args in (["stack", "status"], ["stack", "run"], ["init"]):
             one_sentence(run_process(db_file, *args), str(db_file), "is missing but its statusctl.db-wal")
         assert not db_file.exists()
+    else:
+        # The restored file took nothing from the stopped watcher's write-ahead log.
+        assert query(db_file, "SELECT * FROM pragma_integrity_check")[0]["integrity_check"] == "ok"
+        assert len(stack_rows(db_file)) == 400
+        assert run_process(db_file, "stack", "status", "--json").code == 0
 
 
 # -- runs cut short by signals report it --------------------------------------------------------
