@@ -33,7 +33,7 @@ def run_controller(db: Path, *, progress: bool, **options: Any) -> tuple[DrainRe
             received.append(signum)
             if len(received) == 1:
                 controller.stop()
-            else:
+            elif len(received) == 2:  # (later ones: it is already stopping at once)
                 controller.stop(now=True)
                 if task is not None:
                     loop.call_soon_threadsafe(task.cancel)

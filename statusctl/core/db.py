@@ -148,12 +148,11 @@ class Database:
             conn = sqlite3.connect(_uri(path), timeout=timeout, isolation_level=None, check_same_thread=False,
                                    uri=True)
             conn.row_factory = sqlite3.Row
-            if not create and conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone() is None:
+            if not create and not _has_schema(conn):
                 conn.close()
-                raise DatabaseError(
-                    f"{path} holds no statusctl database ({'an empty file' if path.stat().st_size == 0 else 'no statusctl tables'}); "
-                    "check --db / STATUSCTL_DB, or create the database with `statusctl init`.")
+                what = "an empty file" if path.stat().st_size == 0 else "no statusctl tables"
+                raise DatabaseError(f"{path} holds no statusctl database ({what}); check --db / STATUSCTL_DB, "
+                                    "or create the database with `statusctl init`.")
             conn.execute("PRAGMA foreign_keys = ON")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
@@ -170,12 +169,18 @@ class Database:
         return db
 
     def check_identity(self) -> None:
-        """DatabaseReplaced when the file at `path` is gone or is no longer the file this connection opened."""
+        """DatabaseReplaced when the file at `path` is gone or is no longer the file this connection opened.
+
+        Nothing more may be written then: the caller closes the connection.
+        """
         try:
             now = _identity(self.path)
         except OSError:
             now = None
         if now != self.identity:
+            # The -wal and -shm files are found by name: a database put at this path would read
+            # this file's frames as its own. Move them into this file and empty the log first.
+            self.give_back_space()
             raise DatabaseReplaced(
                 f"The database file {self.path} was deleted or replaced by another file while statusctl was "
                 "using it, so it stopped; put the database back (restore it from a backup) and start again.")
@@ -297,6 +302,12 @@ class Database:
                 conn.execute("INSERT INTO migrations (name, applied) VALUES (?, ?)", (name, time.time()))
             applied.append(name)
         return applied
+
+
+def _has_schema(conn: sqlite3.Connection) -> bool:
+    """Is this a statusctl database (migrated at least once)? Read before anything writes to the file."""
+    sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'"
+    return conn.execute(sql).fetchone() is not None
 
 
 def _identity(path: Path) -> tuple[int, int]:

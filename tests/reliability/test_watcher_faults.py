@@ -28,6 +28,7 @@ from ..stackhelpers import (
     fill,
     finish,
     hook_url,
+    query,
     run_process,
     serve,
     setup_db,
@@ -35,6 +36,7 @@ from ..stackhelpers import (
     stack_rows,
 )
 from ..test_controller_processes import signal_taken, wait_until
+from .conftest import Figures
 from .test_environment import GUARD, drain_everything, fill_disk, locked, one_sentence, small_disk
 
 pytestmark = pytest.mark.slow
@@ -87,8 +89,8 @@ def warnings_only(stderr: str) -> list[str]:
 # -- a stop signal while the database is locked -----------------------------------------------
 
 
-def test_sigterm_stops_a_watcher_within_seconds_while_another_process_holds_the_lock(db_file: Path,
-                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigterm_stops_a_watcher_within_seconds_while_another_process_holds_the_lock(
+        db_file: Path, monkeypatch: pytest.MonkeyPatch, figures: Figures) -> None:
     monkeypatch.delenv("STATUSCTL_BUSY_TIMEOUT", raising=False)  # the default 30 s
     with serve(Hook(pause=0.05)) as (hook, server):
         setup_db(db_file, {STORE: hook_url(server)}, settings={"StackLeaseSeconds": "5"})
@@ -100,11 +102,12 @@ def test_sigterm_stops_a_watcher_within_seconds_while_another_process_holds_the_
             with locked(db_file):
                 time.sleep(1.0)  # its sends finish; writing their outcomes waits for the lock
                 watcher.send_signal(signal.SIGTERM)
-                stopped_within(watcher, STOPS_WITHIN)
+                took = stopped_within(watcher, STOPS_WITHIN)
             ran = finish(watcher, GUARD)
         finally:
             if watcher.poll() is None:
                 watcher.kill()
+        figures("watcher: SIGTERM while the lock is held", {"seconds to stop (busy timeout 30 s)": round(took, 2)})
         # It could not write its last outcomes: cut short, and says so.
         assert ran.code == 128 + signal.SIGTERM, ran.stderr
         report = json.loads(ran.stdout)
@@ -113,8 +116,8 @@ def test_sigterm_stops_a_watcher_within_seconds_while_another_process_holds_the_
         drain_everything(db_file, hook, uids)  # the leases come back: nothing lost
 
 
-def test_a_second_signal_stops_a_watcher_at_once_while_the_lock_is_held_and_sends_hang(db_file: Path,
-                                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_second_signal_stops_a_watcher_at_once_while_the_lock_is_held_and_sends_hang(
+        db_file: Path, monkeypatch: pytest.MonkeyPatch, figures: Figures) -> None:
     monkeypatch.delenv("STATUSCTL_BUSY_TIMEOUT", raising=False)
     gate = Gate(hold=2, lose=True, guard=GUARD)
     with serve(Hook()) as (hook, server):
@@ -129,7 +132,8 @@ def test_a_second_signal_stops_a_watcher_at_once_while_the_lock_is_held_and_send
                 signal_taken(watcher.pid, signal.SIGTERM)
                 assert watcher.poll() is None
                 watcher.send_signal(signal.SIGINT)  # now: cancel them, give up on the locked database
-                stopped_within(watcher, STOPS_WITHIN)
+                took = stopped_within(watcher, STOPS_WITHIN)
+                figures("watcher: second signal, lock held, sends hanging", {"seconds to stop": round(took, 2)})
             ran = finish(watcher, GUARD)
         finally:
             if watcher.poll() is None:
@@ -178,7 +182,8 @@ def test_a_watcher_on_a_full_disk_gives_its_wal_back_says_so_and_carries_on_when
             assert stack_rows(db) == []
 
 
-def test_sigterm_stops_a_watcher_within_seconds_on_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigterm_stops_a_watcher_within_seconds_on_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               figures: Figures) -> None:
     with small_disk(tmp_path / "disk", "16m") as disk:
         db = disk / "statusctl.db"
         monkeypatch.setenv("STATUSCTL_DB", str(db))
@@ -194,7 +199,8 @@ def test_sigterm_stops_a_watcher_within_seconds_on_a_full_disk(tmp_path: Path, m
                 # Several failed turns: the wait between them has grown past what a stop may take.
                 assert wait_until(lambda: followed.stderr().count("is full") >= 4, GUARD), followed.stderr()
                 watcher.send_signal(signal.SIGTERM)
-                stopped_within(watcher, STOPS_WITHIN)
+                took = stopped_within(watcher, STOPS_WITHIN)
+                figures("watcher: SIGTERM on a full disk", {"seconds to stop": round(took, 2)})
                 ran = followed.finish()
             finally:
                 if watcher.poll() is None:
@@ -239,6 +245,11 @@ def test_a_watcher_whose_database_file_is_deleted_or_replaced_stops_with_a_sente
         for args in (["stack", "status"], ["stack", "run"], ["init"]):
             one_sentence(run_process(db_file, *args), str(db_file), "is missing but its statusctl.db-wal")
         assert not db_file.exists()
+    else:
+        # The restored file took nothing from the stopped watcher's write-ahead log.
+        assert query(db_file, "SELECT * FROM pragma_integrity_check")[0]["integrity_check"] == "ok"
+        assert len(stack_rows(db_file)) == 400
+        assert run_process(db_file, "stack", "status", "--json").code == 0
 
 
 # -- runs cut short by signals report it --------------------------------------------------------
