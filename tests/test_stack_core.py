@@ -419,7 +419,8 @@ def test_retry_by_id_leaves_a_record_that_is_being_sent_alone(db, db_file):
     orders = fill(db_file, records=1, orders=1)
     uid = orders["O00000"][0]
     (c,) = claim(db, "A", now=time.time())
-    stack.retry(db, [uid])
+    with pytest.raises(InputError, match=r"is being sent right now; retry it when that send is over \(its lease"):
+        stack.retry(db, [uid])
     r = row(db_file, uid)
     assert r["lease_owner"] == "A", "retry released a live lease: a second controller could send it at once"
     assert claim(db, "B", now=time.time()) == []

@@ -387,7 +387,9 @@ def retry(db: Database, ids: list[str], *, failed: bool = False, now: float | No
     with db.tx() as conn:
         rows = _select(conn, ids, failed)
         # A record under a live lease is being sent right now: freeing it would let a
-        # second controller send it at the same time, so it is left alone.
+        # second controller send it at the same time, so it is refused (and, should a
+        # claim race this, left alone by the WHERE below).
+        _refuse_busy(rows, now, "retry")
         cur = conn.executemany(
             "UPDATE stack SET state = 'queued', attempts = 0, next_attempt = ?, lease_owner = NULL, lease_until = NULL "
             "WHERE seq = ? AND (lease_until IS NULL OR lease_until < ?)",
@@ -405,14 +407,9 @@ def drop(
     now = time.time() if now is None else now
     with db.tx() as conn:
         rows = _select(conn, ids, failed)
-        for r in rows:
-            # Deleting a record while a controller sends it would let the order's next record
-            # go out at the same time, maybe first: the order per order would be broken.
-            if r["lease_until"] is not None and r["lease_until"] >= now:
-                raise InputError(
-                    f"Record {r['uid']} is being sent right now; drop it when that send is over "
-                    f"(its lease ends within {max(1, math.ceil(r['lease_until'] - now))} s)."
-                )
+        # Deleting a record while a controller sends it would let the order's next record
+        # go out at the same time, maybe first: the order per order would be broken.
+        _refuse_busy(rows, now, "drop")
         conn.executemany("DELETE FROM stack WHERE seq = ?", [(r["seq"],) for r in rows])
         conn.executemany(
             "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, reason, controller) "
@@ -422,13 +419,14 @@ def drop(
     return len(rows)
 
 
-def being_sent(db: Database, ids: list[str], *, failed: bool, now: float | None = None) -> list[tuple[str, int]]:
-    """Of the records named, those a controller is sending right now (`retry` leaves them alone):
-    (uid, seconds until the send's lease ends)."""
-    now = time.time() if now is None else now
-    with db.tx() as conn:
-        return [(r["uid"], max(1, math.ceil(r["lease_until"] - now))) for r in _select(conn, ids, failed)
-                if r["lease_until"] is not None and r["lease_until"] >= now]
+def _refuse_busy(rows: list[sqlite3.Row], now: float, verb: str) -> None:
+    """Refuse to `verb` a record a controller is sending right now (its lease is live)."""
+    for r in rows:
+        if r["lease_until"] is not None and r["lease_until"] >= now:
+            raise InputError(
+                f"Record {r['uid']} is being sent right now; {verb} it when that send is over "
+                f"(its lease ends within {max(1, math.ceil(r['lease_until'] - now))} s)."
+            )
 
 
 def count_selected(db: Database, ids: list[str], *, failed: bool) -> int:
