@@ -173,11 +173,13 @@ class ChangeSession:
                 self._orders[state.number] = state
 
     def order(self, number: str) -> OrderState:
-        if number not in self._orders:
+        state = self._orders.get(number)
+        if state is None:
             self.load([number])
-        if number not in self._orders:
+            state = self._orders.get(number)
+        if state is None:
             raise NotFound(f"Unknown order {shown(number)}.")
-        return self._orders[number]
+        return state
 
     def add_order(self, state: OrderState) -> None:
         """Register an order inserted in this transaction (by import)."""
@@ -220,10 +222,11 @@ class ChangeSession:
                 item = order.item(sku)
                 if item.cancelled:
                     raise InputError(f"Item {sku} of order {number} is cancelled and cannot be shipped.")
-                amount = item.remaining if qty is None else qty
-                if amount > item.remaining or amount <= 0:
+                left = item.remaining
+                amount = left if qty is None else qty
+                if amount > left or amount <= 0:
                     raise InputError(
-                        f"Item {sku} of order {number} has {item.remaining} left to ship, not {qty if qty is not None else amount}."
+                        f"Item {sku} of order {number} has {left} left to ship, not {qty if qty is not None else amount}."
                     )
                 wanted.append((item, amount))
         else:
