@@ -206,6 +206,7 @@ class WooCommerce:
                            "cs_" + hashlib.sha1(f"{name} secret".encode()).hexdigest())
             self.install(root, site)
             server.start()
+            site.rest("wc/v3/orders", params={"per_page": "1"})  # warm the shared opcache of its workers
             self.sites[name] = site
 
     def install(self, root: Path, site: WooSite) -> None:

@@ -14,11 +14,12 @@ import pytest
 
 from ..helpers import cli
 from .carts import OpenCart
-from .flow import TIMEOUT_S, history, import_order, kill_mid_send, records, run, start_shop
+from .flow import history, import_order, kill_mid_send, records, run, start_shop
 
 pytestmark = pytest.mark.real
 
 PENDING, PROCESSING, SHIPPED, CANCELED = 1, 2, 3, 7
+TIMEOUT_S, LEASE_S = 5, 6  # a send to this OpenCart takes well under a second
 _numbers = itertools.count(1)
 
 
@@ -106,11 +107,11 @@ def test_killed_mid_send_the_resend_leaves_one_entry(opencart: OpenCart, tmp_pat
     The order is already Shipped, so the status cannot tell whether the first post arrived:
     the resend must read that from api/order/info's date_modified.
     """
-    start_shop()
+    start_shop(lease=LEASE_S)
     add_store(opencart)
     number, oid, to = new_order(opencart, tmp_path, SHIPPED)
     cli("ship", number, "--tracking", "1Z999AA10123456784", "--carrier", "UPS")
-    kill_mid_send(opencart.server, "route=api/order/history", release)
+    kill_mid_send(opencart.server, "route=api/order/history", release, LEASE_S)
     assert len(opencart.history(oid)) == (1 if release == "go" else 0)
     run()
     assert records(number) == []
