@@ -66,3 +66,17 @@ def kill_mid_send(hold: Any, fragment: str, release: str, lease: int) -> None:
     if release == "go":
         assert hold.wait_for("done"), "the cart did not finish the held request"
     time.sleep(lease + 0.5)  # the dead controller's lease must run out before anyone resends
+
+
+def run_with_database_down(db: Any, number: str) -> dict[str, Any]:
+    """`stack run` while the carts' MariaDB is stopped; the order's record must wait (retrying after HTTP
+    500), and is made due again (`stack retry`, as the operator would) once the database is back."""
+    db.stop()
+    try:
+        run(code=3)
+        [waiting] = records(number)
+    finally:
+        db.start()
+    assert waiting["state"] == "retrying" and waiting["last_status"] == 500, waiting
+    cli("stack", "retry", waiting["id"])
+    return waiting

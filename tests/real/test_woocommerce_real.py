@@ -15,7 +15,15 @@ import pytest
 
 from ..helpers import cli
 from .carts import WooCommerce, WooSite
-from .flow import history, import_order, kill_mid_send, records, run, start_shop
+from .flow import (
+    history,
+    import_order,
+    kill_mid_send,
+    records,
+    run,
+    run_with_database_down,
+    start_shop,
+)
 
 pytestmark = pytest.mark.real
 
@@ -120,14 +128,7 @@ def test_an_unknown_order_fails_and_a_database_down_waits(woocommerce: WooCommer
     assert "woocommerce_rest_order_invalid_id" in missing["last_error"]
     number, oid, _ = new_order(site, tmp_path)
     cli("ship", number, "--tracking", UPS, "--carrier", "UPS")
-    woocommerce.db.stop()
-    try:
-        run(code=3)
-        [waiting] = records(number)
-    finally:
-        woocommerce.db.start()
-    assert waiting["state"] == "retrying" and waiting["last_status"] == 500
-    cli("stack", "retry", waiting["id"])
+    run_with_database_down(woocommerce.db, number)
     run(code=3)  # WC-NOPE stays failed
     assert records(number) == []
     assert site.rest(f"wc/v3/orders/{oid}")["status"] == "completed" and trackings(site, oid) == [UPS]
