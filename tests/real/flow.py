@@ -32,6 +32,14 @@ def import_order(folder: Path, number: str, cart_id: int, email_to: str, store: 
     cli("orders", "import", path, "--store", store)
 
 
+def store_test(name: str, *, ok: bool) -> str:
+    """`stores test NAME --json`: what it saw, or why it failed."""
+    result = cli_json("stores", "test", name, code=0 if ok else 1)
+    assert result["ok"] is ok, result
+    message: str = result["message"]
+    return message
+
+
 def run(code: int = 0) -> str:
     """`statusctl stack run` (one drain); its stdout."""
     return cli("stack", "run", code=code).stdout

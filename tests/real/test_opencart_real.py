@@ -24,6 +24,7 @@ from .flow import (
     run,
     run_with_database_down,
     start_shop,
+    store_test,
 )
 
 pytestmark = pytest.mark.real
@@ -54,13 +55,13 @@ def new_order(cart: OpenCart, folder: Path, status: int, *, store: str = "oc",
 def test_stores_test_logs_in_and_names_each_refusal(opencart: OpenCart) -> None:
     start_shop()
     add_store(opencart)
-    assert "OK: OpenCart accepted the API login" in cli("stores", "test", "oc").stdout
+    assert store_test("oc", ok=True).startswith("OpenCart accepted the API login")
     add_store(opencart, "wrongkey", key="X" * 256)
-    out = cli("stores", "test", "wrongkey", code=1).stdout
+    out = store_test("wrongkey", ok=False)
     assert "wrong API username or key" in out and "X" * 40 not in out
     opencart.sql("DELETE FROM oc_api_ip")
     try:
-        out = cli("stores", "test", "oc", code=1).stdout
+        out = store_test("oc", ok=False)
     finally:
         opencart.sql("INSERT INTO oc_api_ip (api_id, ip) SELECT api_id, '127.0.0.1' FROM oc_api")
     assert "Your IP 127.0.0.1 is not allowed" in out and "System > Users > API" in out

@@ -23,6 +23,7 @@ from .flow import (
     run,
     run_with_database_down,
     start_shop,
+    store_test,
 )
 
 pytestmark = pytest.mark.real
@@ -57,13 +58,13 @@ def customer_notes(site: WooSite, oid: int) -> list[str]:
 def test_stores_test_finds_the_tracking_plugin(woo: WooSite) -> None:
     start_shop()
     add_store(woo)
-    assert cli("stores", "test", "woo").stdout.strip().endswith("Shipment Tracking extension present")
+    assert store_test("woo", ok=True).endswith("Shipment Tracking extension present")
     top = httpx.get(f"{woo.url}/wp-json/wc-shipment-tracking/v3/shipment-trackings/providers",
                     auth=(woo.key, woo.secret))
     # the reason for issue 10.4: only Shipment Tracking serves the top-level route
     assert (top.status_code, woo.name) in ((200, "shipment-tracking"), (404, "ast"))
     add_store(woo, "wrong", secret="cs_" + "0" * 40)
-    out = cli("stores", "test", "wrong", code=1).stdout
+    out = store_test("wrong", ok=False)
     assert "HTTP 401" in out and "0" * 40 not in out
 
 
