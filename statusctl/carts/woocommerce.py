@@ -9,9 +9,10 @@ One record becomes, in this order:
    Tracking (1.6) and the free Advanced Shipment Tracking plugin (AST 3.9) serve
    `wc-shipment-tracking/v3/orders/{id}/shipment-trackings` and its
    `/providers`; AST has no top-level `shipment-trackings/providers` (404
-   `rest_no_route`), so the carriers are read from the order's own route. AST
-   lists only the carriers the merchant enabled (its list comes from TrackShip);
-   a tracking number of any other carrier goes into the note;
+   `rest_no_route`), so on that 404 the carriers are read from the order's own
+   route (which Shipment Tracking 1.6.20+ marks deprecated, hence not first).
+   AST lists only the carriers the merchant enabled (its list comes from
+   TrackShip); a tracking number of any other carrier goes into the note;
 2. one customer note (`customer_note: true`, e-mailed to the customer) holding
    the record's note, one line per item whose label changed, and the tracking
    numbers not given to the extension — skipped when the order already has the
@@ -51,6 +52,7 @@ NOTE = "note"  # the mapping value that means "say it in the customer note" (Ite
 
 class WooCommerceAdapter(RestAdapter):
     cart = "woocommerce"
+    _per_order = False  # the site serves the providers only per order (AST)
 
     def auth(self) -> dict[str, Any]:
         return {"auth": httpx.BasicAuth(self.secret("key"), self.secret("secret"))}
@@ -126,10 +128,20 @@ class WooCommerceAdapter(RestAdapter):
     async def providers(self, oid: str) -> dict[str, str]:
         """The extension's carrier names, keyed loosely ('Fedex', 'FedEx', 'fed ex' alike).
 
-        Read from the per-order route, which Shipment Tracking and AST both serve (neither checks the order there).
+        AST serves them only per order (neither plugin checks the order there); once a site
+        answered 404 to the top-level route this adapter asks per order straight away.
         """
-        groups = await self.call("GET", f"{TRACKING}/orders/{oid}/shipment-trackings/providers",
-                                 "read the Shipment Tracking providers")
+        what = "read the Shipment Tracking providers"
+        groups = None
+        if not self._per_order:
+            try:
+                groups = await self.call("GET", f"{TRACKING}/shipment-trackings/providers", what)
+            except Rejected as err:
+                if err.status != 404:
+                    raise
+                self._per_order = True
+        if self._per_order:
+            groups = await self.call("GET", f"{TRACKING}/orders/{oid}/shipment-trackings/providers", what)
         names: dict[str, str] = {}
         for group in (groups or {}).values() if isinstance(groups, dict) else []:
             if isinstance(group, dict):

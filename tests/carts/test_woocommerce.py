@@ -105,7 +105,9 @@ def test_ast_without_the_top_level_providers_route_works() -> None:
             "Shipment Tracking extension present")
         send(server, shipped_payload(), options={"tracking": "extension"})
         assert [t["tracking_number"] for t in fake.trackings[ORDER_ID]] == ["1Z999AA10123456784"]
-        assert not any(r.path.endswith("/v3/shipment-trackings/providers") for r in server.requests)
+        asked = [r.path for r in server.requests if r.path.endswith("/providers")]
+        assert asked[-2:] == ["/wp-json/wc-shipment-tracking/v3/shipment-trackings/providers",  # 404 rest_no_route
+                              f"/wp-json/wc-shipment-tracking/v3/orders/{ORDER_ID}/shipment-trackings/providers"]
 
 
 def test_a_carrier_the_extension_does_not_know_goes_into_the_note(server: FakeServer, fake: WooFake) -> None:

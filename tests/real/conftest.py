@@ -8,6 +8,7 @@ start-ups took is printed in the "real carts" section of the summary.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -29,20 +30,23 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
     require_tools("mariadbd", "mariadb-install-db", "mariadb", "php")
+    folder = tmp_path_factory.mktemp("mariadb")
     started = time.monotonic()
-    server = MariaDB(tmp_path_factory.mktemp("mariadb"))
+    server = MariaDB(folder)
     try:
         server.install()
         STARTUP_S["MariaDB"] = time.monotonic() - started
         yield server
     finally:
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def opencart(mariadb: MariaDB, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenCart]:
+    folder = tmp_path_factory.mktemp("opencart")
     started = time.monotonic()
-    cart = OpenCart(mariadb, tmp_path_factory.mktemp("opencart"))
+    cart = OpenCart(mariadb, folder)
     try:
         cart.setup()
         STARTUP_S["OpenCart 3.0.5.0"] = time.monotonic() - started
@@ -50,18 +54,21 @@ def opencart(mariadb: MariaDB, tmp_path_factory: pytest.TempPathFactory) -> Iter
     finally:
         if cart.server:
             cart.server.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # 70 MB of PHP: not left for the next sessions to clean
 
 
 @pytest.fixture(scope="session")
 def woocommerce(mariadb: MariaDB, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WooCommerce]:
+    folder = tmp_path_factory.mktemp("woocommerce")
     started = time.monotonic()
-    carts = WooCommerce(mariadb, tmp_path_factory.mktemp("woocommerce"))
+    carts = WooCommerce(mariadb, folder)
     try:
         carts.setup()
         STARTUP_S["WooCommerce 7.9.0 (two sites)"] = time.monotonic() - started
         yield carts
     finally:
         carts.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(params=["shipment-tracking", "ast"])

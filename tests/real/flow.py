@@ -11,16 +11,15 @@ from typing import Any
 from ..helpers import cli, cli_json, updates_on
 from ..stackhelpers import finish, spawn
 
-LEASE_S = 3  # StackLeaseSeconds of these tests: a killed controller's record is due again soon
-TIMEOUT_S = "2"  # each store's timeout, below the lease
 
-
-def start_shop() -> None:
-    """init, status updates on, quick retries and a short lease (the test waits it out after a kill)."""
+def start_shop(*, lease: int | None = None) -> None:
+    """init, status updates on, quick retries; a short StackLeaseSeconds for tests that kill a controller
+    (they wait it out before the resend; it must outlast a whole send, so stores get `timeout` below it)."""
     cli("init")
     updates_on()
     cli("config", "set", "StackRetrySchedule", "0.01,0.01")
-    cli("config", "set", "StackLeaseSeconds", str(LEASE_S))
+    if lease:
+        cli("config", "set", "StackLeaseSeconds", str(lease))
 
 
 def import_order(folder: Path, number: str, cart_id: int, email_to: str, store: str,
@@ -31,6 +30,14 @@ def import_order(folder: Path, number: str, cart_id: int, email_to: str, store: 
     path = folder / f"order-{number}.csv"
     path.write_text("\n".join(lines) + "\n")
     cli("orders", "import", path, "--store", store)
+
+
+def store_test(name: str, *, ok: bool) -> str:
+    """`stores test NAME --json`: what it saw, or why it failed."""
+    result = cli_json("stores", "test", name, code=0 if ok else 1)
+    assert result["ok"] is ok, result
+    message: str = result["message"]
+    return message
 
 
 def run(code: int = 0) -> str:
@@ -49,7 +56,7 @@ def history(order: str) -> list[dict[str, Any]]:
     return rows
 
 
-def kill_mid_send(hold: Any, fragment: str, release: str) -> None:
+def kill_mid_send(hold: Any, fragment: str, release: str, lease: int) -> None:
     """Start a controller, SIGKILL it while the cart holds the request matching `fragment`, then
     let the cart `release` it ("go": handle it, "drop": never see it) and wait out the lease."""
     hold.hold(fragment)
@@ -66,4 +73,18 @@ def kill_mid_send(hold: Any, fragment: str, release: str) -> None:
     hold.release(release)
     if release == "go":
         assert hold.wait_for("done"), "the cart did not finish the held request"
-    time.sleep(LEASE_S + 0.5)  # the dead controller's lease must run out before anyone resends
+    time.sleep(lease + 0.5)  # the dead controller's lease must run out before anyone resends
+
+
+def run_with_database_down(db: Any, number: str) -> dict[str, Any]:
+    """`stack run` while the carts' MariaDB is stopped; the order's record must wait (retrying after HTTP
+    500), and is made due again (`stack retry`, as the operator would) once the database is back."""
+    db.stop()
+    try:
+        run(code=3)
+        [waiting] = records(number)
+    finally:
+        db.start()
+    assert waiting["state"] == "retrying" and waiting["last_status"] == 500, waiting
+    cli("stack", "retry", waiting["id"])
+    return waiting

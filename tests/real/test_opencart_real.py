@@ -8,23 +8,37 @@ its own statusctl database, then runs the CLI as a user does; it reads
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import pytest
 
 from ..helpers import cli
+from ..stackhelpers import finish, spawn
 from .carts import OpenCart
-from .flow import TIMEOUT_S, history, import_order, kill_mid_send, records, run, start_shop
+from .flow import (
+    history,
+    import_order,
+    kill_mid_send,
+    records,
+    run,
+    run_with_database_down,
+    start_shop,
+    store_test,
+)
 
 pytestmark = pytest.mark.real
 
 PENDING, PROCESSING, SHIPPED, CANCELED = 1, 2, 3, 7
+TIMEOUT_S, LEASE_S = 5, 6  # a send to this OpenCart takes well under a second
 _numbers = itertools.count(1)
 
 
-def add_store(cart: OpenCart, name: str = "oc", *, key: str = OpenCart.KEY, url: str | None = None) -> None:
+def add_store(cart: OpenCart, name: str = "oc", *, key: str = OpenCart.KEY, url: str | None = None,
+              options: tuple[str, ...] | list[str] = ()) -> None:
+    extra = [arg for option in options for arg in ("--option", option)]
     cli("stores", "add", name, "--cart", "opencart", "--url", url or cart.url, "--secret",
-        f"username={cart.USERNAME}", "--secret", f"key={key}", "--option", f"timeout={TIMEOUT_S}")
+        f"username={cart.USERNAME}", "--secret", f"key={key}", "--option", f"timeout={TIMEOUT_S}", *extra)
 
 
 def new_order(cart: OpenCart, folder: Path, status: int, *, store: str = "oc",
@@ -41,13 +55,13 @@ def new_order(cart: OpenCart, folder: Path, status: int, *, store: str = "oc",
 def test_stores_test_logs_in_and_names_each_refusal(opencart: OpenCart) -> None:
     start_shop()
     add_store(opencart)
-    assert "OK: OpenCart accepted the API login" in cli("stores", "test", "oc").stdout
+    assert store_test("oc", ok=True).startswith("OpenCart accepted the API login")
     add_store(opencart, "wrongkey", key="X" * 256)
-    out = cli("stores", "test", "wrongkey", code=1).stdout
+    out = store_test("wrongkey", ok=False)
     assert "wrong API username or key" in out and "X" * 40 not in out
     opencart.sql("DELETE FROM oc_api_ip")
     try:
-        out = cli("stores", "test", "oc", code=1).stdout
+        out = store_test("oc", ok=False)
     finally:
         opencart.sql("INSERT INTO oc_api_ip (api_id, ip) SELECT api_id, '127.0.0.1' FROM oc_api")
     assert "Your IP 127.0.0.1 is not allowed" in out and "System > Users > API" in out
@@ -99,18 +113,26 @@ def test_an_order_already_at_the_status_gets_the_tracking_once(opencart: OpenCar
     assert "1Z999AA10123456784" in mail
 
 
-@pytest.mark.parametrize("release", ["go", "drop"], ids=["cart-got-it", "cart-never-saw-it"])
-def test_killed_mid_send_the_resend_leaves_one_entry(opencart: OpenCart, tmp_path: Path, release: str) -> None:
+@pytest.mark.parametrize(("release", "zone"), [("go", "UTC"), ("drop", "UTC"), ("go", "America/Los_Angeles")],
+                         ids=["cart-got-it", "cart-never-saw-it", "cart-got-it-on-los-angeles-time"])
+def test_killed_mid_send_the_resend_leaves_one_entry(opencart: OpenCart, tmp_path: Path, release: str,
+                                                     zone: str) -> None:
     """SIGKILL while OpenCart holds the history post; the record is resent (attempt 2) after its lease.
 
     The order is already Shipped, so the status cannot tell whether the first post arrived:
-    the resend must read that from api/order/info's date_modified.
+    the resend must read that from api/order/info's date_modified, which OpenCart writes in
+    the shop's time zone (8 hours behind UTC in Los Angeles in December: read as UTC, the
+    first post would look older than the record and be made again).
     """
-    start_shop()
-    add_store(opencart)
+    start_shop(lease=LEASE_S)
+    add_store(opencart, options=[f"timezone={zone}"])
     number, oid, to = new_order(opencart, tmp_path, SHIPPED)
     cli("ship", number, "--tracking", "1Z999AA10123456784", "--carrier", "UPS")
-    kill_mid_send(opencart.server, "route=api/order/history", release)
+    opencart.sql(f"UPDATE oc_setting SET value = '{zone}' WHERE `key` = 'config_timezone'")
+    try:
+        kill_mid_send(opencart.server, "route=api/order/history", release, LEASE_S)
+    finally:
+        opencart.sql("UPDATE oc_setting SET value = 'UTC' WHERE `key` = 'config_timezone'")
     assert len(opencart.history(oid)) == (1 if release == "go" else 0)
     run()
     assert records(number) == []
@@ -119,6 +141,35 @@ def test_killed_mid_send_the_resend_leaves_one_entry(opencart: OpenCart, tmp_pat
     assert len(opencart.mails(to)) == 1
     [ok] = [h for h in history(number) if h["outcome"] == "ok"]
     assert ok["attempt"] == 2 and ok["status"] == 200
+
+
+def test_an_ended_session_means_one_login_and_the_call_again(opencart: OpenCart, tmp_path: Path) -> None:
+    """OpenCart forgets the session while the second record's order read is on its way (kept token)."""
+    start_shop()
+    add_store(opencart)
+    first, first_id, _ = new_order(opencart, tmp_path, PROCESSING)
+    second, second_id, _ = new_order(opencart, tmp_path, PROCESSING)
+    for number in (first, second):
+        cli("ship", number, "--tracking", "1Z999AA10123456784", "--carrier", "UPS")
+    assert opencart.server
+    calls = len(opencart.server.calls())
+    opencart.server.hold("route=api/order/info&api_token=")  # any order read: the first one's
+    proc = spawn(Path(os.environ["STATUSCTL_DB"]), "stack", "run", "--concurrency", "1")
+    try:
+        assert opencart.server.wait_for("held")
+        opencart.server.hold(f"order_id={second_id}")  # then the second one's
+        opencart.server.release("go")
+        assert opencart.server.wait_for("held")
+        opencart.sql("DELETE FROM oc_api_session; DELETE FROM oc_session")  # the session ends
+        opencart.server.release("go")
+        assert finish(proc).code == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert opencart.status(first_id) == SHIPPED and opencart.status(second_id) == SHIPPED
+    routes = [c.split("route=")[1].split("&")[0] for c in opencart.server.calls()[calls:]]
+    assert routes == ["api/login", "api/order/info", "api/order/history",
+                      "api/order/info", "api/login", "api/order/info", "api/order/history"]
 
 
 def test_failures_are_classified(opencart: OpenCart, tmp_path: Path) -> None:
@@ -158,15 +209,8 @@ def test_with_its_database_down_opencart_answers_500_and_the_record_waits(openca
     add_store(opencart)
     number, oid, to = new_order(opencart, tmp_path, PROCESSING)
     cli("ship", number, "--tracking", "1Z999AA10123456784", "--carrier", "UPS")
-    opencart.db.stop()
-    try:
-        run(code=3)
-        [waiting] = records(number)
-    finally:
-        opencart.db.start()
-    assert waiting["state"] == "retrying" and waiting["last_status"] == 500
-    assert waiting["last_answer"] == ""
-    cli("stack", "retry", waiting["id"])  # the operator, once the database is back
+    waiting = run_with_database_down(opencart.db, number)
+    assert waiting["last_answer"] == ""  # OpenCart's 500 has an empty body
     run()
     assert records(number) == [] and opencart.status(oid) == SHIPPED
     assert len(opencart.history(oid)) == 1 and len(opencart.mails(to)) == 1

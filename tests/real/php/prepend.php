@@ -5,7 +5,8 @@
 // touches $RC_CTL/held and waits for $RC_CTL/release: "go" lets the cart handle it
 // ($RC_CTL/done appears when it has), "drop" ends it with HTTP 500 before the cart saw it.
 $rc_ctl = getenv('RC_CTL');
-if ($rc_ctl) {
+if ($rc_ctl && !defined('RC_PREPENDED')) {
+    define('RC_PREPENDED', true);
     $rc_call = $_SERVER['REQUEST_METHOD'] . ' ' . urldecode($_SERVER['REQUEST_URI']);
     file_put_contents("$rc_ctl/calls.log", $rc_call . "\n", FILE_APPEND | LOCK_EX);
     $rc_hold = @file_get_contents("$rc_ctl/hold");
