@@ -67,9 +67,19 @@ class Record:
     """What an adapter is given for one attempt."""
 
     uid: str
-    attempt: int
+    attempt: int  # attempts that ended with an outcome so far, plus this one
     payload: dict[str, Any]
     queued: float
+    claims: int = 0  # times the record was claimed, this one included (sends cut short by a crash count here)
+
+    @property
+    def resend(self) -> bool:
+        """Whether an earlier send of this record may have reached the destination.
+
+        A send cut short by a crash ends with no outcome, so it is not an attempt,
+        but the destination may have acted on it all the same.
+        """
+        return self.attempt > 1 or self.claims > 1
 
 
 @dataclass

@@ -27,14 +27,15 @@ the merchant) still gets the comment. Nothing is posted when there is neither
 a status change nor a comment.
 
 Resends: the API has no read of the history, so an earlier attempt's entry is
-recognised from `api/order/info`. On attempt 2 or later, when the order
+recognised from `api/order/info`. On a resend (an earlier claim of the record
+may have reached OpenCart: an attempt that ended, or one a crash cut short), when the order
 already has the status the entry would set and OpenCart changed the order
 (`date_modified`, in the shop's time zone: store option `timezone`, default
 UTC like OpenCart's) at or after the record was queued, the entry is taken as
 made and nothing is posted: a crash or timeout mid-post leaves one entry, not
 two. The price: when the earlier attempts never reached OpenCart and something
 else changed the order after the record was queued, the resend adds nothing.
-A first attempt always posts (and `stack retry` starts again at attempt 1).
+A record's first send always posts.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ class OpenCartAdapter(Adapter):
             raise Rejected(f"OpenCart order {order_id} has no status to keep while adding the comment.")
         if status == current and not comment:
             return code  # the order has that status and there is nothing to say
-        if status == current and record.attempt > 1 and self.changed_since_queued(order, record):
+        if status == current and record.resend and self.changed_since_queued(order, record):
             return code  # an earlier attempt's entry is there (module notes: resends)
         form = {"order_status_id": status, "notify": "1", "override": "0", "comment": comment}
         code, _ = await self.api("api/order/history", "OpenCart order history", order_id, form)

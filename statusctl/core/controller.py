@@ -264,7 +264,8 @@ class Controller:
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            status = await adapter.deliver(Record(claimed.uid, claimed.attempts, claimed.payload, claimed.queued))
+            status = await adapter.deliver(Record(claimed.uid, claimed.attempts, claimed.payload, claimed.queued,
+                                                  claimed.claims))
         except TryLater as exc:
             return done("retry", status=exc.status, reason=ctx.scrub(exc.reason), answer=ctx.excerpt(exc.answer),
                         retry_after=exc.retry_after)

@@ -123,6 +123,23 @@ def test_a_resend_whose_earlier_attempt_never_arrived_posts(fake: OpenCartFake, 
     assert len(fake.histories) == 1
 
 
+def test_a_send_cut_short_by_a_crash_is_resent_without_a_second_entry(fake: OpenCartFake, server: FakeServer) -> None:
+    # A SIGKILL mid-send leaves no outcome, so the resend is attempt 1 again: only the claim count
+    # (2) says the first send may have reached OpenCart, as it did here.
+    fake.orders["501"]["order_status_id"] = "3"
+    ctx = Context(make_store(server.base_url, True), secrets(True), mappings())
+    queued = time.time()
+
+    async def go() -> None:
+        async with make_client() as client:
+            adapter = OpenCartAdapter(client, ctx)
+            await adapter.deliver(Record("rec", 1, shipped_payload(), queued, claims=1))
+            await adapter.deliver(Record("rec", 1, shipped_payload(), queued, claims=2))
+
+    asyncio.run(go())
+    assert len(fake.histories) == 1
+
+
 def test_the_shops_time_zone_is_read_for_resends(fake: OpenCartFake, server: FakeServer) -> None:
     """A shop on Auckland time writes date_modified 13 hours ahead of UTC in December."""
     fake.zone = "Pacific/Auckland"
