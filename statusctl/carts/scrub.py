@@ -4,7 +4,7 @@ A cart's answer may echo the request (a proxy's error page, a PHP script dumping
 got), so a secret comes back in the forms a request carries it and in the forms the cart
 writes it: URL- or form-encoded, JSON- or HTML-escaped the way PHP does, base64 inside an
 HTTP Basic credential. ENCODINGS lists them, one line each; every FRAGMENT-long piece of
-every form (and of every form of a form) is masked, without regard to case.
+every form (and of every form of a form) is masked, the hex digits of escapes in either case.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import base64
 import functools
 import html
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
@@ -39,8 +40,8 @@ def _html(text: str, apostrophe: str | None) -> str:
 
 
 # How a secret may travel or be echoed back: one line per encoding. Each is also applied on top
-# of each other (a URL-encoded password inside a JSON-escaped page), and matched without regard
-# to case (%2f and %2F, \u003c and \u003C).
+# of each other (a URL-encoded password inside a JSON-escaped page), and its escapes are matched
+# with hex digits in either case (%2f and %2F, \u003c and \u003C).
 ENCODINGS: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("as it is", lambda s: s),
     ("whitespace collapsed", lambda s: " ".join(s.split())),
@@ -64,10 +65,18 @@ ENCODINGS: tuple[tuple[str, Callable[[str], str]], ...] = (
 FRAGMENT = 8  # any piece this long of a secret (in any of its forms) is masked
 SHORTEST = 4  # a secret shorter than FRAGMENT is masked whole; one shorter than this is not a secret
 
+_ESCAPE = re.compile(r"(%|\\u|&#[xX])([0-9A-Fa-f]+)")  # %2F, \u003C, &#x27;
+
+
+def _hex_cases(form: str) -> set[str]:
+    """The form with the hex digits of its escapes in upper and in lower case."""
+    return {form, _ESCAPE.sub(lambda m: m[1] + m[2].upper(), form), _ESCAPE.sub(lambda m: m[1] + m[2].lower(), form)}
+
+
 @dataclass(frozen=True)
 class _Scrubber:
-    pieces: frozenset[str]  # every FRAGMENT-long piece of every form, lower case
-    whole: tuple[str, ...]  # forms shorter than FRAGMENT, lower case, longest first
+    pieces: frozenset[str]  # every FRAGMENT-long piece of every form
+    whole: tuple[str, ...]  # forms shorter than FRAGMENT, longest first
 
 
 def secret_forms(values: tuple[str, ...]) -> set[str]:
@@ -88,7 +97,7 @@ def secret_forms(values: tuple[str, ...]) -> set[str]:
 
 @functools.lru_cache(maxsize=64)
 def _scrubber(values: tuple[str, ...]) -> _Scrubber:
-    forms = {f.lower() for f in secret_forms(values)}
+    forms = {cased for f in secret_forms(values) for cased in _hex_cases(f)}
     pieces = frozenset(f[i : i + FRAGMENT] for f in forms if len(f) >= FRAGMENT for i in range(len(f) - FRAGMENT + 1))
     whole = tuple(sorted((f for f in forms if len(f) < FRAGMENT), key=len, reverse=True))
     return _Scrubber(pieces, whole)
@@ -99,19 +108,16 @@ def scrub(text: str, values: tuple[str, ...]) -> str:
     s = _scrubber(values)
     if not text or not (s.pieces or s.whole):
         return text
-    folded = text.lower()
-    if len(folded) != len(text):  # a character whose lower case is longer: compare as it is
-        folded = text
     hidden = bytearray(len(text))
     pieces = s.pieces
     for i in range(len(text) - FRAGMENT + 1):
-        if folded[i : i + FRAGMENT] in pieces:
+        if text[i : i + FRAGMENT] in pieces:
             hidden[i : i + FRAGMENT] = b"\x01" * FRAGMENT
     for form in s.whole:
-        start = folded.find(form)
+        start = text.find(form)
         while start >= 0:
             hidden[start : start + len(form)] = b"\x01" * len(form)
-            start = folded.find(form, start + 1)
+            start = text.find(form, start + 1)
     if not any(hidden):
         return text
     out: list[str] = []
