@@ -109,41 +109,41 @@ class Step:
     note: str | None
 
 
-def _steps(path: Path) -> Iterator[Step]:
+def _rows(path: Path) -> Iterator[Row]:
     with open_input(path) as file:
         kind = detect_format(path, file.head(), None)
-        rows = jsonl_rows(file, APPLY_FIELDS) if kind in ("jsonl", "json") else csv_rows(
+        yield from jsonl_rows(file, APPLY_FIELDS) if kind in ("jsonl", "json") else csv_rows(
             file, ["action", "order"], [f for f in APPLY_FIELDS if f not in ("action", "order")]
         )
-        for row in rows:
-            yield _step(row)
 
 
-def _step(row: Row) -> Step:
-    action = (row.text("action") or "").lower()
-    if action not in ("fire", "ship", "cancel"):
-        raise row.error("action", f"must be fire, ship or cancel, not {action[:20]!r}")
-    event = row.text("event", required=action == "fire", limit=50)
-    if event is not None:
-        if action != "fire":
-            raise row.error("event", f"only applies to fire, not {action}")
-        try:
-            event = check_event(event)
-        except StatusctlError as exc:
-            raise row.error("event", str(exc).rstrip(".")) from None
-    sku = row.text("sku", required=False, limit=100)
-    quantity = row.quantity("quantity", required=False)
-    if quantity is not None and (action != "ship" or sku is None):
-        raise row.error("quantity", "only applies to ship with a sku")
-    tracking = row.text("tracking", required=False, limit=TRACKING_LIMIT)
-    carrier = row.text("carrier", required=False, limit=TRACKING_LIMIT)
-    if (tracking or carrier) and action != "ship":
-        raise row.error("tracking" if tracking else "carrier", f"only applies to ship, not {action}")
-    if carrier and not tracking:
-        raise row.error("carrier", "needs a tracking number in the same row")
-    order = row.text("order", limit=50)
-    assert order is not None
-    return Step(row, action, order, event, sku, quantity, tracking, carrier, row.text("note", required=False, limit=NOTE_LIMIT))
+def _steps(path: Path) -> Iterator[Step]:
+    rows = _rows(path)
+    for row in rows:
+        action = (row.text("action") or "").lower()
+        if action not in ("fire", "ship", "cancel"):
+            raise row.error("action", f"must be fire, ship or cancel, not {action[:20]!r}")
+        event = row.text("event", required=action == "fire", limit=50)
+        if event is not None:
+            if action != "fire":
+                raise row.error("event", f"only applies to fire, not {action}")
+            try:
+                event = check_event(event)
+            except StatusctlError as exc:
+                raise row.error("event", str(exc).rstrip(".")) from None
+        sku = row.text("sku", required=False, limit=100)
+        quantity = row.quantity("quantity", required=False)
+        if quantity is not None and (action != "ship" or sku is None):
+            raise row.error("quantity", "only applies to ship with a sku")
+        tracking = row.text("tracking", required=False, limit=TRACKING_LIMIT)
+        carrier = row.text("carrier", required=False, limit=TRACKING_LIMIT)
+        if (tracking or carrier) and action != "ship":
+            raise row.error("tracking" if tracking else "carrier", f"only applies to ship, not {action}")
+        if carrier and not tracking:
+            raise row.error("carrier", "needs a tracking number in the same row")
+        order = row.text("order", limit=50)
+        assert order is not None
+        yield Step(row, action, order, event, sku, quantity, tracking, carrier, row.text("note", required=False, limit=NOTE_LIMIT))
 
 
 @dataclass

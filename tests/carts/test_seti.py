@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from statusctl.carts.base import Context, Record, Rejected, TryLater, make_client
+from statusctl.carts.base import Context, Record, Rejected, make_client
 from statusctl.carts.seti import SetiAdapter, parse_answer
 from statusctl.core.record import Payload
 from statusctl.core.stores import Store
@@ -302,6 +302,8 @@ def test_slow_answer_beyond_the_store_timeout_times_out(served):
     fake, server = served
     server.fail_next(Answer(200, "SETIResponse: update=OK;Notes=", delay=1.0))
     started = time.monotonic()
+    from statusctl.carts.base import TryLater
+
     with pytest.raises(TryLater, match="timed out: no complete answer within the store's timeout of 0.2 s"):
         send(server.base_url, shipped_payload(), timeout="0.2")
     assert time.monotonic() - started < 0.9
