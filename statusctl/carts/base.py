@@ -196,11 +196,16 @@ class Adapter:
         if budget.left <= 0:
             raise TryLater(self._late(method, url))
         kwargs.setdefault("timeout", self.ctx.timeout)
+        auth = kwargs.pop("auth", httpx.USE_CLIENT_DEFAULT)
         started = time.monotonic()
         try:
             async with asyncio.timeout(budget.left):
-                async with self.client.stream(method, url, follow_redirects=False, **kwargs) as streamed:
+                streamed = await self.client.send(self.client.build_request(method, url, **kwargs), auth=auth,
+                                                  follow_redirects=False, stream=True)
+                try:
                     response, cut = await _read_bounded(streamed)
+                finally:
+                    await streamed.aclose()
         except httpx.ConnectTimeout:
             raise  # its own limit (connect_timeout), named by the controller
         except (TimeoutError, httpx.TimeoutException):  # httpx's read limit is the deadline too
