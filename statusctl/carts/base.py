@@ -33,7 +33,8 @@ from statusctl.carts.scrub import excerpt, scrub
 from statusctl.core.stores import Store
 
 # The most of an answer that is read. The largest real answers (a Magento or WooCommerce order
-# of some hundred lines, a BigCommerce page of 250 shipments) are a few hundred KB.
+# of some hundred lines, a BigCommerce page of 50 shipments, all the notes of an order) are a few
+# hundred KB; Shopify's are bounded by the `first:` of each GraphQL query.
 MAX_ANSWER_BYTES = 4 * 2**20
 LONGEST_HOLD_S = 30.0  # a rate-limit pause longer than this becomes a scheduled retry instead of a wait
 USER_AGENT = "statusctl/0.1 (+order status updates)"
