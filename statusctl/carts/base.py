@@ -147,6 +147,9 @@ def attempt(ctx: Context) -> Iterator[None]:
         _ATTEMPT.reset(token)
 
 
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})  # of the body as sent
+
+
 async def _read_bounded(streamed: httpx.Response) -> tuple[httpx.Response, bool]:
     """The answer with at most MAX_ANSWER_BYTES of its (decoded) body read, and whether it was cut."""
     body = bytearray()
@@ -162,9 +165,6 @@ async def _read_bounded(streamed: httpx.Response) -> tuple[httpx.Response, bool]
     response = httpx.Response(streamed.status_code, headers=headers, content=bytes(body),
                               request=streamed.request, extensions=kept)
     return response, cut
-
-
-_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})  # of the body as sent
 
 
 class Adapter:
