@@ -254,3 +254,35 @@ def test_a_2xx_too_big_to_read_fails_clearly_where_the_answer_must_be_read(endle
     (tried,) = history_rows(db_file, uid)
     assert tried["outcome"] == "failed" and tried["status"] == 200
     assert "with an answer of more than 4 MiB, more than statusctl reads" in tried["reason"], tried["reason"]
+
+
+def test_attempts_cut_at_the_deadline_leave_no_connection_behind(db_file: Path):
+    """Six dripping answers cut by the deadline, on one controller whose clients hold 4 connections
+    each: if a cut attempt kept its connection, the seventh record would wait for the pool for ever."""
+    hook = Hook()
+    with serve(hook) as (_, server):
+        setup_db(db_file, {STORE: hook_url(server)}, settings=NO_RETRY_IN_RUN, options={STORE: ["timeout=0.5"]})
+        orders = fill(db_file, records=7, orders=7)
+        uids = [uid for (uid,) in orders.values()]
+        drips = [Source(itertools.repeat(b"x"), every=0.1) for _ in uids[:6]]
+        for uid, drip in zip(uids[:6], drips, strict=True):
+            hook.fail(uid, Answer(200, stream=drip))
+        ran = cli("stack", "run", "--concurrency", "1", "--json")
+        assert all(d.ended.wait(10) for d in drips)
+    assert ran.code == 3, ran.stderr
+    outcomes = {uid: [h["outcome"] for h in history_rows(db_file, uid)] for uid in uids}
+    assert outcomes == {**{uid: ["retry"] for uid in uids[:6]}, uids[6]: ["ok"]}, outcomes
+
+
+def test_stores_test_reads_a_huge_answer_only_up_to_the_bound(db_file: Path):
+    woo = WooFake()
+    with FakeServer(woo) as server:
+        woo_order(db_file, server, "60")
+        source = Source(itertools.repeat(b"[" * 65536), total=200 * 1000 * 1000)
+        server.fail_next(Answer(200, headers={"Content-Type": "application/json", "Content-Length": "200000000"},
+                                stream=source))
+        ran = cli("stores", "test", "woo")
+        assert source.ended.wait(10)
+    assert ran.code == 1
+    assert "with an answer of more than 4 MiB, more than statusctl reads" in " ".join(ran.stdout.split()), ran.stdout
+    assert source.written < MAX_ANSWER_BYTES + 32 * MiB
