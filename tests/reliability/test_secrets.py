@@ -15,6 +15,12 @@ level and of any logger at WARNING, and for the OSS server: its answers (bodies 
 headers) and its log. A secret counts as leaked when any 12-character piece of it shows,
 as it is or in the forms a request carries it: URL- or form-encoded, JSON-escaped, or
 inside an HTTP Basic credential (base64 of "key:secret").
+
+A second scan (issue 11.2) has the cart echo the request the way a PHP script writes it
+(json_encode, with and without the JSON_HEX_* flags, htmlspecialchars in three quote
+modes, urlencode in a link), every secret holding / + ' < > & " =, and counts those
+forms as leaks too; the PHP encoders here are written from PHP's manual, and checked
+against the real `php` when it is installed.
 """
 
 from __future__ import annotations
