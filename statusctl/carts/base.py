@@ -23,6 +23,7 @@ import contextvars
 import email.utils
 import importlib
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -151,11 +152,17 @@ _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encod
 
 
 async def _read_bounded(streamed: httpx.Response) -> tuple[httpx.Response, bool]:
-    """The answer with at most MAX_ANSWER_BYTES of its (decoded) body read, and whether it was cut."""
+    """The answer with at most MAX_ANSWER_BYTES of its decoded body read, and whether it was cut.
+
+    The body is decoded here, a bounded piece at a time: a gzip answer that inflates a
+    thousandfold (a "zip bomb") must not be inflated whole to find that it is too long.
+    """
+    encoding = streamed.headers.get("content-encoding", "").strip().lower()
+    decode = _Inflater(encoding, streamed.request) if encoding in ("gzip", "deflate") else (lambda raw, most: raw)
     body = bytearray()
     cut = False
-    async for chunk in streamed.aiter_bytes():
-        body += chunk
+    async for raw in streamed.aiter_raw():
+        body += decode(raw, MAX_ANSWER_BYTES + 1 - len(body))
         if len(body) > MAX_ANSWER_BYTES:
             del body[MAX_ANSWER_BYTES:]
             cut = True
@@ -165,6 +172,29 @@ async def _read_bounded(streamed: httpx.Response) -> tuple[httpx.Response, bool]
     response = httpx.Response(streamed.status_code, headers=headers, content=bytes(body),
                               request=streamed.request, extensions=kept)
     return response, cut
+
+
+class _Inflater:
+    """A gzip or deflate body inflated at most `most` bytes per call."""
+
+    def __init__(self, encoding: str, request: httpx.Request) -> None:
+        self.encoding, self.request = encoding, request
+        self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+        self.started = False
+
+    def __call__(self, raw: bytes, most: int) -> bytes:
+        try:
+            try:
+                out = self.inflate.decompress(raw, most)
+            except zlib.error:
+                if self.encoding == "gzip" or self.started:
+                    raise
+                self.inflate = zlib.decompressobj(-zlib.MAX_WBITS)  # deflate without its zlib wrapper, as some send it
+                out = self.inflate.decompress(raw, most)
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"the answer is not valid {self.encoding}: {exc}", request=self.request) from None
+        self.started = True
+        return out
 
 
 class Adapter:

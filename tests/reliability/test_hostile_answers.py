@@ -15,12 +15,14 @@ a real controller process.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import os
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -286,3 +288,49 @@ def test_stores_test_reads_a_huge_answer_only_up_to_the_bound(db_file: Path):
     assert ran.code == 1
     assert "with an answer of more than 4 MiB, more than statusctl reads" in " ".join(ran.stdout.split()), ran.stdout
     assert source.written < MAX_ANSWER_BYTES + 32 * MiB
+
+
+def _compress(data: bytes, encoding: str) -> bytes:
+    if encoding == "gzip":
+        return gzip.compress(data)
+    wbits = zlib.MAX_WBITS if encoding == "deflate" else -zlib.MAX_WBITS  # "raw deflate": no zlib wrapper
+    packer = zlib.compressobj(wbits=wbits)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak RSS from /proc")
+def test_a_zip_bomb_is_inflated_only_up_to_the_bound(tmp_path: Path, figures: Figures):
+    """200 MB of zeros, gzip-compressed to some 200 KB: inflated a piece at a time, and only 4 MiB of it."""
+    bomb = gzip.compress(bytes(200 * 1000 * 1000), compresslevel=9)
+    peaks = {}
+    for case, body in (("small", gzip.compress(b"busy")), ("bomb", bomb)):
+        db = tmp_path / f"{case}.db"
+        hook = Hook()
+        with serve(hook) as (_, server):
+            uid = one_record(db, hook_url(server), "60")
+            hook.fail(uid, Answer(503, body, {"Content-Type": "text/plain", "Content-Encoding": "gzip"}))
+            peaks[case], stderr = controller_peak_rss(db)
+        (tried,) = history_rows(db, uid)
+        assert tried["outcome"] == "retry" and tried["status"] == 503, (tried, stderr[-1000:])
+    assert peaks["bomb"] - peaks["small"] < 48 * 1024, peaks
+    figures("zip bomb (200 MB of zeros as 0.2 MB of gzip)", {"controller peak RSS MiB": round(peaks["bomb"] / 1024, 1),
+                                                             "with a small answer MiB": round(peaks["small"] / 1024, 1)})
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw deflate"])
+def test_compressed_answers_are_still_read(encoding: str, db_file: Path):
+    """WooCommerce answering every request compressed: the record goes out as it would plain."""
+    woo = WooFake(extension=False)
+
+    def packed(req: Request) -> Answer:
+        answer = woo(req)
+        data, headers = answer.encoded()
+        return Answer(answer.status, _compress(data, encoding),
+                      {**headers, "Content-Encoding": "deflate" if encoding == "raw deflate" else encoding})
+
+    with FakeServer(packed) as server:
+        uid = woo_order(db_file, server, "60")
+        ran = cli("stack", "run", "--json")
+    assert ran.code == 0, ran.stdout
+    assert [h["outcome"] for h in history_rows(db_file, uid)] == ["ok"]
+    assert woo.notes["501"], "the shipment note was not written"
