@@ -10,28 +10,33 @@ into one or more HTTP requests to its destination and judges the answers
 - raise `Rejected`           → permanent: the record is marked failed with the reason.
 
 Network errors and timeouts raised by httpx are transient; the controller
-catches them, so adapters need not. Redirects are never followed.
+catches them, so adapters need not. Redirects are never followed. `request()`
+keeps the store's `timeout` as the deadline of the whole attempt and reads at
+most MAX_ANSWER_BYTES of an answer.
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
+import contextlib
+import contextvars
 import email.utils
-import functools
-import html
 import importlib
-import json
 import time
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import quote, quote_plus
 
 import httpx
 
-from statusctl.core.stores import MASK, Store
+from statusctl.carts.scrub import excerpt, scrub
+from statusctl.core.stores import Store
 
-EXCERPT_CHARS = 300
+# The most of an answer that is read. The largest real answers (a Magento or WooCommerce order
+# of some hundred lines, a BigCommerce page of 50 shipments, all the notes of an order) are a few
+# hundred KB; Shopify's are bounded by the `first:` of each GraphQL query.
+MAX_ANSWER_BYTES = 4 * 2**20
 LONGEST_HOLD_S = 30.0  # a rate-limit pause longer than this becomes a scheduled retry instead of a wait
 USER_AGENT = "statusctl/0.1 (+order status updates)"
 
@@ -128,128 +133,88 @@ class Context:
         return excerpt(text, tuple(self.secrets.values()))
 
     @property
+    def timeout_seconds(self) -> float:
+        """The store's `timeout`: the deadline of a whole attempt."""
+        return self.store.float_option("timeout", 30.0)
+
+    @property
     def timeout(self) -> httpx.Timeout:
-        total = self.store.float_option("timeout", 30.0)
-        return httpx.Timeout(total, connect=self.store.float_option("connect_timeout", 5.0))
+        """httpx's own limits per step (the attempt's deadline is kept by `Adapter.request`)."""
+        return httpx.Timeout(self.timeout_seconds, connect=self.store.float_option("connect_timeout", 5.0))
 
 
-def _json(text: str, *, ascii_only: bool = True, slash: bool = False, hex_quotes: bool = False) -> str:
-    out = json.dumps(text, ensure_ascii=ascii_only)[1:-1]
-    if slash:
-        out = out.replace("/", "\\/")
-    if hex_quotes:  # PHP's JSON_HEX_TAG | JSON_HEX_AMP | JSON_HEX_APOS | JSON_HEX_QUOT
-        out = out.replace('\\"', "\\u0022")
-        for ch in "<>&'":
-            out = out.replace(ch, f"\\u{ord(ch):04x}")
-    return out
+class _Budget:
+    """The time an attempt may still spend talking to its cart."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
 
 
-def _html(text: str, apostrophe: str | None) -> str:
-    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    return out if apostrophe is None else out.replace("'", apostrophe)
+_ATTEMPT: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("statusctl_attempt", default=None)
 
 
-# How a secret may travel or be echoed back: one line per encoding. Each is also applied on top
-# of each other (a URL-encoded password inside a JSON-escaped page), and matched without regard
-# to case (%2f and %2F, \u003c and \u003C).
-ENCODINGS: tuple[tuple[str, Callable[[str], str]], ...] = (
-    ("as it is", lambda s: s),
-    ("whitespace collapsed", lambda s: " ".join(s.split())),
-    ("URL path", quote),
-    ("URL component (PHP rawurlencode)", lambda s: quote(s, safe="")),
-    ("form (urlencode)", quote_plus),
-    ("PHP urlencode", lambda s: quote_plus(s, safe="").replace("~", "%7E")),
-    ("JSON", _json),
-    ("JSON, UTF-8 kept", lambda s: _json(s, ascii_only=False)),
-    ("PHP json_encode", lambda s: _json(s, slash=True)),
-    ("PHP json_encode, JSON_UNESCAPED_UNICODE", lambda s: _json(s, ascii_only=False, slash=True)),
-    ("PHP json_encode, JSON_HEX_*", lambda s: _json(s, slash=True, hex_quotes=True)),
-    ("HTML (Python html.escape)", html.escape),
-    ("PHP htmlspecialchars, ENT_QUOTES", lambda s: _html(s, "&#039;")),
-    ("htmlspecialchars, ENT_HTML5 / XML", lambda s: _html(s, "&apos;")),
-    ("htmlspecialchars, ENT_COMPAT", lambda s: _html(s, None)),
-    ("HTML decimal apostrophe", lambda s: _html(s, "&#39;")),
-    ("PHP addslashes", lambda s: s.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"')),
-    ("base64", lambda s: base64.b64encode(s.encode()).decode().rstrip("=")),
-)
-FRAGMENT = 8  # any piece this long of a secret (in any of its forms) is masked
-SHORTEST = 4  # a secret shorter than FRAGMENT is masked whole; one shorter than this is not a secret
+@contextlib.contextmanager
+def attempt(ctx: Context) -> Iterator[None]:
+    """One attempt (a record's delivery, a store's test): the store's `timeout` bounds all its requests together.
 
-@dataclass(frozen=True)
-class _Scrubber:
-    pieces: frozenset[str]  # every FRAGMENT-long piece of every form, lower case
-    whole: tuple[str, ...]  # forms shorter than FRAGMENT, lower case, longest first
-
-
-def secret_forms(values: tuple[str, ...]) -> set[str]:
-    """The texts secrets travel as: each of several space-separated ones (key rotation) too, in every
-    encoding and every encoding of an encoding, and the base64 of an HTTP Basic credential
-    ("key:secret", "key:"). An answer that echoes the request (a proxy's error page, a PHP dump)
-    shows them in those forms."""
-    plain = [v for v in values if v]
-    parts = {part for value in plain for part in {value, *value.split()} if len(part) >= FRAGMENT or part == value}
-    once = {encode(part) for part in parts for _, encode in ENCODINGS}
-    forms = {outer(inner) for inner in once for _, outer in ENCODINGS}
-    for user in plain:
-        for password in ["", *plain]:
-            if password != user:
-                forms.add(base64.b64encode(f"{user}:{password}".encode()).decode().rstrip("="))
-    return {f for f in forms if len(f) >= SHORTEST}
-
-
-@functools.lru_cache(maxsize=64)
-def _scrubber(values: tuple[str, ...]) -> _Scrubber:
-    forms = {f.lower() for f in secret_forms(values)}
-    pieces = frozenset(f[i : i + FRAGMENT] for f in forms if len(f) >= FRAGMENT for i in range(len(f) - FRAGMENT + 1))
-    whole = tuple(sorted((f for f in forms if len(f) < FRAGMENT), key=len, reverse=True))
-    return _Scrubber(pieces, whole)
-
-
-def scrub(text: str, values: tuple[str, ...]) -> str:
-    """`text` with every run of characters that is a piece of a secret's form replaced by MASK."""
-    s = _scrubber(values)
-    if not text or not (s.pieces or s.whole):
-        return text
-    folded = text.lower()
-    if len(folded) != len(text):  # a character whose lower case is longer: compare as it is
-        folded = text
-    hidden = bytearray(len(text))
-    pieces = s.pieces
-    for i in range(len(text) - FRAGMENT + 1):
-        if folded[i : i + FRAGMENT] in pieces:
-            hidden[i : i + FRAGMENT] = b"\x01" * FRAGMENT
-    for form in s.whole:
-        start = folded.find(form)
-        while start >= 0:
-            hidden[start : start + len(form)] = b"\x01" * len(form)
-            start = folded.find(form, start + 1)
-    if not any(hidden):
-        return text
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        j = hidden.find(b"\x01", i)
-        if j < 0:
-            out.append(text[i:])
-            break
-        out.append(text[i:j] + MASK)
-        end = hidden.find(b"\x00", j)
-        i = len(text) if end < 0 else end
-    return "".join(out)
-
-
-def excerpt(text: str, values: tuple[str, ...]) -> str:
-    """The start of `text` as the history keeps it: whitespace collapsed, scrubbed, EXCERPT_CHARS long.
-
-    Only the start is scrubbed (an answer may be megabytes long), but enough of it that a
-    piece of a secret cut at the end of what was scrubbed lies past what is kept.
+    What counts is the time spent in requests, from connecting to the last byte of each
+    answer; a pause the cart asked for between two requests (a rate limit) does not.
+    Without an attempt around it, each request has the whole timeout to itself.
     """
-    size = EXCERPT_CHARS * 2
-    while True:
-        shown = scrub(" ".join(text[:size].split()), values)
-        if len(shown) >= EXCERPT_CHARS + FRAGMENT or size >= len(text):
-            return shown[:EXCERPT_CHARS]
-        size *= 4
+    token = _ATTEMPT.set(_Budget(ctx.timeout_seconds))
+    try:
+        yield
+    finally:
+        _ATTEMPT.reset(token)
+
+
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})  # of the body as sent
+
+
+async def _read_bounded(streamed: httpx.Response) -> tuple[httpx.Response, bool]:
+    """The answer with at most MAX_ANSWER_BYTES of its decoded body read, and whether it was cut.
+
+    The body is decoded here, a bounded piece at a time: a gzip answer that inflates a
+    thousandfold (a "zip bomb") must not be inflated whole to find that it is too long.
+    """
+    encoding = streamed.headers.get("content-encoding", "").strip().lower()
+    decode = _Inflater(encoding, streamed.request) if encoding in ("gzip", "deflate") else (lambda raw, most: raw)
+    body = bytearray()
+    cut = False
+    async for raw in streamed.aiter_raw():
+        body += decode(raw, MAX_ANSWER_BYTES + 1 - len(body))
+        if len(body) > MAX_ANSWER_BYTES:
+            del body[MAX_ANSWER_BYTES:]
+            cut = True
+            break
+    headers = [(k, v) for k, v in streamed.headers.multi_items() if k not in _BODY_HEADERS]
+    kept = {k: v for k, v in streamed.extensions.items() if k in ("http_version", "reason_phrase")}
+    response = httpx.Response(streamed.status_code, headers=headers, content=bytes(body),
+                              request=streamed.request, extensions=kept)
+    return response, cut
+
+
+class _Inflater:
+    """A gzip or deflate body inflated at most `most` bytes per call."""
+
+    def __init__(self, encoding: str, request: httpx.Request) -> None:
+        self.encoding, self.request = encoding, request
+        self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+        self.started = False
+
+    def __call__(self, raw: bytes, most: int) -> bytes:
+        try:
+            try:
+                out = self.inflate.decompress(raw, most)
+            except zlib.error:
+                if self.encoding == "gzip" or self.started:
+                    raise
+                self.inflate = zlib.decompressobj(-zlib.MAX_WBITS)  # deflate without its zlib wrapper, as some send it
+                out = self.inflate.decompress(raw, most)
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"the answer is not valid {self.encoding}: {exc}", request=self.request) from None
+        self.started = True
+        return out
 
 
 class Adapter:
@@ -270,12 +235,47 @@ class Adapter:
         """A harmless read that proves reachability and credentials; returns what was seen."""
         raise Rejected(f"Cart type {self.cart} has no harmless read to test with.")
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send a request with the store's timeouts, no redirects, and read the whole answer."""
+    async def request(self, method: str, url: str, *, body_needed: bool = True, **kwargs: Any) -> httpx.Response:
+        """Send a request with no redirects, within the attempt's time, and read at most MAX_ANSWER_BYTES.
+
+        The store's `timeout` bounds every request of the attempt together (see `attempt`),
+        from connecting to the answer's last byte; past it this raises TryLater. A longer
+        answer is cut: it is judged by its status, but a 2xx that the adapter must read
+        (`body_needed`, all but the webhook's) is a failure, since it cannot be understood.
+        """
+        budget = _ATTEMPT.get() or _Budget(self.ctx.timeout_seconds)
+        if budget.left <= 0:
+            raise TryLater(self._late(method, url))
         kwargs.setdefault("timeout", self.ctx.timeout)
-        response = await self.client.request(method, url, follow_redirects=False, **kwargs)
+        auth = kwargs.pop("auth", httpx.USE_CLIENT_DEFAULT)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(budget.left):
+                streamed = await self.client.send(self.client.build_request(method, url, **kwargs), auth=auth,
+                                                  follow_redirects=False, stream=True)
+                try:
+                    response, cut = await _read_bounded(streamed)
+                finally:
+                    await streamed.aclose()
+        except httpx.ConnectTimeout:
+            raise  # its own limit (connect_timeout), named by the controller
+        except (TimeoutError, httpx.TimeoutException):  # httpx's read limit is the deadline too
+            raise TryLater(self._late(method, url)) from None
+        finally:
+            budget.left -= time.monotonic() - started
         note_rate_limit(self.ctx, response)
+        if cut and body_needed and 200 <= response.status_code < 300:
+            raise Rejected(
+                f"{method} {self.ctx.scrub(httpx.URL(url).path)}: HTTP {response.status_code} with an answer of more "
+                f"than {MAX_ANSWER_BYTES // 2**20} MiB, more than statusctl reads, so it cannot be judged",
+                status=response.status_code,
+                answer=self.ctx.excerpt(response.text),
+            )
         return response
+
+    def _late(self, method: str, url: str) -> str:
+        return (f"{method} {self.ctx.scrub(httpx.URL(url).path)}: timed out: no complete answer within the store's "
+                f"timeout of {self.ctx.timeout_seconds:g} s (for the whole attempt: connecting, sending and every answer)")
 
     def judge(self, response: httpx.Response, what: str = "") -> None:
         """The common HTTP rules: 2xx OK, 3xx/4xx permanent, 408/425/429/5xx transient."""

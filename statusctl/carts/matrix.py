@@ -30,7 +30,7 @@ class CartType:
 
 
 COMMON_OPTIONS = {
-    "timeout": "whole-request timeout in seconds (default 30)",
+    "timeout": "seconds one attempt may take, all its requests together (default 30)",
     "connect_timeout": "connect timeout in seconds (default 5)",
     "allow_http": "true to allow plain http:// to a non-loopback host",
     # The stack's per-store limits (statusctl.core.limits holds their defaults and checks).

@@ -56,7 +56,7 @@ class WebhookAdapter(Adapter):
     async def deliver(self, record: Record) -> int:
         body = self.body(record)
         headers = {"content-type": "application/json", **self.signed_headers(record.uid, body)}
-        response = await self.request("POST", self.ctx.store.url, content=body, headers=headers)
+        response = await self.request("POST", self.ctx.store.url, content=body, headers=headers, body_needed=False)
         self.judge(response)
         return response.status_code
 

@@ -75,7 +75,7 @@ def cancel(
 
 
 def apply(
-    file: Annotated[Path, typer.Argument(help="CSV or JSON Lines: action, event, order, sku, quantity, tracking, carrier, note.")],
+    file: Annotated[Path, typer.Argument(help="CSV or JSON Lines: action, event, order, sku, quantity, tracking, carrier, note; a regular file (not a pipe or device) of at most 256 MiB and 1,000,000 rows.")],
     json: JsonOpt = False,
 ) -> None:
     """Bulk fire/ship/cancel from a file, all rows or none.

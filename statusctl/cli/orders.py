@@ -24,7 +24,7 @@ app = sub_app("Orders: import them, list them, look at one.")
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="Orders file (CSV or JSON).")],
+    file: Annotated[Path, typer.Argument(help="Orders file (CSV or JSON): a regular file (not a pipe or device) of at most 256 MiB and 1,000,000 rows.")],
     store: Annotated[str, typer.Option("--store", help="The store the orders belong to.")],
     format: Annotated[str | None, typer.Option("--format", help="csv or json (default: from the file name).")] = None,
     skip_existing: Annotated[bool, typer.Option(

@@ -13,7 +13,7 @@ from statusctl.core.changes import ChangeSession, Result
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, StatusctlError, StatusUpdatesOff, shown
 from statusctl.core.events import check_event
-from statusctl.core.inputs import Row, csv_rows, detect_format, display_path, jsonl_rows, read_text
+from statusctl.core.inputs import Row, csv_rows, detect_format, display_path, jsonl_rows, open_input
 from statusctl.core.settings import use_status_updates
 
 APPLY_FIELDS = ["action", "event", "order", "sku", "quantity", "tracking", "carrier", "note"]
@@ -109,12 +109,16 @@ class Step:
     note: str | None
 
 
+def _rows(path: Path) -> Iterator[Row]:
+    with open_input(path) as file:
+        kind = detect_format(path, file.head(), None)
+        yield from jsonl_rows(file, APPLY_FIELDS) if kind in ("jsonl", "json") else csv_rows(
+            file, ["action", "order"], [f for f in APPLY_FIELDS if f not in ("action", "order")]
+        )
+
+
 def _steps(path: Path) -> Iterator[Step]:
-    text = read_text(path)
-    kind = detect_format(path, text, None)
-    rows = jsonl_rows(path, text, APPLY_FIELDS) if kind in ("jsonl", "json") else csv_rows(
-        path, text, ["action", "order"], [f for f in APPLY_FIELDS if f not in ("action", "order")]
-    )
+    rows = _rows(path)
     for row in rows:
         fields = row.fields  # an empty optional field needs no checking (most rows leave several empty)
         action = (row.text("action") or "").lower()

@@ -240,7 +240,7 @@ class Controller:
     async def _send(self, client: Any, claimed: stack.Claimed) -> stack.Outcome:
         import httpx
 
-        from statusctl.carts.base import LONGEST_HOLD_S, Record, Rejected, TryLater
+        from statusctl.carts.base import LONGEST_HOLD_S, Record, Rejected, TryLater, attempt
 
         started = time.monotonic()
 
@@ -264,8 +264,9 @@ class Controller:
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            status = await adapter.deliver(Record(claimed.uid, claimed.attempts, claimed.payload, claimed.queued,
-                                                  claimed.claims))
+            with attempt(ctx):  # the store's timeout bounds the whole attempt, all its requests together
+                status = await adapter.deliver(Record(claimed.uid, claimed.attempts, claimed.payload, claimed.queued,
+                                                      claimed.claims))
         except TryLater as exc:
             return done("retry", status=exc.status, reason=ctx.scrub(exc.reason), answer=ctx.excerpt(exc.answer),
                         retry_after=exc.retry_after)

@@ -5,9 +5,13 @@ Every error names the file, the line and the field, in one sentence.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import re
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,45 +103,117 @@ def display_path(path: Path) -> str:
     return text if len(text) <= 200 and text.isprintable() else shown(text, 100)
 
 
-def read_text(path: Path) -> str:
-    """The file as UTF-8 text (BOM allowed); undecodable bytes name their line."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{display_path(path)}: no such file.") from None
-    except IsADirectoryError:
-        raise InputError(f"{display_path(path)}: is a directory, not a file.") from None
-    except OSError as exc:
-        raise InputError(f"{display_path(path)}: cannot be read ({exc.strerror}).") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        field = _undecodable_field(data, line)
+MAX_FILE_BYTES = 256 * 2**20
+MAX_LINE_BYTES = 2**20  # a CSV or JSON Lines line; any line a row can fill is far shorter
+MAX_ROWS = 1_000_000
+LIMITS = (f"at most {MAX_FILE_BYTES // 2**20} MiB, {MAX_ROWS:,} rows and lines of {MAX_LINE_BYTES // 2**20} MiB; "
+          "split a bigger file")
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")  # CSV ends a line at a CR alone too, as universal newlines do
+
+
+class InputFile:
+    """An input file being read within the limits above, line by line or whole.
+
+    Only a regular file is read: a FIFO, a device (/dev/zero) or a socket could
+    stall the command or never end, so `open_input` refuses them.
+    """
+
+    def __init__(self, path: Path, handle: io.BufferedReader) -> None:
+        self.path = path
+        self.source = display_path(path)
+        self.handle = handle
+        self.read_bytes = 0
+        self._header: bytes | None = None
+
+    def head(self) -> str:
+        """The first bytes as text (for telling the format), without consuming them."""
+        return self.handle.peek(4096)[:4096].decode("utf-8", "ignore").lstrip("\ufeff")
+
+    def _took(self, size: int) -> None:
+        self.read_bytes += size
+        if self.read_bytes > MAX_FILE_BYTES:
+            raise InputError(f"{self.source}: grew past {MAX_FILE_BYTES // 2**20} MiB while being read; files of "
+                             f"{LIMITS}.")
+
+    def lines(self, *, universal: bool) -> Iterator[str]:
+        """The file's lines (ends kept), split at LF, and with `universal` at a lone CR too."""
+        number = 0
+        while raw := self.handle.readline(MAX_LINE_BYTES + 1):
+            self._took(len(raw))
+            if len(raw) > MAX_LINE_BYTES:
+                raise InputError(f"{self.source}, line {number + 1}: is longer than {MAX_LINE_BYTES // 2**20} MiB; "
+                                 f"files of {LIMITS}.")
+            for part in _LONE_CR.split(raw) if universal and b"\r" in raw[:-2] else (raw,):
+                if not part:
+                    continue
+                number += 1
+                if number == 1:
+                    part = part.removeprefix(b"\xef\xbb\xbf")
+                    self._header = part
+                try:
+                    yield part.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise self._undecodable(number, part) from None
+
+    def text(self) -> str:
+        """The whole file as UTF-8 text (BOM allowed); undecodable bytes name their line."""
+        data = self.handle.read(MAX_FILE_BYTES + 1 - self.read_bytes)
+        self._took(len(data))
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise self._undecodable(line, None) from None
+
+    def _undecodable(self, line: int, raw: bytes | None) -> InputError:
+        field = _undecodable_field(self._header, raw) if raw is not None and line > 1 else None
         where = f", field {field!r}" if field else ""
-        raise InputError(f"{display_path(path)}, line {line}{where}: bytes are not valid UTF-8 (save the file as UTF-8).") from None
+        return InputError(f"{self.source}, line {line}{where}: bytes are not valid UTF-8 (save the file as UTF-8).")
 
 
-def _undecodable_field(data: bytes, line: int) -> str | None:
-    """For a CSV with a clean header: the column holding the first undecodable bytes."""
-    text = data.decode("utf-8-sig", errors="surrogateescape")
-    lines = text.splitlines()
-    if len(lines) < line or line < 2:
+@contextlib.contextmanager
+def open_input(path: Path) -> Iterator[InputFile]:
+    """Open an input file for reading, or say in one sentence why it cannot be."""
+    source = display_path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+    except FileNotFoundError:
+        raise InputError(f"{source}: no such file.") from None
+    except IsADirectoryError:
+        raise InputError(f"{source}: is a directory, not a file.") from None
+    except OSError as exc:
+        raise InputError(f"{source}: cannot be read ({exc.strerror}).") from None
+    with open(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{source}: is a directory, not a file.")
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a pipe" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
+            raise InputError(f"{source}: is {kind}, not a regular file; save what it gives to a file and read that.")
+        if info.st_size > MAX_FILE_BYTES:
+            raise InputError(f"{source}: is {info.st_size / 2**20:.0f} MiB; files of {LIMITS}.")
+        os.set_blocking(fd, True)
+        yield InputFile(path, handle)
+
+
+def _undecodable_field(header: bytes | None, raw: bytes) -> str | None:
+    """For a CSV with a clean header: the column of a one-line row that holds undecodable bytes."""
+    if header is None:
         return None
     try:
-        header = next(csv.reader([lines[0]]))
-        values = next(csv.reader([lines[line - 1]]))
-    except (csv.Error, StopIteration):
+        names = next(csv.reader([header.decode("utf-8")]))
+        values = next(csv.reader([raw.decode("utf-8", errors="surrogateescape")]))
+    except (csv.Error, StopIteration, UnicodeDecodeError):
         return None
-    if len(header) != len(values):
+    if len(names) != len(values):
         return None
-    for name, value in zip(header, values, strict=True):
+    for name, value in zip(names, values, strict=True):
         if any("\udc80" <= ch <= "\udcff" for ch in value):
             return name.strip().lower()
     return None
 
 
-def detect_format(path: Path, text: str, given: str | None) -> str:
+def detect_format(path: Path, head: str, given: str | None) -> str:
     if given:
         return given
     suffix = path.suffix.lower()
@@ -147,18 +223,27 @@ def detect_format(path: Path, text: str, given: str | None) -> str:
         return "jsonl"
     if suffix in (".csv", ".txt"):
         return "csv"
-    return "json" if text.lstrip().startswith(("[", "{")) else "csv"
+    return "json" if head.lstrip().startswith(("[", "{")) else "csv"
 
 
-def csv_rows(path: Path, text: str, required: list[str], optional: list[str]) -> Iterator[Row]:
+def _counted(file: InputFile, number: int) -> None:
+    if number > MAX_ROWS:
+        raise InputError(f"{file.source}: holds more than {MAX_ROWS:,} rows; files of {LIMITS}.")
+
+
+def _checked_lines(file: InputFile) -> Iterator[str]:
+    for number, line in enumerate(file.lines(universal=True), start=1):
+        if "\x00" in line and sys.version_info < (3, 11):
+            # Older csv modules refuse NUL; from 3.11 it reaches Row.text, which names the field.
+            raise InputError(f"{file.source}, line {number}: contains a NUL character.")
+        yield line
+
+
+def csv_rows(file: InputFile, required: list[str], optional: list[str]) -> Iterator[Row]:
     """Rows of a CSV file with a header; names columns case-insensitively, refuses unknown ones."""
-    source = display_path(path)
-    if "\x00" in text and sys.version_info < (3, 11):
-        # Older csv modules refuse NUL; from 3.11 it reaches Row.text, which names the field.
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise InputError(f"{source}, line {line}: contains a NUL character.")
+    source = file.source
     csv.field_size_limit(MAX_FIELD * 10)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(_checked_lines(file), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -176,12 +261,15 @@ def csv_rows(path: Path, text: str, required: list[str], optional: list[str]) ->
     if len(set(names)) != len(names):
         raise InputError(f"{source}, line 1: a column is named twice.")
     line = reader.line_num
+    rows = 0
     try:
         for values in reader:
             start = line + 1
             line = reader.line_num
             if not values or not "".join(values).strip():  # a blank line, or only separators
                 continue
+            rows += 1
+            _counted(file, rows)
             if len(values) != len(names):
                 raise InputError(f"{source}, line {start}: has {len(values)} fields, the header has {len(names)}.")
             yield Row(source, start, dict(zip(names, values, strict=True)))
@@ -239,9 +327,10 @@ def _check_text(source: str, line: int, value: Any, raw: str) -> None:
         raise InputError(f"{source}, line {line}{at}: holds an escaped lone surrogate (\\ud800-\\udfff), which is no character.")
 
 
-def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
+def json_document(file: InputFile) -> tuple[Any, list[int]]:
     """Parse a JSON list; returns it with the line on which each top-level element starts."""
-    source = display_path(path)
+    source = file.source
+    text = file.text()
     pos = _skip_ws(text, 0)
     if pos >= len(text) or text[pos] != "[":
         raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: expected a JSON list of orders.")
@@ -258,6 +347,7 @@ def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
         _check_text(source, line, value, text[pos:end])
         items.append(value)
         lines.append(line)
+        _counted(file, len(items))
         pos = _skip_ws(text, end)
         if pos < len(text) and text[pos] == ",":
             pos += 1
@@ -270,13 +360,17 @@ def json_document(path: Path, text: str) -> tuple[Any, list[int]]:
         raise InputError(f"{source}, line {text.count(chr(10), 0, pos) + 1}: expected ',' or ']' in the JSON list.")
 
 
-def jsonl_rows(path: Path, text: str, fields: list[str]) -> Iterator[Row]:
-    source = display_path(path)
+def jsonl_rows(file: InputFile, fields: list[str]) -> Iterator[Row]:
+    source = file.source
+    rows = 0
     # JSON Lines are split at "\n" only: str.splitlines() also splits at U+2028, U+0085 and
     # other characters a JSON string may hold as they are.
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, ended in enumerate(file.lines(universal=False), start=1):
+        line = ended.removesuffix("\n")
         if not line.strip():
             continue
+        rows += 1
+        _counted(file, rows)
         value, end = _decode(source, line, _skip_ws(line, 0), number)
         if line[end:].strip():
             raise InputError(f"{source}, line {number}: text after the JSON object.")

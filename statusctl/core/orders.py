@@ -11,14 +11,7 @@ from typing import Any
 from statusctl.core.changes import ChangeSession, ItemState, OrderState, Result
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, NotFound, shown
-from statusctl.core.inputs import (
-    Row,
-    csv_rows,
-    detect_format,
-    display_path,
-    json_document,
-    read_text,
-)
+from statusctl.core.inputs import InputFile, Row, csv_rows, detect_format, json_document, open_input
 from statusctl.core.settings import use_status_updates
 
 REQUIRED = ["order_number", "order_date", "customer_name", "customer_email", "ship_postal_code", "sku", "name", "quantity"]
@@ -57,10 +50,28 @@ def _date(row: Row) -> str:
     assert text is not None
     try:
         if len(text) == 10:
-            return dt.date.fromisoformat(text).isoformat()
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
+            day = dt.date.fromisoformat(text)
+            when, shown = dt.datetime(day.year, day.month, day.day), day.isoformat()
+        else:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            shown = when.isoformat()
     except ValueError:
         raise row.error("order_date", f"must be a date like 2026-11-20, not {text[:30]!r}") from None
+    if not _showable(when):
+        raise row.error("order_date", f"{text[:40]!r} cannot be shown in every time zone (moved to UTC or to a "
+                                      "local time it falls outside the years 1 to 9999)")
+    return shown
+
+
+def _showable(when: dt.datetime) -> bool:
+    """Whether the time, and the same moment in every time zone (a day either way at most), exists."""
+    try:
+        instant = when.astimezone(dt.timezone.utc) if when.tzinfo is not None else when
+        instant - dt.timedelta(days=1)
+        instant + dt.timedelta(days=1)
+    except (OverflowError, ValueError):
+        return False
+    return True
 
 
 def _order_fields(row: Row) -> dict[str, str | None]:
@@ -99,17 +110,21 @@ def _add_line(orders: dict[str, NewOrder], row: Row, number: str, item_fields: R
 
 def parse_orders(path: Path, fmt: str | None) -> dict[str, NewOrder]:
     """Read and validate an orders file completely, without touching the database."""
-    text = read_text(path)
-    source = display_path(path)
-    kind = detect_format(path, text, fmt)
+    with open_input(path) as file:
+        return _parse(file, fmt)
+
+
+def _parse(file: InputFile, fmt: str | None) -> dict[str, NewOrder]:
+    path, source = file.path, file.source
+    kind = detect_format(path, file.head(), fmt)
     orders: dict[str, NewOrder] = {}
     if kind == "csv":
-        for row in csv_rows(path, text, REQUIRED, OPTIONAL):
+        for row in csv_rows(file, REQUIRED, OPTIONAL):
             number = row.text("order_number", limit=50)
             assert number is not None
             _add_line(orders, row, number, row)
     elif kind == "json":
-        document, lines = json_document(path, text)
+        document, lines = json_document(file)
         for index, (value, line) in enumerate(zip(document, lines, strict=True), start=1):
             where = f"order {index}"
             if not isinstance(value, dict):

@@ -18,7 +18,7 @@ def check_store(store: Store) -> tuple[bool, str]:
     """Test a store's settings (saved or not yet) with a harmless read; the message never holds a secret."""
     import httpx
 
-    from statusctl.carts.base import Context, DeliveryError, adapter_class, make_client
+    from statusctl.carts.base import Context, DeliveryError, adapter_class, attempt, make_client
 
     # Resolve the secrets first: a missing environment variable fails every send, and is
     # worth reporting even for a cart type that has no harmless read.
@@ -32,7 +32,8 @@ def check_store(store: Store) -> tuple[bool, str]:
 
     async def go() -> str:
         async with make_client() as client:
-            return await adapter_class(store.cart)(client, ctx).check()
+            with attempt(ctx):
+                return await adapter_class(store.cart)(client, ctx).check()
 
     try:
         return True, ctx.scrub(asyncio.run(go()))

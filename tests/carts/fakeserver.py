@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -45,6 +45,11 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (slow answer / timeout)
     reset: bool = False  # close the connection mid-answer
+    # Write the answer piece by piece as the iterator gives them (dripping, huge or endless
+    # answers): the body in chunked encoding unless `headers` has a Content-Length, or with
+    # `raw` the whole answer, status line and headers included.
+    stream: Iterable[bytes] | None = None
+    raw: bool = False
 
     def encoded(self) -> tuple[bytes, dict[str, str]]:
         headers = dict(self.headers)
@@ -103,6 +108,9 @@ class FakeServer:
                         answer = Answer(500, f"fake error: {exc!r}")
                 if answer.delay:
                     time.sleep(answer.delay)
+                if answer.stream is not None:
+                    self._stream(answer)
+                    return
                 data, headers = answer.encoded()
                 if answer.reset:
                     self.send_response(answer.status)
@@ -119,6 +127,29 @@ class FakeServer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _stream(self, answer: Answer) -> None:
+                assert answer.stream is not None
+                chunked = not answer.raw and "content-length" not in {k.lower() for k in answer.headers}
+                self.close_connection = True
+                try:
+                    if not answer.raw:
+                        self.send_response(answer.status)
+                        for key, value in answer.headers.items():
+                            self.send_header(key, value)
+                        if chunked:
+                            self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                    for piece in answer.stream:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    if chunked:
+                        self.wfile.write(b"0\r\n\r\n")
+                except OSError:  # the client stopped reading and closed the connection
+                    pass
+                finally:
+                    close = getattr(answer.stream, "close", None)
+                    if close is not None:
+                        close()  # a generator's `finally` learns that the answer ended
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

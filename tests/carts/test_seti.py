@@ -382,7 +382,9 @@ def test_slow_answer_beyond_the_store_timeout_times_out(served):
     fake, server = served
     server.fail_next(Answer(200, "SETIResponse: update=OK;Notes=", delay=1.0))
     started = time.monotonic()
-    with pytest.raises(httpx.TimeoutException):
+    from statusctl.carts.base import TryLater
+
+    with pytest.raises(TryLater, match="timed out: no complete answer within the store's timeout of 0.2 s"):
         send(server.base_url, shipped_payload(), timeout="0.2")
     assert time.monotonic() - started < 0.9
 
