@@ -16,6 +16,7 @@ catches them, so adapters need not. Redirects are never followed.
 from __future__ import annotations
 
 import base64
+import contextvars
 import email.utils
 import functools
 import html
@@ -155,6 +156,7 @@ class Adapter:
         """Send a request with the store's timeouts, no redirects, and read the whole answer."""
         kwargs.setdefault("timeout", self.ctx.timeout)
         response = await self.client.request(method, url, follow_redirects=False, **kwargs)
+        _LAST_STATUS.set(response.status_code)
         note_rate_limit(self.ctx, response)
         return response
 
@@ -164,6 +166,15 @@ class Adapter:
 
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+# The status of the last answer a request got, per task: the controller sends each record in
+# its own task, so a delivery of several calls reads its own last (deciding) answer.
+_LAST_STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("statusctl_last_status", default=None)
+
+
+def deciding_status() -> int | None:
+    """The HTTP status of the last answer in this delivery (all were OK if it got this far)."""
+    return _LAST_STATUS.get()
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:

@@ -27,7 +27,15 @@ from typing import Any
 import httpx
 
 from statusctl.carts import xmlsafe
-from statusctl.carts.base import Adapter, Context, DeliveryError, Record, Rejected, judge_status
+from statusctl.carts.base import (
+    Adapter,
+    Context,
+    DeliveryError,
+    Record,
+    Rejected,
+    deciding_status,
+    judge_status,
+)
 from statusctl.core.record import Payload
 
 TRACKING_CHARS = 64  # the size of order_carrier.tracking_number in PrestaShop's database
@@ -131,7 +139,7 @@ class PrestaShopAdapter(Adapter):
 
     # -- delivery ------------------------------------------------------------------------------
 
-    async def deliver(self, record: Record) -> None:
+    async def deliver(self, record: Record) -> int | None:
         payload: Payload = record.payload  # type: ignore[assignment]
         order_id = (payload["order"]["cart_order_id"] or payload["order"]["number"]).strip()
         if not order_id.isdigit():
@@ -144,7 +152,7 @@ class PrestaShopAdapter(Adapter):
         numbers = [p["tracking"].strip() for p in payload["packages"] if p["tracking"] and p["tracking"].strip()]
         note = (payload["note"] or "").strip()[:MESSAGE_CHARS]
         if not (target or numbers or note):
-            return
+            return None
         order = await self.call("GET", f"orders/{order_id}", "PrestaShop order")
         if target and xmlsafe.text_of(order, "order/current_state") != target:
             history = xmlsafe.element("order_history", {"id_order": order_id, "id_order_state": target})
@@ -154,6 +162,7 @@ class PrestaShopAdapter(Adapter):
             await self.add_tracking(order_id, numbers)
         if note:
             await self.add_message(order_id, order, note)
+        return deciding_status()
 
     async def add_tracking(self, order_id: str, numbers: list[str]) -> None:
         root = await self.call("GET", "order_carriers", "PrestaShop order_carriers",
