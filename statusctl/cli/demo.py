@@ -48,9 +48,11 @@ def _show(result: DemoResult, json: bool) -> None:
         table("What the demo cart received", ["#", "order", "status", "tracking", "form"],
               [[i, r["order"], r["status"], ", ".join(r["tracking"]) or None, r["form"]]
                for i, r in enumerate(result.received, start=1)])
+        from statusctl.core.stack import short_id
+
         table("Stack history", ["at", "order", "record", "try", "outcome", "status", "ms"],
-              [[when(h["at"]), h["order_number"], h["uid"], h["attempt"], h["outcome"], h["status"], h["duration_ms"]]
-               for h in result.history])
+              [[when(h["at"], compact=True), h["order_number"], short_id(h["uid"]), h["attempt"], h["outcome"],
+                h["status"], h["duration_ms"]] for h in result.history], optional=["ms", "try"])
         table("Orders now", ["order", "store", "label", "items"],
               [[o["number"], o["store"], o["label"], o["items"]] for o in result.orders])
     if result.oss_url and not json:
