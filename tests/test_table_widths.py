@@ -71,3 +71,20 @@ def test_what_is_copied_stays_on_one_line_at_80_columns(shop: None):
     assert re.search(r"│ \d\d-\d\d \d\d:\d\d:\d\d │", history), "a time on one line, in the table"
     orders = cli("orders", "list", env=env).stdout
     assert "│ 2026-11-24 │" in orders and "Order Received" in orders
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_stack_top_fits_by_leaving_columns_out(shop: None, width: int):
+    frame = cli("stack", "top", "--once", env={"COLUMNS": str(width)}).stdout
+    lines = frame.splitlines()
+    assert max(cell_len(line) for line in lines) <= width, [line for line in lines if cell_len(line) > width]
+    stack_head = next(line for line in lines if line.lstrip().startswith("store ") and "queued" in line)
+    errors_head = next(line for line in lines if "reason" in line)
+    for head in (stack_head, errors_head):
+        assert "…" not in head, f"a header cut at {width}:\n{frame}"
+    assert {"store", "queued", "failed"} <= set(stack_head.split())
+    assert {"store", "order", "reason"} <= set(errors_head.split())  # the reason is what matters most
+    rows = [line for line in lines if {"woocommerce", "destination"} & set(line.split())]
+    assert len(rows) == 4, frame  # each store in the counts and in the last errors, its name whole
+    chart = [line for line in lines if "└" in line]
+    assert chart and cell_len(chart[0]) <= width
