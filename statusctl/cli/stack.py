@@ -157,7 +157,7 @@ def _named(ctx: typer.Context, ids: list[str] | None, failed: bool) -> None:
 
 @app.command()
 def retry(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False) -> None:
-    """Make records due now with fresh attempts (failed ones are queued again)."""
+    """Make the named records (or every failed one, --failed) due now with fresh attempts."""
     from statusctl.core.stack import retry as do_retry
 
     _named(ctx, ids, failed)
@@ -166,7 +166,7 @@ def retry(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False) -> 
 
 @app.command()
 def drop(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False, yes: YesOpt = False) -> None:
-    """Delete records from the stack (the original's "Delete Records with Failed Attempts")."""
+    """Delete the named records (or every failed one, --failed): the original's "Delete Records with Failed Attempts"."""
     from statusctl.core.stack import count_selected
     from statusctl.core.stack import drop as do_drop
 
