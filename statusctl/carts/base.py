@@ -263,6 +263,7 @@ class Adapter:
             raise TryLater(self._late(method, url)) from None
         finally:
             budget.left -= time.monotonic() - started
+        _LAST_STATUS.set(response.status_code)
         note_rate_limit(self.ctx, response)
         if cut and body_needed and 200 <= response.status_code < 300:
             raise Rejected(
@@ -283,6 +284,15 @@ class Adapter:
 
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+# The status of the last answer a request got, per task: the controller sends each record in
+# its own task, so a delivery of several calls reads its own last (deciding) answer.
+_LAST_STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("statusctl_last_status", default=None)
+
+
+def deciding_status() -> int | None:
+    """The HTTP status of the last answer in this delivery (all were OK if it got this far)."""
+    return _LAST_STATUS.get()
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from statusctl.carts.base import Record, Rejected
+from statusctl.carts.base import Record, Rejected, deciding_status
 from statusctl.carts.restutil import (
     RestAdapter,
     items_key,
@@ -63,7 +63,7 @@ class BigCommerceAdapter(RestAdapter):
                     messages.append(f"{text} ({details})" if details else str(text))
         return "; ".join(messages) or None
 
-    async def deliver(self, record: Record) -> None:
+    async def deliver(self, record: Record) -> int | None:
         payload = payload_of(record)
         oid = segment(order_id(payload))
         label = new_order_label(payload)
@@ -82,6 +82,7 @@ class BigCommerceAdapter(RestAdapter):
         if status_id is not None:
             await self.call("PUT", f"/orders/{oid}", f"set order {oid} to status {status_id}",
                             json={"status_id": status_id}, uid=f"{record.uid}.status")
+        return deciding_status()
 
     async def ship(self, oid: str, packages: list[PackagePart], note: str | None, record: Record) -> None:
         existing = await self.get_all(f"/orders/{oid}/shipments", f"read shipments of order {oid}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from statusctl.carts.base import Record, Rejected
+from statusctl.carts.base import Record, Rejected, deciding_status
 from statusctl.carts.jsonbody import decode
 from statusctl.carts.restutil import (
     RestAdapter,
@@ -68,12 +68,12 @@ class Magento2Adapter(RestAdapter):
                 texts.append(render(error["message"], error.get("parameters")))
         return "; ".join(texts)
 
-    async def deliver(self, record: Record) -> None:
+    async def deliver(self, record: Record) -> int | None:
         payload = payload_of(record)
         label = new_order_label(payload)
         action, status = self.action(label) if label else (None, None)  # a bad mapping fails before any write
         if not (action or payload["packages"] or changed_items(payload) or payload["note"]):
-            return  # nothing Magento can show (say, a label cleared)
+            return None  # nothing Magento can show (say, a label cleared)
         order = await self.find_order(payload)
         oid = segment(order["entity_id"])
         previous = payload["order"]["previous_label"]
@@ -94,6 +94,7 @@ class Magento2Adapter(RestAdapter):
         text = join_lines(lines)
         if text:
             await self.comment(oid, text, status, record)
+        return deciding_status()
 
     def action(self, label: str) -> tuple[str, str | None]:
         value = self.ctx.require_mapping(label).strip()

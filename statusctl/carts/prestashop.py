@@ -40,7 +40,15 @@ from typing import Any
 import httpx
 
 from statusctl.carts import xmlsafe
-from statusctl.carts.base import Adapter, Context, DeliveryError, Record, Rejected, judge_status
+from statusctl.carts.base import (
+    Adapter,
+    Context,
+    DeliveryError,
+    Record,
+    Rejected,
+    deciding_status,
+    judge_status,
+)
 from statusctl.core.record import Payload, new_order_label
 
 TRACKING_CHARS = 64  # the size of order_carrier.tracking_number in PrestaShop's database
@@ -159,7 +167,7 @@ class PrestaShopAdapter(Adapter):
 
     # -- delivery ------------------------------------------------------------------------------
 
-    async def deliver(self, record: Record) -> None:
+    async def deliver(self, record: Record) -> int | None:
         payload: Payload = record.payload  # type: ignore[assignment]
         order_id = (payload["order"]["cart_order_id"] or payload["order"]["number"]).strip()
         if not order_id.isdigit():
@@ -172,7 +180,7 @@ class PrestaShopAdapter(Adapter):
         numbers = [p["tracking"].strip() for p in payload["packages"] if p["tracking"] and p["tracking"].strip()]
         note = (payload["note"] or "").strip()[:MESSAGE_CHARS]
         if not (target or numbers or note):
-            return
+            return None
         refuse_invalid(numbers, note)
         order = await self.call("GET", f"orders/{order_id}", "PrestaShop order")
         carrier = await self.with_tracking(order_id, numbers) if numbers else None  # read before any write
@@ -185,6 +193,7 @@ class PrestaShopAdapter(Adapter):
                             _wrap(xmlsafe.element("order_carrier", carrier)))
         if note:
             await self.add_message(order_id, order, note)
+        return deciding_status()
 
     async def with_tracking(self, order_id: str, numbers: list[str]) -> dict[str, str | None] | None:
         """The order's carrier with this record's numbers added (only read); None when it holds them."""

@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from statusctl.carts.base import Record, Rejected
+from statusctl.carts.base import Record, Rejected, deciding_status
 from statusctl.carts.shopify_gql import (
     CANCEL,
     CANCELLED,
@@ -176,11 +176,11 @@ class ShopifyAdapter(ShopifyBase):
 
     # -- delivery ------------------------------------------------------------------------------
 
-    async def deliver(self, record: Record) -> None:
+    async def deliver(self, record: Record) -> int | None:
         payload: Payload = record.payload  # type: ignore[assignment]
         plan = self.plan(payload)
         if not (plan.fulfil_items or plan.fulfil_order or plan.cancel or plan.tags):
-            return  # every change is internal for Shopify
+            return None  # every change is internal for Shopify
         order_id = gid("Order", payload["order"]["cart_order_id"] or payload["order"]["number"])
         data = await self.gql(ORDER, {"id": order_id}, "Shopify order query")
         if not isinstance(data.get("order"), dict):
@@ -193,6 +193,7 @@ class ShopifyAdapter(ShopifyBase):
             await self.add_tags(state, plan.tags)
         if plan.cancel:
             await self.cancel(state, record)
+        return deciding_status()
 
     async def fulfilled(self, fulfilment_ids: list[str]) -> dict[str, int]:
         """Quantity per LineItem gid already carried by these fulfilments."""

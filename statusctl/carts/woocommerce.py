@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from statusctl.carts.base import Record, Rejected
+from statusctl.carts.base import Record, Rejected, deciding_status
 from statusctl.carts.restutil import (
     RestAdapter,
     changed_items,
@@ -72,7 +72,7 @@ class WooCommerceAdapter(RestAdapter):
     def uses_extension(self) -> bool:
         return self.ctx.store.option("tracking", "note") == "extension"
 
-    async def deliver(self, record: Record) -> None:
+    async def deliver(self, record: Record) -> int | None:
         payload = payload_of(record)
         oid = segment(order_id(payload))
         label = new_order_label(payload)
@@ -92,6 +92,7 @@ class WooCommerceAdapter(RestAdapter):
         if slug:
             await self.call("PUT", f"{WC}/orders/{oid}", f"set order {oid} to {slug}",
                             json={"status": slug}, uid=f"{record.uid}.status")
+        return deciding_status()
 
     async def add_note(self, oid: str, text: str, record: Record) -> None:
         notes = await self.call("GET", f"{WC}/orders/{oid}/notes", f"read notes of order {oid}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -118,33 +118,28 @@ def closed_pipe() -> NoReturn:
     raise SystemExit(141)
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    """Print a Rich table; None shows as an en dash."""
-    from rich.table import Table
+def table(title: str | None, columns: list[str], rows: list[list[Any]], *, optional: Sequence[str] = ()) -> None:
+    """Print a table that fits the terminal (see `statusctl.cli.tables`); None shows as an en dash.
 
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for col in columns:
-        # Ids and order numbers are copied by hand: never wrap them.
-        t.add_column(col, overflow="fold", no_wrap=col in ("record", "order", "id"))
-    for row in rows:
-        t.add_row(*["–" if v is None else str(v) for v in row])
-    console().print(t)
+    `optional`: columns that may be left out, first ones first, when the table is too wide.
+    """
+    from statusctl.cli.tables import render_table
+
+    render_table(title, columns, rows, optional=optional)
 
 
 def notes(lines: Iterable[str]) -> None:
-    """Lines under a table, each wrapped at the terminal's full width."""
-    from rich.text import Text
-
+    """Lines under a table: free text wrapped at spaces to the terminal, no word cut in two."""
+    from statusctl.cli.tables import wrap, write_lines
     from statusctl.core.display import printable
 
-    out = console()
-    for line in lines:
-        out.print(Text(printable(line)), overflow="fold")
+    width = console().width
+    write_lines(part for line in lines for part in wrap(printable(line), width, rest="    "))
 
 
 def say(message: str) -> None:
-    """A line for people, on stdout (printed as is: the console reads no markup)."""
-    console().print(message)
+    """A line for people, on stdout: escaped, wrapped at spaces, a long word (a URL) never cut."""
+    notes([message])
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

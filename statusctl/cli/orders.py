@@ -65,8 +65,10 @@ def list_(
     if json:
         print_json(rows)
         return
+    # The day is enough in a list (`orders show` and --json have the time).
     table(None, ["order", "store", "date", "customer", "label", "items", "queued"],
-          [[r["number"], r["store"], r["order_date"], r["customer_name"], r["label"], r["items"], r["queued"]] for r in rows])
+          [[r["number"], r["store"], (r["order_date"] or "")[:10], r["customer_name"], r["label"], r["items"],
+            r["queued"]] for r in rows], optional=["items", "queued"])
 
 
 @app.command()

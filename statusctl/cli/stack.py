@@ -61,13 +61,14 @@ def status(
         if data["controllers"]:
             table("Controllers", ["pid", "host", "mode", "started", "last heartbeat", "sent", "state"],
                   [[c["pid"], c["host"], c["mode"], when(c["started"]), when(c["heartbeat"]), c["sent"],
-                    "alive" if c["alive"] else "gone"] for c in data["controllers"]])
+                    "alive" if c["alive"] else "gone"] for c in data["controllers"]],
+                  optional=["started", "sent", "mode"])
         say(f"{len(alive)} controller(s) running." if alive else "No controller is running.")
         if data["stores"]:
             table("Stack", ["store", "queued", "due", "sending", "retrying", "held", "failed", "oldest", "store state"],
                   [[s["store"], s["queued"], s["due"], s["sending"], s["retrying"], s["held"], s["failed"],
                     age(s["oldest_age"]), store_state(s)]
-                   for s in data["stores"]])
+                   for s in data["stores"]], optional=["sending", "held", "due"])
         else:
             say("The stack is empty.")
         for p in problems:
@@ -113,7 +114,7 @@ def list_(
           [[short_id(r["id"]), r["order"], r["destination"], r["state"], r["attempts"], age(now - r["queued"]),
             # A failed record waits for `stack retry`, not for a time.
             None if r["state"] == "failed" else "now" if r["next_attempt"] <= now else when(r["next_attempt"])]
-           for r in rows])
+           for r in rows], optional=["age", "tries"])
     # Errors get whole lines: in a table column they fold to a few characters on a narrow terminal.
     notes(
         f"{short_id(r['id'])}  " + (f"[{r['last_status']}] " if r["last_status"] else "") + r["last_error"]
@@ -149,7 +150,7 @@ def history(
         return
     table(None, ["#", "at", "store", "order", "record", "try", "outcome", "status", "ms"],
           [[n, when(r["at"], compact=True), r["destination"], r["order_number"], short_id(r["uid"]), r["attempt"], r["outcome"],
-            r["status"], r["duration_ms"]] for n, r in enumerate(rows, start=1)])
+            r["status"], r["duration_ms"]] for n, r in enumerate(rows, start=1)], optional=["ms", "try", "status"])
     notes(
         f"#{n}  " + " — ".join(x for x in (r["reason"], r["answer"]) if x)
         for n, r in enumerate(rows, start=1) if r["reason"] or r["answer"]
@@ -165,7 +166,7 @@ def _named(ctx: typer.Context, ids: list[str] | None, failed: bool) -> None:
 
 @app.command()
 def retry(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False) -> None:
-    """Make records due now with fresh attempts (failed ones are queued again)."""
+    """Make the named records (or every failed one, --failed) due now with fresh attempts."""
     from statusctl.core.stack import retry as do_retry
 
     _named(ctx, ids, failed)
@@ -174,7 +175,7 @@ def retry(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False) -> 
 
 @app.command()
 def drop(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False, yes: YesOpt = False) -> None:
-    """Delete records from the stack (the original's "Delete Records with Failed Attempts")."""
+    """Delete the named records (or every failed one, --failed): the original's "Delete Records with Failed Attempts"."""
     from statusctl.core.stack import count_selected
     from statusctl.core.stack import drop as do_drop
 

@@ -115,7 +115,7 @@ def list_(json: JsonOpt = False) -> None:
         return
     table(None, ["store", "cart", "url", "secrets", "records go to"],
           [[s["name"], s["cart"], s["url"], ", ".join(f"{k}={v}" for k, v in s["secrets"].items()),  # type: ignore[attr-defined]
-            s["destination_text"]] for s in stores])
+            s["destination_text"]] for s in stores], optional=["secrets"])
 
 
 @app.command()

@@ -38,8 +38,9 @@ def run_top(*, interval: float = 1.0, once: bool = False) -> None:
     out = console()
     source = str(db_path())
 
-    def frame() -> RenderableType:
-        return render(snapshot(db, window=WINDOW_S, bucket=BUCKET_S), source, interval=None if once else interval)
+    def frame() -> RenderableType:  # the width is read on every frame: a resized terminal refits
+        return render(snapshot(db, window=WINDOW_S, bucket=BUCKET_S), source, interval=None if once else interval,
+                      width=out.width)
 
     if once or not out.is_terminal:
         out.print(frame())
@@ -106,8 +107,12 @@ def store_problem(s: dict[str, object], now: float) -> str:
     return f"{s['store']}: paused ({resume}): {s['pause_reason']}"
 
 
-def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> RenderableType:
-    """One frame: header, controllers, per-store counts, the send-rate chart, the last errors."""
+def render(snap: Snapshot, source: str, *, interval: float | None = 1.0, width: int | None = None) -> RenderableType:
+    """One frame: header, controllers, per-store counts, the send-rate chart, the last errors.
+
+    With `width`, the frame fits it: columns are left out (never cut mid-word) and the chart
+    shows the latest bars that fit.
+    """
     from rich import box
     from rich.console import Group
     from rich.table import Table
@@ -136,19 +141,23 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> Rend
     parts.append(Text())
     if snap.stores:
         t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="Stack", title_justify="left")
-        t.add_column("store", no_wrap=True)
-        for col in ("queued", "due", "sending", "retrying", "failed", "oldest"):
-            t.add_column(col, justify="right")
-        t.add_column("store state", no_wrap=True)
-        for s in snap.stores:
+        names = [printable(s["store"]) for s in snap.stores]
+        counts = ("queued", "due", "sending", "retrying", "failed")
+        widths = {"store": max([5, *map(len, names)]), **{c: len(c) for c in counts}, "oldest": 6,
+                  "store state": len("misconfigured")}
+        shown = fitting(widths, width, optional=["sending", "due", "oldest", "retrying"])
+        for col in shown:
+            t.add_column(col, no_wrap=True, min_width=widths[col], justify="left" if col in ("store", "store state")
+                         else "right")
+        for name, s in zip(names, snap.stores, strict=True):
             state = store_state(s)
-            t.add_row(printable(s["store"]), str(s["queued"]), str(s["due"]), str(s["sending"]), str(s["retrying"]),
-                      Text(str(s["failed"]), style="bold red" if s["failed"] else ""), age(s["oldest_age"]),
-                      Text(printable(state), style="" if state == "ok" else "bold yellow"))
+            cells = {"store": name, **{c: str(s[c]) for c in counts}, "oldest": age(s["oldest_age"]),
+                     "store state": state}
+            styles = {"failed": "bold red" if s["failed"] else "", "store state": "" if state == "ok" else "bold yellow"}
+            t.add_row(*[Text(cells[c], style=styles.get(c, "")) for c in shown])
         if len(snap.stores) > 1:
-            tot = snap.totals
-            t.add_row("all", *[str(tot[k]) for k in ("queued", "due", "sending", "retrying", "failed")], "",
-                      style="bold")
+            tot = {"store": "all", **{c: str(snap.totals[c]) for c in counts}, "oldest": "", "store state": ""}
+            t.add_row(*[tot[c] for c in shown], style="bold")
         parts.append(t)
     else:
         parts.append(Text("The stack is empty.", style="green"))
@@ -156,29 +165,53 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> Rend
         if s["paused"] or s["misconfigured"]:
             parts.append(Text(store_problem(s, snap.now), style="yellow"))
 
-    parts.append(_chart(snap.rate))
+    parts.append(_chart(snap.rate, width))
     parts.append(Text())
     if snap.errors:
-        e = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="Last errors", title_justify="left",
-                  expand=True)
-        e.add_column("at", no_wrap=True)
-        e.add_column("store", no_wrap=True)
-        e.add_column("order", no_wrap=True)
-        e.add_column("outcome", no_wrap=True)
-        e.add_column("status", justify="right", no_wrap=True)
-        e.add_column("reason", overflow="ellipsis", no_wrap=True, ratio=1)
-        for r in snap.errors:
-            outcome = "failed" if r["outcome"] == "failed" else f"retry (try {r['attempt']})"
-            # Order numbers come from imported files and reasons from carts' answers: escaped, whatever
-            # console renders the frame.
-            e.add_row(time.strftime("%H:%M:%S", time.localtime(r["at"])), printable(r["destination"]),
-                      printable(r["order_number"]),
-                      Text(outcome, style="red" if r["outcome"] == "failed" else "yellow"),
-                      "–" if r["status"] is None else str(r["status"]), printable(r["reason"] or ""))
-        parts.append(e)
+        parts.append(_errors(snap, width))
     else:
         parts.append(Text("No errors in the history.", style="dim"))
     return Group(*parts)
+
+
+def fitting(widths: dict[str, int], width: int | None, *, optional: list[str]) -> list[str]:
+    """The columns to show: all when they fit `width` (or no width is given), else without the
+    optional ones, first ones first. A column is never narrower than its header or cells."""
+    shown = list(widths)
+    for name in optional:
+        if width is None or sum(widths[c] + 3 for c in shown) <= width:
+            break
+        shown.remove(name)
+    return shown
+
+
+def _errors(snap: Snapshot, width: int | None) -> RenderableType:
+    """The last errors, newest first; the reason gets the rest of the line (cut with … at its end)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    e = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="Last errors", title_justify="left",
+              expand=True)
+    # Order numbers come from imported files and reasons from carts' answers: escaped, whatever
+    # console renders the frame.
+    rows = [{
+        "at": time.strftime("%H:%M:%S", time.localtime(r["at"])), "store": printable(r["destination"]),
+        "order": printable(r["order_number"]),
+        "outcome": "failed" if r["outcome"] == "failed" else f"retry (try {r['attempt']})",
+        "status": "–" if r["status"] is None else str(r["status"]), "reason": printable(r["reason"] or ""),
+    } for r in snap.errors]
+    widths = {c: max([len(c), *(len(row[c]) for row in rows)]) for c in ("at", "store", "order", "outcome", "status")}
+    shown = fitting({**widths, "reason": 20}, width, optional=["status", "outcome", "at"])
+    for col in shown:
+        if col == "reason":
+            e.add_column(col, overflow="ellipsis", no_wrap=True, ratio=1)
+        else:
+            e.add_column(col, no_wrap=True, min_width=widths[col], justify="right" if col == "status" else "left")
+    for row, r in zip(rows, snap.errors, strict=True):
+        style = "red" if r["outcome"] == "failed" else "yellow"
+        e.add_row(*[Text(row[c], style=style) if c == "outcome" else row[c] for c in shown])
+    return e
 
 
 def bars(values: list[float], rows: int = CHART_ROWS) -> list[str]:
@@ -189,14 +222,16 @@ def bars(values: list[float], rows: int = CHART_ROWS) -> list[str]:
     return ["".join(BARS[min(8, max(0, h - r * 8))] for h in heights) for r in range(rows - 1, -1, -1)]
 
 
-def _chart(rate: Rate) -> RenderableType:
+def _chart(rate: Rate, width: int | None = None) -> RenderableType:
     from rich.text import Text
 
     per_s = rate.per_second
+    if width is not None:  # the latest bars that fit beside the scale
+        per_s = per_s[-max(10, width - len(f"{max(per_s, default=0.0):.1f}/s") - 3):]
     minutes = len(per_s) * rate.bucket_seconds / 60
     peak = max(per_s, default=0.0)
     text = Text()
-    text.append(f"Sent per second, last {minutes:g} min ({rate.bucket_seconds:g} s a bar): ", style="bold")
+    text.append(f"Sent per second, last {minutes:.2g} min ({rate.bucket_seconds:g} s a bar): ", style="bold")
     text.append(f"now {per_s[-1] if per_s else 0:.1f}/s · peak {peak:.1f}/s · "
                 f"{rate.total_sent} sent, {rate.total_errors} error{'' if rate.total_errors == 1 else 's'}\n")
     label = f"{peak:.1f}/s"
@@ -206,6 +241,6 @@ def _chart(rate: Rate) -> RenderableType:
         text.append(line, style="cyan")
         text.append("\n")
     text.append("0".rjust(pad) + " └" + "─" * len(per_s) + "\n", style="dim")
-    left = f"-{minutes:g}m"
+    left = f"-{minutes:.2g}m"
     text.append(" " * (pad + 2) + left + "now".rjust(len(per_s) - len(left)), style="dim")
     return text

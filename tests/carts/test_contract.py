@@ -141,3 +141,20 @@ def test_check_reads_harmlessly(served):
     assert asyncio.run(go(True))
     with pytest.raises(Rejected):
         asyncio.run(go(False))
+
+
+def test_an_ok_delivery_returns_the_deciding_http_status(served):
+    """`stack history` shows the status of the answer that decided an OK, for every cart alike (issue 13.19)."""
+    case, handler, server = served
+    if case.cart == "opencart":
+        pytest.skip("opencart's return value is fixed on the realcarts branch")
+    store = case.store(server.base_url, True)
+    ctx = Context(store, case.secrets(True), case.mappings or {})
+
+    async def go() -> int | None:
+        async with make_client() as client:
+            return await adapter_class(case.cart)(client, ctx).deliver(  # type: ignore[no-any-return]
+                Record("rec-status", 1, shipped_payload(), time.time()))  # type: ignore[arg-type]
+
+    status = asyncio.run(go())
+    assert isinstance(status, int) and 200 <= status < 300, status
