@@ -65,30 +65,33 @@ def setup(
 
     An existing store (named by --name, or with the same cart type and URL) is edited in place.
     """
-    from statusctl.core.errors import InputError
-
-    if oss is not None and no_oss:
-        raise InputError("Give --oss STORE or --no-oss, not both.")
-    if not yes and not (interactive or sys.stdin.isatty()):
-        raise InputError(
-            "statusctl setup has no terminal to ask its questions on; give the answers as flags with --yes "
-            "(see `statusctl setup --help`), or run it in a terminal."
-        )
-    if yes and (cart is None or url is None):
-        missing = " and ".join(f for f, v in (("--cart", cart), ("--url", url)) if v is None)
-        raise InputError(f"With --yes, setup needs {missing} (and the cart's secrets) as flags.")
-    wizard = _Wizard(
-        yes=yes,
-        flags={"name": name, "cart": cart, "url": url, "secret": secret or [], "secret_env": secret_env or [],
-               "option": option or [], "test": test, "updates": updates, "oss": oss, "no_oss": no_oss,
-               "default_events": default_events, "event": event or []},
-    )
+    flags: dict[str, Any] = {"name": name, "cart": cart, "url": url, "secret": secret or [], "secret_env": secret_env or [],
+                             "option": option or [], "test": test, "updates": updates, "oss": oss, "no_oss": no_oss,
+                             "default_events": default_events, "event": event or []}
+    _check_mode(flags, yes=yes, interactive=interactive)
+    wizard = _Wizard(yes=yes, flags=flags)
     try:
         plan = wizard.collect()
     except (typer.Abort, KeyboardInterrupt, EOFError):
         warn("\nSetup cancelled; nothing was saved.")
         raise typer.Exit(CANCELLED) from None
     wizard.save(plan)  # one transaction: a Ctrl-C now rolls it back whole (main says "Interrupted.")
+
+
+def _check_mode(flags: dict[str, Any], *, yes: bool, interactive: bool) -> None:
+    """Flags that contradict each other, or a run that could neither ask nor do without asking."""
+    from statusctl.core.errors import InputError
+
+    if flags["oss"] is not None and flags["no_oss"]:
+        raise InputError("Give --oss STORE or --no-oss, not both.")
+    if not yes and not (interactive or sys.stdin.isatty()):
+        raise InputError(
+            "statusctl setup has no terminal to ask its questions on; give the answers as flags with --yes "
+            "(see `statusctl setup --help`), or run it in a terminal."
+        )
+    if yes and (flags["cart"] is None or flags["url"] is None):
+        missing = " and ".join(f for f, v in (("--cart", flags["cart"]), ("--url", flags["url"])) if v is None)
+        raise InputError(f"With --yes, setup needs {missing} (and the cart's secrets) as flags.")
 
 
 class _Wizard(StorePages, SettingsPages):
