@@ -212,7 +212,6 @@ class ChangeSession:
             if not self._group:
                 cmd.result.changes.append(f"order: {order.label or '–'} → {event.order_label}")
             order.label = event.order_label
-            cmd.order_changed = True
             self._writes.order_labels[order.id] = order.label
             changed = True
         if changed:

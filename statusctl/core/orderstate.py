@@ -82,7 +82,6 @@ class Command:
     def __init__(self, order: OrderState) -> None:
         self.order = order
         self.order_from: str | None = order.label
-        self.order_changed = False
         self.item_from: dict[int, str | None] = {}
         self.events: list[str] = []
         self.notify = False
