@@ -91,6 +91,3 @@ DEFAULT_MAPPINGS: dict[str, dict[str, str]] = {
                   "prestashop": "Canceled", "opencart": "7", "shopify": "cancel"},
     "Item Shipped": {"woocommerce": "note", "bigcommerce": "shipment", "magento2": "ship", "shopify": "fulfil"},
 }
-
-# Carts that send label names as they are and so need no mapping.
-NAME_CARTS = frozenset({"seti", "webhook", "oss", "none"})

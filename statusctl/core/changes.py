@@ -8,6 +8,9 @@ command on one order makes at most one stack record carrying the whole change
 (`apply`) keeps one such command per order across all its commands and queues
 the records only when `queue_grouped` is called: one record per order carrying
 the whole change of every row (the label history still keeps every step).
+
+Here are the commands and the rules they follow; the state they work on is in
+`core/orderstate.py`, every SQL statement the session runs in `core/changedb.py`.
 """
 
 from __future__ import annotations
@@ -16,97 +19,19 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from statusctl.core import events as events_mod
+from statusctl.core.changedb import Writes, load_orders, next_package_id, read_events, read_stores
 from statusctl.core.errors import InputError, NotFound, shown
 from statusctl.core.events import Event
+from statusctl.core.orderstate import Command, ItemState, OrderState, Result
 from statusctl.core.payload import payload_text
-from statusctl.core.record import PackagePart
-from statusctl.core.stores import Store, all_stores_in, destination
+
+__all__ = ["ChangeSession", "ItemState", "OrderState", "Result", "utc_now"]
 
 
 def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-@dataclass(slots=True)
-class ItemState:
-    id: int
-    line: int
-    sku: str
-    name: str
-    quantity: int
-    shipped: int
-    cancelled: bool
-    label: str | None
-    cart_line_id: str | None
-
-    @property
-    def remaining(self) -> int:
-        return 0 if self.cancelled else max(0, self.quantity - self.shipped)
-
-    @property
-    def fully_shipped(self) -> bool:
-        return not self.cancelled and self.shipped >= self.quantity
-
-
-@dataclass
-class OrderState:
-    id: int
-    number: str
-    store: str
-    cart_order_id: str | None
-    label: str | None
-    postal_code: str
-    date: str
-    items: list[ItemState]
-    packages: dict[str, int] = field(default_factory=dict)  # tracking -> package id
-
-    def item(self, sku: str) -> ItemState:
-        for item in self.items:
-            if item.sku == sku:
-                return item
-        raise NotFound(f"Order {self.number} has no item with SKU {shown(sku)}.")
-
-
-@dataclass
-class Result:
-    """What one command did to one order, for the user to read."""
-
-    order: str
-    changes: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # events whose "fires" is off
-    record: str | None = None  # uid of the queued record
-    destination: str | None = None
-    internal_only: bool = False  # labels changed with notify on, but nowhere to send
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "order": self.order,
-            "changes": self.changes,
-            "skipped_events": self.skipped,
-            "record": self.record,
-            "destination": self.destination,
-            "internal_only": self.internal_only,
-        }
-
-
-class _Command:
-    """The label changes one command makes to one order, before they are written."""
-
-    def __init__(self, order: OrderState) -> None:
-        self.order = order
-        self.order_from: str | None = order.label
-        self.order_changed = False
-        self.item_from: dict[int, str | None] = {}
-        self.events: list[str] = []
-        self.notify = False
-        self.new_tracking = False
-        self.packages: list[PackagePart] = []
-        self.notes: list[str] = []
-        self.wanted = False  # a grouped command: some step asked for a record
-        self.result = Result(order.number)
 
 
 class ChangeSession:
@@ -115,62 +40,21 @@ class ChangeSession:
     def __init__(self, conn: sqlite3.Connection, *, now: str | None = None, group: bool = False) -> None:
         self.conn = conn
         self._group = group
-        self._grouped: dict[int, _Command] = {}  # order id -> the order's command so far (group mode)
+        self._grouped: dict[int, Command] = {}  # order id -> the order's command so far (group mode)
         self.now = now or utc_now()
-        self.events: dict[str, Event] = {
-            r["name"]: Event(r["name"], r["item_label"], r["order_label"], bool(r["fires"]), bool(r["notify"]))
-            for r in conn.execute("SELECT * FROM events")
-        }
-        oss_row = conn.execute("SELECT value FROM meta WHERE key = 'oss_store'").fetchone()
-        oss = oss_row[0] if oss_row else None
-        self.stores: dict[str, Store] = {s.name: s for s in all_stores_in(conn)}
-        self.destinations = {name: destination(s, oss) for name, s in self.stores.items()}
+        self.events: dict[str, Event] = read_events(conn)
+        self.stores, self.destinations = read_stores(conn)
         self._orders: dict[str, OrderState] = {}
-        self._order_labels: dict[int, str | None] = {}
-        self._item_updates: dict[int, ItemState] = {}
-        self._history: list[tuple[object, ...]] = []
-        self._history_written = 0
-        self._packages: list[tuple[int, int, str | None, str | None, str]] = []
-        self._package_items: list[tuple[int, int, int]] = []
-        self._stack: list[tuple[object, ...]] = []
-        next_pkg = conn.execute("SELECT COALESCE(MAX(id), 0) FROM packages").fetchone()[0]
-        self._next_package = int(next_pkg) + 1
+        self._writes = Writes()
+        self._next_package = next_package_id(conn)
 
     # -- loading -------------------------------------------------------------
 
     def load(self, numbers: Iterable[str]) -> None:
         """Load the orders with these numbers (in chunks) into the session."""
         wanted = [n for n in dict.fromkeys(numbers) if n not in self._orders]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            # Plain tuples: sqlite3.Row lookups by name cost ~1 s per 100,000 items.
-            cur = self.conn.cursor()
-            cur.row_factory = None
-            by_id = {
-                r[0]: OrderState(r[0], r[1], r[2], r[3], r[4], r[5], r[6], [])
-                for r in cur.execute(
-                    "SELECT id, number, store, cart_order_id, label, ship_postal_code, order_date "
-                    f"FROM orders WHERE number IN ({marks})",
-                    chunk,
-                )
-            }
-            if not by_id:
-                continue
-            ids = list(by_id)
-            id_marks = ",".join("?" * len(ids))
-            for r in cur.execute(
-                "SELECT order_id, id, line, sku, name, quantity, shipped, cancelled, label, cart_line_id "
-                f"FROM items WHERE order_id IN ({id_marks}) ORDER BY line",
-                ids,
-            ):
-                by_id[r[0]].items.append(ItemState(r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9]))
-            for r in cur.execute(
-                f"SELECT id, order_id, tracking FROM packages WHERE order_id IN ({id_marks}) AND tracking IS NOT NULL", ids
-            ):
-                by_id[r[1]].packages[r[2]] = r[0]
-            for state in by_id.values():
-                self._orders[state.number] = state
+        for state in load_orders(self.conn, wanted):
+            self._orders[state.number] = state
 
     def order(self, number: str) -> OrderState:
         state = self._orders.get(number)
@@ -236,7 +120,7 @@ class ChangeSession:
         now_full = []  # every wanted item had some left to ship, so "now full" is "newly full"
         for item, amount in wanted:
             item.shipped += amount
-            self._item_updates[item.id] = item
+            self._writes.item_updates[item.id] = item
             if item.shipped >= item.quantity:
                 now_full.append(item)
         self._add_package(cmd, wanted, tracking, carrier)
@@ -259,7 +143,7 @@ class ChangeSession:
                     targets.append(item)
             for item in targets:
                 item.cancelled = True
-                self._item_updates[item.id] = item
+                self._writes.item_updates[item.id] = item
             if targets:
                 self._fire(cmd, "item-cancelled", targets)
             if all(i.cancelled for i in order.items):
@@ -272,7 +156,7 @@ class ChangeSession:
                 raise InputError(f"Order {number} is already fully shipped and cannot be cancelled.")
             for item in targets:
                 item.cancelled = True
-                self._item_updates[item.id] = item
+                self._writes.item_updates[item.id] = item
             self._fire(cmd, "order-cancelled", targets)
         return self._finish(cmd, note)
 
@@ -290,13 +174,13 @@ class ChangeSession:
 
     # -- the rules -----------------------------------------------------------
 
-    def _command(self, order: OrderState) -> _Command:
+    def _command(self, order: OrderState) -> Command:
         """A new command on `order`; in group mode the order's command so far, with a fresh Result."""
         if not self._group:
-            return _Command(order)
+            return Command(order)
         cmd = self._grouped.get(order.id)
         if cmd is None:
-            cmd = self._grouped[order.id] = _Command(order)
+            cmd = self._grouped[order.id] = Command(order)
         elif cmd.result.skipped:  # the Result is the last step's: what it skipped was read
             cmd.result.skipped = []
         return cmd
@@ -306,7 +190,7 @@ class ChangeSession:
             raise NotFound(f"Event {name!r} is missing; run `statusctl init`.")
         return self.events[name]
 
-    def _fire(self, cmd: _Command, name: str, items: list[ItemState]) -> None:
+    def _fire(self, cmd: Command, name: str, items: list[ItemState]) -> None:
         event = self._event(name)
         if not event.fires:
             cmd.result.skipped.append(name)
@@ -316,27 +200,26 @@ class ChangeSession:
             for item in items:
                 if item.label != event.item_label:
                     cmd.item_from.setdefault(item.id, item.label)
-                    self._history.append((self.now, cmd.order.id, item.id, name, item.label, event.item_label))
+                    self._writes.history.append((self.now, cmd.order.id, item.id, name, item.label, event.item_label))
                     if not self._group:  # an apply only counts them (labels_changed)
                         cmd.result.changes.append(f"item {item.sku}: {item.label or '–'} → {event.item_label}")
                     item.label = event.item_label
-                    self._item_updates[item.id] = item
+                    self._writes.item_updates[item.id] = item
                     changed = True
         order = cmd.order
         if event.order_label and order.label != event.order_label:
-            self._history.append((self.now, order.id, None, name, order.label, event.order_label))
+            self._writes.history.append((self.now, order.id, None, name, order.label, event.order_label))
             if not self._group:
                 cmd.result.changes.append(f"order: {order.label or '–'} → {event.order_label}")
             order.label = event.order_label
-            cmd.order_changed = True
-            self._order_labels[order.id] = order.label
+            self._writes.order_labels[order.id] = order.label
             changed = True
         if changed:
             if name not in cmd.events:
                 cmd.events.append(name)
             cmd.notify = cmd.notify or event.notify
 
-    def _fire_shipping_state(self, cmd: _Command) -> None:
+    def _fire_shipping_state(self, cmd: Command) -> None:
         active = full = some = False  # one pass: a bulk apply asks this once per row
         for i in cmd.order.items:
             if not i.cancelled:
@@ -352,7 +235,7 @@ class ChangeSession:
             self._fire(cmd, "order-partially-shipped", [])
 
     def _add_package(
-        self, cmd: _Command, wanted: list[tuple[ItemState, int]], tracking: str | None, carrier: str | None
+        self, cmd: Command, wanted: list[tuple[ItemState, int]], tracking: str | None, carrier: str | None
     ) -> None:
         order = cmd.order
         package_id = order.packages.get(tracking) if tracking else None
@@ -360,25 +243,15 @@ class ChangeSession:
         if package_id is None:
             package_id = self._next_package
             self._next_package += 1
-            self._packages.append((package_id, order.id, tracking, carrier, self.now))
+            self._writes.packages.append((package_id, order.id, tracking, carrier, self.now))
             if tracking:
                 order.packages[tracking] = package_id
                 cmd.new_tracking = True
         for item, amount in wanted:
-            self._package_items.append((package_id, item.id, amount))
-        parts = [i for i in cmd.packages if i["tracking"] == tracking] if known else None
-        if not parts:
-            cmd.packages.append({"tracking": tracking, "carrier": carrier, "shipped_at": self.now, "items": [
-                {"sku": i.sku, "cart_line_id": i.cart_line_id, "quantity": q} for i, q in wanted]})
-            return
-        for item, amount in wanted:  # rows of one apply adding to one package: one part, summed per item
-            same = next((p for p in parts[0]["items"] if p["sku"] == item.sku), None)
-            if same is None:
-                parts[0]["items"].append({"sku": item.sku, "cart_line_id": item.cart_line_id, "quantity": amount})
-            else:
-                same["quantity"] += amount
+            self._writes.package_items.append((package_id, item.id, amount))
+        cmd.add_part(wanted, tracking, carrier, self.now, known)
 
-    def _shipping_notifies(self, cmd: _Command) -> bool:
+    def _shipping_notifies(self, cmd: Command) -> bool:
         """A new tracking number is news for the cart when the order's shipping event notifies."""
         if not cmd.new_tracking:
             return False
@@ -387,7 +260,7 @@ class ChangeSession:
         event = self.events.get(name)
         return bool(event and event.fires and event.notify)
 
-    def _finish(self, cmd: _Command, note: str | None) -> Result:
+    def _finish(self, cmd: Command, note: str | None) -> Result:
         result = cmd.result
         if note and note not in cmd.notes:
             cmd.notes.append(note)
@@ -408,7 +281,7 @@ class ChangeSession:
     @property
     def labels_changed(self) -> int:
         """Label changes made so far (written or not): one label history row each."""
-        return self._history_written + len(self._history)
+        return self._writes.history_written + len(self._writes.history)
 
     def queue_grouped(self) -> tuple[int, int]:
         """Queue one record per grouped order that asked for one: (records queued, orders internal only)."""
@@ -425,50 +298,16 @@ class ChangeSession:
         self._grouped.clear()
         return queued, internal
 
-    def _queue(self, cmd: _Command, dest: str) -> str:
+    def _queue(self, cmd: Command, dest: str) -> str:
         order = cmd.order
         uid = "su_" + os.urandom(10).hex()
         now = time.time()
         payload = payload_text(order, cmd.order_from, cmd.item_from, cmd.packages, cmd.notes, cmd.events, self.now)
-        self._stack.append((uid, order.id, order.number, order.store, dest, payload, now, now))
+        self._writes.stack.append((uid, order.id, order.number, order.store, dest, payload, now, now))
         return uid
 
     # -- writing -------------------------------------------------------------
 
     def flush(self) -> None:
         """Write everything collected so far (inside the caller's transaction)."""
-        c = self.conn
-        if self._order_labels:
-            c.executemany("UPDATE orders SET label = ? WHERE id = ?", [(v, k) for k, v in self._order_labels.items()])
-        if self._item_updates:
-            c.executemany(
-                "UPDATE items SET label = ?, shipped = ?, cancelled = ? WHERE id = ?",
-                [(i.label, i.shipped, int(i.cancelled), i.id) for i in self._item_updates.values()],
-            )
-        if self._packages:
-            c.executemany("INSERT INTO packages (id, order_id, tracking, carrier, shipped) VALUES (?, ?, ?, ?, ?)", self._packages)
-        if self._package_items:
-            c.executemany(
-                "INSERT INTO package_items (package_id, item_id, quantity) VALUES (?, ?, ?) "
-                "ON CONFLICT(package_id, item_id) DO UPDATE SET quantity = quantity + excluded.quantity",
-                self._package_items,
-            )
-        if self._history:
-            c.executemany(
-                "INSERT INTO label_history (at, order_id, item_id, event, from_label, to_label) VALUES (?, ?, ?, ?, ?, ?)",
-                self._history,
-            )
-        if self._stack:
-            c.executemany(
-                "INSERT INTO stack (uid, order_id, order_number, store, destination, payload, queued, next_attempt) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                self._stack,
-            )
-        self._order_labels.clear()
-        self._item_updates.clear()
-        self._packages.clear()
-        self._package_items.clear()
-        self._history_written += len(self._history)
-        self._history.clear()
-        self._stack.clear()
-
+        self._writes.flush(self.conn)

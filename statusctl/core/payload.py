@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from statusctl.core.record import PackagePart, js
 
 if TYPE_CHECKING:
-    from statusctl.core.changes import ItemState, OrderState
+    from statusctl.core.orderstate import ItemState, OrderState
 
 
 def _opt(value: str | None) -> str:

@@ -47,15 +47,6 @@ class Store:
         """Secrets as they may be shown anywhere: stored values masked, env names shown."""
         return {k: (f"env:{v['env']}" if "env" in v else MASK) for k, v in sorted(self.secrets.items())}
 
-    def secret_values(self) -> list[str]:
-        """Every secret value this store can resolve (for scrubbing output); never raises."""
-        out = []
-        for spec in self.secrets.values():
-            value = spec.get("value") if "value" in spec else os.environ.get(spec.get("env", ""))
-            if value:
-                out.append(value)
-        return out + url_credentials(self.url)
-
     def resolve_secrets(self) -> dict[str, str]:
         """The secrets' real values; a missing environment variable is a ConfigError."""
         out = {}

@@ -2,7 +2,7 @@
 
 The URL is stored as given (the adapter needs it); wherever it is shown it goes
 through `mask_url`, and its credentials are scrubbed from answers and errors
-like the store's secrets (`Store.resolve_secrets`, `Store.secret_values`).
+like the store's secrets (`Store.resolve_secrets`).
 """
 
 from __future__ import annotations
