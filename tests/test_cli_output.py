@@ -76,7 +76,7 @@ def test_filters_naming_an_unknown_store_are_refused():
         assert "Unknown store 'shp'" in err and "stores list" in err, args
     # The known store still filters.
     assert "1001" in cli("orders", "list", "--store", "web").stdout
-    assert cli("stack", "history", "--store", "web").stdout.strip() == "No attempts recorded."
+    assert cli("stack", "history", "--store", "web").stdout.splitlines()[0] == "No attempts recorded."
 
 
 def test_drop_and_retry_naming_nothing_are_usage_errors():

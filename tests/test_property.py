@@ -9,6 +9,7 @@ same cancel) right away must change nothing and queue nothing.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from statusctl.core import actions, events, stores
 from statusctl.core.db import Database
-from statusctl.core.errors import StatusctlError
+from statusctl.core.errors import InputError, StatusctlError
 from statusctl.core.init import initialize
 from statusctl.core.orders import import_orders
 from statusctl.core.settings import set_value
@@ -169,9 +170,13 @@ def test_records_queued_equal_commands_that_changed_a_notifying_label(
                 expected_total += queued
                 succeeded += ok
                 if ok and command.kind in ("fire", "cancel"):
-                    # The same event again on the same order: no change, no second record.
+                    # The same event again on the same order: no change, no second record. It may be
+                    # refused (a whole-order cancel whose event does not fire leaves what looks like an
+                    # order cancelled item by item, which a second cancel calls fully shipped).
                     before, records, last = snapshot(db), stack_size(db), last_history_id(db)
-                    command.run(db)
+                    refusal = (InputError,) if command.kind == "cancel" else ()
+                    with contextlib.suppress(*refusal):
+                        command.run(db)
                     assert (snapshot(db), stack_size(db), last_history_id(db)) == (before, records, last)
             assert stack_size(db) == expected_total
             event(f"records queued: {min(expected_total, 5)}{'+' if expected_total >= 5 else ''}")
