@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from statusctl.core import health
-from statusctl.core.claiming import Claimed, claim, soonest_due
+from statusctl.core.claiming import Claimed, claim, live_leases, soonest_due
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, NotFound, shown
 
@@ -307,8 +307,7 @@ def status(db: Database, *, stale_after: float = 30.0) -> dict[str, Any]:
     with db.reading() as conn:
         conn.execute("BEGIN")  # one snapshot for all the reads below
         try:
-            sending = {d: int(n) for d, n in conn.execute(
-                "SELECT destination, COUNT(*) FROM stack_heads WHERE lease_until >= ? GROUP BY destination", (now,))}
+            sending = live_leases(conn, now)
             counts = conn.execute(
                 "SELECT destination, records FROM stack_counts WHERE records > 0 ORDER BY destination").fetchall()
             stores = [_destination_counts(conn, d, int(n), now, sending.get(d, 0)) for d, n in counts]
