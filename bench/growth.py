@@ -11,7 +11,8 @@ Three stacks, built in one run, each draining into the same local receiver
 
 For each it times a drain of 1,000 records of `bench` (`statusctl.core.controller.drain`,
 concurrency 8) and `statusctl --db DB stack status --json` as a process (median of 5),
-then prints the ratios against `small`. Goals (issue 12): drain big/small >= 1/1.5,
+in three rounds taking the stacks in turn, and the database's part of one controller turn (settle, claim, idle check; without
+fsync, 300 turns) then prints the medians' ratios against `small`. Goals (issue 12): drain big/small >= 1/1.5,
 status big/small <= 1.5, drain held/small >= 1/1.5.
 
 The first record of each stack is queued through the change engine; the others
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from drain import SECRET, start_receiver  # noqa: E402
 
-from statusctl.core import settings, stores  # noqa: E402
+from statusctl.core import settings, stack, stores  # noqa: E402
 from statusctl.core.changes import ChangeSession  # noqa: E402
 from statusctl.core.controller import drain  # noqa: E402
 from statusctl.core.db import Database  # noqa: E402
@@ -50,6 +51,7 @@ from statusctl.core.orders import import_orders  # noqa: E402
 
 PER_ORDER = 10
 BATCH = 50_000
+TURNS = 300
 
 
 def template(tmp: Path, url: str) -> tuple[Path, str]:
@@ -144,6 +146,35 @@ def status_seconds(path: Path, runs: int = 5) -> float:
     return statistics.median(times)
 
 
+def turn_ms(path: Path, turns: int = TURNS) -> float:
+    """The database's part of one controller turn (settle one OK, claim up to 8, the idle check), in ms.
+
+    Without fsync (`synchronous = OFF`), which would otherwise be most of it: the
+    part that could grow with the stack. Median of `turns` turns; drains `turns` records.
+    """
+    db = Database.open(path)
+    db.conn.execute("PRAGMA synchronous = OFF")
+    held: list[stack.Claimed] = []
+    times = []
+    try:
+        for _ in range(turns):
+            start = time.perf_counter()
+            now = time.time()
+            with db.tx() as conn:
+                if held:
+                    stack.settle(conn, [stack.Outcome(held.pop(0), "ok", status=200)], "bench-turns", now=now,
+                                 max_attempts=8, schedule=(1.0,))
+                held += stack.claim(conn, "bench-turns", 8 - len(held), 120.0, now=now, stores=["bench"])
+            with db.reading() as conn:
+                stack.soonest_due(conn, now=now, stores=["bench"])
+            times.append(time.perf_counter() - start)
+        with db.tx() as conn:
+            stack.release(conn, "bench-turns", [c.seq for c in held])
+    finally:
+        db.close()
+    return statistics.median(times) * 1000
+
+
 def drain_rate(path: Path, n: int) -> float:
     start = time.perf_counter()
     report = drain(path, concurrency=8, limit=n, stores=["bench"])
@@ -156,33 +187,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--drain", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=1, help="drain and time each stack this many times")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of measurements (medians are compared)")
     args = parser.parse_args()
     print(f"growth bench: python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, tuple[float, float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="statusctl-growth-") as tmp_name:
         tmp = Path(tmp_name)
         proc, url = start_receiver(tmp, 0)
         try:
             base = template(tmp, url)
-            for name in ("small", "big", "held"):
-                path = build(tmp, base, name, args.big, args.drain * args.repeat)
-                for _ in range(args.repeat):
-                    status = status_seconds(path)
-                    rate = drain_rate(path, args.drain)
-                    print(f"  {name:5}  drain {rate:7.0f} records/s   stack status --json {status * 1000:6.0f} ms")
-                results[name] = (rate, status)
-                path.unlink()
+            names = ("small", "big", "held")
+            need = (args.drain + TURNS) * args.repeat
+            paths = {name: build(tmp, base, name, args.big, need) for name in names}
+            # Round after round, each stack in turn: a busy spell of the machine falls on all three alike.
+            measured: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
+            for _ in range(args.repeat):
+                for name in names:
+                    status = status_seconds(paths[name])
+                    rate = drain_rate(paths[name], args.drain)
+                    turn = turn_ms(paths[name])
+                    measured[name].append((rate, status, turn))
+                    print(f"  {name:5}  drain {rate:7.0f} records/s   stack status --json {status * 1000:6.0f} ms"
+                          f"   database part of a turn {turn:5.2f} ms")
+            for name in names:
+                results[name] = tuple(statistics.median(m[i] for m in measured[name]) for i in range(3))  # type: ignore[assignment]
+            print("\n  medians: " + ", ".join(f"{n} {r:.0f}/s, status {s * 1000:.0f} ms, turn {t:.2f} ms"
+                                             for n, (r, s, t) in results.items()))
         finally:
             proc.terminate()
             proc.wait()
-    (small_rate, small_status), (big_rate, big_status), (held_rate, held_status) = (
+    (small_rate, small_status, small_turn), (big_rate, big_status, big_turn), (held_rate, held_status, held_turn) = (
         results["small"], results["big"], results["held"])
     checks = [
         ("drain, big / small", big_rate / small_rate, big_rate / small_rate >= 1 / 1.5, ">= 0.67"),
         ("drain, held / small", held_rate / small_rate, held_rate / small_rate >= 1 / 1.5, ">= 0.67"),
         ("status, big / small", big_status / small_status, big_status / small_status <= 1.5, "<= 1.5"),
         ("status, held / small", held_status / small_status, held_status / small_status <= 1.5, "<= 1.5"),
+        ("turn, big / small", big_turn / small_turn, big_turn / small_turn <= 1.5, "<= 1.5"),
+        ("turn, held / small", held_turn / small_turn, held_turn / small_turn <= 1.5, "<= 1.5"),
     ]
     print()
     for what, ratio, ok, goal in checks:
