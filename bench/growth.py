@@ -15,9 +15,9 @@ in three rounds taking the stacks in turn, and the database's part of one contro
 fsync, 300 turns) then prints the medians' ratios against `small`. Goals (issue 12): drain big/small >= 1/1.5,
 status big/small <= 1.5, drain held/small >= 1/1.5.
 
-The first record of each stack is queued through the change engine; the others
-are copies of it written with one executemany, through the same triggers a
-real `apply` meets (the heads table and the counters), so building a million
+The first record is queued through the change engine; the stacks are copies of
+it queued with `statusctl.core.stack.queue` (what the change engine calls, with
+the heads table and the counters) in batches of 50,000, so building a million
 takes a minute rather than ten.
 
     python bench/growth.py [--big 1000000] [--drain 1000]
@@ -81,26 +81,23 @@ def template(tmp: Path, url: str) -> tuple[Path, str]:
 
 def add_records(path: Path, payload: str, store: str, orders: int, per_order: int, *, first_order: int,
                 state: str = "queued") -> None:
-    """Queue `orders` × `per_order` copies of the template's record for `store`, interleaved by order."""
+    """Queue `orders` × `per_order` copies of the template's record for `store`, interleaved by order
+    (through `statusctl.core.stack.queue`, as the change engine does); `state` failed fails each order's first."""
     db = Database.open(path)
     now = time.time() - 60
-    rows = []
+    rows: list[tuple[object, ...]] = []
     with db.tx() as conn:
-        for k in range(per_order):
+        for _ in range(per_order):
             for o in range(first_order, first_order + orders):
-                head_state = state if k == 0 else "queued"
-                rows.append((f"su_{uuid.uuid4().hex[:20]}", o, f"G{o}", store, store, payload, now, head_state, now))
+                rows.append((f"su_{uuid.uuid4().hex[:20]}", o, f"G{o}", store, store, payload, now, now))
                 if len(rows) >= BATCH:
-                    _insert(conn, rows)
-        _insert(conn, rows)
+                    stack.queue(conn, rows)
+                    rows.clear()
+        stack.queue(conn, rows)
+        if state == "failed":
+            conn.execute("UPDATE stack SET state = 'failed', attempts = 1, last_error = 'HTTP 422 (bench)' "
+                         "WHERE seq IN (SELECT seq FROM stack_heads WHERE destination = ?)", (store,))
     db.close()
-
-
-def _insert(conn: object, rows: list[tuple[object, ...]]) -> None:
-    conn.executemany(  # type: ignore[attr-defined]
-        "INSERT INTO stack (uid, order_id, order_number, store, destination, payload, queued, state, next_attempt) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    rows.clear()
 
 
 def build(tmp: Path, base: tuple[Path, str], name: str, big: int, drain_n: int) -> Path:

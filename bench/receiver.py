@@ -35,8 +35,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lat
             if latency:
                 await asyncio.sleep(latency)
             writer.write(RESPONSE)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        pass  # the client went away, or the receiver is stopping with requests still held (a hanging cart)
     finally:
         writer.close()
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from statusctl.core import events as events_mod
+from statusctl.core import stack
 from statusctl.core.errors import InputError, NotFound, shown
 from statusctl.core.events import Event
 from statusctl.core.record import PackagePart, js
@@ -437,12 +438,7 @@ class ChangeSession:
                 "INSERT INTO label_history (at, order_id, item_id, event, from_label, to_label) VALUES (?, ?, ?, ?, ?, ?)",
                 self._history,
             )
-        if self._stack:
-            c.executemany(
-                "INSERT INTO stack (uid, order_id, order_number, store, destination, payload, queued, next_attempt) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                self._stack,
-            )
+        stack.queue(c, self._stack)  # with the order heads and counters claims and `stack status` read
         self._order_labels.clear()
         self._item_updates.clear()
         self._packages.clear()

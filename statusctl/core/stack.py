@@ -51,6 +51,42 @@ class Outcome:
     transport: bool = False
 
 
+_QUEUE = (
+    "INSERT INTO stack (uid, order_id, order_number, store, destination, payload, queued, next_attempt) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The heads and counters of the records queued after seq ?, in one statement each (see migration 0003);
+# NOT INDEXED keeps SQLite to the rowid range of the new records instead of scanning a whole index.
+_NEW_HEADS = (
+    "INSERT INTO stack_heads (order_id, seq, destination, state, next_attempt, lease_until, queued, records) "
+    "SELECT s.order_id, s.seq, s.destination, s.state, s.next_attempt, s.lease_until, s.queued, n.records "
+    "FROM (SELECT order_id, MIN(seq) AS first, COUNT(*) AS records FROM stack NOT INDEXED WHERE seq > ? "
+    "GROUP BY order_id) AS n "
+    "JOIN stack s ON s.seq = n.first WHERE true "
+    "ON CONFLICT (order_id) DO UPDATE SET records = records + excluded.records"
+)
+_NEW_COUNTS = (
+    "INSERT INTO stack_counts (destination, records) "
+    "SELECT destination, COUNT(*) FROM stack NOT INDEXED WHERE seq > ? GROUP BY destination HAVING true "
+    "ON CONFLICT (destination) DO UPDATE SET records = records + excluded.records"
+)
+
+
+def queue(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+    """Put records on the stack inside the caller's writing transaction: the only way records are queued.
+
+    Each row is (uid, order_id, order_number, store, destination, payload, queued,
+    next_attempt), in queue order; the order heads and the per-destination counters
+    follow in two set statements for the whole batch.
+    """
+    if not rows:
+        return
+    before = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM stack").fetchone()[0]
+    conn.executemany(_QUEUE, rows)
+    conn.execute(_NEW_HEADS, (before,))
+    conn.execute(_NEW_COUNTS, (before,))
+
+
 def backoff(attempts: int, schedule: tuple[float, ...], rng: random.Random | None = None) -> float:
     """Seconds before the next attempt after `attempts` failed ones, with ±20 % jitter."""
     import random  # here, not at the top: `stack status` and `stack list` never need it
