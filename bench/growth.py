@@ -132,15 +132,26 @@ def count(path: Path) -> int:
         db.close()
 
 
-def status_seconds(path: Path, runs: int = 5) -> float:
+def command_seconds(path: Path, *args: str, runs: int = 5) -> float:
+    """Median wall time of `statusctl --db PATH ARGS` as a process."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "statusctl", "--db", str(path), "stack", "status", "--json"],
+        out = subprocess.run([sys.executable, "-m", "statusctl", "--db", str(path), *args],
                              capture_output=True, text=True, check=True)
         times.append(time.perf_counter() - start)
-        json.loads(out.stdout)
+        if "--json" in args:
+            json.loads(out.stdout)
     return statistics.median(times)
+
+
+def status_seconds(path: Path) -> float:
+    return command_seconds(path, "stack", "status", "--json")
+
+
+def views_seconds(path: Path) -> tuple[float, float]:
+    """`stack list --json` (its first 1,000 records) and one frame of `stack top`."""
+    return command_seconds(path, "stack", "list", "--json", runs=3), command_seconds(path, "stack", "top", "--once", runs=3)
 
 
 def turn_ms(path: Path, turns: int = TURNS) -> float:
@@ -206,6 +217,10 @@ def main() -> None:
                     measured[name].append((rate, status, turn))
                     print(f"  {name:5}  drain {rate:7.0f} records/s   stack status --json {status * 1000:6.0f} ms"
                           f"   database part of a turn {turn:5.2f} ms")
+            print()
+            for name in names:
+                listing, top = views_seconds(paths[name])
+                print(f"  {name:5}  stack list --json {listing * 1000:6.0f} ms   stack top --once {top * 1000:6.0f} ms")
             for name in names:
                 results[name] = tuple(statistics.median(m[i] for m in measured[name]) for i in range(3))  # type: ignore[assignment]
             print("\n  medians: " + ", ".join(f"{n} {r:.0f}/s, status {s * 1000:.0f} ms, turn {t:.2f} ms"

@@ -260,3 +260,15 @@ def test_stores_show_and_carts_show_the_limits_with_their_defaults(db_file):
     carts = cli("carts").stdout
     assert "max_in_flight" in carts and "rate" in carts
     assert {"max_in_flight", "rate"} <= set(cli_json("carts")[0]["common_options"])
+
+
+def test_stack_run_prunes_history_older_than_stack_history_days(db_file):
+    from .stackhelpers import cli
+
+    setup_db(db_file, {"slow": URL}, settings={"StackHistoryDays": "30"})
+    now = time.time()
+    query(db_file, "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome) "
+                   "VALUES (?, 'su_old', 'slow', 'slow', '1', 1, 'ok'), (?, 'su_new', 'slow', 'slow', '1', 1, 'ok')",
+          (now - 31 * 86400, now - 29 * 86400))
+    assert cli("stack", "run", "--json").code == 0
+    assert [h["uid"] for h in history_rows(db_file)] == ["su_new"]

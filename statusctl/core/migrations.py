@@ -187,6 +187,8 @@ CREATE INDEX stack_heads_due ON stack_heads(destination, state, next_attempt, se
 CREATE INDEX stack_heads_oldest ON stack_heads(destination, queued);
 CREATE INDEX stack_heads_leased ON stack_heads(lease_until) WHERE lease_until IS NOT NULL;
 CREATE INDEX stack_destination ON stack(destination, seq);
+-- stack top's last errors, however many OKs the history holds (the query repeats this WHERE).
+CREATE INDEX stack_history_errors ON stack_history(id) WHERE outcome IN ('retry', 'failed');
 INSERT INTO stack_heads (order_id, seq, destination, state, next_attempt, lease_until, queued, records)
     SELECT s.order_id, s.seq, s.destination, s.state, s.next_attempt, s.lease_until, s.queued,
            (SELECT COUNT(*) FROM stack c WHERE c.order_id = s.order_id)
