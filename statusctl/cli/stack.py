@@ -63,7 +63,7 @@ def status(
                     "alive" if c["alive"] else "gone"] for c in data["controllers"]])
         say(f"{len(alive)} controller(s) running." if alive else "No controller is running.")
         if data["stores"]:
-            table("Stack", ["store", "queued", "due", "sending", "retrying", "held", "failed", "oldest", "store state"],
+            table("Stack", ["store", "queued", "due", "sending", "retrying", "held", "failed", "oldest", "state"],
                   [[s["store"], s["queued"], s["due"], s["sending"], s["retrying"], s["held"], s["failed"],
                     age(s["oldest_age"]), store_state(s)]
                    for s in data["stores"]])

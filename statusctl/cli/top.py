@@ -91,8 +91,9 @@ def _keys() -> Iterator[Callable[[float], str]]:
 
 
 def store_state(s: dict[str, object]) -> str:
-    """A store's sending state in one word: ok, paused (its circuit breaker) or misconfigured."""
-    return "misconfigured" if s["misconfigured"] else "paused" if s["paused"] else "ok"
+    """A store's sending state in one short word (a table column at 80 columns): ok, paused (its circuit
+    breaker) or config (misconfigured for a controller); the problem lines under the table say why."""
+    return "config" if s["misconfigured"] else "paused" if s["paused"] else "ok"
 
 
 def store_problem(s: dict[str, object], now: float) -> str:
@@ -138,7 +139,7 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0) -> Rend
         t.add_column("store", no_wrap=True)
         for col in ("queued", "due", "sending", "retrying", "failed", "oldest"):
             t.add_column(col, justify="right")
-        t.add_column("store state", no_wrap=True)
+        t.add_column("state", no_wrap=True)
         for s in snap.stores:
             state = store_state(s)
             t.add_row(s["store"], str(s["queued"]), str(s["due"]), str(s["sending"]), str(s["retrying"]),
