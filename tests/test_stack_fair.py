@@ -300,3 +300,17 @@ def test_stack_status_and_top_show_a_paused_and_a_misconfigured_store_and_check_
         health.note_answer(conn, "slow")
         health.note_answer(conn, "fast")
     assert cli("stack", "status", "--check").code == 0
+
+
+def test_a_stack_run_that_leaves_records_of_a_paused_store_says_so_and_exits_3(db, db_file):
+    from .stackhelpers import cli
+
+    fill(db_file, records=2, orders=2, store="slow", prefix="S")
+    with db.tx() as conn:
+        for _ in range(health.BREAKER_FAILURES):
+            health.note_transport_failure(conn, "slow", "timed out (ReadTimeout)", now=time.time(), schedule=(60.0,))
+    ran = cli("stack", "run", "--json")
+    assert ran.code == 3
+    doc = ran.json()
+    assert doc["ok"] is False and "timed out (ReadTimeout)" in doc["paused"]["slow"] and doc["sent"] == 0
+    assert len(stack_rows(db_file)) == 2

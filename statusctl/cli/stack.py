@@ -225,3 +225,5 @@ def _summary(report: DrainReport) -> None:
         say(f"{report.failed_on_stack} failed record(s) on the stack: `statusctl stack list --failed` shows why.")
     for name, reason in sorted(report.misconfigured.items()):
         say(f"Store {name}'s records wait (not counted as attempts): {reason}")
+    for name, reason in report.paused.items():
+        say(f"Store {name} is paused ({reason}); its records wait: `statusctl stack status` shows when it is probed.")

@@ -55,6 +55,7 @@ class DrainReport:
     failed_on_stack: int = 0
     interrupted: bool = False
     misconfigured: dict[str, str] = field(default_factory=dict)  # store -> why this controller cannot use it
+    paused: dict[str, str] = field(default_factory=dict)  # store with records left -> why it is paused
 
     def tally(self, store: str) -> StoreTally:
         return self.stores.setdefault(store, StoreTally())
@@ -66,7 +67,7 @@ class DrainReport:
     @property
     def problems(self) -> bool:
         """Records failed, attempted and still not delivered, or waiting for a store this run cannot use."""
-        return (self.failed_on_stack > 0 or bool(self.misconfigured)
+        return (self.failed_on_stack > 0 or bool(self.misconfigured) or bool(self.paused)
                 or any(t.failed or t.retrying for t in self.stores.values()))
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +78,7 @@ class DrainReport:
             "failed_on_stack": self.failed_on_stack,
             "interrupted": self.interrupted,
             "misconfigured": dict(sorted(self.misconfigured.items())),
+            "paused": self.paused,
             "ok": not self.problems,
         }
 
@@ -408,8 +410,12 @@ class Controller:
             self.report.tally(dest).retrying += 1
         with self.db.reading() as conn:
             left, self.report.failed_on_stack = stack.left_on_stack(conn, self.stores)
+            problems = health.shown_problems(conn, now=time.time())
         for dest, tally in self.report.stores.items():
             tally.left = left.get(dest, 0)
+        # Records left for a store paused by its circuit breaker are a problem of this run too.
+        self.report.paused = {d: str(p["pause_reason"]) for d, p in sorted(problems.items())
+                              if p["paused"] and left.get(d) and (not self.stores or d in self.stores)}
         self._unregister()
         self.db.close()
 
