@@ -3,16 +3,19 @@
 Three stacks, built in one run, each draining into the same local receiver
 (bench/receiver.py, another process, no added latency):
 
-  small  1,000 records over 100 orders (10 each) of store `bench`;
+  small  1,000 records over 100 orders (10 each) of store `bench` (plus the records the
+         drains take: it holds exactly 1,000 when the commands are timed);
   big    1,000,000 records over 100,000 orders of store `bench`;
   held   1,000 failed records of store `broken` holding 100 records each (101,000
-         in all: a store whose mapping was wrong for a day) beside the 1,000
-         records of store `bench`, over 100 orders.
+         in all: a store whose mapping was wrong for a day) beside the records of
+         store `bench` being drained.
 
 For each it times a drain of 1,000 records of `bench` (`statusctl.core.controller.drain`,
-concurrency 8) and `statusctl --db DB stack status --json` as a process (median of 5),
-in three rounds taking the stacks in turn, and the database's part of one controller turn (settle, claim, idle check; without
-fsync, 300 turns) then prints the medians' ratios against `small`. Goals (issue 12): drain big/small >= 1/1.5,
+concurrency 8) and the database's part of one controller turn (settle, claim, idle
+check; without fsync, 300 turns) in three rounds taking the stacks in turn; then
+`statusctl --db DB stack status --json`, `stack list --json` and `stack top --once`
+as processes, 9 runs each, the stacks in turn, and `stack.status` in process; and
+prints the medians' ratios against `small`. Goals (issue 12): drain big/small >= 1/1.5,
 status big/small <= 1.5, drain held/small >= 1/1.5.
 
 The first record is queued through the change engine; the stacks are copies of
@@ -52,6 +55,7 @@ from statusctl.core.orders import import_orders  # noqa: E402
 PER_ORDER = 10
 BATCH = 50_000
 TURNS = 300
+SMALL = 1000
 
 
 def template(tmp: Path, url: str) -> tuple[Path, str]:
@@ -145,13 +149,31 @@ def command_seconds(path: Path, *args: str, runs: int = 5) -> float:
     return statistics.median(times)
 
 
-def status_seconds(path: Path) -> float:
-    return command_seconds(path, "stack", "status", "--json")
+COMMANDS = {"status": ("stack", "status", "--json"), "list": ("stack", "list", "--json"), "top": ("stack", "top", "--once")}
 
 
-def views_seconds(path: Path) -> tuple[float, float]:
-    """`stack list --json` (its first 1,000 records) and one frame of `stack top`."""
-    return command_seconds(path, "stack", "list", "--json", runs=3), command_seconds(path, "stack", "top", "--once", runs=3)
+def commands_seconds(paths: dict[str, Path], runs: int) -> dict[str, dict[str, float]]:
+    """Median time of each command on each stack, the stacks taken in turn run after run (drift falls on all)."""
+    times: dict[str, dict[str, list[float]]] = {n: {c: [] for c in COMMANDS} for n in paths}
+    for _ in range(runs):
+        for command, args in COMMANDS.items():
+            for name, path in paths.items():
+                times[name][command].append(command_seconds(path, *args, runs=1))
+    return {n: {c: statistics.median(v) for c, v in per.items()} for n, per in times.items()}
+
+
+def status_core_ms(path: Path, runs: int = 21) -> float:
+    """`statusctl.core.stack.status` itself, in process: the part of `stack status` that could grow."""
+    db = Database.open(path)
+    try:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            stack.status(db)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000
+    finally:
+        db.close()
 
 
 def turn_ms(path: Path, turns: int = TURNS) -> float:
@@ -195,7 +217,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--drain", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of measurements (medians are compared)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of drains (medians are compared)")
+    parser.add_argument("--runs", type=int, default=9, help="runs of each command on each stack, interleaved")
     args = parser.parse_args()
     print(f"growth bench: python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     results: dict[str, tuple[float, float, float]] = {}
@@ -205,25 +228,25 @@ def main() -> None:
         try:
             base = template(tmp, url)
             names = ("small", "big", "held")
-            need = (args.drain + TURNS) * args.repeat
+            need = (args.drain + TURNS) * args.repeat + SMALL  # the small stack ends with SMALL records
             paths = {name: build(tmp, base, name, args.big, need) for name in names}
-            status_seconds(paths["small"])  # a warm-up: the first run of a changed tree compiles its bytecode
+            command_seconds(paths["small"], *COMMANDS["status"], runs=1)  # a warm-up: bytecode compiled once
             # Round after round, each stack in turn: a busy spell of the machine falls on all three alike.
-            measured: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
+            measured: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
             for _ in range(args.repeat):
                 for name in names:
-                    status = status_seconds(paths[name])
-                    rate = drain_rate(paths[name], args.drain)
-                    turn = turn_ms(paths[name])
-                    measured[name].append((rate, status, turn))
-                    print(f"  {name:5}  drain {rate:7.0f} records/s   stack status --json {status * 1000:6.0f} ms"
-                          f"   database part of a turn {turn:5.2f} ms")
+                    rate, turn = drain_rate(paths[name], args.drain), turn_ms(paths[name])
+                    measured[name].append((rate, turn))
+                    print(f"  {name:5}  drain {rate:7.0f} records/s   database part of a turn {turn:5.2f} ms")
+            commands = commands_seconds(paths, args.runs)
             print()
             for name in names:
-                listing, top = views_seconds(paths[name])
-                print(f"  {name:5}  stack list --json {listing * 1000:6.0f} ms   stack top --once {top * 1000:6.0f} ms")
-            for name in names:
-                results[name] = tuple(statistics.median(m[i] for m in measured[name]) for i in range(3))  # type: ignore[assignment]
+                core = status_core_ms(paths[name])
+                c = commands[name]
+                results[name] = (statistics.median(m[0] for m in measured[name]), c["status"],
+                                 statistics.median(m[1] for m in measured[name]))
+                print(f"  {name:5}  stack status --json {c['status'] * 1000:4.0f} ms (of which stack.status {core:5.2f} ms)"
+                      f"   stack list --json {c['list'] * 1000:4.0f} ms   stack top --once {c['top'] * 1000:4.0f} ms")
             print("\n  medians: " + ", ".join(f"{n} {r:.0f}/s, status {s * 1000:.0f} ms, turn {t:.2f} ms"
                                              for n, (r, s, t) in results.items()))
         finally:
