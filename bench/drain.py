@@ -36,9 +36,11 @@ from statusctl.core.init import initialize
 SECRET = "whsec_" + base64.b64encode(b"bench-secret-bench-secret-32b!!!").decode()
 
 
-def start_receiver(tmp: Path, latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
-    port_file = tmp / f"port-{latency_ms}"
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("receiver.py")), str(port_file), str(latency_ms)])
+def start_receiver(tmp: Path, latency_ms: float, arrivals: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    port_file = tmp / f"port-{latency_ms}-{time.monotonic_ns()}"
+    extra = [str(arrivals)] if arrivals else []
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("receiver.py")), str(port_file),
+                             str(latency_ms), *extra])
     for _ in range(200):
         if port_file.exists() and port_file.read_text():
             return proc, f"http://127.0.0.1:{port_file.read_text()}/hook"

@@ -481,10 +481,13 @@ def test_stack_status_json_shape():
     cli("fire", "order-approved", "1002")
     cli("ship", "1001")
     data = cli_json("stack", "status")
-    assert set(data) == {"controllers", "stores", "now", "problems"}
+    assert set(data) == {"controllers", "stores", "now", "problems", "other_store_problems"}
     assert len(data["stores"]) == 1
     s = data["stores"][0]
-    assert set(s) == {"store", "queued", "due", "held", "retrying", "sending", "failed", "oldest_age"}
+    assert set(s) == {"store", "queued", "due", "held", "retrying", "sending", "failed", "oldest_age",
+                      "paused", "paused_until", "pause_reason", "paused_since",
+                      "misconfigured", "misconfigured_by", "misconfigured_at"}
+    assert (s["paused"], s["misconfigured"]) == (False, None)
     assert (s["store"], s["queued"], s["due"], s["retrying"], s["sending"], s["failed"]) == ("web", 2, 2, 0, 0, 0)
     assert s["oldest_age"] >= 0
     cli("stack", "status", "--check")

@@ -263,7 +263,8 @@ def test_run_json_is_one_document(db_file, hooked):
     assert r.code == 0 and r.stderr == ""
     assert r.json() == {
         "stores": {STORE: {"sent": 4, "retrying": 0, "failed": 0, "left": 0}},
-        "sent": 4, "attempts": 4, "failed_on_stack": 0, "interrupted": False, "misconfigured": {}, "ok": True,
+        "sent": 4, "attempts": 4, "failed_on_stack": 0, "interrupted": False, "misconfigured": {}, "paused": {},
+        "ok": True,
     }
 
 

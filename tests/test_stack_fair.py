@@ -260,3 +260,57 @@ def test_stores_show_and_carts_show_the_limits_with_their_defaults(db_file):
     carts = cli("carts").stdout
     assert "max_in_flight" in carts and "rate" in carts
     assert {"max_in_flight", "rate"} <= set(cli_json("carts")[0]["common_options"])
+
+
+def test_stack_run_prunes_history_older_than_stack_history_days(db_file):
+    from .stackhelpers import cli
+
+    setup_db(db_file, {"slow": URL}, settings={"StackHistoryDays": "30"})
+    now = time.time()
+    query(db_file, "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome) "
+                   "VALUES (?, 'su_old', 'slow', 'slow', '1', 1, 'ok'), (?, 'su_new', 'slow', 'slow', '1', 1, 'ok')",
+          (now - 31 * 86400, now - 29 * 86400))
+    assert cli("stack", "run", "--json").code == 0
+    assert [h["uid"] for h in history_rows(db_file)] == ["su_new"]
+
+
+def test_stack_status_and_top_show_a_paused_and_a_misconfigured_store_and_check_fails(db, db_file):
+    from .stackhelpers import cli
+
+    fill(db_file, records=2, orders=2, store="slow", prefix="S")
+    fill(db_file, records=1, orders=1, store="fast", prefix="F")
+    now = time.time()
+    with db.tx() as conn:
+        for _ in range(health.BREAKER_FAILURES):
+            health.note_transport_failure(conn, "slow", "timed out (ReadTimeout)", now=now, schedule=(60.0,))
+        health.note_misconfigured(conn, "fast", "Store 'fast': environment variable FAST_KEY (secret 'secret') "
+                                  "is not set.", "cron:1:ab", now=now)
+    text = cli("stack", "status").stdout
+    rows = {line.split("│")[1].strip(): line.split("│")[-2].strip() for line in text.splitlines() if "│" in line}
+    assert (rows["slow"], rows["fast"]) == ("paused", "config")
+    flat = " ".join(text.split())  # the problem lines wrap at the terminal's width
+    assert "Problem: slow: paused (probed again in 5" in flat and "the last: timed out (ReadTimeout)" in flat
+    assert "Problem: fast: misconfigured for controller cron:1:ab: Store 'fast': environment variable FAST_KEY" in flat
+    check = cli("stack", "status", "--check")
+    assert check.code == 3 and "slow: paused" in check.stderr and "fast: misconfigured" in check.stderr
+    top = cli("stack", "top", "--once").stdout
+    assert "paused" in top and "FAST_KEY" in top
+    # An answer from the cart (any controller) clears both.
+    with db.tx() as conn:
+        health.note_answer(conn, "slow")
+        health.note_answer(conn, "fast")
+    assert cli("stack", "status", "--check").code == 0
+
+
+def test_a_stack_run_that_leaves_records_of_a_paused_store_says_so_and_exits_3(db, db_file):
+    from .stackhelpers import cli
+
+    fill(db_file, records=2, orders=2, store="slow", prefix="S")
+    with db.tx() as conn:
+        for _ in range(health.BREAKER_FAILURES):
+            health.note_transport_failure(conn, "slow", "timed out (ReadTimeout)", now=time.time(), schedule=(60.0,))
+    ran = cli("stack", "run", "--json")
+    assert ran.code == 3
+    doc = ran.json()
+    assert doc["ok"] is False and "timed out (ReadTimeout)" in doc["paused"]["slow"] and doc["sent"] == 0
+    assert len(stack_rows(db_file)) == 2

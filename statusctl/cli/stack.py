@@ -65,7 +65,7 @@ def status(
                   optional=["started", "sent", "mode"])
         say(f"{len(alive)} controller(s) running." if alive else "No controller is running.")
         if data["stores"]:
-            table("Stack", ["store", "queued", "due", "sending", "retrying", "held", "failed", "oldest", "store state"],
+            table("Stack", ["store", "queued", "due", "sending", "retrying", "held", "failed", "oldest", "state"],
                   [[s["store"], s["queued"], s["due"], s["sending"], s["retrying"], s["held"], s["failed"],
                     age(s["oldest_age"]), store_state(s)]
                    for s in data["stores"]], optional=["sending", "held", "due"])
@@ -248,3 +248,5 @@ def _summary(report: DrainReport, signum: int | None) -> None:
         say(f"{report.failed_on_stack} failed record(s) on the stack: `statusctl stack list --failed` shows why.")
     for name, reason in sorted(report.misconfigured.items()):
         say(f"Store {name}'s records wait (not counted as attempts): {reason}")
+    for name, reason in report.paused.items():
+        say(f"Store {name} is paused ({reason}); its records wait: `statusctl stack status` shows when it is probed.")

@@ -93,8 +93,9 @@ def _keys() -> Iterator[Callable[[float], str]]:
 
 
 def store_state(s: dict[str, object]) -> str:
-    """A store's sending state in one word: ok, paused (its circuit breaker) or misconfigured."""
-    return "misconfigured" if s["misconfigured"] else "paused" if s["paused"] else "ok"
+    """A store's sending state in one short word (a table column at 80 columns): ok, paused (its circuit
+    breaker) or config (misconfigured for a controller); the problem lines under the table say why."""
+    return "config" if s["misconfigured"] else "paused" if s["paused"] else "ok"
 
 
 def store_problem(s: dict[str, object], now: float) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+from statusctl.core import stack
 from statusctl.core.events import Event
 from statusctl.core.orderstate import ItemState, OrderState
 from statusctl.core.stores import Store, all_stores_in, destination
@@ -104,12 +105,7 @@ class Writes:
                 "INSERT INTO label_history (at, order_id, item_id, event, from_label, to_label) VALUES (?, ?, ?, ?, ?, ?)",
                 self.history,
             )
-        if self.stack:
-            c.executemany(
-                "INSERT INTO stack (uid, order_id, order_number, store, destination, payload, queued, next_attempt) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                self.stack,
-            )
+        stack.queue(c, self.stack)  # with the order heads and counters that claims and `stack status` read
         self.order_labels.clear()
         self.item_updates.clear()
         self.packages.clear()

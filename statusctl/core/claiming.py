@@ -61,11 +61,16 @@ def _destinations(conn: sqlite3.Connection, stores: Iterable[str] | None, skip: 
     return [d for d in names if (wanted is None or d in wanted) and d not in skipped]
 
 
-def _live(conn: sqlite3.Connection, now: float) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT destination, COUNT(*) FROM stack_heads WHERE lease_until >= ? GROUP BY destination", (now,)
-    )
-    return {d: int(n) for d, n in rows}
+def live_leases(conn: sqlite3.Connection, now: float) -> dict[str, int]:
+    """Records under a live lease per destination (only heads are ever leased).
+
+    Counted here rather than with GROUP BY, which makes SQLite scan every head
+    instead of the few leased ones the partial index `stack_heads_leased` holds.
+    """
+    live: dict[str, int] = {}
+    for (dest,) in conn.execute("SELECT destination FROM stack_heads WHERE lease_until >= ?", (now,)):
+        live[dest] = live.get(dest, 0) + 1
+    return live
 
 
 def _rooms(
@@ -74,7 +79,7 @@ def _rooms(
     """Per destination: how many records it may have claimed now, and whether that one is a probe."""
     lims = store_limits if store_limits is not None else limits.read_all(conn)
     states = health.read(conn)
-    live = _live(conn, now)
+    live = live_leases(conn, now)
     rooms = []
     for dest in dests:
         lim = lims.get(dest, limits.DEFAULT)
@@ -164,7 +169,7 @@ def claim(
                              if h[1] not in skip_orders)
         for r in rooms
     }
-    plan = share(rooms, candidates, _live(conn, now), limit)
+    plan = share(rooms, candidates, live_leases(conn, now), limit)
     chosen = [s for seqs in plan.values() for s in seqs]
     if not chosen:
         return []

@@ -56,6 +56,7 @@ class DrainReport:
     failed_on_stack: int = 0
     interrupted: bool = False
     misconfigured: dict[str, str] = field(default_factory=dict)  # store -> why this controller cannot use it
+    paused: dict[str, str] = field(default_factory=dict)  # store with records left -> why it is paused
 
     def tally(self, store: str) -> StoreTally:
         return self.stores.setdefault(store, StoreTally())
@@ -67,12 +68,12 @@ class DrainReport:
     @property
     def problems(self) -> bool:
         """Failed records on the stack, records this run tried that wait for a retry, records an
-        interrupted run left, or records waiting for a store this run cannot use.
+        interrupted run left, or records waiting for a store this run cannot use or that is paused.
 
         What the stack holds at the end counts, not what happened on the way: a
         watcher's record that failed and was retried and delivered since is no problem.
         """
-        return self.failed_on_stack > 0 or bool(self.misconfigured) or any(
+        return self.failed_on_stack > 0 or bool(self.misconfigured) or bool(self.paused) or any(
             t.retrying or (self.interrupted and t.left) for t in self.stores.values())
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,6 +84,7 @@ class DrainReport:
             "failed_on_stack": self.failed_on_stack,
             "interrupted": self.interrupted,
             "misconfigured": dict(sorted(self.misconfigured.items())),
+            "paused": self.paused,
             "ok": not self.problems,
         }
 
@@ -471,6 +473,7 @@ class Controller:
             with self.db.reading() as conn:
                 still = stack.still_on_stack(conn, list(self._retrying))
                 left, self.report.failed_on_stack = stack.left_on_stack(conn, self.stores)
+                problems = health.shown_problems(conn, now=time.time())
             for uid, dest in self._retrying.items():
                 if uid in still:  # not delivered meanwhile by another controller
                     self.report.tally(dest).retrying += 1
@@ -478,6 +481,9 @@ class Controller:
                 # An interrupted run names every store it leaves records of (nothing may look done).
                 if dest in self.report.stores or (self.report.interrupted and n and (not self.stores or dest in self.stores)):
                     self.report.tally(dest).left = n
+            # Records left for a store paused by its circuit breaker are a problem of this run too.
+            self.report.paused = {d: str(p["pause_reason"]) for d, p in sorted(problems.items())
+                                  if p["paused"] and left.get(d) and (not self.stores or d in self.stores)}
             if not self._replaced:  # not one more write into a file that is no longer the database
                 self._unregister()
         except DatabaseError as exc:

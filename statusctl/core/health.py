@@ -90,10 +90,11 @@ def note_transport_failure(
 
 
 def note_answer(conn: sqlite3.Connection, destination: str) -> None:
-    """The cart answered (whatever it said): the breaker closes."""
+    """The cart answered (whatever it said): the breaker closes, and the store is plainly usable here."""
     conn.execute(
         "UPDATE store_health SET failures = 0, opened = 0, paused_until = NULL, reason = NULL, since = NULL, "
-        "probe_owner = NULL, probe_until = NULL WHERE destination = ? AND (failures > 0 OR opened > 0)",
+        "probe_owner = NULL, probe_until = NULL, misconfigured = NULL, misconfigured_by = NULL, "
+        "misconfigured_at = NULL WHERE destination = ? AND (failures > 0 OR opened > 0 OR misconfigured IS NOT NULL)",
         (destination,),
     )
 

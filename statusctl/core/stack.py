@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from statusctl.core import health
-from statusctl.core.claiming import Claimed, claim, soonest_due
+from statusctl.core.claiming import Claimed, claim, live_leases, soonest_due
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, NotFound, shown
 
@@ -49,6 +49,42 @@ class Outcome:
     retry_after: float | None = None
     duration_ms: int = 0
     transport: bool = False
+
+
+_QUEUE = (
+    "INSERT INTO stack (uid, order_id, order_number, store, destination, payload, queued, next_attempt) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The heads and counters of the records queued after seq ?, in one statement each (see migration 0003);
+# NOT INDEXED keeps SQLite to the rowid range of the new records instead of scanning a whole index.
+_NEW_HEADS = (
+    "INSERT INTO stack_heads (order_id, seq, destination, state, next_attempt, lease_until, queued, records) "
+    "SELECT s.order_id, s.seq, s.destination, s.state, s.next_attempt, s.lease_until, s.queued, n.records "
+    "FROM (SELECT order_id, MIN(seq) AS first, COUNT(*) AS records FROM stack NOT INDEXED WHERE seq > ? "
+    "GROUP BY order_id) AS n "
+    "JOIN stack s ON s.seq = n.first WHERE true "
+    "ON CONFLICT (order_id) DO UPDATE SET records = records + excluded.records"
+)
+_NEW_COUNTS = (
+    "INSERT INTO stack_counts (destination, records) "
+    "SELECT destination, COUNT(*) FROM stack NOT INDEXED WHERE seq > ? GROUP BY destination HAVING true "
+    "ON CONFLICT (destination) DO UPDATE SET records = records + excluded.records"
+)
+
+
+def queue(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+    """Put records on the stack inside the caller's writing transaction: the only way records are queued.
+
+    Each row is (uid, order_id, order_number, store, destination, payload, queued,
+    next_attempt), in queue order; the order heads and the per-destination counters
+    follow in two set statements for the whole batch.
+    """
+    if not rows:
+        return
+    before = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM stack").fetchone()[0]
+    conn.executemany(_QUEUE, rows)
+    conn.execute(_NEW_HEADS, (before,))
+    conn.execute(_NEW_COUNTS, (before,))
 
 
 def backoff(attempts: int, schedule: tuple[float, ...], rng: random.Random | None = None) -> float:
@@ -317,8 +353,7 @@ def status(db: Database, *, stale_after: float = 30.0) -> dict[str, Any]:
     with db.reading() as conn:
         conn.execute("BEGIN")  # one snapshot for all the reads below
         try:
-            sending = {d: int(n) for d, n in conn.execute(
-                "SELECT destination, COUNT(*) FROM stack_heads WHERE lease_until >= ? GROUP BY destination", (now,))}
+            sending = live_leases(conn, now)
             counts = conn.execute(
                 "SELECT destination, records FROM stack_counts WHERE records > 0 ORDER BY destination").fetchall()
             stores = [_destination_counts(conn, d, int(n), now, sending.get(d, 0)) for d, n in counts]
