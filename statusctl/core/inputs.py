@@ -189,7 +189,7 @@ def open_input(path: Path) -> Iterator[InputFile]:
             kind = "a pipe" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
             raise InputError(f"{source}: is {kind}, not a regular file; save what it gives to a file and read that.")
         if info.st_size > MAX_FILE_BYTES:
-            raise InputError(f"{source}: is {info.st_size / 2**20:.0f} MiB; files of {LIMITS}.")
+            raise InputError(f"{source}: is larger than {MAX_FILE_BYTES // 2**20} MiB; files of {LIMITS}.")
         if _NONBLOCK:
             os.set_blocking(fd, True)
         yield InputFile(path, handle)
