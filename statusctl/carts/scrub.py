@@ -65,12 +65,18 @@ ENCODINGS: tuple[tuple[str, Callable[[str], str]], ...] = (
 FRAGMENT = 8  # any piece this long of a secret (in any of its forms) is masked
 SHORTEST = 4  # a secret shorter than FRAGMENT is masked whole; one shorter than this is not a secret
 
-_ESCAPE = re.compile(r"(%|\\u|&#[xX])([0-9A-Fa-f]+)")  # %2F, \u003C, &#x27;
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|&#[xX][0-9A-Fa-f]+;")  # %2F, \u003C, &#x27;
 
 
 def _hex_cases(form: str) -> set[str]:
     """The form with the hex digits of its escapes in upper and in lower case."""
-    return {form, _ESCAPE.sub(lambda m: m[1] + m[2].upper(), form), _ESCAPE.sub(lambda m: m[1] + m[2].lower(), form)}
+
+    def digits(match: re.Match[str], case: Callable[[str], str]) -> str:
+        escape = match[0]
+        head = {"%": 1, "\\": 2, "&": 3}[escape[0]]
+        return escape[:head] + case(escape[head:])
+
+    return {form, _ESCAPE.sub(lambda m: digits(m, str.upper), form), _ESCAPE.sub(lambda m: digits(m, str.lower), form)}
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ MAX_LINE_BYTES = 2**20  # a CSV or JSON Lines line; any line a row can fill is f
 MAX_ROWS = 1_000_000
 LIMITS = (f"at most {MAX_FILE_BYTES // 2**20} MiB, {MAX_ROWS:,} rows and lines of {MAX_LINE_BYTES // 2**20} MiB; "
           "split a bigger file")
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # POSIX; elsewhere there are no FIFOs to block on
 _LONE_CR = re.compile(rb"(?<=\r)(?!\n)")  # CSV ends a line at a CR alone too, as universal newlines do
 
 
@@ -176,7 +177,7 @@ def open_input(path: Path) -> Iterator[InputFile]:
     """Open an input file for reading, or say in one sentence why it cannot be."""
     source = display_path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK)  # a FIFO must not block the open
     except FileNotFoundError:
         raise InputError(f"{source}: no such file.") from None
     except IsADirectoryError:
@@ -191,8 +192,9 @@ def open_input(path: Path) -> Iterator[InputFile]:
             kind = "a pipe" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
             raise InputError(f"{source}: is {kind}, not a regular file; save what it gives to a file and read that.")
         if info.st_size > MAX_FILE_BYTES:
-            raise InputError(f"{source}: is {info.st_size / 2**20:.0f} MiB; files of {LIMITS}.")
-        os.set_blocking(fd, True)
+            raise InputError(f"{source}: is larger than {MAX_FILE_BYTES // 2**20} MiB; files of {LIMITS}.")
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
         yield InputFile(path, handle)
 
 

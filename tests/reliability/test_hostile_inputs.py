@@ -64,7 +64,8 @@ def test_a_file_past_the_size_limit_is_refused_before_it_is_read(shop: Path, tmp
         f.write(HEADER.encode())
         f.truncate(MAX_FILE_BYTES + 1)  # sparse: it costs no disk, and reading it would cost 256 MiB
     message = refused(command, big)
-    assert message.startswith(f"Error: {big}: is 256 MiB; files of at most 256 MiB, 1,000,000 rows"), message
+    assert message == (f"Error: {big}: is larger than 256 MiB; files of at most 256 MiB, 1,000,000 rows and lines "
+                       "of 1 MiB; split a bigger file.\n")
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))

@@ -680,6 +680,8 @@ def test_scrub_masks_what_real_php_writes(secret: str):
         "token was BcPhp/Token+It… (cut by the cart)",  # a cart that shows only the start
         "…Token+It's<b>&\"q\"=0123 at the end",  # or only the end
         "BcPhp%2FToken%2BIt%27s%3Cb%3E%26%22q%22%3D0123",  # percent-encoded, upper-case hex
+        "BcPhp%2fToken%2bIt%27s%3cb%3e%26%22q%22%3d0123",  # and lower-case hex
+        "BcPhp\\/Token+It\\u0027s\\u003cb\\u003E\\u0026\\u0022q",  # JSON_HEX_*, hex in mixed case
         "BcPhp%252FToken%252BIt%2527s",  # encoded twice
         "QmNQaHAvVG9rZW4rSXQncz",  # base64 of the token alone
     ],
