@@ -314,3 +314,38 @@ def test_a_stack_run_that_leaves_records_of_a_paused_store_says_so_and_exits_3(d
     doc = ran.json()
     assert doc["ok"] is False and "timed out (ReadTimeout)" in doc["paused"]["slow"] and doc["sent"] == 0
     assert len(stack_rows(db_file)) == 2
+
+
+def test_a_paced_client_spaces_both_ways_of_sending_and_nothing_else():
+    """Adapters send with `request` or with `send` of a built request (the bounded read): both wait."""
+    import asyncio
+
+    from statusctl.core.limits import PacedClient, Pacer
+
+    class Client:
+        def __init__(self) -> None:
+            self.at: list[float] = []
+
+        async def request(self, *args: object, **kwargs: object) -> str:
+            self.at.append(time.monotonic())
+            return "r"
+
+        async def send(self, *args: object, **kwargs: object) -> str:
+            self.at.append(time.monotonic())
+            return "s"
+
+        def build_request(self, method: str, url: str) -> tuple[str, str]:
+            return method, url
+
+    async def go() -> tuple[Client, list[object]]:
+        inner = Client()
+        paced = PacedClient(inner, Pacer(20.0))
+        got: list[object] = [paced.build_request("GET", "/x")]
+        for _ in range(3):
+            got += [await paced.request("GET", "/x"), await paced.send(("GET", "/x"))]
+        return inner, got
+
+    inner, got = asyncio.run(go())
+    assert got == [("GET", "/x"), "r", "s", "r", "s", "r", "s"]
+    gaps = [b - a for a, b in zip(inner.at, inner.at[1:], strict=False)]
+    assert len(gaps) == 5 and min(gaps) >= 0.045, gaps  # 1/20 s apart, less timer slack
