@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statusctl.core import health, retention, stack
+from statusctl.core import health, limits, retention, stack
 from statusctl.core.db import Database
-from statusctl.core.destinations import Destinations
 from statusctl.core.errors import DatabaseError, StatusctlError
 from statusctl.core.settings import StackSettings, stack_settings
 from statusctl.core.stores import get_store
@@ -37,6 +36,7 @@ HEARTBEAT_S = 2.0
 STALE_AFTER_S = 30.0
 ONE_SHOT_WAIT_S = 1.0
 POOL_SIZE = 4  # connections per HTTP client
+CONFIG_RECHECK_S = 30.0  # how long a store this controller cannot use (a missing secret variable) is left alone
 PRUNE_EVERY_S = 60.0  # a watcher prunes history older than StackHistoryDays this often, in small batches
 
 
@@ -126,7 +126,10 @@ class Controller:
         self._contexts: dict[str, Any] = {}
         self._mappings: dict[str, dict[str, str]] = {}
         self._config_version = -1
-        self._destinations = Destinations()  # limits, rate pacers, stores this controller cannot use
+        self._limits: dict[str, limits.Limits] = {}
+        self._pacers: dict[str, limits.Pacer] = {}
+        self._unusable: dict[str, float] = {}  # destination -> monotonic time it was found unusable
+        self._health_notes: list[tuple[str, str | None]] = []  # (destination, reason or None: usable) to write
         self._last_prune = -PRUNE_EVERY_S
         with self.db.reading() as conn:
             self._reload_config(conn)
@@ -147,9 +150,11 @@ class Controller:
         if version != self._config_version:
             self._config_version = version
             self._mappings = stack.label_mappings(conn)
-            self._destinations.reload(conn)
+            self._limits = limits.read_all(conn)
+            self._pacers.clear()
             self._contexts.clear()
             self._targets.clear()
+            self._unusable.clear()
 
     # -- registration --------------------------------------------------------
 
@@ -196,11 +201,13 @@ class Controller:
                 except StatusctlError as exc:
                     ctx = exc
                 self._contexts[destination] = ctx
-                self._destinations.built(destination, str(ctx) if isinstance(ctx, StatusctlError) else None)
+                self._health_notes.append((destination, str(ctx) if isinstance(ctx, StatusctlError) else None))
             if isinstance(ctx, StatusctlError):
                 raise ctx
-            # Every request of a store with a `rate` waits for its turn.
-            self._targets[key] = adapter_class(ctx.store.cart)(self._destinations.client_for(destination, client), ctx)
+            rate = self._limits.get(destination, limits.DEFAULT).rate
+            if rate:  # every request of this store's adapters waits for its turn at the store's rate
+                client = limits.PacedClient(client, self._pacers.setdefault(destination, limits.Pacer(rate)))
+            self._targets[key] = adapter_class(ctx.store.cart)(client, ctx)
         return self._targets[key]
 
     async def _send(self, client: Any, claimed: stack.Claimed) -> stack.Outcome:
@@ -218,7 +225,7 @@ class Controller:
         except StatusctlError as exc:
             # This machine cannot use the store (a --secret-env variable it lacks): the records
             # wait, uncounted, and `stack status` says why; the cart never refused anything.
-            self._destinations.cannot_use(claimed.destination)
+            self._unusable[claimed.destination] = time.monotonic()
             self.report.misconfigured[claimed.destination] = str(exc)
             return done("wait", reason=str(exc))
         ctx = adapter.ctx
@@ -257,21 +264,30 @@ class Controller:
             if outcomes:
                 stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
                              schedule=s.retry_schedule, rng=self.rng)
-            for dest, problem in self._destinations.write(conn, self.owner, now=now):
-                if problem is None:
-                    self.report.misconfigured.pop(dest, None)
+            self._write_health(conn, now)
             batch = stack.claim(conn, self.owner, room, s.lease_seconds, now=now, stores=self.stores,
-                                skip_destinations=self._skipped(), store_limits=self._destinations.limits) if room > 0 else []
+                                skip_destinations=self._skipped(), store_limits=self._limits) if room > 0 else []
         self._count(outcomes)
         return batch
 
     def _skipped(self) -> list[str]:
-        """Destinations this controller cannot use now; each is tried afresh after a while."""
-        skip, retry = self._destinations.skipped()
-        for dest in retry:
-            self._contexts.pop(dest, None)
-            self._targets = {k: v for k, v in self._targets.items() if k[0] != dest}
-        return skip
+        """Destinations this controller cannot use now; each is tried again after CONFIG_RECHECK_S."""
+        for dest, since in list(self._unusable.items()):
+            if time.monotonic() - since >= CONFIG_RECHECK_S:
+                del self._unusable[dest]
+                self._contexts.pop(dest, None)
+                self._targets = {k: v for k, v in self._targets.items() if k[0] != dest}
+        return list(self._unusable)
+
+    def _write_health(self, conn: sqlite3.Connection, now: float) -> None:
+        """Tell the other controllers and `stack status` which stores this one can or cannot use."""
+        for dest, reason in self._health_notes:
+            if reason is None:
+                health.clear_misconfigured(conn, dest)
+                self.report.misconfigured.pop(dest, None)
+            else:
+                health.note_misconfigured(conn, dest, reason, self.owner, now=now)
+        self._health_notes.clear()
 
     def _count(self, outcomes: list[stack.Outcome]) -> None:
         if not outcomes:
@@ -382,7 +398,7 @@ class Controller:
         """
         with self.db.reading() as conn:
             soonest = stack.soonest_due(conn, now=time.time(), stores=self.stores,
-                                        skip_destinations=self._skipped(), store_limits=self._destinations.limits)
+                                        skip_destinations=self._skipped(), store_limits=self._limits)
         if self.watch:
             return self.poll if soonest is None else max(0.005, min(self.poll, soonest))
         if soonest is not None and soonest <= ONE_SHOT_WAIT_S:
