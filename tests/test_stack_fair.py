@@ -349,3 +349,15 @@ def test_a_paced_client_spaces_both_ways_of_sending_and_nothing_else():
     assert got == [("GET", "/x"), "r", "s", "r", "s", "r", "s"]
     gaps = [b - a for a, b in zip(inner.at, inner.at[1:], strict=False)]
     assert len(gaps) == 5 and min(gaps) >= 0.045, gaps  # 1/20 s apart, less timer slack
+
+
+def test_a_paused_store_with_nothing_queued_is_shown_but_fails_no_check(db, db_file):
+    from .stackhelpers import cli
+
+    with db.tx() as conn:
+        for _ in range(health.BREAKER_FAILURES):
+            health.note_transport_failure(conn, "slow", "timed out (ReadTimeout)", now=time.time(), schedule=(60.0,))
+    status = cli("stack", "status", "--json").json()
+    assert status["problems"] == [] and [p["store"] for p in status["other_store_problems"]] == ["slow"]
+    assert "Nothing queued for it: slow: paused" in " ".join(cli("stack", "status").stdout.split())
+    assert cli("stack", "status", "--check").code == 0
