@@ -314,3 +314,50 @@ def test_a_stack_run_that_leaves_records_of_a_paused_store_says_so_and_exits_3(d
     doc = ran.json()
     assert doc["ok"] is False and "timed out (ReadTimeout)" in doc["paused"]["slow"] and doc["sent"] == 0
     assert len(stack_rows(db_file)) == 2
+
+
+def test_a_paced_client_spaces_both_ways_of_sending_and_nothing_else():
+    """Adapters send with `request` or with `send` of a built request (the bounded read): both wait."""
+    import asyncio
+
+    from statusctl.core.limits import PacedClient, Pacer
+
+    class Client:
+        def __init__(self) -> None:
+            self.at: list[float] = []
+
+        async def request(self, *args: object, **kwargs: object) -> str:
+            self.at.append(time.monotonic())
+            return "r"
+
+        async def send(self, *args: object, **kwargs: object) -> str:
+            self.at.append(time.monotonic())
+            return "s"
+
+        def build_request(self, method: str, url: str) -> tuple[str, str]:
+            return method, url
+
+    async def go() -> tuple[Client, list[object]]:
+        inner = Client()
+        paced = PacedClient(inner, Pacer(20.0))
+        got: list[object] = [paced.build_request("GET", "/x")]
+        for _ in range(3):
+            got += [await paced.request("GET", "/x"), await paced.send(("GET", "/x"))]
+        return inner, got
+
+    inner, got = asyncio.run(go())
+    assert got == [("GET", "/x"), "r", "s", "r", "s", "r", "s"]
+    gaps = [b - a for a, b in zip(inner.at, inner.at[1:], strict=False)]
+    assert len(gaps) == 5 and min(gaps) >= 0.045, gaps  # 1/20 s apart, less timer slack
+
+
+def test_a_paused_store_with_nothing_queued_is_shown_but_fails_no_check(db, db_file):
+    from .stackhelpers import cli
+
+    with db.tx() as conn:
+        for _ in range(health.BREAKER_FAILURES):
+            health.note_transport_failure(conn, "slow", "timed out (ReadTimeout)", now=time.time(), schedule=(60.0,))
+    status = cli("stack", "status", "--json").json()
+    assert status["problems"] == [] and [p["store"] for p in status["other_store_problems"]] == ["slow"]
+    assert "Nothing queued for it: slow: paused" in " ".join(cli("stack", "status").stdout.split())
+    assert cli("stack", "status", "--check").code == 0

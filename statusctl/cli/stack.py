@@ -51,8 +51,9 @@ def status(
     ] + [
         f"{s['store']}: oldest record waits {age(s['oldest_age'])} (StackAlertAge {age(alert_age)})"
         for s in data["stores"] if s["oldest_age"] > alert_age
-    ] + [store_problem(s, data["now"]) for s in [*data["stores"], *data["other_store_problems"]]
-         if s["paused"] or s["misconfigured"]]
+    ] + [store_problem(s, data["now"]) for s in data["stores"] if s["paused"] or s["misconfigured"]]
+    # A store paused or misconfigured with nothing queued holds nothing up: said, but no problem for --check.
+    idle = [store_problem(s, data["now"]) for s in data["other_store_problems"]]
     data["problems"] = problems
     if json:
         print_json(data)
@@ -73,6 +74,8 @@ def status(
             say("The stack is empty.")
         for p in problems:
             say(f"Problem: {p}")
+        for p in idle:
+            say(f"Nothing queued for it: {p}")
     if check and problems:
         if not json:
             warn("Check failed: " + "; ".join(problems) + ".")

@@ -99,7 +99,12 @@ class Pacer:
 
 
 class PacedClient:
-    """An HTTP client whose `request` waits for the store's Pacer; everything else is the client's."""
+    """An HTTP client whose requests wait for the store's Pacer; everything else is the client's.
+
+    Both ways an adapter sends go through here: `request`, and `send` of a built
+    request (the bounded-read path of statusctl.carts.base). The client's own
+    `request` calls its own `send`, so no request waits twice.
+    """
 
     def __init__(self, client: Any, pacer: Pacer) -> None:
         self._client = client
@@ -108,6 +113,10 @@ class PacedClient:
     async def request(self, *args: Any, **kwargs: Any) -> Any:
         await self._pacer.wait()
         return await self._client.request(*args, **kwargs)
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        await self._pacer.wait()
+        return await self._client.send(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
