@@ -74,7 +74,7 @@ def open_db(*, create: bool = False) -> Database:
 
 
 def print_json(data: Any) -> None:
-    """One JSON document: the exact data; characters that could drive a terminal are written as \\uXXXX."""
+    """One JSON document: the exact data; characters that could drive a terminal are written as \\u escapes."""
     from statusctl.core.display import json_safe
 
     sys.stdout.write(json_safe(json.dumps(data, indent=2, ensure_ascii=False, default=str)) + "\n")

@@ -48,7 +48,7 @@ def printable(value: object, *, lines: bool = False) -> str:
 
 
 def json_safe(document: str) -> str:
-    """A JSON text with the same characters written as `\\uXXXX`: the same data, safe on a terminal.
+    """A JSON text with the same characters written as `\\u` escapes (e.g. `\\u202e`): the same data, safe on a terminal.
 
     They can only stand inside strings, where the escape means exactly the character.
     """
