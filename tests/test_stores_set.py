@@ -161,6 +161,21 @@ def test_credentials_in_a_url_are_masked_in_errors_tests_and_history():
     assert URL_PASSWORD not in message and "ftp://••••••@x.example" in message
 
 
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://app:s3cr@t!pw@db.example/shop", "postgresql://••••••@db.example/shop"),
+    ("https://app:a/b#c?d@shop.example/x?token=t1#frag", "https://••••••@shop.example/x?token=••••••#frag"),
+    ("https://tok3n@shop.example/", "https://••••••@shop.example/"),
+    ("https://shop.example/p?sslpassword=pw&&page=2", "https://shop.example/p?sslpassword=••••••&&page=2"),
+    ("https://shop.example:8443/users/me@x.example?a=1", "https://shop.example:8443/users/me@x.example?a=1"),
+])
+def test_mask_url_hides_the_whole_userinfo_and_credential_parameters(url: str, shown: str):
+    from statusctl.core.urls import mask_url, url_credentials
+
+    assert mask_url(url) == shown
+    for value in url_credentials(url):
+        assert value not in mask_url(url)
+
+
 # -- option and URL values --------------------------------------------------------------------
 
 
