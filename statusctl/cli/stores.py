@@ -71,10 +71,8 @@ def add(
     cart: Annotated[str, typer.Option("--cart", help="Cart type (see `statusctl carts`).")],
     url: Annotated[str, typer.Option("--url", help="Base URL the adapter builds on.")],
     secret: SecretOpt = None,
-    secret_env: Annotated[
-        list[str] | None, typer.Option("--secret-env", help="KEY=ENVVAR, only the variable's name is stored.")
-    ] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE store option.")] = None,
+    secret_env: SecretEnvOpt = None,
+    option: OptionOpt = None,
 ) -> None:
     """Add a store."""
     from statusctl.core.labels import all_labels
