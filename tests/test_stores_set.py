@@ -196,3 +196,31 @@ def test_unusable_option_and_url_values_are_refused(args: list[str], fragment: s
     extra = [] if "--url" in args else ["--url", "https://shop.example"]
     assert fragment in error_of("stores", "add", "x", "--cart", "none", *extra, *args)
     assert dump() == before
+
+
+# -- a --secret-env variable not set in this shell ---------------------------------------------
+
+UNSET = "STATUSCTL_TEST_NOT_SET_XX"
+
+
+def assert_warns_unset(stderr: str, store: str) -> None:
+    assert stderr.startswith("Warning: "), stderr
+    assert UNSET in stderr and repr(store) in stderr and "waiting" in stderr and "misconfigured" in stderr, stderr
+
+
+def test_saving_a_store_whose_secret_env_is_unset_warns_but_succeeds(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(UNSET, raising=False)
+    cli("init")
+    hook = ["--cart", "webhook", "--url", "http://127.0.0.1:9/hook"]
+    added = cli("stores", "add", "web", *hook, "--secret-env", f"secret={UNSET}")
+    assert "added" in added.stdout
+    assert_warns_unset(added.stderr, "web")
+    assert "not set" in cli("stores", "test", "web", code=1).stderr  # the test still fails without it
+    changed = cli("stores", "set", "web", "--option", "timeout=9", "--no-test")
+    assert "changed" in changed.stdout
+    assert_warns_unset(changed.stderr, "web")
+    made = cli("setup", "--name", "web2", *hook, "--secret-env", f"secret={UNSET}", "--no-test", "--yes")
+    assert_warns_unset(made.stderr, "web2")
+    monkeypatch.setenv(UNSET, WEBHOOK_SECRET)
+    quiet = cli("stores", "add", "web3", *hook, "--secret-env", f"secret={UNSET}", env={UNSET: WEBHOOK_SECRET})
+    assert "Warning" not in quiet.stderr

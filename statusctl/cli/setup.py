@@ -525,12 +525,19 @@ class _Wizard:
 
     def done(self, store: Store, plan: SetupPlan) -> None:
         from statusctl.core.labels import all_labels
-        from statusctl.core.stores import describe_destination, label_note, oss_store
+        from statusctl.core.stores import (
+            describe_destination,
+            label_note,
+            oss_store,
+            unset_env_warning,
+        )
 
         self.say(f"{'Changed' if plan.existing else 'Saved'} store {store.name!r} ({store.cart}); its records go to "
                  f"{describe_destination(store, oss_store(self.db))}.", "green")
         if note := label_note(store, all_labels(self.db)):
             self.say(f"Labels: {note}", "yellow")
+        if warning := unset_env_warning(store):
+            warn(warning)
         if plan.use_status_updates is False:
             self.say("UseStatusUpdates is off: no status event fires until `statusctl config set UseStatusUpdates true`.")
         self.say(f"Next: `statusctl orders import FILE --store {store.name}`.")

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from statusctl.cli.common import JsonOpt, YesOpt, confirm, open_db, print_json, say, sub_app, table
+from statusctl.cli.common import (
+    JsonOpt,
+    YesOpt,
+    confirm,
+    open_db,
+    print_json,
+    say,
+    sub_app,
+    table,
+    warn,
+)
 
 app = sub_app("Stores: a cart type, its URL, credentials and options.")
 oss_app = sub_app("The Order Status System: for carts that cannot take status updates.")
@@ -76,11 +86,19 @@ def add(
 ) -> None:
     """Add a store."""
     from statusctl.core.labels import all_labels
-    from statusctl.core.stores import add_store, describe_destination, label_note, oss_store
+    from statusctl.core.stores import (
+        add_store,
+        describe_destination,
+        label_note,
+        oss_store,
+        unset_env_warning,
+    )
 
     db = open_db()
     store = add_store(db, name, cart, url, secret or [], secret_env or [], option or [])
     say(f"Store {store.name!r} ({store.cart}) added; its records go to {describe_destination(store, oss_store(db))}.")
+    if warning := unset_env_warning(store):
+        warn(warning)
     if note := label_note(store, all_labels(db)):
         say(f"Labels: {note}")
 
@@ -156,11 +174,14 @@ def set_(
     A secret given replaces that secret (by value or by variable); options given are added or replaced.
     """
     from statusctl.core.storeedit import set_store
+    from statusctl.core.stores import unset_env_warning
 
     store, changed, message = set_store(open_db(), name, url, secret or [], secret_env or [], option or [],
                                         test=not no_test)
     say(f"Store {store.name!r} changed: {', '.join(changed) or 'nothing (the same settings)'}; "
         + (f"test OK: {message}" if message is not None else "not tested (--no-test)") + ".")
+    if warning := unset_env_warning(store):
+        warn(warning)
 
 
 @app.command()
@@ -176,7 +197,6 @@ def remove(name: str, yes: YesOpt = False) -> None:
 @app.command()
 def test(name: str, json: JsonOpt = False) -> None:
     """Check reachability and credentials with a harmless read."""
-    from statusctl.cli.common import warn
     from statusctl.core.display import printable
     from statusctl.core.errors import ExitCode
     from statusctl.core.probe import test_store
