@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from statusctl.core.stores import Store
     from statusctl.core.wizard import SetupPlan, SetupState
 
-CANCELLED = 130
-
-
 def setup(
     name: Annotated[str | None, typer.Option(
         "--name", help="Store name (default: the store with this cart type and URL, else the cart type's name); "
@@ -66,7 +63,7 @@ def setup(
 
     An existing store (named by --name, or with the same cart type and URL) is edited in place.
     """
-    from statusctl.core.errors import InputError
+    from statusctl.core.errors import ExitCode, InputError
 
     if oss is not None and no_oss:
         raise InputError("Give --oss STORE or --no-oss, not both.")
@@ -88,7 +85,7 @@ def setup(
         plan = wizard.collect()
     except (typer.Abort, KeyboardInterrupt, EOFError):
         warn("\nSetup cancelled; nothing was saved.")
-        raise typer.Exit(CANCELLED) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     wizard.save(plan)  # one transaction: a Ctrl-C now rolls it back whole (main says "Interrupted.")
 
 

@@ -306,3 +306,34 @@ def test_a_one_shot_run_stopped_by_one_sigterm_finishes_its_sends_and_exits_143(
     report = json.loads(ran.stdout)
     assert report["sent"] == 2 and report["interrupted"] is True and report["ok"] is False
     assert report["stores"][STORE]["left"] == 4 == len(stack_rows(db_file))
+
+
+def test_a_one_shot_run_stopped_by_sigterm_that_settled_everything_is_still_not_ok(db_file: Path) -> None:
+    # Exit 143 says the run was cut short; `"ok": true` beside it told cron the opposite.
+    gate = Gate(hold=2, guard=GUARD)
+    with serve(Hook()) as (hook, server):
+        hook.before = gate
+        setup_db(db_file, {STORE: hook_url(server)})
+        fill(db_file, records=2, orders=2)
+        run = spawn(db_file, "stack", "run", "--concurrency", "2", "--json")
+        try:
+            assert wait_until(lambda: gate.count() == 2), explain(run)
+            run.send_signal(signal.SIGTERM)
+            signal_taken(run.pid, signal.SIGTERM)
+            gate.open()
+            ran = finish(run, GUARD)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    assert ran.code == 143, ran.stderr
+    report = json.loads(ran.stdout)
+    assert report["sent"] == 2 and report["stores"][STORE]["left"] == 0 == len(stack_rows(db_file))
+    assert report["interrupted"] is True and report["ok"] is False
+
+
+def test_the_signal_exit_codes_are_named_once() -> None:
+    from statusctl.core.errors import ExitCode
+
+    assert ExitCode.for_signal(signal.SIGINT) is ExitCode.INTERRUPTED == 130
+    assert ExitCode.for_signal(signal.SIGTERM) is ExitCode.TERMINATED == 143
+    assert ExitCode.CLOSED_PIPE == 141
