@@ -7,17 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from statusctl.cli.common import (
-    JsonOpt,
-    YesOpt,
-    confirm,
-    open_db,
-    print_json,
-    say,
-    sub_app,
-    table,
-    warn,
-)
+from statusctl.cli.common import JsonOpt, YesOpt, confirm, open_db, print_json, say, sub_app, table
 
 app = sub_app("Stores: a cart type, its URL, credentials and options.")
 oss_app = sub_app("The Order Status System: for carts that cannot take status updates.")
@@ -85,6 +75,7 @@ def add(
     option: OptionOpt = None,
 ) -> None:
     """Add a store."""
+    from statusctl.cli.common import warn
     from statusctl.core.labels import all_labels
     from statusctl.core.stores import (
         add_store,
@@ -173,6 +164,7 @@ def set_(
 
     A secret given replaces that secret (by value or by variable); options given are added or replaced.
     """
+    from statusctl.cli.common import warn
     from statusctl.core.storeedit import set_store
     from statusctl.core.stores import unset_env_warning
 
@@ -197,6 +189,7 @@ def remove(name: str, yes: YesOpt = False) -> None:
 @app.command()
 def test(name: str, json: JsonOpt = False) -> None:
     """Check reachability and credentials with a harmless read."""
+    from statusctl.cli.common import warn
     from statusctl.core.display import printable
     from statusctl.core.errors import ExitCode
     from statusctl.core.probe import test_store
