@@ -134,7 +134,7 @@ def check_url(url: str, allow_http: bool) -> str:
 
 
 def _check_webhook_secret(value: str, key: str) -> None:
-    from statusctl.carts.signing import PREFIX, SignatureError, secret_bytes
+    from statusctl.core.webhooksecret import PREFIX, SignatureError, secret_bytes
 
     if not value.startswith(PREFIX):
         raise InputError(f"--secret {key}=…: a webhook secret must start with whsec_.")
