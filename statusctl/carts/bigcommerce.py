@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from statusctl.carts.base import Record, Rejected
+from statusctl.carts.mapping import read_mapping
 from statusctl.carts.restutil import (
     RestAdapter,
     items_key,
@@ -33,10 +34,10 @@ from statusctl.carts.restutil import (
     payload_of,
     segment,
 )
+from statusctl.core import mapvalues
 from statusctl.core.carriers import carrier
 from statusctl.core.record import PackageItem, PackagePart
 
-SHIPMENT = "shipment"  # the mapping value "the shipments say it": no status of its own
 MAX_TRACKING = 50  # the API's limit on tracking_number
 PAGE = 50
 MAX_PAGES = 100
@@ -67,9 +68,8 @@ class BigCommerceAdapter(RestAdapter):
         payload = payload_of(record)
         oid = segment(order_id(payload))
         label = new_order_label(payload)
-        status_id = None
-        if label and (value := self.ctx.require_mapping(label)) != SHIPMENT:
-            status_id = _status_id(label, value)
+        # None: no status (a label mapped to `shipment`, which the shipments say)
+        status_id = read_mapping(mapvalues.bigcommerce, label, self.ctx.require_mapping(label)) if label else None
         packages = [p for p in payload["packages"] if any(i["quantity"] > 0 for i in p["items"])]
         for package in packages:  # checked before any write, so a bad one leaves nothing half done
             if len(package["tracking"] or "") > MAX_TRACKING:
@@ -132,15 +132,6 @@ class BigCommerceAdapter(RestAdapter):
         counts = await self.call("GET", "/orders/count", "count orders")
         count = counts.get("count", "?") if isinstance(counts, dict) else "?"
         return f"BigCommerce v2: {count} orders visible"
-
-
-def _status_id(label: str, value: str) -> int:
-    if not value.strip().isdigit():
-        raise Rejected(
-            f"Label {label!r} maps to {value!r} for bigcommerce, but a BigCommerce order status is a "
-            f"status_id number (e.g. 2 Shipped, 5 Cancelled); fix it with --map bigcommerce=N."
-        )
-    return int(value)
 
 
 def _product_id(oid: str, item: PackageItem, products: list[dict[str, Any]]) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 
 from statusctl.carts.base import Record, Rejected
 from statusctl.carts.jsonbody import decode
+from statusctl.carts.mapping import read_mapping
 from statusctl.carts.restutil import (
     RestAdapter,
     changed_items,
@@ -41,10 +42,10 @@ from statusctl.carts.restutil import (
     same_text,
     segment,
 )
+from statusctl.core import mapvalues
 from statusctl.core.carriers import carrier
 from statusctl.core.record import ItemPart, PackageItem, Payload
 
-ACTIONS = ("ship", "cancel", "hold", "unhold", "comment")
 NO_SHIPMENT = "does not allow a shipment"
 
 
@@ -96,15 +97,7 @@ class Magento2Adapter(RestAdapter):
             await self.comment(oid, text, status, record)
 
     def action(self, label: str) -> tuple[str, str | None]:
-        value = self.ctx.require_mapping(label).strip()
-        word, _, status = value.partition(":")
-        word = word.strip().lower()
-        if word not in ACTIONS or (status and word != "comment"):
-            raise Rejected(
-                f"Label {label!r} maps to {value!r} for magento2, which is not one of "
-                f"{', '.join(ACTIONS)} or comment:<status code>; fix it with --map magento2=ACTION."
-            )
-        return word, status.strip() or None
+        return read_mapping(mapvalues.magento2, label, self.ctx.require_mapping(label))
 
     async def find_order(self, payload: Payload) -> dict[str, Any]:
         number = payload["order"]["number"]

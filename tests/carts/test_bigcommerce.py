@@ -13,7 +13,7 @@ from statusctl.carts.base import Context, Rejected, TryLater
 from ..docs import documented
 from ..helpers import cli
 from .contract import shipped_payload
-from .fake_bigcommerce import TOKEN, BigFake, make_store, secrets
+from .fake_bigcommerce import TOKEN, BigFake, bc_error, make_store, secrets
 from .fakeserver import Answer, FakeServer
 from .restkit import check, deliver, item_change, local_copy, mappings, order_change
 
@@ -203,9 +203,19 @@ def test_a_mapping_that_is_no_status_id_is_rejected(server: FakeServer) -> None:
     assert "status_id number" in err.value.reason
 
 
-def test_error_array_messages_are_in_the_reason(server: FakeServer) -> None:
+@pytest.mark.parametrize("value", ["99", "15", "²", "-1"])
+def test_a_status_id_outside_0_to_14_is_rejected_before_any_request(server: FakeServer, value: str) -> None:
+    # The rule labels add applies when the mapping is saved (core/mapvalues), read again at send time.
     with pytest.raises(Rejected) as err:
-        send(server, order_change("Cancelled"), maps=mappings(Cancelled={"bigcommerce": "99"}))
+        send(server, order_change("Cancelled"), maps=mappings(Cancelled={"bigcommerce": value}))
+    assert "status_id number from 0 to 14" in err.value.reason and "'Cancelled'" in err.value.reason
+    assert server.requests == []
+
+
+def test_error_array_messages_are_in_the_reason(server: FakeServer, fake: BigFake) -> None:
+    fake.fail_on("PUT", rf"/orders/{ORDER}", bc_error(400, "The field 'status_id' is invalid."))
+    with pytest.raises(Rejected) as err:
+        send(server, order_change("Cancelled"), maps=mappings(Cancelled={"bigcommerce": "5"}))
     assert err.value.status == 400
     assert "The field 'status_id' is invalid." in err.value.reason
 
