@@ -188,6 +188,8 @@ def test_mask_url_hides_the_whole_userinfo_and_credential_parameters(url: str, s
         (["--url", "https://shop.example:99999/"], "has a port that is not a number from 1 to 65535"),
         (["--url", "https://shop.example:0/"], "has a port that is not a number from 1 to 65535"),
         (["--url", "https://shop.example:http/"], "has a port that is not a number from 1 to 65535"),
+        (["--option", "max_in_flight=²"], "max_in_flight='²' must be a whole number from 1 to"),  # '²'.isdigit()
+        (["--option", "max_in_flight=" + "1" * 5000], "max_in_flight='111"),  # int() refuses 4301 digits
     ],
 )
 def test_unusable_option_and_url_values_are_refused(args: list[str], fragment: str):
