@@ -11,8 +11,9 @@ Magento has no free order statuses to set: a label maps to an action.
 - `cancel`, `hold`, `unhold`: `POST orders/{id}/cancel|hold|unhold`, skipped
   when the order is already in that state; a cancel Magento silently ignores is
   reported as a failure. Leaving a label that maps to `hold` unholds first.
-- `comment` or `comment:<status code>`: an order comment naming the label,
-  optionally setting a status of the order's current state.
+- `comment` or `comment:<status code>` (letters, digits, `_`, `-`; the rule is
+  core/mapvalues.magento2): an order comment naming the label, optionally
+  setting a status of the order's current state.
 
 The record's note goes with the first new shipment, else into one customer
 comment together with one line per item whose label changed other than by a
