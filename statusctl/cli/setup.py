@@ -63,7 +63,7 @@ def setup(
 
     An existing store (named by --name, or with the same cart type and URL) is edited in place.
     """
-    from statusctl.core.errors import ExitCode, InputError
+    from statusctl.core.errors import InputError
 
     if oss is not None and no_oss:
         raise InputError("Give --oss STORE or --no-oss, not both.")
@@ -84,9 +84,15 @@ def setup(
     try:
         plan = wizard.collect()
     except (typer.Abort, KeyboardInterrupt, EOFError):
+        from statusctl.core.errors import ExitCode
+
         warn("\nSetup cancelled; nothing was saved.")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     wizard.save(plan)  # one transaction: a Ctrl-C now rolls it back whole (main says "Interrupted.")
+    from statusctl.core.stores import unset_env_warning
+
+    if warning := unset_env_warning(plan.store):
+        warn(warning)  # saved all the same: the controller's environment may have what this shell lacks
 
 
 class _Wizard:
@@ -522,19 +528,12 @@ class _Wizard:
 
     def done(self, store: Store, plan: SetupPlan) -> None:
         from statusctl.core.labels import all_labels
-        from statusctl.core.stores import (
-            describe_destination,
-            label_note,
-            oss_store,
-            unset_env_warning,
-        )
+        from statusctl.core.stores import describe_destination, label_note, oss_store
 
         self.say(f"{'Changed' if plan.existing else 'Saved'} store {store.name!r} ({store.cart}); its records go to "
                  f"{describe_destination(store, oss_store(self.db))}.", "green")
         if note := label_note(store, all_labels(self.db)):
             self.say(f"Labels: {note}", "yellow")
-        if warning := unset_env_warning(store):
-            warn(warning)
         if plan.use_status_updates is False:
             self.say("UseStatusUpdates is off: no status event fires until `statusctl config set UseStatusUpdates true`.")
         self.say(f"Next: `statusctl orders import FILE --store {store.name}`.")

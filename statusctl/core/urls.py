@@ -1,13 +1,8 @@
-"""Credentials inside a URL (`https://user:password@…`, `?token=…`): found and masked.
+"""Credentials inside a store's URL (`https://user:password@…`, `?token=…`): found and masked.
 
-A store's URL is stored as given (the adapter needs it); wherever a URL is shown
-(a store's, or a database URL in `--db` / `STATUSCTL_DB`) it goes through
-`mask_url`, and a store URL's credentials are scrubbed from answers and errors
+The URL is stored as given (the adapter needs it); wherever it is shown it goes
+through `mask_url`, and its credentials are scrubbed from answers and errors
 like the store's secrets (`Store.resolve_secrets`, `Store.secret_values`).
-
-The userinfo ends at the LAST `@` before the host, so a password holding `@`
-(`app:s3cr@t!pw@db.example`) is masked whole; so is one holding a raw `/`, `?`
-or `#`, which ends the authority early for `urlsplit` (`app:a/b@db`).
 """
 
 from __future__ import annotations
@@ -24,7 +19,13 @@ _PORT = re.compile(r"^\d*$")
 
 
 def split_userinfo(url: str) -> tuple[str, str | None, str]:
-    """`url` as (`scheme://`, its userinfo or None, the rest from the host on)."""
+    """`url` as (`scheme://`, its userinfo or None, the rest from the host on).
+
+    Used for every URL shown (a store's, and a database URL in `--db` / `STATUSCTL_DB`).
+    The userinfo ends at the LAST `@` before the host, so a password holding `@`
+    (`app:s3cr@t!pw@db.example`) is masked whole; so is one holding a raw `/`, `?` or `#`,
+    which ends the authority early for `urlsplit` (`app:a/b@db`).
+    """
     head = _SCHEME.match(url)
     if not head:
         return "", None, url
