@@ -318,3 +318,5 @@ def test_the_signal_exit_codes_are_named_once() -> None:
     assert ExitCode.for_signal(signal.SIGINT) is ExitCode.INTERRUPTED == 130
     assert ExitCode.for_signal(signal.SIGTERM) is ExitCode.TERMINATED == 143
     assert ExitCode.CLOSED_PIPE == 141
+    assert ExitCode.for_signal(signal.SIGHUP) is ExitCode.HANGUP == 129
+    assert ExitCode.for_signal(signal.SIGUSR1) == 128 + signal.SIGUSR1
