@@ -149,7 +149,7 @@ def _product_id(oid: str, item: PackageItem, products: list[dict[str, Any]]) -> 
             f"Item {item['sku']} (cart line {line or 'none'}) matches "
             f"{'several' if found else 'no'} products of BigCommerce order {oid}."
         )
-    if not line.isdigit():
+    if not (line.isascii() and line.isdigit()):  # '²'.isdigit() is true, int('²') raises
         raise Rejected(f"Item {item['sku']} has cart line {line!r}; BigCommerce order product ids are numbers.")
     return int(line)
 
@@ -160,7 +160,7 @@ def _address_id(oid: str, product_ids: list[int], addresses: list[dict[str, Any]
     if len(addresses) == 1:
         return int(addresses[0]["id"])
     found = {str(p.get("order_address_id")) for p in products if p.get("id") in product_ids}
-    if len(found) != 1 or not found.copy().pop().isdigit():
+    if len(found) != 1 or not (one := next(iter(found))).isascii() or not one.isdigit():
         raise Rejected(f"A package of BigCommerce order {oid} holds items for {len(found)} shipping addresses; "
                        f"ship each address's items in its own package.")
     return int(found.pop())

@@ -244,3 +244,13 @@ def test_the_documented_store_lines_work(server: FakeServer) -> None:
     assert test == ["stores", "test", add[2]]
     cli(*local_copy(add, f"{server.base_url}/stores/abc123"), env=env)
     assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: BigCommerce v2: 1 orders visible"
+
+
+@pytest.mark.parametrize("line", ["²", "x1"])
+def test_a_cart_line_id_that_is_no_ascii_number_is_rejected_not_a_traceback(line: str) -> None:
+    from statusctl.carts.bigcommerce import _product_id
+
+    item = shipped_payload()["packages"][0]["items"][0]
+    item["cart_line_id"] = line
+    with pytest.raises(Rejected, match="order product ids are numbers"):
+        _product_id("501", item, [])
