@@ -386,7 +386,7 @@ def test_values_the_cart_takes_are_saved(mapping: str):
 
 
 def test_every_default_mapping_is_one_its_cart_takes():
-    from statusctl.carts.mapvalues import validate_mapping
+    from statusctl.core.mapvalues import validate_mapping
 
     for label, maps in DEFAULT_MAPPINGS.items():
         for cart, value in maps.items():
@@ -481,3 +481,10 @@ def test_the_readme_morning_set_up_sends_payment_received_to_woocommerce():
     assert cli_json("stack", "list") == []
     assert fake.calls("PUT", r".*/orders/501") == [{"status": "processing"}]
     assert fake.orders["501"]["status"] == "processing"
+
+
+@pytest.mark.parametrize("mapping", ["bigcommerce=²", "opencart=²", "magento2=comment:a b"])
+def test_a_digit_that_is_no_ascii_digit_is_refused_not_a_traceback(mapping: str):
+    cli("init")
+    message = error_of("labels", "add", "Ready For Pickup", "--map", mapping)
+    assert mapping.partition("=")[0] in message

@@ -73,6 +73,21 @@ def test_a_postgresql_url_is_not_a_file_name_and_says_the_backend_is_not_here(tm
     assert list(tmp_path.iterdir()) == [], "the URL became folders"
 
 
+@pytest.mark.parametrize(("url", "secret"), [
+    ("postgresql://app:s3cr@t!pw@db.example/shop", "t!pw"),  # the userinfo ends at the last @ before the host
+    ("postgresql://app:pass/w0rd@db.example/shop", "w0rd"),  # a raw / in the password
+    ("postgresql://tok3n-abc@db.example/shop", "tok3n"),  # a user-only credential: a token
+    ("postgresql://db.example/shop?sslpassword=hunter2", "hunter2"),
+])
+def test_no_part_of_a_database_urls_credentials_is_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          url: str, secret: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STATUSCTL_DB", url)
+    message = error_of("stack", "run", "--json")
+    assert "PostgreSQL backend is not available" in message and "db.example" in message, message
+    assert secret not in message, message
+
+
 @pytest.mark.parametrize("url", ["sqlite:///tmp/x.db", "https://example.com/statusctl.db", "file://localhost/x.db"])
 def test_any_other_url_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.chdir(tmp_path)

@@ -335,3 +335,12 @@ def test_stores_json_is_one_document():
     add_none()
     out = cli("stores", "list", "--json").stdout
     assert [s["name"] for s in json.loads(out)] == ["phone", "web"]
+
+
+def test_stores_add_and_set_share_one_definition_of_secret_env_and_option():
+    # One definition, so `--help` and the parsing of `add` and `set` cannot drift apart.
+    from statusctl.cli import stores
+
+    for command in (stores.add, stores.set_):
+        assert command.__annotations__["secret_env"] == "SecretEnvOpt", command.__name__
+        assert command.__annotations__["option"] == "OptionOpt", command.__name__

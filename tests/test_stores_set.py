@@ -161,6 +161,21 @@ def test_credentials_in_a_url_are_masked_in_errors_tests_and_history():
     assert URL_PASSWORD not in message and "ftp://••••••@x.example" in message
 
 
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://app:s3cr@t!pw@db.example/shop", "postgresql://••••••@db.example/shop"),
+    ("https://app:a/b#c?d@shop.example/x?token=t1#frag", "https://••••••@shop.example/x?token=••••••#frag"),
+    ("https://tok3n@shop.example/", "https://••••••@shop.example/"),
+    ("https://shop.example/p?sslpassword=pw&&page=2", "https://shop.example/p?sslpassword=••••••&&page=2"),
+    ("https://shop.example:8443/users/me@x.example?a=1", "https://shop.example:8443/users/me@x.example?a=1"),
+])
+def test_mask_url_hides_the_whole_userinfo_and_credential_parameters(url: str, shown: str):
+    from statusctl.core.urls import mask_url, url_credentials
+
+    assert mask_url(url) == shown
+    for value in url_credentials(url):
+        assert value not in mask_url(url)
+
+
 # -- option and URL values --------------------------------------------------------------------
 
 
@@ -173,6 +188,8 @@ def test_credentials_in_a_url_are_masked_in_errors_tests_and_history():
         (["--url", "https://shop.example:99999/"], "has a port that is not a number from 1 to 65535"),
         (["--url", "https://shop.example:0/"], "has a port that is not a number from 1 to 65535"),
         (["--url", "https://shop.example:http/"], "has a port that is not a number from 1 to 65535"),
+        (["--option", "max_in_flight=²"], "max_in_flight='²' must be a whole number from 1 to"),  # '²'.isdigit()
+        (["--option", "max_in_flight=" + "1" * 5000], "max_in_flight='111"),  # int() refuses 4301 digits
     ],
 )
 def test_unusable_option_and_url_values_are_refused(args: list[str], fragment: str):
@@ -181,3 +198,31 @@ def test_unusable_option_and_url_values_are_refused(args: list[str], fragment: s
     extra = [] if "--url" in args else ["--url", "https://shop.example"]
     assert fragment in error_of("stores", "add", "x", "--cart", "none", *extra, *args)
     assert dump() == before
+
+
+# -- a --secret-env variable not set in this shell ---------------------------------------------
+
+UNSET = "STATUSCTL_TEST_NOT_SET_XX"
+
+
+def assert_warns_unset(stderr: str, store: str) -> None:
+    assert stderr.startswith("Warning: "), stderr
+    assert UNSET in stderr and repr(store) in stderr and "waiting" in stderr and "misconfigured" in stderr, stderr
+
+
+def test_saving_a_store_whose_secret_env_is_unset_warns_but_succeeds(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(UNSET, raising=False)
+    cli("init")
+    hook = ["--cart", "webhook", "--url", "http://127.0.0.1:9/hook"]
+    added = cli("stores", "add", "web", *hook, "--secret-env", f"secret={UNSET}")
+    assert "added" in added.stdout
+    assert_warns_unset(added.stderr, "web")
+    assert "not set" in cli("stores", "test", "web", code=1).stderr  # the test still fails without it
+    changed = cli("stores", "set", "web", "--option", "timeout=9", "--no-test")
+    assert "changed" in changed.stdout
+    assert_warns_unset(changed.stderr, "web")
+    made = cli("setup", "--name", "web2", *hook, "--secret-env", f"secret={UNSET}", "--no-test", "--yes")
+    assert_warns_unset(made.stderr, "web2")
+    monkeypatch.setenv(UNSET, WEBHOOK_SECRET)
+    quiet = cli("stores", "add", "web3", *hook, "--secret-env", f"secret={UNSET}", env={UNSET: WEBHOOK_SECRET})
+    assert "Warning" not in quiet.stderr

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from statusctl.carts.base import Record, Rejected, deciding_status
+from statusctl.carts.mapping import read_mapping
 from statusctl.carts.restutil import (
     RestAdapter,
     items_key,
@@ -33,10 +34,10 @@ from statusctl.carts.restutil import (
     payload_of,
     segment,
 )
+from statusctl.core import mapvalues
 from statusctl.core.carriers import carrier
 from statusctl.core.record import PackageItem, PackagePart
 
-SHIPMENT = "shipment"  # the mapping value "the shipments say it": no status of its own
 MAX_TRACKING = 50  # the API's limit on tracking_number
 PAGE = 50
 MAX_PAGES = 100
@@ -67,9 +68,8 @@ class BigCommerceAdapter(RestAdapter):
         payload = payload_of(record)
         oid = segment(order_id(payload))
         label = new_order_label(payload)
-        status_id = None
-        if label and (value := self.ctx.require_mapping(label)) != SHIPMENT:
-            status_id = _status_id(label, value)
+        # None: no status (a label mapped to `shipment`, which the shipments say)
+        status_id = read_mapping(mapvalues.bigcommerce, label, self.ctx.require_mapping(label)) if label else None
         packages = [p for p in payload["packages"] if any(i["quantity"] > 0 for i in p["items"])]
         for package in packages:  # checked before any write, so a bad one leaves nothing half done
             if len(package["tracking"] or "") > MAX_TRACKING:
@@ -135,15 +135,6 @@ class BigCommerceAdapter(RestAdapter):
         return f"BigCommerce v2: {count} orders visible"
 
 
-def _status_id(label: str, value: str) -> int:
-    if not value.strip().isdigit():
-        raise Rejected(
-            f"Label {label!r} maps to {value!r} for bigcommerce, but a BigCommerce order status is a "
-            f"status_id number (e.g. 2 Shipped, 5 Cancelled); fix it with --map bigcommerce=N."
-        )
-    return int(value)
-
-
 def _product_id(oid: str, item: PackageItem, products: list[dict[str, Any]]) -> int:
     """The order_product_id of a package item: its cart_line_id, else the order product with its SKU."""
     line = (item["cart_line_id"] or "").strip()
@@ -159,7 +150,7 @@ def _product_id(oid: str, item: PackageItem, products: list[dict[str, Any]]) -> 
             f"Item {item['sku']} (cart line {line or 'none'}) matches "
             f"{'several' if found else 'no'} products of BigCommerce order {oid}."
         )
-    if not line.isdigit():
+    if not (line.isascii() and line.isdigit()):  # '²'.isdigit() is true, int('²') raises
         raise Rejected(f"Item {item['sku']} has cart line {line!r}; BigCommerce order product ids are numbers.")
     return int(line)
 
@@ -170,7 +161,7 @@ def _address_id(oid: str, product_ids: list[int], addresses: list[dict[str, Any]
     if len(addresses) == 1:
         return int(addresses[0]["id"])
     found = {str(p.get("order_address_id")) for p in products if p.get("id") in product_ids}
-    if len(found) != 1 or not found.copy().pop().isdigit():
+    if len(found) != 1 or not (one := next(iter(found))).isascii() or not one.isdigit():
         raise Rejected(f"A package of BigCommerce order {oid} holds items for {len(found)} shipping addresses; "
                        f"ship each address's items in its own package.")
     return int(found.pop())

@@ -11,8 +11,9 @@ Magento has no free order statuses to set: a label maps to an action.
 - `cancel`, `hold`, `unhold`: `POST orders/{id}/cancel|hold|unhold`, skipped
   when the order is already in that state; a cancel Magento silently ignores is
   reported as a failure. Leaving a label that maps to `hold` unholds first.
-- `comment` or `comment:<status code>`: an order comment naming the label,
-  optionally setting a status of the order's current state.
+- `comment` or `comment:<status code>` (letters, digits, `_`, `-`; the rule is
+  core/mapvalues.magento2): an order comment naming the label, optionally
+  setting a status of the order's current state.
 
 The record's note goes with the first new shipment, else into one customer
 comment together with one line per item whose label changed other than by a
@@ -28,6 +29,7 @@ from typing import Any
 
 from statusctl.carts.base import Record, Rejected, deciding_status
 from statusctl.carts.jsonbody import decode
+from statusctl.carts.mapping import read_mapping
 from statusctl.carts.restutil import (
     RestAdapter,
     changed_items,
@@ -41,10 +43,10 @@ from statusctl.carts.restutil import (
     same_text,
     segment,
 )
+from statusctl.core import mapvalues
 from statusctl.core.carriers import carrier
 from statusctl.core.record import ItemPart, PackageItem, Payload
 
-ACTIONS = ("ship", "cancel", "hold", "unhold", "comment")
 NO_SHIPMENT = "does not allow a shipment"
 
 
@@ -97,15 +99,7 @@ class Magento2Adapter(RestAdapter):
         return deciding_status()
 
     def action(self, label: str) -> tuple[str, str | None]:
-        value = self.ctx.require_mapping(label).strip()
-        word, _, status = value.partition(":")
-        word = word.strip().lower()
-        if word not in ACTIONS or (status and word != "comment"):
-            raise Rejected(
-                f"Label {label!r} maps to {value!r} for magento2, which is not one of "
-                f"{', '.join(ACTIONS)} or comment:<status code>; fix it with --map magento2=ACTION."
-            )
-        return word, status.strip() or None
+        return read_mapping(mapvalues.magento2, label, self.ctx.require_mapping(label))
 
     async def find_order(self, payload: Payload) -> dict[str, Any]:
         number = payload["order"]["number"]

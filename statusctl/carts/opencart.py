@@ -50,6 +50,8 @@ import httpx
 
 from statusctl.carts.base import Adapter, Context, Record, Rejected
 from statusctl.carts.jsonbody import decode
+from statusctl.carts.mapping import read_mapping
+from statusctl.core import mapvalues
 from statusctl.core.record import Payload, new_order_label
 
 IDLE_S = 1200.0  # renew a kept token idle this long (PHP drops session data after 1,440 s idle by default)
@@ -130,11 +132,7 @@ class OpenCartAdapter(Adapter):
         return "OpenCart accepted the API login (username, key and this machine's IP)"
 
     def status_id(self, label: str) -> str:
-        value = self.ctx.require_mapping(label).strip()
-        if not value.isdigit():
-            raise Rejected(f"Label {label!r} maps to {value!r} for cart type opencart, which needs a numeric "
-                           "order_status_id (System > Localisation > Order Statuses).")
-        return value
+        return read_mapping(mapvalues.opencart, label, self.ctx.require_mapping(label))
 
     def shop_zone(self) -> tzinfo:
         name = self.ctx.store.option("timezone", "UTC").strip()

@@ -49,6 +49,8 @@ from statusctl.carts.base import (
     deciding_status,
     judge_status,
 )
+from statusctl.carts.mapping import read_mapping
+from statusctl.core import mapvalues
 from statusctl.core.record import Payload, new_order_label
 
 TRACKING_CHARS = 64  # the size of order_carrier.tracking_number in PrestaShop's database
@@ -146,10 +148,11 @@ class PrestaShopAdapter(Adapter):
         shop = api.get("shopName")
         return f"PrestaShop webservice{f' of {shop}' if shop else ''}: {len(resources)} resources allowed"
 
-    async def state_id(self, value: str) -> str:
-        """The id_order_state of a mapping: the id itself, or the state with that name."""
-        if value.strip().isdigit():
-            return value.strip()
+    async def state_id(self, label: str) -> str:
+        """The id_order_state of a label's mapping: the id itself, or the state with that name."""
+        value = read_mapping(mapvalues.prestashop, label, self.ctx.require_mapping(label))
+        if isinstance(value, int):
+            return str(value)
         if self._states is None:
             root = await self.call("GET", "order_states", "PrestaShop order_states", {"display": "full"})
             self._states = {}
@@ -176,7 +179,7 @@ class PrestaShopAdapter(Adapter):
         label = new_order_label(payload)
         target = None
         if label:
-            target = await self.state_id(self.ctx.require_mapping(label))
+            target = await self.state_id(label)
         numbers = [p["tracking"].strip() for p in payload["packages"] if p["tracking"] and p["tracking"].strip()]
         note = (payload["note"] or "").strip()[:MESSAGE_CHARS]
         if not (target or numbers or note):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statusctl.carts.base import Record, Rejected, deciding_status
+from statusctl.carts.mapping import read_mapping
 from statusctl.carts.shopify_gql import (
     CANCEL,
     CANCELLED,
@@ -40,10 +41,10 @@ from statusctl.carts.shopify_gql import (
     gid,
     user_errors,
 )
+from statusctl.core import mapvalues
 from statusctl.core.carriers import carrier
 from statusctl.core.record import Payload, new_order_label
 
-ACTIONS = {"fulfil": "fulfil", "fulfill": "fulfil", "cancel": "cancel", "tag": "tag", "none": "none"}
 FULFILLABLE = frozenset({"OPEN", "IN_PROGRESS"})
 
 
@@ -129,11 +130,7 @@ class ShopifyAdapter(ShopifyBase):
         value = self.ctx.mapped(label)
         if value is None:
             return "tag" if self.ctx.store.flag("tags") else "none"
-        action = ACTIONS.get(value.strip().lower())
-        if action is None:
-            raise Rejected(f"Label {label!r} maps to {value!r} for cart type shopify, which understands only "
-                           "fulfil, cancel, tag or none.")
-        return action
+        return read_mapping(mapvalues.shopify, label, value)
 
     def plan(self, payload: Payload) -> Plan:
         plan = Plan()

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from statusctl.carts.base import Record, Rejected, deciding_status
+from statusctl.carts.mapping import read_mapping
 from statusctl.carts.restutil import (
     RestAdapter,
     changed_items,
@@ -43,11 +44,11 @@ from statusctl.carts.restutil import (
     segment,
     tracking_line,
 )
+from statusctl.core import mapvalues
 from statusctl.core.record import PackagePart
 
 WC = "/wp-json/wc/v3"
 TRACKING = "/wp-json/wc-shipment-tracking/v3"
-NOTE = "note"  # the mapping value that means "say it in the customer note" (Item Shipped's default)
 
 
 class WooCommerceAdapter(RestAdapter):
@@ -76,8 +77,9 @@ class WooCommerceAdapter(RestAdapter):
         payload = payload_of(record)
         oid = segment(order_id(payload))
         label = new_order_label(payload)
-        slug = self.ctx.require_mapping(label) if label else None  # before any write: fail whole
-        as_line = label if slug == NOTE else None
+        # before any write: fail whole
+        slug = read_mapping(mapvalues.woocommerce, label, self.ctx.require_mapping(label)) if label else None
+        as_line = label if slug == mapvalues.WOOCOMMERCE_NOTE else None
         if as_line:
             slug = None
         tracked = [p for p in payload["packages"] if p["tracking"]]

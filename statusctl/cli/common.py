@@ -115,7 +115,9 @@ def closed_pipe() -> NoReturn:
     # What is still buffered goes nowhere, instead of failing again at exit.
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    raise SystemExit(141)
+    from statusctl.core.errors import ExitCode
+
+    raise SystemExit(ExitCode.CLOSED_PIPE)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]], *, optional: Sequence[str] = ()) -> None:

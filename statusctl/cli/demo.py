@@ -29,7 +29,7 @@ def demo(
             result = run_demo(step=(lambda s: None) if json else (lambda s: say(f"• {s}")), oss=oss,
                               hold=lambda r: _show(r, json))
     except _Stopped as stop:  # the temporary database and the servers are gone by now
-        raise typer.Exit(128 + stop.signum) from None
+        raise typer.Exit(ExitCode.for_signal(stop.signum)) from None
     assert result.report is not None
     if result.report.problems:
         raise typer.Exit(ExitCode.DELIVERY)

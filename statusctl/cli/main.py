@@ -174,6 +174,6 @@ def run() -> None:
             sys.stdout.flush()  # a closed pipe shows here when the output fitted in the buffer
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         common.closed_pipe()

@@ -28,9 +28,6 @@ if TYPE_CHECKING:
     from statusctl.core.stores import Store
     from statusctl.core.wizard import SetupPlan, SetupState
 
-CANCELLED = 130
-
-
 def setup(
     name: Annotated[str | None, typer.Option(
         "--name", help="Store name (default: the store with this cart type and URL, else the cart type's name); "
@@ -73,9 +70,15 @@ def setup(
     try:
         plan = wizard.collect()
     except (typer.Abort, KeyboardInterrupt, EOFError):
+        from statusctl.core.errors import ExitCode
+
         warn("\nSetup cancelled; nothing was saved.")
-        raise typer.Exit(CANCELLED) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     wizard.save(plan)  # one transaction: a Ctrl-C now rolls it back whole (main says "Interrupted.")
+    from statusctl.core.stores import unset_env_warning
+
+    if warning := unset_env_warning(plan.store):
+        warn(warning)  # saved all the same: the controller's environment may have what this shell lacks
 
 
 def _check_mode(flags: dict[str, Any], *, yes: bool, interactive: bool) -> None:

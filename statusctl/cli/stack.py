@@ -205,7 +205,8 @@ def run(
     Exit 0 when done, 3 when records remain failed or not delivered; a run cut
     short by a signal (a one-shot run's SIGINT/SIGTERM, a watcher's second one,
     or a stop while the database could not be written) exits 130 (SIGINT) or
-    143 (SIGTERM). A watcher's first signal is its normal stop.
+    143 (SIGTERM), and its --json says "ok": false. A watcher's first signal is
+    its normal stop.
     """
     from statusctl.cli.drain import run_controller
     from statusctl.core.errors import ExitCode
@@ -222,11 +223,12 @@ def run(
     report, signum = run_controller(db_path(), watch=watch, limit=limit, concurrency=concurrency,
                                     stores=store or None, progress=show_progress)
     if json:
-        print_json(report.as_dict())
+        # A run cut short is never ok, even when nothing is left: its exit code says it was interrupted.
+        print_json({**report.as_dict(), **({"ok": False} if signum is not None else {})})
     else:
         _summary(report, signum)
     if signum is not None:
-        raise typer.Exit(128 + signum)
+        raise typer.Exit(ExitCode.for_signal(signum))
     if report.problems:
         raise typer.Exit(ExitCode.DELIVERY)
 

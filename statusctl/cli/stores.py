@@ -71,18 +71,25 @@ def add(
     cart: Annotated[str, typer.Option("--cart", help="Cart type (see `statusctl carts`).")],
     url: Annotated[str, typer.Option("--url", help="Base URL the adapter builds on.")],
     secret: SecretOpt = None,
-    secret_env: Annotated[
-        list[str] | None, typer.Option("--secret-env", help="KEY=ENVVAR, only the variable's name is stored.")
-    ] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE store option.")] = None,
+    secret_env: SecretEnvOpt = None,
+    option: OptionOpt = None,
 ) -> None:
     """Add a store."""
+    from statusctl.cli.common import warn
     from statusctl.core.labels import all_labels
-    from statusctl.core.stores import add_store, describe_destination, label_note, oss_store
+    from statusctl.core.stores import (
+        add_store,
+        describe_destination,
+        label_note,
+        oss_store,
+        unset_env_warning,
+    )
 
     db = open_db()
     store = add_store(db, name, cart, url, secret or [], secret_env or [], option or [])
     say(f"Store {store.name!r} ({store.cart}) added; its records go to {describe_destination(store, oss_store(db))}.")
+    if warning := unset_env_warning(store):
+        warn(warning)
     if note := label_note(store, all_labels(db)):
         say(f"Labels: {note}")
 
@@ -157,12 +164,16 @@ def set_(
 
     A secret given replaces that secret (by value or by variable); options given are added or replaced.
     """
+    from statusctl.cli.common import warn
     from statusctl.core.storeedit import set_store
+    from statusctl.core.stores import unset_env_warning
 
     store, changed, message = set_store(open_db(), name, url, secret or [], secret_env or [], option or [],
                                         test=not no_test)
     say(f"Store {store.name!r} changed: {', '.join(changed) or 'nothing (the same settings)'}; "
         + (f"test OK: {message}" if message is not None else "not tested (--no-test)") + ".")
+    if warning := unset_env_warning(store):
+        warn(warning)
 
 
 @app.command()

@@ -26,6 +26,18 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     DELIVERY = 3
     UPDATES_OFF = 4
+    HANGUP = 129  # 128 + SIGHUP: the terminal closed (demo)
+    INTERRUPTED = 130  # 128 + SIGINT: Ctrl-C, a cancelled setup, a `stack run` cut short by SIGINT
+    CLOSED_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away (`| head -1`)
+    TERMINATED = 143  # 128 + SIGTERM: a `stack run` (or demo) cut short by SIGTERM
+
+    @classmethod
+    def for_signal(cls, signum: int) -> int:
+        """The exit code of a run cut short by signal `signum`, as a shell reports it: 128 + signum."""
+        try:
+            return cls(128 + signum)
+        except ValueError:  # a signal not named above
+            return 128 + signum
 
 
 class StatusctlError(Exception):

@@ -45,7 +45,8 @@ def check(options: dict[str, str]) -> None:
     if "max_in_flight" in options:
         lo, hi = MAX_IN_FLIGHT_RANGE
         raw = options["max_in_flight"]
-        if not raw.strip().isdigit() or not lo <= int(raw) <= hi:
+        digits = raw.strip()  # isdigit() alone takes '²' (int() refuses it), int() refuses 4301 digits
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 9) or not lo <= int(digits) <= hi:
             raise InputError(f"--option max_in_flight={shown(raw)} must be a whole number from {lo} to {hi}.")
     if "rate" in options:
         lo_r, hi_r = RATE_RANGE

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from statusctl.core.errors import ConfigError, shown
+from statusctl.core.urls import mask_url
 
 ENV_DB = "STATUSCTL_DB"
 DB_FILENAME = "statusctl.db"
@@ -35,18 +36,12 @@ def url_scheme(value: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def masked_url(value: str) -> str:
-    """The URL with its password (`user:password@`, `?password=…`) shown as `***`."""
-    value = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", value)
-    return re.sub(r"(?i)([?&](?:password|passwd|pwd|token|secret|key)=)[^&#]*", r"\1***", value)
-
-
 def database_url_problem(value: str, where: str) -> str | None:
     """Why the URL `value` (from `where`) cannot be used as the database; None if it is a file path."""
     scheme = url_scheme(value)
     if scheme is None:
         return None
-    text = shown(masked_url(value))
+    text = shown(mask_url(value))
     if scheme in POSTGRES_SCHEMES:
         return (f"{where} {text} names a PostgreSQL database, and the PostgreSQL backend is not available "
                 "in this version; give the path of a SQLite file.")

@@ -64,6 +64,11 @@ class Store:
         out.update({f"_url_{n}": v for n, v in enumerate(url_credentials(self.url))})
         return out
 
+    def unset_envs(self) -> list[tuple[str, str]]:
+        """(secret, variable) of each secret named by an environment variable that is not set here."""
+        return [(key, spec["env"]) for key, spec in sorted(self.secrets.items())
+                if "env" in spec and not os.environ.get(spec["env"])]
+
     def option(self, key: str, default: str = "") -> str:
         return self.options.get(key, default)
 
@@ -120,7 +125,7 @@ def check_url(url: str, allow_http: bool) -> str:
 
 
 def _check_webhook_secret(value: str, key: str) -> None:
-    from statusctl.carts.signing import PREFIX, SignatureError, secret_bytes
+    from statusctl.core.webhooksecret import PREFIX, SignatureError, secret_bytes
 
     if not value.startswith(PREFIX):
         raise InputError(f"--secret {key}=…: a webhook secret must start with whsec_.")
@@ -130,6 +135,20 @@ def _check_webhook_secret(value: str, key: str) -> None:
         raise InputError(f"--secret {key}=…: the part after whsec_ is not valid base64.") from None
     if len(raw) < 24:
         raise InputError(f"--secret {key}=…: a webhook secret must hold at least 24 bytes.")
+
+
+def unset_env_warning(store: Store) -> str | None:
+    """The warning for a store saved with a `--secret-env` variable not set in this shell (None: all set).
+
+    Only a warning: the controller (cron, a service) may well have the variable this shell lacks.
+    """
+    unset = store.unset_envs()
+    if not unset:
+        return None
+    names = ", ".join(f"{var} (secret {key!r})" for key, var in unset)
+    return (f"Warning: environment variable {names} of store {store.name!r} is not set here; a controller "
+            "started without it leaves this store's records waiting, and `stack status` shows the store "
+            "as misconfigured.")
 
 
 def check_store_name(name: str) -> str:

@@ -8,37 +8,62 @@ like the store's secrets (`Store.resolve_secrets`).
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote
 
 MASK = "••••••"
 _CREDENTIAL_PARAM = re.compile(r"token|key|secret|pass|pwd|auth|sig|credential|session", re.IGNORECASE)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_END_OF_AUTHORITY = re.compile(r"[/?#]")
+_HOST_THEN_PATH = re.compile(r"^(?:\[[^\]]*\]|[^@/?#:\[\]]*)(?::\d*)?(?:[/?#]|$)")
+_PORT = re.compile(r"^\d*$")
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """`url` as (`scheme://`, its userinfo or None, the rest from the host on).
+
+    Used for every URL shown (a store's, and a database URL in `--db` / `STATUSCTL_DB`).
+    The userinfo ends at the LAST `@` before the host, so a password holding `@`
+    (`app:s3cr@t!pw@db.example`) is masked whole; so is one holding a raw `/`, `?` or `#`,
+    which ends the authority early for `urlsplit` (`app:a/b@db`).
+    """
+    head = _SCHEME.match(url)
+    if not head:
+        return "", None, url
+    rest = url[head.end():]
+    authority = _END_OF_AUTHORITY.split(rest, maxsplit=1)[0]
+    if "@" in authority:
+        cut = authority.rindex("@")
+        return head.group(), rest[:cut], rest[cut + 1:]
+    _, colon, port = authority.partition(":")
+    if not colon or _PORT.match(port) or authority.startswith("[") or "@" not in rest:
+        return head.group(), None, rest
+    # `user:pass/word@host`: a password with a raw / ? or # that urlsplit would cut short
+    for cut in sorted((i for i, c in enumerate(rest) if c == "@"), reverse=True):
+        if _HOST_THEN_PATH.match(rest[cut + 1:]):
+            return head.group(), rest[:cut], rest[cut + 1:]
+    return head.group(), rest, ""
 
 
 def url_credentials(url: str) -> list[str]:
     """The credentials a URL carries: its password (or a user without one: a token), and query values
     named like a token or key."""
-    try:
-        parts = urlsplit(url)
-        found = [unquote(parts.password or parts.username or "")]
-        found += [v for k, v in parse_qsl(parts.query, keep_blank_values=False) if _CREDENTIAL_PARAM.search(k)]
-    except ValueError:
-        return []
+    _, userinfo, rest = split_userinfo(url)
+    user, colon, password = (userinfo or "").partition(":")
+    found = [unquote(password if colon else user)]
+    query = rest.partition("#")[0].partition("?")[2]
+    found += [v for k, v in parse_qsl(query, keep_blank_values=False) if _CREDENTIAL_PARAM.search(k)]
     return [v for v in found if v]
 
 
 def mask_url(url: str) -> str:
-    """`url` with `user:password@` and credential-like query values replaced by the mask."""
-    try:
-        parts = urlsplit(url)
-        if not parts.username and not parts.password and not url_credentials(url):
-            return url
-        netloc = parts.netloc.rpartition("@")[2]
-        if parts.username or parts.password:
-            netloc = f"{MASK}@{netloc}"
+    """`url` with its userinfo (`user:password@`, `token@`) and credential-like query values replaced by
+    the mask."""
+    head, userinfo, rest = split_userinfo(url)
+    rest, hash_mark, fragment = rest.partition("#")
+    before, mark, query = rest.partition("?")
+    if mark:
         query = "&".join(
             f"{key}={MASK}" if _CREDENTIAL_PARAM.search(unquote(key)) and value else f"{key}={value}" if sep else key
-            for key, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+            for key, sep, value in (pair.partition("=") for pair in query.split("&"))
         )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return MASK
+    return head + (f"{MASK}@" if userinfo is not None else "") + before + mark + query + hash_mark + fragment

@@ -13,7 +13,7 @@ from statusctl.carts.base import Context, Rejected, TryLater
 from ..docs import documented
 from ..helpers import cli
 from .contract import shipped_payload
-from .fake_bigcommerce import TOKEN, BigFake, make_store, secrets
+from .fake_bigcommerce import TOKEN, BigFake, bc_error, make_store, secrets
 from .fakeserver import Answer, FakeServer
 from .restkit import check, deliver, item_change, local_copy, mappings, order_change
 
@@ -203,9 +203,19 @@ def test_a_mapping_that_is_no_status_id_is_rejected(server: FakeServer) -> None:
     assert "status_id number" in err.value.reason
 
 
-def test_error_array_messages_are_in_the_reason(server: FakeServer) -> None:
+@pytest.mark.parametrize("value", ["99", "15", "²", "-1"])
+def test_a_status_id_outside_0_to_14_is_rejected_before_any_request(server: FakeServer, value: str) -> None:
+    # The rule labels add applies when the mapping is saved (core/mapvalues), read again at send time.
     with pytest.raises(Rejected) as err:
-        send(server, order_change("Cancelled"), maps=mappings(Cancelled={"bigcommerce": "99"}))
+        send(server, order_change("Cancelled"), maps=mappings(Cancelled={"bigcommerce": value}))
+    assert "status_id number from 0 to 14" in err.value.reason and "'Cancelled'" in err.value.reason
+    assert server.requests == []
+
+
+def test_error_array_messages_are_in_the_reason(server: FakeServer, fake: BigFake) -> None:
+    fake.fail_on("PUT", rf"/orders/{ORDER}", bc_error(400, "The field 'status_id' is invalid."))
+    with pytest.raises(Rejected) as err:
+        send(server, order_change("Cancelled"), maps=mappings(Cancelled={"bigcommerce": "5"}))
     assert err.value.status == 400
     assert "The field 'status_id' is invalid." in err.value.reason
 
@@ -234,3 +244,13 @@ def test_the_documented_store_lines_work(server: FakeServer) -> None:
     assert test == ["stores", "test", add[2]]
     cli(*local_copy(add, f"{server.base_url}/stores/abc123"), env=env)
     assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: BigCommerce v2: 1 orders visible"
+
+
+@pytest.mark.parametrize("line", ["²", "x1"])
+def test_a_cart_line_id_that_is_no_ascii_number_is_rejected_not_a_traceback(line: str) -> None:
+    from statusctl.carts.bigcommerce import _product_id
+
+    item = shipped_payload()["packages"][0]["items"][0]
+    item["cart_line_id"] = line
+    with pytest.raises(Rejected, match="order product ids are numbers"):
+        _product_id("501", item, [])

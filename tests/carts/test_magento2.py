@@ -174,7 +174,7 @@ def test_missing_or_unknown_mapping_is_rejected_before_anything_is_sent(server: 
     assert "'Awaiting Parts'" in err.value.reason and "magento2" in err.value.reason
     with pytest.raises(Rejected) as err:
         send(server, order_change("Order Shipped"), maps=mappings(**{"Order Shipped": {"magento2": "complete"}}))
-    assert "not one of ship, cancel, hold, unhold, comment" in err.value.reason
+    assert "takes one of ship, cancel, hold, unhold, comment" in err.value.reason
     assert server.requests == []
 
 
@@ -225,3 +225,15 @@ def test_the_documented_store_lines_work(server: FakeServer) -> None:
     assert test == ["stores", "test", add[2]]
     cli(*local_copy(add, server.base_url), env=env)
     assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: Magento REST V1 (default): 1 orders visible"
+
+
+@pytest.mark.parametrize("value", ["comment:any text at all", "comment:", "hold:pending"])
+def test_a_mapping_labels_add_would_refuse_is_rejected_at_send_time_before_any_request(
+        server: FakeServer, value: str) -> None:
+    from statusctl.core.mapvalues import validate_mapping
+
+    assert validate_mapping("magento2", value) is not None  # refused when saved, by the same rule
+    with pytest.raises(Rejected) as err:
+        send(server, order_change("Done"), maps=mappings(Done={"magento2": value}))
+    assert "comment:<status code>" in err.value.reason and "'Done'" in err.value.reason
+    assert server.requests == []

@@ -184,6 +184,9 @@ def test_mappings_must_exist_and_be_numeric(server: FakeServer) -> None:
         deliver_all(server.base_url, relabel("On Hold", "Processing"))
     with pytest.raises(Rejected, match="numeric order_status_id"):
         deliver_all(server.base_url, relabel("Cancelled", "Processing"), maps={"cancelled": {"opencart": "Canceled"}})
+    for value in ("²", "0"):  # '²'.isdigit() is true: it used to be posted as the order_status_id
+        with pytest.raises(Rejected, match="numeric order_status_id"):
+            deliver_all(server.base_url, relabel("Cancelled", "Processing"), maps={"cancelled": {"opencart": value}})
     assert server.requests == []
 
 

@@ -260,3 +260,12 @@ def test_the_documented_partially_shipped_mapping_is_accepted(fake: PrestaShopFa
     assert labels["Partially Shipped"]["mappings"]["prestashop"] == "Processing in progress"
     send(server.base_url, relabel("Partially Shipped"), {"partially shipped": {"prestashop": "Processing in progress"}})
     assert fake.orders["501"]["current_state"] == 3 and fake.histories == []
+
+
+@pytest.mark.parametrize(("value", "why"), [("0", "at least 1"), ("x" * 65, "at most 64 characters")])
+def test_a_mapping_labels_add_would_refuse_is_rejected_before_any_request(server: FakeServer, value: str,
+                                                                          why: str) -> None:
+    with pytest.raises(Rejected) as err:
+        send(server.base_url, relabel("Cancelled"), {"cancelled": {"prestashop": value}})
+    assert why in err.value.reason and "'Cancelled'" in err.value.reason
+    assert server.requests == []

@@ -213,3 +213,11 @@ def test_the_documented_store_lines_work(server: FakeServer) -> None:
     assert test == ["stores", "test", add[2]]
     cli(*local_copy(add, server.base_url), env=env)
     assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: WooCommerce REST wc/v3: 1 orders visible; Shipment Tracking extension present"
+
+
+@pytest.mark.parametrize("value", ["Completed", "ready for pickup", "x" * 21])
+def test_a_mapping_labels_add_would_refuse_is_rejected_before_any_request(server: FakeServer, value: str) -> None:
+    with pytest.raises(Rejected) as err:
+        send(server, order_change("Order Shipped"), maps=mappings(**{"Order Shipped": {"woocommerce": value}}))
+    assert "slug of lower-case letters" in err.value.reason and "'Order Shipped'" in err.value.reason
+    assert server.requests == []

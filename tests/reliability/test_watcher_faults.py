@@ -286,12 +286,16 @@ def test_a_one_shot_run_cut_short_by_two_signals_exits_non_zero_and_says_what_is
         assert len(stack_rows(db_file)) == 6
 
 
-def test_a_one_shot_run_stopped_by_one_sigterm_finishes_its_sends_and_exits_143(db_file: Path) -> None:
+@pytest.mark.parametrize("records", [6, 2])
+def test_a_one_shot_run_stopped_by_one_sigterm_finishes_its_sends_exits_143_and_is_not_ok(db_file: Path,
+                                                                                          records: int) -> None:
+    # With 2 records both are in flight at the signal and settle: nothing is left, yet the run was cut
+    # short (exit 143), and its "ok" said true beside that exit code.
     gate = Gate(hold=2, guard=GUARD)
     with serve(Hook()) as (hook, server):
         hook.before = gate
         setup_db(db_file, {STORE: hook_url(server)})
-        fill(db_file, records=6, orders=6)
+        fill(db_file, records=records, orders=records)
         run = spawn(db_file, "stack", "run", "--concurrency", "2", "--json")
         try:
             assert wait_until(lambda: gate.count() == 2), explain(run)
@@ -302,7 +306,17 @@ def test_a_one_shot_run_stopped_by_one_sigterm_finishes_its_sends_and_exits_143(
         finally:
             if run.poll() is None:
                 run.kill()
-    assert ran.code == 128 + signal.SIGTERM, ran.stderr
+    assert ran.code == 128 + signal.SIGTERM == 143, ran.stderr
     report = json.loads(ran.stdout)
     assert report["sent"] == 2 and report["interrupted"] is True and report["ok"] is False
-    assert report["stores"][STORE]["left"] == 4 == len(stack_rows(db_file))
+    assert report["stores"][STORE]["left"] == records - 2 == len(stack_rows(db_file))
+
+
+def test_the_signal_exit_codes_are_named_once() -> None:
+    from statusctl.core.errors import ExitCode
+
+    assert ExitCode.for_signal(signal.SIGINT) is ExitCode.INTERRUPTED == 130
+    assert ExitCode.for_signal(signal.SIGTERM) is ExitCode.TERMINATED == 143
+    assert ExitCode.CLOSED_PIPE == 141
+    assert ExitCode.for_signal(signal.SIGHUP) is ExitCode.HANGUP == 129
+    assert ExitCode.for_signal(signal.SIGUSR1) == 128 + signal.SIGUSR1
