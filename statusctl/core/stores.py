@@ -146,9 +146,11 @@ def unset_env_warning(store: Store) -> str | None:
     if not unset:
         return None
     names = ", ".join(f"{var} (secret {key!r})" for key, var in unset)
-    return (f"Warning: environment variable {names} of store {store.name!r} is not set here; a controller "
-            "started without it leaves this store's records waiting, and `stack status` shows the store "
-            "as misconfigured.")
+    several = len(unset) > 1
+    return (f"Warning: environment variable{'s' if several else ''} {names} of store {store.name!r} "
+            f"{'are' if several else 'is'} not set here; a controller started without "
+            f"{'them' if several else 'it'} leaves this store's records waiting, and `stack status` shows "
+            "the store as misconfigured.")
 
 
 def check_store_name(name: str) -> str:
