@@ -42,6 +42,9 @@ def sub_app(help: str) -> typer.Typer:
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Only this store.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+LimitOpt = Annotated[int, typer.Option(
+    "--limit", min=0, metavar="N", help="Show at most N rows (default 1000; 0: all); --json prints the same N "
+    "as a plain list, a text listing says when rows were left out.")]
 
 _state: dict[str, Any] = {"db_path": None}
 
