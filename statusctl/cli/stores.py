@@ -225,10 +225,16 @@ def oss_serve(
                      " whose X-Forwarded-For is believed; without it, no client's is."),
     ] = None,
 ) -> None:
-    """Run the Order Status System server (default secret variable: STATUSCTL_OSS_SECRET)."""
-    from statusctl.cli.common import db_path
+    """Run the Order Status System server (default secret variable: STATUSCTL_OSS_SECRET).
+
+    Without --db its database is statusctl-oss.db beside the statusctl database, which must exist.
+    """
     from statusctl.core.paths import oss_db_path
     from statusctl.oss.server import secrets_from_env, serve
 
-    serve(host, port, db or oss_db_path(db_path()), secrets_from_env(*(secret_env or [])), header, footer,
+    if db is None:
+        main = open_db()  # a missing or mistyped statusctl database is refused, as by every command
+        main.close()
+        db = oss_db_path(main.path)
+    serve(host, port, db, secrets_from_env(*(secret_env or [])), header, footer,
           forwarded_allow_ips=forwarded_allow_ips)

@@ -3,7 +3,8 @@
 `--db` and `STATUSCTL_DB` name a SQLite file. A value that looks like a URL
 (`scheme://…`) is never taken as a file name: `postgresql://` names the shared
 PostgreSQL stack, which this version does not have yet, and any other scheme is
-an error. `database_url_problem` is where a new backend's scheme is recognised.
+an error; so is a `scheme:` prefix without `//` (`file:/tmp/x.db`; a one-letter
+one is a Windows drive) and an empty value. `database_url_problem` is where a new backend's scheme is recognised.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ DB_FILENAME = "statusctl.db"
 OSS_DB_FILENAME = "statusctl-oss.db"
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# `file:/tmp/x.db`, `sqlite:x.db`: a URI scheme without `//` (one letter is a Windows drive, `C:\…`).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
@@ -44,9 +47,13 @@ def masked_url(value: str) -> str:
 def database_url_problem(value: str, where: str) -> str | None:
     """Why the URL `value` (from `where`) cannot be used as the database; None if it is a file path."""
     scheme = url_scheme(value)
-    if scheme is None:
-        return None
     text = shown(masked_url(value))
+    if scheme is None:
+        prefix = _SCHEME.match(value)
+        if prefix is None:
+            return None
+        return (f"{where} {text} starts with {prefix.group(1)}:, which reads as a URI, not a database file; "
+                "give the path of a SQLite file (write ./NAME for a file whose name has a colon).")
     if scheme in POSTGRES_SCHEMES:
         return (f"{where} {text} names a PostgreSQL database, and the PostgreSQL backend is not available "
                 "in this version; give the path of a SQLite file.")
@@ -56,14 +63,18 @@ def database_url_problem(value: str, where: str) -> str | None:
 def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """`--db`, else `STATUSCTL_DB`, else statusctl.db in the user data directory.
 
-    ConfigError when the value is a URL (see `database_url_problem`).
+    ConfigError when the value is empty or a URL (see `database_url_problem`).
     """
-    if explicit:
+    if explicit is not None:
         value, where = os.fspath(explicit), "--db"
-    elif os.environ.get(ENV_DB):
+    elif ENV_DB in os.environ:
         value, where = os.environ[ENV_DB], ENV_DB
     else:
         return data_dir() / DB_FILENAME
+    if not value.strip():
+        unset = "leave out --db" if where == "--db" else f"unset {ENV_DB}"
+        raise ConfigError(f"{where} is empty; give the path of the database file, or {unset} to use the "
+                          f"default ({data_dir() / DB_FILENAME}).")
     problem = database_url_problem(value, where)
     if problem:
         raise ConfigError(problem)
