@@ -127,6 +127,12 @@ def test_good_label_names(name: str):
     assert label_json(name.strip())["name"] == name.strip()
 
 
+def test_a_label_name_with_both_quotes_is_shown_without_backslashes():
+    out = cli("labels", "add", 'Customer\'s "pickup"').stdout
+    assert out.strip() == 'Label \'Customer\'s "pickup"\' (both) saved.'
+    assert cli("labels", "remove", 'Customer\'s "pickup"').stdout.strip() == 'Label \'Customer\'s "pickup"\' removed.'
+
+
 @pytest.mark.parametrize(
     ("name", "why"),
     [("", "1 to 50"), ("   ", "1 to 50"), ("x" * 51, "1 to 50"), ("tab\there", "control")],
