@@ -36,7 +36,9 @@ FailedOpt = Annotated[bool, typer.Option("--failed", help="Every failed record."
 @app.command()
 def status(
     json: JsonOpt = False,
-    check: Annotated[bool, typer.Option("--check", help="Exit 3 when records failed or the queue is older than StackAlertAge.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=(
+        "Exit 3 when records failed, the queue is older than StackAlertAge, or a store is paused (its cart keeps "
+        "failing at the network level) or misconfigured (e.g. a --secret-env variable not set here)."))] = False,
 ) -> None:
     """Controllers alive?, and per store: queued, due, retrying, failed, oldest age."""
     from statusctl.cli.top import store_problem, store_state
@@ -76,7 +78,7 @@ def status(
             say(f"Problem: {p}")
     if check and problems:
         if not json:
-            warn("Check failed: " + "; ".join(problems) + ".")
+            warn("Check failed: " + "; ".join(p.rstrip(".") for p in problems) + ".")  # a reason may end with one
         raise typer.Exit(ExitCode.DELIVERY)
 
 
