@@ -145,6 +145,7 @@ def show(name: str, json: JsonOpt = False) -> None:
 
 @app.command("set")
 def set_(
+    ctx: typer.Context,
     name: str,
     url: Annotated[str | None, typer.Option("--url", help="A new base URL.")] = None,
     secret: SecretOpt = None,
@@ -159,6 +160,8 @@ def set_(
     """
     from statusctl.core.storeedit import set_store
 
+    if url is None and not (secret or secret_env or option):  # a usage error (exit 2), as `stack drop` naming none
+        ctx.fail("Nothing to change: give --url, --secret, --secret-env or --option.")
     store, changed, message = set_store(open_db(), name, url, secret or [], secret_env or [], option or [],
                                         test=not no_test)
     say(f"Store {store.name!r} changed: {', '.join(changed) or 'nothing (the same settings)'}; "
