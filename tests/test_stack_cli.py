@@ -93,11 +93,6 @@ def test_check_joins_its_problems_without_a_double_full_stop(db_file, monkeypatc
     assert ".." not in check.stderr and check.stderr.rstrip().endswith("is not set."), check.stderr
 
 
-def test_status_help_says_check_exits_3_for_a_paused_or_misconfigured_store():
-    text = " ".join(cli("stack", "status", "--help").stdout.split())
-    assert "StackAlertAge" in text and "paused" in text and "misconfigured" in text
-
-
 def test_check_exits_3_when_the_oldest_record_is_older_than_StackAlertAge(db_file):
     setup_db(db_file, {STORE: "http://127.0.0.1:9/hooks/status"}, settings={"StackAlertAge": "600"})
     orders = fill(db_file, records=2, orders=2)
