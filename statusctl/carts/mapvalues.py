@@ -75,14 +75,7 @@ VALIDATORS: dict[str, Callable[[str], str | None]] = {
 def validate_mapping(cart: str, value: str) -> str | None:
     """Why `value` cannot be a label's mapping for cart type `cart` (None: it can).
 
-    seti sends any text as it is; webhook, oss and none use no mapping, so take none.
+    seti, webhook, oss and none send any text as it is.
     """
     check = VALIDATORS.get(cart)
-    return check(value.strip()) if check else _NO_MAPPING.get(cart)
-
-
-_NO_MAPPING = {  # cart types whose adapters never read a mapping: one saved would be silently ignored
-    "webhook": "a webhook store is sent the label's own name, so cart type webhook takes no mapping",
-    "oss": "the Order Status System shows the label's own name, so cart type oss takes no mapping",
-    "none": "cart type none sends nothing to a cart (its records go to the OSS), so it takes no mapping",
-}
+    return check(value.strip()) if check else None

@@ -64,10 +64,18 @@ def parse_mapping(text: str) -> tuple[str, str]:
         raise InputError(f"--map {shown(text)}: unknown cart type {shown(cart)}; cart types: {', '.join(CART_TYPES)}.")
     if len(value.strip()) > 100 or "\x00" in value:
         raise InputError(f"--map {shown(text)}: the value must be at most 100 characters, without NUL.")
-    problem = validate_mapping(cart, value)
+    problem = validate_mapping(cart, value) or _NO_MAPPING.get(cart)
     if problem:
         raise InputError(f"--map {shown(text)}: {problem}.")
     return cart, value.strip()
+
+
+# Cart types whose adapters never read a mapping: one saved would be silently ignored.
+_NO_MAPPING = {
+    "webhook": "a webhook store is sent the label's own name, so cart type webhook takes no mapping",
+    "oss": "the Order Status System shows the label's own name, so cart type oss takes no mapping",
+    "none": "cart type none sends nothing to a cart (its records go to the OSS), so it takes no mapping",
+}
 
 
 def load_defaults(conn: sqlite3.Connection) -> None:

@@ -3,8 +3,9 @@
 `--db` and `STATUSCTL_DB` name a SQLite file. A value that looks like a URL
 (`scheme://…`) is never taken as a file name: `postgresql://` names the shared
 PostgreSQL stack, which this version does not have yet, and any other scheme is
-an error; so is a `scheme:` prefix without `//` (`file:/tmp/x.db`; a one-letter
-one is a Windows drive) and an empty value. `database_url_problem` is where a new backend's scheme is recognised.
+an error. `database_url_problem` is where a new backend's scheme is recognised.
+A `scheme:` prefix without `//` (`file:/tmp/x.db`; one letter is a Windows
+drive) and an empty value are refused too.
 """
 
 from __future__ import annotations
@@ -47,13 +48,9 @@ def masked_url(value: str) -> str:
 def database_url_problem(value: str, where: str) -> str | None:
     """Why the URL `value` (from `where`) cannot be used as the database; None if it is a file path."""
     scheme = url_scheme(value)
-    text = shown(masked_url(value))
     if scheme is None:
-        prefix = _SCHEME.match(value)
-        if prefix is None:
-            return None
-        return (f"{where} {text} starts with {prefix.group(1)}:, which reads as a URI, not a database file; "
-                "give the path of a SQLite file (write ./NAME for a file whose name has a colon).")
+        return None
+    text = shown(masked_url(value))
     if scheme in POSTGRES_SCHEMES:
         return (f"{where} {text} names a PostgreSQL database, and the PostgreSQL backend is not available "
                 "in this version; give the path of a SQLite file.")
@@ -75,10 +72,19 @@ def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
         unset = "leave out --db" if where == "--db" else f"unset {ENV_DB}"
         raise ConfigError(f"{where} is empty; give the path of the database file, or {unset} to use the "
                           f"default ({data_dir() / DB_FILENAME}).")
-    problem = database_url_problem(value, where)
+    problem = database_url_problem(value, where) or _uri_problem(value, where)
     if problem:
         raise ConfigError(problem)
     return Path(value).expanduser()
+
+
+def _uri_problem(value: str, where: str) -> str | None:
+    """Why a value starting `scheme:` without `//` (`file:/tmp/x.db`) is not taken as a file name."""
+    prefix = _SCHEME.match(value)
+    if prefix is None:
+        return None
+    return (f"{where} {shown(value)} starts with {prefix.group(1)}:, which reads as a URI, not a database file; "
+            "give the path of a SQLite file (write ./NAME for a file whose name has a colon).")
 
 
 def oss_db_path(main_db: Path) -> Path:
