@@ -333,6 +333,17 @@ def test_cancelling_again_an_order_cancelled_after_a_partial_shipment_changes_no
 
 
 @pytest.mark.usefixtures("shop")
+def test_cancelling_an_item_of_an_order_cancelled_after_a_partial_shipment_changes_nothing():
+    cli("ship", "1001", "--item", "MUG-1", "--tracking", "T1", "--carrier", "UPS")
+    cli("cancel", "1001")
+    before = dump()
+    out = cli("cancel", "1001", "--item", "TEE-L").stdout
+    assert "no label changed, nothing queued" in out and "Order Shipped" not in out
+    assert dump() == before
+    assert labels("1001")[0] == "Cancelled"
+
+
+@pytest.mark.usefixtures("shop")
 def test_an_order_whose_only_uncancelled_items_are_shipped_is_fully_shipped_for_cancel():
     cli("cancel", "1001", "--item", "TEE-L")
     cli("ship", "1001")

@@ -132,3 +132,28 @@ def test_read_commands_print_one_json_document_and_nothing_else():
         result = cli(*args, "--json")
         json.loads(result.stdout)
         assert result.stderr == "", args
+
+
+def _every_help_path() -> list[tuple[str, ...]]:
+    """Every command's path, sub-commands of every group included (built as `statusctl` builds them)."""
+    from statusctl.cli.main import _LAZY, _lazy_command
+
+    paths: list[tuple[str, ...]] = [("init",)]
+    for name in _LAZY:
+        subs = list(getattr(_lazy_command(name), "commands", {}))  # a single command has none
+        paths += [(name, sub) for sub in subs] if subs else [(name,)]
+    return paths
+
+
+def test_option_values_read_like_clicks_in_every_help():
+    """Typer 0.28 writes `--store <str>`, `--limit <int range>`; help says TEXT, INTEGER or a name."""
+    import re
+
+    paths = _every_help_path()
+    assert ("stack", "run") in paths and ("orders", "list") in paths and ("ship",) in paths
+    for path in paths:
+        text = cli(*path, "--help").stdout
+        assert not re.search(r"<(str|int|float|boolean|text|path|filename|uuid|datetime)[a-z ]*>", text), (path, text)
+    run = " ".join(cli("stack", "run", "--help").stdout.split())
+    assert "--limit INTEGER" in run and "--store TEXT" in run
+    assert "--store STORE" in " ".join(cli("orders", "list", "--help").stdout.split())

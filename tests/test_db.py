@@ -13,7 +13,7 @@ import pytest
 
 from statusctl.core import paths
 from statusctl.core.db import Database
-from statusctl.core.errors import DatabaseError
+from statusctl.core.errors import ConfigError, DatabaseError
 from statusctl.core.migrations import MIGRATIONS
 
 from .helpers import add_webhook_store, cli, count, dump, error_of
@@ -61,8 +61,11 @@ def test_db_path_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("STATUSCTL_DB", str(tmp_path / "env.db"))
     assert paths.db_path(tmp_path / "opt.db") == tmp_path / "opt.db"
     assert paths.db_path() == tmp_path / "env.db"
-    monkeypatch.setenv("STATUSCTL_DB", "")
+    monkeypatch.delenv("STATUSCTL_DB")
     assert paths.db_path() == paths.data_dir() / "statusctl.db"
+    monkeypatch.setenv("STATUSCTL_DB", "")  # set but empty: refused, not the default (tests/test_missing_database.py)
+    with pytest.raises(ConfigError, match="STATUSCTL_DB is empty"):
+        paths.db_path()
 
 
 @pytest.mark.no_database

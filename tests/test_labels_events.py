@@ -127,6 +127,12 @@ def test_good_label_names(name: str):
     assert label_json(name.strip())["name"] == name.strip()
 
 
+def test_a_label_name_with_both_quotes_is_shown_without_backslashes():
+    out = cli("labels", "add", 'Customer\'s "pickup"').stdout
+    assert out.strip() == 'Label \'Customer\'s "pickup"\' (both) saved.'
+    assert cli("labels", "remove", 'Customer\'s "pickup"').stdout.strip() == 'Label \'Customer\'s "pickup"\' removed.'
+
+
 @pytest.mark.parametrize(
     ("name", "why"),
     [("", "1 to 50"), ("   ", "1 to 50"), ("x" * 51, "1 to 50"), ("tab\there", "control")],
@@ -361,6 +367,9 @@ def test_map_alone_sets_the_mapping_of_an_existing_label_of_any_scope():
         ("opencart=0", "numeric order_status_id"),
         ("prestashop=0", "at least 1"),
         ("prestashop=" + "x" * 65, "at most 64 characters"),
+        ("none=z", "cart type none sends nothing to a cart"),
+        ("webhook=whatever", "cart type webhook takes no mapping"),
+        ("oss=Ready", "cart type oss takes no mapping"),
     ],
 )
 def test_a_mapping_the_cart_cannot_take_is_refused_when_saved(mapping: str, why: str):
@@ -376,8 +385,7 @@ def test_a_mapping_the_cart_cannot_take_is_refused_when_saved(mapping: str, why:
     "mapping",
     ["bigcommerce=0", "bigcommerce=14", "bigcommerce=shipment", "woocommerce=ready-pickup", "woocommerce=note",
      "woocommerce=wc_custom_1", "magento2=Hold", "magento2=comment:processing", "shopify=Fulfill", "shopify=tag",
-     "opencart=15", "prestashop=4", "prestashop=Payment accepted", "seti=Anything at all 'quoted'",
-     "webhook=whatever", "oss=Ready"],
+     "opencart=15", "prestashop=4", "prestashop=Payment accepted", "seti=Anything at all 'quoted'"],
 )
 def test_values_the_cart_takes_are_saved(mapping: str):
     cli("labels", "add", "Ready For Pickup", "--map", mapping)

@@ -123,3 +123,67 @@ def test_a_deleted_databases_wal_is_never_joined_by_a_new_database(tmp_path: Pat
     Path(f"{path}-shm").write_bytes(b"\0" * 32768)
     assert "statusctl.db-shm is still there" in error_of("--db", path, "init")
     assert not path.exists()
+
+
+def test_oss_serve_refuses_a_missing_statusctl_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    root = tmp_path / "typo"
+    root.mkdir()
+    monkeypatch.setenv("STATUSCTL_DB", str(root / "zzz" / "none.db"))
+    monkeypatch.setenv("STATUSCTL_OSS_SECRET", "whsec_" + "A" * 43)
+    with socket.socket() as busy:  # were the database not checked first, serve would stop here, not serve
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        message = error_of("oss", "serve", "--port", str(busy.getsockname()[1]))
+    assert f"There is no database at {root / 'zzz' / 'none.db'}" in message and "statusctl init" in message
+    _nothing_created(root)
+
+
+def test_the_oss_database_is_created_only_in_a_folder_that_exists(tmp_path: Path) -> None:
+    from statusctl.core.errors import DatabaseError
+    from statusctl.oss.schema import connect
+
+    missing = tmp_path / "no" / "such" / "statusctl-oss.db"
+    with pytest.raises(DatabaseError, match=r"the folder .*no/such does not exist"):
+        connect(missing)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DatabaseError, match="is a directory"):
+        connect(tmp_path)
+    connect(tmp_path / "statusctl-oss.db").close()
+    assert (tmp_path / "statusctl-oss.db").is_file()
+
+
+@pytest.mark.parametrize("value", ["file:/tmp/statusctl-test/x.db", "file:x.db", "sqlite:x.db", "FILE:x.db?mode=rw"])
+def test_a_uri_scheme_without_slashes_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    message = error_of("--db", value, "init")
+    assert "reads as a URI, not a database file" in message and "--db" in message, message
+    monkeypatch.setenv("STATUSCTL_DB", value)
+    assert "STATUSCTL_DB" in error_of("stack", "status")
+    assert list(tmp_path.iterdir()) == [], "the URI became folders"
+
+
+def test_a_windows_drive_is_a_path_not_a_scheme() -> None:
+    from statusctl.core import paths
+
+    assert paths.db_path("C:\\data\\statusctl.db") == Path("C:\\data\\statusctl.db")
+    assert paths.database_url_problem("D:/data/x.db", "--db") is None
+
+
+def test_an_empty_database_value_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert "--db is empty" in error_of("--db", "", "init")
+    for value in ("", "  "):
+        monkeypatch.setenv("STATUSCTL_DB", value)
+        message = error_of("init")
+        assert "STATUSCTL_DB is empty" in message and "unset STATUSCTL_DB" in message, message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_is_not_a_database_file(tmp_path: Path) -> None:
+    for args in (["init"], ["stack", "status"]):
+        message = error_of("--db", tmp_path, *args)
+        assert f"{tmp_path} is a directory, not a database file" in message, message
+        assert "unable to open" not in message
+    assert list(tmp_path.iterdir()) == []

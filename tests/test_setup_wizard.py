@@ -386,6 +386,26 @@ def test_the_wizard_edits_an_existing_store_when_its_name_is_typed(cart: DemoCar
     assert get_store(open_db(), "shop").resolve_secrets() == {"user": cart.user, "password": PASSWORD}
 
 
+def test_the_wizard_offers_the_store_with_the_same_cart_and_url_when_the_suggested_name_is_kept(woo: FakeServer):
+    cli(*woo_flags(woo, "--secret", f"secret={SECRET}", "--no-test"))
+    before = {s["name"]: s for s in cli_json("stores", "list")}
+    out = wizard_run(answers(
+        "woocommerce", "",    # Enter at "Store name [woocommerce-2]"
+        woo.base_url,         # the existing store's URL
+        "",                   # edit it instead (the default)
+        "",                   # URL: Enter keeps it
+        "", "", "", "",       # key and secret: Enter keeps the ones stored
+        "note",               # tracking option changed
+        "y", "", "y",
+    ), "--no-test")
+    assert "Store name [woocommerce-2]" in out and "Store 'woocommerce' has this cart type and URL" in out
+    assert "woocommerce (existing: its settings change)" in out and "woocommerce-2" not in out.split("URL")[-1]
+    assert "Changed store 'woocommerce'" in out
+    assert [s["name"] for s in cli_json("stores", "list")] == list(before) == ["woocommerce"]
+    assert cli_json("stores", "show", "woocommerce")["options"] == {"tracking": "note"}
+    assert get_store(open_db(), "woocommerce").resolve_secrets() == {"key": KEY, "secret": SECRET}
+
+
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [

@@ -77,6 +77,22 @@ def test_status_per_store_and_check_exits_3_on_failed_records(db_file, hooked):
     assert checked_json.stderr == "", "--json prints one document and nothing else"
 
 
+def test_check_joins_its_problems_without_a_double_full_stop(db_file, monkeypatch):
+    from statusctl.core.db import Database
+    from statusctl.core.stores import add_store
+
+    setup_db(db_file, {})
+    db = Database.open(db_file)
+    add_store(db, STORE, "webhook", "http://127.0.0.1:9/hook", [], ["secret=HOOK_SECRET_NOT_HERE"], [])
+    db.close()
+    fill(db_file, records=1, orders=1)
+    monkeypatch.delenv("HOOK_SECRET_NOT_HERE", raising=False)
+    assert cli("stack", "run", "--json").code == 3  # waits, misconfigured: the variable is not set here
+    check = cli("stack", "status", "--check")
+    assert check.code == 3 and "HOOK_SECRET_NOT_HERE" in check.stderr
+    assert ".." not in check.stderr and check.stderr.rstrip().endswith("is not set."), check.stderr
+
+
 def test_check_exits_3_when_the_oldest_record_is_older_than_StackAlertAge(db_file):
     setup_db(db_file, {STORE: "http://127.0.0.1:9/hooks/status"}, settings={"StackAlertAge": "600"})
     orders = fill(db_file, records=2, orders=2)

@@ -74,7 +74,6 @@ def test_set_replaces_a_secret_by_variable_and_keeps_the_rest(woo: FakeServer, m
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        ([], "Nothing to change"),
         (["--url", "ftp://x.example"], "absolute http:// or https:// URL"),
         (["--option", "timeout=nan"], "positive number of seconds"),
         (["--option", "colour=red"], "not an option of woocommerce"),
@@ -86,6 +85,14 @@ def test_set_validates_like_add_and_changes_nothing(woo: FakeServer, args: list[
     before = dump()
     assert fragment in error_of("stores", "set", "shop", *args)
     assert dump() == before
+
+
+def test_set_with_nothing_to_change_is_a_usage_error(woo: FakeServer):
+    add_woo(woo.base_url, SECRET)
+    before = dump()
+    r = cli("stores", "set", "shop", code=2)
+    assert "Nothing to change: give --url, --secret, --secret-env or --option." in r.stderr
+    assert "Usage:" in r.stderr and r.stdout == "" and dump() == before
 
 
 def test_set_an_unknown_store():

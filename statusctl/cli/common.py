@@ -27,6 +27,23 @@ def _argument_metavar(self: typer.core.TyperArgument, ctx: Any, *, usage: bool =
 
 typer.core.TyperArgument.make_metavar = _argument_metavar  # type: ignore[method-assign]
 
+# Typer 0.28's own Click writes an option's value as its type's name in brackets (`--store <str>`,
+# `--limit <int range>`); help shows Click's names instead.
+_CLICK_TYPE_NAMES = {"str": "TEXT", "int": "INTEGER", "int range": "INTEGER", "float": "FLOAT",
+                     "float range": "FLOAT", "boolean": "BOOLEAN", "filename": "FILENAME"}
+
+
+def _option_metavar(self: typer.core.TyperOption, ctx: Any) -> str:
+    """An option's value as help shows it: its metavar, else Click's name of its type (`TEXT`, `INTEGER`)."""
+    if self.metavar is not None:
+        return self.metavar
+    var = self.type.get_metavar(param=self, ctx=ctx) or _CLICK_TYPE_NAMES.get(
+        self.type.name, self.type.name.upper().replace(" ", "_"))
+    return var + ("..." if self.nargs != 1 else "")
+
+
+typer.core.TyperOption.make_metavar = _option_metavar  # type: ignore[method-assign]
+
 
 def sub_app(help: str) -> typer.Typer:
     """A noun's Typer sub-app, configured once for all of them."""
@@ -40,8 +57,11 @@ def sub_app(help: str) -> typer.Typer:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
-StoreOpt = Annotated[str | None, typer.Option("--store", help="Only this store.")]
+StoreOpt = Annotated[str | None, typer.Option("--store", metavar="STORE", help="Only this store.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+LimitOpt = Annotated[int, typer.Option(
+    "--limit", min=0, metavar="N", help="Show at most N rows (default 1000; 0: all); --json prints the same N "
+    "as a plain list, a text listing says when rows were left out.")]
 
 _state: dict[str, Any] = {"db_path": None}
 

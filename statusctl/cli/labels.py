@@ -41,18 +41,20 @@ def add(
 
     Names may hold quotes ("Customer's pickup"); 1-50 characters, no control characters.
     """
+    from statusctl.core.errors import shown
     from statusctl.core.labels import add_label
 
     label = add_label(open_db(), name, scope, map_ or [])
-    say(f"Label {label.name!r} ({label.scope}) saved.")
+    say(f"Label {shown(label.name)} ({label.scope}) saved.")
 
 
 @app.command()
 def remove(name: str) -> None:
     """Remove a label you added and nothing uses."""
+    from statusctl.core.errors import shown
     from statusctl.core.labels import remove_label
 
-    say(f"Label {remove_label(open_db(), name)!r} removed.")
+    say(f"Label {shown(remove_label(open_db(), name))} removed.")
 
 
 def _grid(json: bool) -> None:

@@ -143,7 +143,8 @@ def root(
     db: Annotated[
         str | None, typer.Option("--db", metavar="PATH", help=(
             "Database file (default: $STATUSCTL_DB, else the user data directory); it must exist "
-            "(`statusctl init` creates it). A URL is refused: the PostgreSQL backend is not in this version."))
+            "(`statusctl init` creates it). A URL, a file: URI and an empty value are refused: the PostgreSQL "
+            "backend is not in this version."))
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit.")

@@ -9,6 +9,7 @@ import typer
 
 from statusctl.cli.common import (
     JsonOpt,
+    LimitOpt,
     StoreOpt,
     age,
     open_db,
@@ -56,12 +57,13 @@ def import_(
 def list_(
     label: Annotated[str | None, typer.Option("--label", help="Only orders with this label.")] = None,
     store: StoreOpt = None,
+    limit: LimitOpt = 1000,
     json: JsonOpt = False,
 ) -> None:
-    """Orders with their label and queued records."""
-    from statusctl.core.orders import list_orders
+    """Orders with their label and queued records, oldest first."""
+    from statusctl.core.listing import cut_note, orders_page
 
-    rows = list_orders(open_db(), label, store)
+    rows, total = orders_page(open_db(), label=label, store=store, limit=limit, count=not json)
     if json:
         print_json(rows)
         return
@@ -69,6 +71,8 @@ def list_(
     table(None, ["order", "store", "date", "customer", "label", "items", "queued"],
           [[r["number"], r["store"], (r["order_date"] or "")[:10], r["customer_name"], r["label"], r["items"],
             r["queued"]] for r in rows], optional=["items", "queued"])
+    if total is not None:
+        say(cut_note(len(rows), total))
 
 
 @app.command()

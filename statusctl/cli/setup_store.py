@@ -96,6 +96,12 @@ class StorePages(Prompter):
         if self.existing is not None:
             return self.existing_answers(state, cart, answers)
         answers["url"] = f["url"] if f["url"] is not None else self.ask_url(ctype.url_hint, None, answers)
+        same = None if f["name"] is not None or self.yes else find_target(state, None, cart, answers["url"])[1]
+        if same is not None and self.confirm(  # the name was asked before the URL was known
+                f"Store {same.name!r} has this cart type and URL; edit it instead of adding {answers['name']!r}?",
+                default=True):
+            answers["name"], self.existing = same.name, same
+            return self.existing_answers(state, cart, answers)
         given = {item.partition("=")[0].strip() for item in answers["secret"] + answers["secret_env"]}
         missing = [k for k in ctype.secrets if k not in given]
         if missing and self.yes:
@@ -118,7 +124,7 @@ class StorePages(Prompter):
         from statusctl.core.wizard import store_answers
 
         assert self.existing is not None
-        flags["url"] = self.flags["url"]
+        flags.setdefault("url", self.flags["url"])  # the URL typed already, or --url
         if self.yes:
             return flags
         self.say(f"Store {self.existing.name!r} exists ({self.existing.cart}, {self.existing.shown_url}): "

@@ -9,6 +9,7 @@ import typer
 
 from statusctl.cli.common import (
     JsonOpt,
+    LimitOpt,
     StoreOpt,
     YesOpt,
     age,
@@ -35,7 +36,9 @@ FailedOpt = Annotated[bool, typer.Option("--failed", help="Every failed record."
 @app.command()
 def status(
     json: JsonOpt = False,
-    check: Annotated[bool, typer.Option("--check", help="Exit 3 when records failed or the queue is older than StackAlertAge.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=(
+        "Exit 3 when records failed, the queue is older than StackAlertAge, or a store is paused (its cart keeps "
+        "failing at the network level) or misconfigured (e.g. a --secret-env variable not set here)."))] = False,
 ) -> None:
     """Controllers alive?, and per store: queued, due, retrying, failed, oldest age."""
     from statusctl.cli.top import store_problem, store_state
@@ -78,7 +81,7 @@ def status(
             say(f"Nothing queued for it: {p}")
     if check and problems:
         if not json:
-            warn("Check failed: " + "; ".join(problems) + ".")
+            warn("Check failed: " + "; ".join(p.rstrip(".") for p in problems) + ".")  # a reason may end with one
         raise typer.Exit(ExitCode.DELIVERY)
 
 
@@ -98,14 +101,16 @@ def list_(
     failed: FailedOpt = False,
     store: StoreOpt = None,
     order: Annotated[str | None, typer.Option("--order", help="Only this order.")] = None,
+    limit: LimitOpt = 1000,
     json: JsonOpt = False,
 ) -> None:
-    """Records on the stack: attempts, next attempt, last error."""
+    """Records on the stack in queue order: attempts, next attempt, last error."""
     import time
 
-    from statusctl.core.stack import list_records, short_id
+    from statusctl.core.listing import cut_note, stack_page
+    from statusctl.core.stack import short_id
 
-    rows = list_records(open_db(), failed=failed, store=store, order=order)
+    rows, total = stack_page(open_db(), failed=failed, store=store, order=order, limit=limit, count=not json)
     if json:
         print_json(rows)
         return
@@ -124,6 +129,8 @@ def list_(
         + (f" — answer: {r['last_answer']}" if r["last_answer"] else "")
         for r in rows if r["last_error"]
     )
+    if total is not None:
+        say(cut_note(len(rows), total))
 
 
 @app.command()
@@ -131,16 +138,20 @@ def history(
     order: Annotated[str | None, typer.Option("--order", help="Only this order.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="ISO time or age like 2h, 30m, 1d.")] = None,
     store: Annotated[str | None, typer.Option("--store", help="Only attempts sent to this store.")] = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=0, metavar="N", help="Show the latest N attempts (default 1000; 0: all); --json prints the "
+        "same N as a plain list, the text says when older ones were left out.")] = 1000,
     json: JsonOpt = False,
 ) -> None:
     """Every delivery attempt: time, store, order, outcome, status, answer, duration."""
+    from statusctl.core.listing import cut_note, history_page
     from statusctl.core.retention import reach
-    from statusctl.core.stack import history as read_history
     from statusctl.core.stack import short_id
     from statusctl.core.timeparse import parse_since
 
     db = open_db()
-    rows = read_history(db, order=order, since=parse_since(since) if since else None, store=store)
+    rows, total = history_page(db, order=order, since=parse_since(since) if since else None, store=store,
+                               limit=limit, count=not json)
     if json:
         print_json(rows)
         return
@@ -158,6 +169,8 @@ def history(
         f"#{n}  " + " — ".join(x for x in (r["reason"], r["answer"]) if x)
         for n, r in enumerate(rows, start=1) if r["reason"] or r["answer"]
     )
+    if total is not None:
+        say(cut_note(len(rows), total, latest=True))
     say(kept)
 
 

@@ -152,6 +152,7 @@ def show(name: str, json: JsonOpt = False) -> None:
 
 @app.command("set")
 def set_(
+    ctx: typer.Context,
     name: str,
     url: Annotated[str | None, typer.Option("--url", help="A new base URL.")] = None,
     secret: SecretOpt = None,
@@ -168,6 +169,8 @@ def set_(
     from statusctl.core.storeedit import set_store
     from statusctl.core.stores import unset_env_warning
 
+    if url is None and not (secret or secret_env or option):  # a usage error (exit 2), as `stack drop` naming none
+        ctx.fail("Nothing to change: give --url, --secret, --secret-env or --option.")
     store, changed, message = set_store(open_db(), name, url, secret or [], secret_env or [], option or [],
                                         test=not no_test)
     say(f"Store {store.name!r} changed: {', '.join(changed) or 'nothing (the same settings)'}; "
@@ -236,10 +239,16 @@ def oss_serve(
                      " whose X-Forwarded-For is believed; without it, no client's is."),
     ] = None,
 ) -> None:
-    """Run the Order Status System server (default secret variable: STATUSCTL_OSS_SECRET)."""
-    from statusctl.cli.common import db_path
+    """Run the Order Status System server (default secret variable: STATUSCTL_OSS_SECRET).
+
+    Without --db its database is statusctl-oss.db beside the statusctl database, which must exist.
+    """
     from statusctl.core.paths import oss_db_path
     from statusctl.oss.server import secrets_from_env, serve
 
-    serve(host, port, db or oss_db_path(db_path()), secrets_from_env(*(secret_env or [])), header, footer,
+    if db is None:
+        main = open_db()  # a missing or mistyped statusctl database is refused, as by every command
+        main.close()
+        db = oss_db_path(main.path)
+    serve(host, port, db, secrets_from_env(*(secret_env or [])), header, footer,
           forwarded_allow_ips=forwarded_allow_ips)

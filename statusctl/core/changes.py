@@ -144,11 +144,12 @@ class ChangeSession:
             for item in targets:
                 item.cancelled = True
                 self._writes.item_updates[item.id] = item
-            if targets:
-                self._fire(cmd, "item-cancelled", targets)
+            if not targets:  # every named item is cancelled already: nothing changes (like a second cancel)
+                return self._finish(cmd, note)
+            self._fire(cmd, "item-cancelled", targets)
             if all(i.cancelled for i in order.items):
                 self._fire(cmd, "order-cancelled", [])
-            else:
+            elif not self._was_cancelled(order):  # a cancelled order is never relabelled shipped by a cancel
                 self._fire_shipping_state(cmd)
         else:
             targets = [i for i in order.items if not i.fully_shipped and not i.cancelled]

@@ -142,6 +142,9 @@ class Database:
         is refused with a sentence naming `statusctl init`.
         """
         timeout = busy_timeout()
+        if path.is_dir():
+            raise DatabaseError(f"{path} is a directory, not a database file; give the path of the file "
+                                "(check --db / STATUSCTL_DB).")
         if not path.exists():
             _create(path) if create else _refuse_missing(path)
         try:

@@ -86,12 +86,12 @@ def shown(value: object, limit: int = 60) -> str:
     """`value` quoted for a message, escaped and cut after `limit` characters: an error stays one readable line.
 
     Quoted as Python would (backslashes doubled, so the escapes `printable` writes
-    cannot be mistaken for text), with control and bidi characters escaped by `printable`.
+    cannot be mistaken for text), with control and bidi characters escaped by `printable`;
+    but a quote inside is never backslashed: `'Customer's "pickup"'` (the outer quotes
+    are the first and last character).
     """
     text = str(value)
     cut = text[:limit]
     quote = '"' if "'" in cut and '"' not in cut else "'"
     body = printable(cut.replace("\\", "\\\\"))
-    if quote == "'":
-        body = body.replace("'", "\\'")
     return f"{quote}{body}{quote}" + ("…" if len(text) > limit else "")

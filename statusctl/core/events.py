@@ -94,7 +94,7 @@ def change_event(
         label = find_label(labels, given)
         if not label.fits(kind):
             raise InputError(
-                f"Label {label.name!r} has scope {label.scope} and cannot be the {kind} label of {event.name}."
+                f"Label {shown(label.name)} has scope {label.scope} and cannot be the {kind} label of {event.name}."
             )
         return label.name
 

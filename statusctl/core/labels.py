@@ -138,7 +138,7 @@ def remove_label(db: Database, name: str) -> str:
     """Remove a user label that nothing uses; refuses built-ins and labels in use."""
     label = get_label(db, name)
     if label.builtin:
-        raise InputError(f"Label {label.name!r} is built in and cannot be removed.")
+        raise InputError(f"Label {shown(label.name)} is built in and cannot be removed.")
     with db.tx() as conn:
         uses = [
             ("events", "SELECT COUNT(*) FROM events WHERE item_label = ? OR order_label = ?", 2),
@@ -149,6 +149,6 @@ def remove_label(db: Database, name: str) -> str:
             count = conn.execute(sql, (label.name,) * n).fetchone()[0]
             if count:
                 noun = what if count != 1 else what[:-1]
-                raise InputError(f"Label {label.name!r} is in use by {count} {noun} and cannot be removed.")
+                raise InputError(f"Label {shown(label.name)} is in use by {count} {noun} and cannot be removed.")
         conn.execute("DELETE FROM labels WHERE name = ?", (label.name,))
     return label.name

@@ -118,11 +118,21 @@ RULES: dict[str, Callable[[str], object]] = {
 }
 
 
+# Cart types whose adapters never read a mapping: one saved would be silently ignored.
+NO_MAPPING = {
+    "webhook": "a webhook store is sent the label's own name, so cart type webhook takes no mapping",
+    "oss": "the Order Status System shows the label's own name, so cart type oss takes no mapping",
+    "none": "cart type none sends nothing to a cart (its records go to the OSS), so it takes no mapping",
+}
+
+
 def validate_mapping(cart: str, value: str) -> str | None:
     """Why `value` cannot be a label's mapping for cart type `cart` (None: it can).
 
-    seti, webhook, oss and none send any text as it is.
+    seti sends any text as it is; webhook, oss and none take no mapping at all.
     """
+    if cart in NO_MAPPING:
+        return NO_MAPPING[cart]
     rule = RULES.get(cart)
     if rule is None:
         return None

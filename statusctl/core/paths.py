@@ -4,6 +4,8 @@
 (`scheme://…`) is never taken as a file name: `postgresql://` names the shared
 PostgreSQL stack, which this version does not have yet, and any other scheme is
 an error. `database_url_problem` is where a new backend's scheme is recognised.
+A `scheme:` prefix without `//` (`file:/tmp/x.db`; one letter is a Windows
+drive) and an empty value are refused too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ DB_FILENAME = "statusctl.db"
 OSS_DB_FILENAME = "statusctl-oss.db"
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# `file:/tmp/x.db`, `sqlite:x.db`: a URI scheme without `//` (one letter is a Windows drive, `C:\…`).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
@@ -51,18 +55,31 @@ def database_url_problem(value: str, where: str) -> str | None:
 def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """`--db`, else `STATUSCTL_DB`, else statusctl.db in the user data directory.
 
-    ConfigError when the value is a URL (see `database_url_problem`).
+    ConfigError when the value is empty or a URL (see `database_url_problem`).
     """
-    if explicit:
+    if explicit is not None:
         value, where = os.fspath(explicit), "--db"
-    elif os.environ.get(ENV_DB):
+    elif ENV_DB in os.environ:
         value, where = os.environ[ENV_DB], ENV_DB
     else:
         return data_dir() / DB_FILENAME
-    problem = database_url_problem(value, where)
+    if not value.strip():
+        unset = "leave out --db" if where == "--db" else f"unset {ENV_DB}"
+        raise ConfigError(f"{where} is empty; give the path of the database file, or {unset} to use the "
+                          f"default ({data_dir() / DB_FILENAME}).")
+    problem = database_url_problem(value, where) or _uri_problem(value, where)
     if problem:
         raise ConfigError(problem)
     return Path(value).expanduser()
+
+
+def _uri_problem(value: str, where: str) -> str | None:
+    """Why a value starting `scheme:` without `//` (`file:/tmp/x.db`) is not taken as a file name."""
+    prefix = _SCHEME.match(value)
+    if prefix is None:
+        return None
+    return (f"{where} {shown(value)} starts with {prefix.group(1)}:, which reads as a URI, not a database file; "
+            "give the path of a SQLite file (write ./NAME for a file whose name has a colon).")
 
 
 def oss_db_path(main_db: Path) -> Path:

@@ -70,8 +70,11 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection with the OSS pragmas; creates the file with mode 0600 first."""
+    if path.is_dir():
+        raise DatabaseError(f"The OSS database {path} is a directory, not a database file.")
+    if not path.parent.is_dir():  # a mistyped path must not become folders
+        raise DatabaseError(f"Cannot create the OSS database {path}: the folder {path.parent} does not exist.")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         conn = sqlite3.connect(

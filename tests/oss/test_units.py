@@ -127,8 +127,8 @@ def test_concurrent_updates_are_combined_and_all_kept(tmp_path: Path) -> None:
 
 
 def test_database_file_is_private(tmp_path: Path) -> None:
-    OssStore(tmp_path / "new" / "oss.db").close()
-    assert (tmp_path / "new" / "oss.db").stat().st_mode & 0o777 == 0o600
+    OssStore(tmp_path / "oss.db").close()
+    assert (tmp_path / "oss.db").stat().st_mode & 0o777 == 0o600
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
