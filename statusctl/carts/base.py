@@ -249,17 +249,20 @@ class Adapter:
         kwargs.setdefault("timeout", self.ctx.timeout)
         auth = kwargs.pop("auth", httpx.USE_CLIENT_DEFAULT)
         started = time.monotonic()
+        async def fetch() -> tuple[httpx.Response, bool]:
+            streamed = await self.client.send(self.client.build_request(method, url, **kwargs), auth=auth,
+                                              follow_redirects=False, stream=True)
+            try:
+                return await _read_bounded(streamed)
+            finally:
+                await streamed.aclose()
+
         try:
-            async with asyncio.timeout(budget.left):
-                streamed = await self.client.send(self.client.build_request(method, url, **kwargs), auth=auth,
-                                                  follow_redirects=False, stream=True)
-                try:
-                    response, cut = await _read_bounded(streamed)
-                finally:
-                    await streamed.aclose()
+            # wait_for, not asyncio.timeout: statusctl runs on Python 3.10, which lacks the latter.
+            response, cut = await asyncio.wait_for(fetch(), timeout=max(budget.left, 0.001))
         except httpx.ConnectTimeout:
             raise  # its own limit (connect_timeout), named by the controller
-        except (TimeoutError, httpx.TimeoutException):  # httpx's read limit is the deadline too
+        except (asyncio.TimeoutError, TimeoutError, httpx.TimeoutException):  # httpx's read limit is the deadline too
             raise TryLater(self._late(method, url)) from None
         finally:
             budget.left -= time.monotonic() - started
