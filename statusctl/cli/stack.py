@@ -205,7 +205,8 @@ def run(
     Exit 0 when done, 3 when records remain failed or not delivered; a run cut
     short by a signal (a one-shot run's SIGINT/SIGTERM, a watcher's second one,
     or a stop while the database could not be written) exits 130 (SIGINT) or
-    143 (SIGTERM). A watcher's first signal is its normal stop.
+    143 (SIGTERM). A watcher's first signal is its normal stop: exit 0, or 3
+    (and "ok": false) when records of its stores are still due.
     """
     from statusctl.cli.drain import run_controller
     from statusctl.core.errors import ExitCode
@@ -247,6 +248,8 @@ def _summary(report: DrainReport, signum: int | None) -> None:
     if retrying:
         say(f"{retrying} record(s) not delivered yet will be retried (StackRetrySchedule): "
             "`statusctl stack list` shows why.")
+    if report.due_left:
+        say(f"{report.due_left} record(s) were due when the watcher stopped: the next run sends them.")
     if report.failed_on_stack:
         say(f"{report.failed_on_stack} failed record(s) on the stack: `statusctl stack list --failed` shows why.")
     for name, reason in sorted(report.misconfigured.items()):

@@ -55,6 +55,7 @@ class DrainReport:
     attempts: int = 0
     failed_on_stack: int = 0
     interrupted: bool = False
+    due_left: int = 0  # records of a stopped watcher's stores that were due when it stopped (not in the JSON)
     misconfigured: dict[str, str] = field(default_factory=dict)  # store -> why this controller cannot use it
     paused: dict[str, str] = field(default_factory=dict)  # store with records left -> why it is paused
 
@@ -68,12 +69,13 @@ class DrainReport:
     @property
     def problems(self) -> bool:
         """Failed records on the stack, records this run tried that wait for a retry, records an
-        interrupted run left, or records waiting for a store this run cannot use or that is paused.
+        interrupted run left, due records a stopped watcher left, or records waiting for a store
+        this run cannot use or that is paused.
 
         What the stack holds at the end counts, not what happened on the way: a
         watcher's record that failed and was retried and delivered since is no problem.
         """
-        return self.failed_on_stack > 0 or bool(self.misconfigured) or bool(self.paused) or any(
+        return self.failed_on_stack > 0 or self.due_left > 0 or bool(self.misconfigured) or bool(self.paused) or any(
             t.retrying or (self.interrupted and t.left) for t in self.stores.values())
 
     def as_dict(self) -> dict[str, Any]:
@@ -474,16 +476,19 @@ class Controller:
                 still = stack.still_on_stack(conn, list(self._retrying))
                 left, self.report.failed_on_stack = stack.left_on_stack(conn, self.stores)
                 problems = health.shown_problems(conn, now=time.time())
+                due = stack.due_left(conn, self._mine(left), now=time.time()) if self.watch else {}
             for uid, dest in self._retrying.items():
                 if uid in still:  # not delivered meanwhile by another controller
                     self.report.tally(dest).retrying += 1
             for dest, n in left.items():
-                # An interrupted run names every store it leaves records of (nothing may look done).
-                if dest in self.report.stores or (self.report.interrupted and n and (not self.stores or dest in self.stores)):
+                # An interrupted run names every store it leaves records of, a stopped watcher every
+                # store it leaves due records of (nothing may look done).
+                if dest in self.report.stores or dest in due or (self.report.interrupted and dest in self._mine(left)):
                     self.report.tally(dest).left = n
+            self.report.due_left = sum(due.values())
             # Records left for a store paused by its circuit breaker are a problem of this run too.
             self.report.paused = {d: str(p["pause_reason"]) for d, p in sorted(problems.items())
-                                  if p["paused"] and left.get(d) and (not self.stores or d in self.stores)}
+                                  if p["paused"] and d in self._mine(left)}
             if not self._replaced:  # not one more write into a file that is no longer the database
                 self._unregister()
         except DatabaseError as exc:
@@ -492,6 +497,11 @@ class Controller:
             log.warning("%s", exc)
         finally:
             self.db.close()
+
+
+    def _mine(self, left: dict[str, int]) -> dict[str, int]:
+        """The destinations of `left` this controller drains (its --store ones, or all) that have records."""
+        return {d: n for d, n in left.items() if n and (not self.stores or d in self.stores)}
 
 
 class _GiveUp(Exception):

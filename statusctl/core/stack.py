@@ -253,6 +253,13 @@ def left_on_stack(conn: sqlite3.Connection, stores: list[str] | None = None) -> 
     return left, failed
 
 
+def due_left(conn: sqlite3.Connection, left: dict[str, int], *, now: float) -> dict[str, int]:
+    """Of `left` (destination -> records), the destinations with records due now, and how many (as `status` counts)."""
+    sending = live_leases(conn, now)
+    due = {d: _destination_counts(conn, d, n, now, sending.get(d, 0))["due"] for d, n in left.items()}
+    return {d: n for d, n in due.items() if n}
+
+
 def still_on_stack(conn: sqlite3.Connection, uids: list[str]) -> set[str]:
     """Those of `uids` that are still on the stack (not delivered or dropped meanwhile)."""
     if not uids:
