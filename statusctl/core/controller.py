@@ -189,6 +189,7 @@ class Controller:
         with self.db.tx() as conn:
             stack.register_controller(conn, self.owner, os.getpid(), socket.gethostname(),
                                       "watch" if self.watch else "run", now=time.time())
+        self._check_notes_of_others()
 
     def _heartbeat(self, sending: list[int]) -> None:
         """Say we are alive, keep the leases of the records we are sending, notice new settings.
@@ -200,7 +201,18 @@ class Controller:
             now = time.time()  # after the lock: the wait for it must not shorten the leases
             stack.beat(conn, self.owner, self.report.sent, now=now)
             stack.renew(conn, self.owner, sending, now + self.settings.lease_seconds)
+        self._check_notes_of_others()
         self._maybe_prune()
+
+    def _check_notes_of_others(self) -> None:
+        """A store another controller found misconfigured (a cron run without a secret variable) is
+        cleared by this one when it can use it: its note would otherwise stay while this controller
+        sends that store's records with its cached adapters. Written with the next turn."""
+        with self.db.reading() as conn:
+            noted = health.misconfigured_notes(conn)
+        for dest, by in noted.items():
+            if by != self.owner and not isinstance(self._context(dest), StatusctlError):
+                self._health_notes.append((dest, None))
 
     def _maybe_prune(self) -> None:
         """Now and then, a few small batches of history older than StackHistoryDays."""
@@ -222,17 +234,9 @@ class Controller:
         """
         key = (destination, id(client))
         if key not in self._targets:
-            from statusctl.carts.base import Context, adapter_class
+            from statusctl.carts.base import adapter_class
 
-            ctx = self._contexts.get(destination)
-            if ctx is None:
-                try:
-                    store = get_store(self.db, destination)
-                    ctx = Context(store, store.resolve_secrets(), self._mappings)
-                except StatusctlError as exc:
-                    ctx = exc
-                self._contexts[destination] = ctx
-                self._health_notes.append((destination, str(ctx) if isinstance(ctx, StatusctlError) else None))
+            ctx = self._context(destination)
             if isinstance(ctx, StatusctlError):
                 raise ctx
             rate = self._limits.get(destination, limits.DEFAULT).rate
@@ -240,6 +244,22 @@ class Controller:
                 client = limits.PacedClient(client, self._pacers.setdefault(destination, limits.Pacer(rate)))
             self._targets[key] = adapter_class(ctx.store.cart)(client, ctx)
         return self._targets[key]
+
+    def _context(self, destination: str) -> Any:
+        """The destination's adapter Context, or the StatusctlError that makes it unusable here (cached);
+        a fresh one is noted for the next turn to write to store_health."""
+        ctx = self._contexts.get(destination)
+        if ctx is None:
+            from statusctl.carts.base import Context
+
+            try:
+                store = get_store(self.db, destination)
+                ctx = Context(store, store.resolve_secrets(), self._mappings)
+            except StatusctlError as exc:
+                ctx = exc
+            self._contexts[destination] = ctx
+            self._health_notes.append((destination, str(ctx) if isinstance(ctx, StatusctlError) else None))
+        return ctx
 
     async def _send(self, client: Any, claimed: stack.Claimed) -> stack.Outcome:
         import httpx

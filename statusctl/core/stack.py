@@ -346,7 +346,7 @@ def _destination_counts(conn: sqlite3.Connection, dest: str, records: int, now: 
             "oldest_age": round(now - oldest[0], 1) if oldest[0] is not None else 0.0}
 
 
-def status(db: Database, *, stale_after: float = 30.0) -> dict[str, Any]:
+def status(db: Database, *, stale_after: float = health.STALE_AFTER_S) -> dict[str, Any]:
     """Controllers (alive or gone) and, per destination, the records by where they stand.
 
     queued: all records; due: a run now would send them (nothing earlier in
