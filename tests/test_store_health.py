@@ -131,3 +131,51 @@ def test_a_run_that_can_use_the_store_clears_a_note_with_nothing_queued_for_it(d
             assert shown(db) == {}
         finally:
             db.close()
+
+
+# -- a probe that went back without a send ------------------------------------------------
+
+
+def half_open(db: Database, dest: str) -> float:
+    """The destination's breaker open with its pause over: the next claim takes one probe. Returns when."""
+    now = time.time()
+    with db.tx() as conn:
+        for _ in range(health.BREAKER_FAILURES):
+            health.note_transport_failure(conn, dest, "timed out (ReadTimeout)", now=now - 120, schedule=(60.0,))
+    return now
+
+
+def probe(db: Database, now: float, owner: str = "A") -> stack.Claimed:
+    with db.tx() as conn:
+        (claimed,) = stack.claim(conn, owner, 10, 120.0, now=now)
+    with db.reading() as conn:
+        assert health.read(conn)[claimed.destination].paused(now), "the probe is out: nothing else is claimed"
+    return claimed
+
+
+def claimable_after(db: Database, now: float) -> list[str]:
+    with db.reading() as conn:
+        assert not health.read(conn)[STORE].paused(now), "the store stays paused for the probe's whole lease"
+    with db.tx() as conn:
+        return [c.uid for c in stack.claim(conn, "B", 10, 120.0, now=now)]
+
+
+def test_a_probe_whose_lease_is_released_lets_the_store_be_probed_again_at_once(db, db_file):
+    fill(db_file, records=3, orders=3)
+    now = half_open(db, STORE)
+    claimed = probe(db, now)
+    with db.tx() as conn:
+        stack.release(conn, "A", [claimed.seq])
+    assert claimable_after(db, now + 1) == [claimed.uid], "one new probe, the same head first"
+
+
+def test_a_probe_that_waited_lets_the_store_be_probed_again_at_once(db, db_file):
+    fill(db_file, records=3, orders=3)
+    now = half_open(db, STORE)
+    claimed = probe(db, now)
+    with db.tx() as conn:
+        stack.settle(conn, [stack.Outcome(claimed, "wait", reason=REASON)], "A", now=now, max_attempts=8,
+                     schedule=(1.0,))
+    assert claimable_after(db, now + 1) == [claimed.uid]
+    with db.reading() as conn:
+        assert health.read(conn)[STORE].opened == 1, "a wait says nothing about the cart: the breaker stays open"

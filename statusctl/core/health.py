@@ -73,6 +73,12 @@ def start_probe(conn: sqlite3.Connection, destination: str, owner: str, until: f
                  (owner, until, destination))
 
 
+def end_probe(conn: sqlite3.Connection, destination: str, owner: str) -> None:
+    """`owner`'s probe went back without a send (a wait, a lease released): the next claim may probe at once."""
+    conn.execute("UPDATE store_health SET probe_owner = NULL, probe_until = NULL "
+                 "WHERE destination = ? AND probe_owner = ?", (destination, owner))
+
+
 def note_transport_failure(
     conn: sqlite3.Connection, destination: str, reason: str, *, now: float, schedule: tuple[float, ...]
 ) -> None:

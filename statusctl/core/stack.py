@@ -124,6 +124,7 @@ def settle(
         if o.kind == "wait":
             conn.execute("UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = MAX(unsettled - 1, 0) "
                          f"WHERE {_OURS}", (c.seq, owner, c.claims))
+            health.end_probe(conn, c.destination, owner)  # not sent: it probed nothing
             continue
         if o.transport and health.is_open(conn, c.destination):
             # The destination is paused as a whole (or this was its probe): no attempt is spent.
@@ -201,12 +202,22 @@ def renew(conn: sqlite3.Connection, owner: str, seqs: list[int], until: float) -
 
 
 def release(conn: sqlite3.Connection, owner: str, seqs: list[int]) -> None:
-    """Give back leases of records claimed but not sent (inside the caller's transaction); not counted as attempts."""
+    """Give back leases of records claimed but not sent (inside the caller's transaction); not counted as attempts.
+
+    A probe among them probed nothing: its destination may be probed again at once.
+    """
+    if not seqs:
+        return
+    dests = [r[0] for r in conn.execute(
+        "SELECT DISTINCT destination FROM stack WHERE seq IN (SELECT value FROM json_each(?)) AND lease_owner = ?",
+        (json.dumps(seqs), owner))]
     conn.executemany(
         "UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = MAX(unsettled - 1, 0) "
         "WHERE seq = ? AND lease_owner = ?",
         [(s, owner) for s in seqs],
     )
+    for dest in dests:
+        health.end_probe(conn, dest, owner)
 
 
 # -- controllers ---------------------------------------------------------------
