@@ -42,10 +42,10 @@ def claim(db: Database, owner: str = "A", limit: int = 100, *, now: float, **kw:
 
 
 def settle(db: Database, *outcomes: stack.Outcome, owner: str = "A", now: float, max_attempts: int = 8,
-           rng: random.Random | None = None) -> None:
+           rng: random.Random | None = None) -> list[stack.Outcome]:
     with db.tx() as conn:
-        stack.settle(conn, list(outcomes), owner, now=now, max_attempts=max_attempts, schedule=SCHEDULE,
-                     rng=rng or random.Random(7))
+        return stack.settle(conn, list(outcomes), owner, now=now, max_attempts=max_attempts, schedule=SCHEDULE,
+                            rng=rng or random.Random(7))
 
 
 def release(db: Database, owner: str, seqs: list[int]) -> None:
@@ -199,8 +199,9 @@ def test_attempts_exhausted_fail_the_record_with_the_reason(db, db_file):
     for _ in range(3):
         (c,) = claim(db, now=now)
         outcome = stack.Outcome(c, "retry", status=500, reason="HTTP 500", answer="oops")
-        settle(db, outcome, now=now, max_attempts=3)
-        kinds.append(outcome.kind)
+        (written,) = settle(db, outcome, now=now, max_attempts=3)
+        assert (outcome.kind, outcome.reason) == ("retry", "HTTP 500"), "settle changed its input"
+        kinds.append(written.kind)
         now += 400
     assert kinds == ["retry", "retry", "failed"], "the caller's tally must see the give-up as a failure"
     r = row(db_file, uid)

@@ -314,13 +314,12 @@ class Controller:
             # the lock would be partly (or wholly) spent when it is granted.
             now = time.time()
             self._reload_config(conn)  # before anything claimed in this turn is sent
-            if outcomes:
-                stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
-                             schedule=s.retry_schedule, rng=self.rng)
+            written = stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
+                                   schedule=s.retry_schedule, rng=self.rng) if outcomes else []
             self._write_health(conn, now)
             batch = stack.claim(conn, self.owner, room, s.lease_seconds, now=now, stores=self.stores,
                                 skip_destinations=self._skipped(), store_limits=self._limits) if room > 0 else []
-        self._count(outcomes)
+        self._count(written)
         return batch
 
     def _skipped(self) -> list[str]:

@@ -12,7 +12,7 @@ import json
 import math
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from statusctl.core import health
@@ -108,7 +108,7 @@ def settle(
     max_attempts: int,
     schedule: tuple[float, ...],
     rng: random.Random | None = None,
-) -> None:
+) -> list[Outcome]:
     """Write the outcomes of finished attempts, inside the caller's BEGIN IMMEDIATE transaction.
 
     OK deletes the record (unless another controller has since taken it over under a live
@@ -117,34 +117,43 @@ def settle(
     record only while our claim still holds its lease. Each outcome counts one attempt
     (a claim cut short by a crash has none and counts nothing), except a network
     failure while the destination is paused and a `wait` (not sent at all).
+
+    Returns the outcomes as written (a retry past StackMaxAttempts becomes failed, a
+    paused store's reason says so), for the caller's tally; `outcomes` is left as it
+    is, so a turn rolled back and tried again writes the same.
     """
     history = []
+    written = []
     for o in outcomes:
         c = o.claimed
         if o.kind == "wait":
             conn.execute("UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = MAX(unsettled - 1, 0) "
                          f"WHERE {_OURS}", (c.seq, owner, c.claims))
             health.end_probe(conn, c.destination, owner)  # not sent: it probed nothing
+            written.append(o)
             continue
         if o.transport and health.is_open(conn, c.destination):
             # The destination is paused as a whole (or this was its probe): no attempt is spent.
             health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
-            o.reason = f"{o.reason} (the store is paused; not counted as an attempt)"
+            o = replace(o, reason=f"{o.reason} (the store is paused; not counted as an attempt)")
             conn.execute("UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = 0, last_status = NULL, "
                          f"last_error = ? WHERE {_OURS}", (o.reason, c.seq, owner, c.claims))
             history.append(_history_row(o, owner, now, "retry"))
+            written.append(o)
             continue
         if o.transport:
             health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
         else:
             health.note_answer(conn, c.destination)
-        history.append(_history_row(o, owner, now, _write_outcome(conn, o, owner, now=now, max_attempts=max_attempts,
-                                                                  schedule=schedule, rng=rng)))
+        o = _write_outcome(conn, o, owner, now=now, max_attempts=max_attempts, schedule=schedule, rng=rng)
+        history.append(_history_row(o, owner, now, o.kind))
+        written.append(o)
     conn.executemany(
         "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, status, reason, "
         "answer, duration_ms, controller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         history,
     )
+    return written
 
 
 def _history_row(o: Outcome, owner: str, now: float, kind: str) -> tuple[object, ...]:
@@ -156,8 +165,8 @@ def _history_row(o: Outcome, owner: str, now: float, kind: str) -> tuple[object,
 def _write_outcome(
     conn: sqlite3.Connection, o: Outcome, owner: str, *, now: float, max_attempts: int, schedule: tuple[float, ...],
     rng: random.Random | None,
-) -> str:
-    """Write one counted outcome to its record; returns the kind written (a retry may become failed)."""
+) -> Outcome:
+    """Write one counted outcome to its record; returns the outcome written (a retry may become failed)."""
     c = o.claimed
     if o.kind == "ok":
         # Delivered. But if a later claim is sending it again, leave the record to that one:
@@ -168,11 +177,10 @@ def _write_outcome(
             "OR (lease_owner = ? AND claims = ?))",
             (c.seq, now, owner, c.claims),
         )
-        return "ok"
+        return o
     if o.kind == "retry" and c.attempts >= max_attempts:
         # The outcome itself changes, so the caller's tally counts it as failed too.
-        o.kind = "failed"
-        o.reason = f"{o.reason} (gave up after {c.attempts} attempts)"
+        o = replace(o, kind="failed", reason=f"{o.reason} (gave up after {c.attempts} attempts)")
     if o.kind == "retry":
         delay = min(max(backoff(c.attempts, schedule, rng), o.retry_after or 0.0), MAX_DELAY_S)
         conn.execute(
@@ -186,7 +194,7 @@ def _write_outcome(
             f"last_status = ?, last_error = ?, last_answer = ? WHERE {_OURS}",
             (c.attempts, o.status, o.reason, o.answer[:EXCERPT], c.seq, owner, c.claims),
         )
-    return o.kind
+    return o
 
 
 def renew(conn: sqlite3.Connection, owner: str, seqs: list[int], until: float) -> None:
