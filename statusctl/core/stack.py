@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["Claimed", "Outcome", "claim", "soonest_due"]  # claiming lives in statusctl.core.claiming
 
 EXCERPT = 300
+# How settle's history row of a send that is no attempt ends its reason (a network failure while the
+# store is paused): `stack top` shows such a row as not counted, not as a numbered try.
+NOT_COUNTED = " (the store is paused; not counted as an attempt)"
 # The longest wait before a retry: a cart's "Retry-After: 1e300" would park the record for
 # ever, and a time that far out cannot even be shown (time_t overflows).
 MAX_DELAY_S = 7 * 86400.0
@@ -135,7 +138,7 @@ def settle(
         if o.transport and health.is_open(conn, c.destination):
             # The destination is paused as a whole (or this was its probe): no attempt is spent.
             health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
-            o = replace(o, reason=f"{o.reason} (the store is paused; not counted as an attempt)")
+            o = replace(o, reason=o.reason + NOT_COUNTED)
             conn.execute("UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = 0, last_status = NULL, "
                          f"last_error = ? WHERE {_OURS}", (o.reason, c.seq, owner, c.claims))
             history.append(_history_row(o, owner, now, "retry"))
