@@ -33,7 +33,6 @@ from statusctl.core.stores import get_store
 
 log = logging.getLogger("statusctl.controller")
 HEARTBEAT_S = 2.0
-STALE_AFTER_S = 30.0
 ONE_SHOT_WAIT_S = 1.0
 POOL_SIZE = 4  # connections per HTTP client
 STOP_GRACE_S = 3.0  # after a stop, how long a lock wait may still go on before its outcomes are given up

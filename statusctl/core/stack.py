@@ -58,7 +58,7 @@ _QUEUE = (
     "INSERT INTO stack (uid, order_id, order_number, store, destination, payload, queued, next_attempt) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# The heads and counters of the records queued after seq ?, in one statement each (see migration 0003);
+# The heads and counters of the records queued after seq ?, in one statement each (see migration 0004);
 # NOT INDEXED keeps SQLite to the rowid range of the new records instead of scanning a whole index.
 _NEW_HEADS = (
     "INSERT INTO stack_heads (order_id, seq, destination, state, next_attempt, lease_until, queued, records) "
