@@ -15,7 +15,7 @@ from statusctl.core import stack
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, NotFound
 
-from .stackhelpers import STORE, fill, history_rows, query, setup_db, stack_rows
+from .stackhelpers import STORE, fill, history_rows, opened, query, setup_db, stack_rows
 
 URL = "http://127.0.0.1:9/hooks/status"  # never contacted by these tests
 LEASE = 120.0
@@ -24,10 +24,7 @@ SCHEDULE = (10.0, 60.0, 300.0)
 
 @pytest.fixture
 def db(db_file: Path) -> Iterator[Database]:
-    setup_db(db_file, {STORE: URL, "other": URL})
-    d = Database.open(db_file)
-    yield d
-    d.close()
+    yield from opened(db_file, {STORE: URL, "other": URL})
 
 
 def later() -> float:

@@ -15,17 +15,14 @@ import pytest
 from statusctl.core import health, stack
 from statusctl.core.db import Database
 
-from .stackhelpers import STORE, fill, history_rows, query, setup_db, stack_rows
+from .stackhelpers import STORE, fill, history_rows, opened, query, stack_rows
 
 URL = "http://127.0.0.1:9/hooks/status"  # never contacted
 
 
 @pytest.fixture
 def db(db_file: Path) -> Iterator[Database]:
-    setup_db(db_file, {STORE: URL, "other": URL})
-    d = Database.open(db_file)
-    yield d
-    d.close()
+    yield from opened(db_file, {STORE: URL, "other": URL})
 
 
 def snapshot(db_file: Path) -> tuple[object, ...]:

@@ -13,7 +13,7 @@ import pytest
 from statusctl.core import health, stack
 from statusctl.core.db import Database
 
-from .stackhelpers import SECRET, STORE, cli, fill, hook_url, serve, setup_db
+from .stackhelpers import SECRET, STORE, cli, fill, hook_url, opened, serve, setup_db
 
 URL = "http://127.0.0.1:9/hooks/status"  # never contacted
 REASON = "Store 'hook': environment variable HOOK_SECRET (secret 'secret') is not set."
@@ -21,10 +21,7 @@ REASON = "Store 'hook': environment variable HOOK_SECRET (secret 'secret') is no
 
 @pytest.fixture
 def db(db_file: Path) -> Iterator[Database]:
-    setup_db(db_file, {STORE: URL, "other": URL})
-    d = Database.open(db_file)
-    yield d
-    d.close()
+    yield from opened(db_file, {STORE: URL, "other": URL})
 
 
 def pause_and_note(db: Database, dest: str, *, by: str = "cron:1:ab", at: float | None = None) -> None:

@@ -185,15 +185,12 @@ def _select(conn: sqlite3.Connection, ids: list[str], failed: bool) -> list[sqli
 
 def retry(db: Database, ids: list[str], *, failed: bool = False, now: float | None = None) -> int:
     """Make records due now with a fresh attempt count (failed ones become queued again)."""
-    if not ids and not failed:
-        raise InputError("Name record ids or use --failed.")
     now = time.time() if now is None else now
     with db.tx() as conn:
-        rows = _select(conn, ids, failed)
         # A record under a live lease is being sent right now: freeing it would let a
         # second controller send it at the same time, so it is refused (and, should a
         # claim race this, left alone by the WHERE below).
-        _refuse_busy(rows, now, "retry")
+        rows = _not_busy(conn, ids, failed, now, "retry")
         cur = conn.executemany(
             "UPDATE stack SET state = 'queued', attempts = 0, unsettled = 0, next_attempt = ?, lease_owner = NULL, "
             "lease_until = NULL "
@@ -207,14 +204,11 @@ def drop(
     db: Database, ids: list[str], *, failed: bool = False, who: str = "operator", now: float | None = None
 ) -> int:
     """Delete records from the stack, keeping a history row for each."""
-    if not ids and not failed:
-        raise InputError("Name record ids or use --failed.")
     now = time.time() if now is None else now
     with db.tx() as conn:
-        rows = _select(conn, ids, failed)
         # Deleting a record while a controller sends it would let the order's next record
         # go out at the same time, maybe first: the order per order would be broken.
-        _refuse_busy(rows, now, "drop")
+        rows = _not_busy(conn, ids, failed, now, "drop")
         conn.executemany("DELETE FROM stack WHERE seq = ?", [(r["seq"],) for r in rows])
         conn.executemany(
             "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, reason, controller) "
@@ -224,14 +218,18 @@ def drop(
     return len(rows)
 
 
-def _refuse_busy(rows: list[sqlite3.Row], now: float, verb: str) -> None:
-    """Refuse to `verb` a record a controller is sending right now (its lease is live)."""
+def _not_busy(conn: sqlite3.Connection, ids: list[str], failed: bool, now: float, verb: str) -> list[sqlite3.Row]:
+    """The records named (or every failed one); refuses to `verb` any a controller is sending right now."""
+    if not ids and not failed:
+        raise InputError("Name record ids or use --failed.")
+    rows = _select(conn, ids, failed)
     for r in rows:
         if r["lease_until"] is not None and r["lease_until"] >= now:
             raise InputError(
                 f"Record {r['uid']} is being sent right now; {verb} it when that send is over "
                 f"(its lease ends within {max(1, math.ceil(r['lease_until'] - now))} s)."
             )
+    return rows
 
 
 def count_selected(db: Database, ids: list[str], *, failed: bool) -> int:
