@@ -202,11 +202,12 @@ def run(
 ) -> None:
     """Send what is due (once, for cron) or keep sending (--watch).
 
-    Exit 0 when done, 3 when records remain failed or not delivered; a run cut
+    Exit 0 when done, 3 when records remain failed or not delivered (also when a
+    watcher's first signal stops it with records of its stores still due); a run cut
     short by a signal (a one-shot run's SIGINT/SIGTERM, a watcher's second one,
     or a stop while the database could not be written) exits 130 (SIGINT) or
-    143 (SIGTERM). A watcher's first signal is its normal stop: exit 0, or 3
-    (and "ok": false) when records of its stores are still due.
+    143 (SIGTERM), and its --json says "ok": false. A watcher's first signal is
+    its normal stop.
     """
     from statusctl.cli.drain import run_controller
     from statusctl.core.errors import ExitCode
