@@ -278,6 +278,16 @@ def setup_db(
         db.close()
 
 
+def opened(path: Path, stores: dict[str, str]) -> Iterator[Database]:
+    """`setup_db` with these stores, then the database open until the generator ends (a fixture's body)."""
+    setup_db(path, stores)
+    db = Database.open(path)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 def set_param(path: Path, name: str, value: str) -> None:
     db = Database.open(path)
     try:

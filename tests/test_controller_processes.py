@@ -154,7 +154,7 @@ def test_a_controller_killed_mid_send_loses_nothing(db_file):
     assert stack_rows(db_file) == []
 
 
-def test_sigterm_lets_in_flight_sends_finish_and_exits_0(db_file):
+def test_sigterm_lets_in_flight_sends_finish_and_exits_3_with_due_records_left(db_file):
     gate = Gate()
     with serve(Hook()) as (hook, server):
         hook.before = gate
@@ -170,9 +170,13 @@ def test_sigterm_lets_in_flight_sends_finish_and_exits_0(db_file):
         finally:
             if watcher.poll() is None:
                 watcher.kill()
-    assert stopped.code == 0, stopped.stderr
+    # Its normal stop (in-flight sends settled, so not interrupted), but 8 due records are left on the
+    # stack: not ok, exit 3 (issue 13.3; it said "ok": true with exit 0). A watcher that leaves nothing
+    # due exits 0 (test_two_watchers_and_a_cron_run_deliver_2000_records_once_each).
+    assert stopped.code == 3, stopped.stderr
     report = stopped.json()
-    assert report["stores"][STORE]["sent"] == 2 and report["interrupted"] is False
+    assert report["stores"][STORE] == {"sent": 2, "retrying": 0, "failed": 0, "left": 8}
+    assert report["interrupted"] is False and report["ok"] is False
     in_flight = set(gate.held)
     assert hook.delivered() == in_flight, "the in-flight sends did not finish, or it kept claiming"
     rows = stack_rows(db_file)

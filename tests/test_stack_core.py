@@ -15,7 +15,7 @@ from statusctl.core import stack
 from statusctl.core.db import Database
 from statusctl.core.errors import InputError, NotFound
 
-from .stackhelpers import STORE, fill, history_rows, query, setup_db, stack_rows
+from .stackhelpers import STORE, fill, history_rows, opened, query, setup_db, stack_rows
 
 URL = "http://127.0.0.1:9/hooks/status"  # never contacted by these tests
 LEASE = 120.0
@@ -24,10 +24,7 @@ SCHEDULE = (10.0, 60.0, 300.0)
 
 @pytest.fixture
 def db(db_file: Path) -> Iterator[Database]:
-    setup_db(db_file, {STORE: URL, "other": URL})
-    d = Database.open(db_file)
-    yield d
-    d.close()
+    yield from opened(db_file, {STORE: URL, "other": URL})
 
 
 def later() -> float:
@@ -42,10 +39,10 @@ def claim(db: Database, owner: str = "A", limit: int = 100, *, now: float, **kw:
 
 
 def settle(db: Database, *outcomes: stack.Outcome, owner: str = "A", now: float, max_attempts: int = 8,
-           rng: random.Random | None = None) -> None:
+           rng: random.Random | None = None) -> list[stack.Outcome]:
     with db.tx() as conn:
-        stack.settle(conn, list(outcomes), owner, now=now, max_attempts=max_attempts, schedule=SCHEDULE,
-                     rng=rng or random.Random(7))
+        return stack.settle(conn, list(outcomes), owner, now=now, max_attempts=max_attempts, schedule=SCHEDULE,
+                            rng=rng or random.Random(7))
 
 
 def release(db: Database, owner: str, seqs: list[int]) -> None:
@@ -102,15 +99,13 @@ def test_two_claimers_split_the_due_orders(db, db_file):
     assert claim(db, "C", now=now) == []
 
 
-def test_claim_honours_limit_store_and_skipped_orders(db, db_file):
+def test_claim_honours_limit_store_and_skipped_destinations(db, db_file):
     mine = fill(db_file, records=3, orders=3, store=STORE, prefix="H")
     other = fill(db_file, records=2, orders=2, store="other", prefix="X")
     now = later()
     assert [c.order_number for c in claim(db, limit=1, now=now, stores=["other"])] == ["X00000"]
-    skip = {int(query(db_file, "SELECT id FROM orders WHERE number = 'H00001'")[0]["id"])}
-    got = claim(db, now=now, stores=[STORE], skip_orders=skip)
-    assert sorted(c.uid for c in got) == sorted([mine["H00000"][0], mine["H00002"][0]])
-    assert [c.uid for c in claim(db, now=now)] == [mine["H00001"][0], other["X00001"][0]]
+    assert [c.uid for c in claim(db, now=now, skip_destinations=[STORE])] == [other["X00001"][0]]
+    assert sorted(c.uid for c in claim(db, now=now)) == sorted(uids[0] for uids in mine.values())
 
 
 def test_a_record_is_not_claimed_before_its_next_attempt(db, db_file):
@@ -199,8 +194,9 @@ def test_attempts_exhausted_fail_the_record_with_the_reason(db, db_file):
     for _ in range(3):
         (c,) = claim(db, now=now)
         outcome = stack.Outcome(c, "retry", status=500, reason="HTTP 500", answer="oops")
-        settle(db, outcome, now=now, max_attempts=3)
-        kinds.append(outcome.kind)
+        (written,) = settle(db, outcome, now=now, max_attempts=3)
+        assert (outcome.kind, outcome.reason) == ("retry", "HTTP 500"), "settle changed its input"
+        kinds.append(written.kind)
         now += 400
     assert kinds == ["retry", "retry", "failed"], "the caller's tally must see the give-up as a failure"
     r = row(db_file, uid)

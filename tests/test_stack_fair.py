@@ -212,7 +212,7 @@ def test_status_from_the_counters_equals_counting_every_row(db, db_file, monkeyp
         settle(db, *[stack.Outcome(c, rng.choice(["ok", "retry", "failed"]), status=500) for c in picks], now=now)
         if rng.random() < 0.3:
             stack.drop(db, [], failed=True, now=now)
-    monkeypatch.setattr(stack.time, "time", lambda: now + 5)
+    monkeypatch.setattr(time, "time", lambda: now + 5)
     counted = {s["store"]: {k: s[k] for k in ("queued", "due", "held", "retrying", "sending", "failed")}
                for s in stack.status(db)["stores"]}
     assert counted == brute_force_status(db, now + 5)

@@ -128,3 +128,38 @@ def test_the_cli_modules_do_not_import_rich():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'httpx')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_last_errors_show_a_send_that_was_no_attempt_as_not_counted(db_file: Path):
+    """A network failure while the store is paused is written as a retry that counts no attempt:
+    not as "retry (try 1)" beside the record's real first try."""
+    from statusctl.core import health, stack
+    from statusctl.core.db import Database
+
+    from .stackhelpers import fill, setup_db
+
+    setup_db(db_file, {"web": "http://127.0.0.1:9/hooks/status"})
+    fill(db_file, records=2, orders=2, store="web")
+    db = Database.open(db_file)
+    now = time.time()
+    try:
+        with db.tx() as conn:
+            counted, paused = stack.claim(conn, "A", 2, 120.0, now=now)
+
+        def fails(c: stack.Claimed) -> None:
+            with db.tx() as conn:
+                stack.settle(conn, [stack.Outcome(c, "retry", reason="timed out (ConnectTimeout)", transport=True)],
+                             "A", now=now, max_attempts=8, schedule=(60.0,))
+
+        fails(counted)
+        with db.tx() as conn:
+            for _ in range(health.BREAKER_FAILURES):
+                health.note_transport_failure(conn, "web", "timed out (ConnectTimeout)", now=now, schedule=(60.0,))
+        fails(paused)
+        errors = last_errors(db)
+        frame = _text(render(snapshot(db), "shop.db", interval=1.0), width=120)
+    finally:
+        db.close()
+    assert [(e["uid"], e["counted"]) for e in errors] == [(paused.uid, False), (counted.uid, True)]
+    rows = [line for line in frame.splitlines() if "ConnectTimeout" in line and "O0000" in line]
+    assert len(rows) == 2 and "not counted" in rows[0] and "retry (try 1)" in rows[1], frame

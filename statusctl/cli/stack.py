@@ -215,7 +215,8 @@ def run(
 ) -> None:
     """Send what is due (once, for cron) or keep sending (--watch).
 
-    Exit 0 when done, 3 when records remain failed or not delivered; a run cut
+    Exit 0 when done, 3 when records remain failed or not delivered (also when a
+    watcher's first signal stops it with records of its stores still due); a run cut
     short by a signal (a one-shot run's SIGINT/SIGTERM, a watcher's second one,
     or a stop while the database could not be written) exits 130 (SIGINT) or
     143 (SIGTERM), and its --json says "ok": false. A watcher's first signal is
@@ -262,6 +263,8 @@ def _summary(report: DrainReport, signum: int | None) -> None:
     if retrying:
         say(f"{retrying} record(s) not delivered yet will be retried (StackRetrySchedule): "
             "`statusctl stack list` shows why.")
+    if report.due_left:
+        say(f"{report.due_left} record(s) were due when the watcher stopped: the next run sends them.")
     if report.failed_on_stack:
         say(f"{report.failed_on_stack} failed record(s) on the stack: `statusctl stack list --failed` shows why.")
     for name, reason in sorted(report.misconfigured.items()):

@@ -199,7 +199,8 @@ def _errors(snap: Snapshot, width: int | None) -> RenderableType:
     rows = [{
         "at": time.strftime("%H:%M:%S", time.localtime(r["at"])), "store": printable(r["destination"]),
         "order": printable(r["order_number"]),
-        "outcome": "failed" if r["outcome"] == "failed" else f"retry (try {r['attempt']})",
+        "outcome": "failed" if r["outcome"] == "failed" else f"retry (try {r['attempt']})" if r["counted"]
+        else "not counted",
         "status": "–" if r["status"] is None else str(r["status"]), "reason": printable(r["reason"] or ""),
     } for r in snap.errors]
     widths = {c: max([len(c), *(len(row[c]) for row in rows)]) for c in ("at", "store", "order", "outcome", "status")}

@@ -1,7 +1,7 @@
 """Claiming: which due records a controller leases next, shared fairly among destinations.
 
 Only an order's head (its lowest-seq record) may be claimed; `stack_heads` holds
-the heads (kept by triggers, see migration 0003), so a claim reads only heads,
+the heads (kept by triggers, see migration 0004), so a claim reads only heads,
 however many records wait behind failed or retrying ones. Free slots are shared
 among the destinations with due heads: each slot goes to the destination with
 the fewest records under a live lease (over every controller), soonest due first
@@ -13,7 +13,8 @@ A record whose sends were cut short `POISON_CUTS` times in a row (its controller
 died or lost the lease before an outcome) is failed here instead of claimed again:
 it may be what kills the controllers.
 
-On PostgreSQL the same claim reads the heads table `FOR UPDATE SKIP LOCKED`.
+The claim runs inside SQLite's BEGIN IMMEDIATE (one writer at a time); a
+PostgreSQL backend would read the heads table `FOR UPDATE SKIP LOCKED` instead.
 """
 
 from __future__ import annotations
@@ -95,19 +96,19 @@ def _rooms(
     return rooms, states
 
 
-def _heads(conn: sqlite3.Connection, dest: str, now: float, count: int) -> list[tuple[int, int, float]]:
-    """Up to `count` claimable heads of a destination, (seq, order_id, next_attempt), soonest due first."""
+def _heads(conn: sqlite3.Connection, dest: str, now: float, count: int) -> list[tuple[int, float]]:
+    """Up to `count` claimable heads of a destination, (seq, next_attempt), soonest due first."""
     return [
-        (int(s), int(o), float(n))
-        for s, o, n in conn.execute(
-            "SELECT seq, order_id, next_attempt FROM stack_heads WHERE destination = ? AND state = 'queued' "
+        (int(s), float(n))
+        for s, n in conn.execute(
+            "SELECT seq, next_attempt FROM stack_heads WHERE destination = ? AND state = 'queued' "
             "AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt, seq LIMIT ?",
             (dest, now, now, count),
         )
     ]
 
 
-def share(rooms: list[_Room], candidates: dict[str, deque[tuple[int, int, float]]], levels: dict[str, int],
+def share(rooms: list[_Room], candidates: dict[str, deque[tuple[int, float]]], levels: dict[str, int],
           limit: int) -> dict[str, list[int]]:
     """Give `limit` slots one at a time to the destination with the fewest live leases (then the soonest due)."""
     taken: dict[str, list[int]] = {r.destination: [] for r in rooms}
@@ -117,7 +118,7 @@ def share(rooms: list[_Room], candidates: dict[str, deque[tuple[int, int, float]
         open_ = [d for d, q in candidates.items() if q and len(taken[d]) < caps[d]]
         if not open_:
             break
-        best = min(open_, key=lambda d: (level.get(d, 0), candidates[d][0][2], candidates[d][0][0]))
+        best = min(open_, key=lambda d: (level.get(d, 0), candidates[d][0][1], candidates[d][0][0]))
         taken[best].append(candidates[best].popleft()[0])
         level[best] = level.get(best, 0) + 1
     return {d: seqs for d, seqs in taken.items() if seqs}
@@ -151,7 +152,6 @@ def claim(
     *,
     now: float,
     stores: list[str] | None = None,
-    skip_orders: set[int] | frozenset[int] = frozenset(),
     skip_destinations: Iterable[str] = (),
     store_limits: dict[str, limits.Limits] | None = None,
 ) -> list[Claimed]:
@@ -164,11 +164,7 @@ def claim(
         return []
     rooms, _ = _rooms(conn, _destinations(conn, stores, skip_destinations), now=now, store_limits=store_limits)
     rooms = [r for r in rooms if r.cap > 0]
-    candidates = {
-        r.destination: deque(h for h in _heads(conn, r.destination, now, min(r.cap, limit) + len(skip_orders))
-                             if h[1] not in skip_orders)
-        for r in rooms
-    }
+    candidates = {r.destination: deque(_heads(conn, r.destination, now, min(r.cap, limit))) for r in rooms}
     plan = share(rooms, candidates, live_leases(conn, now), limit)
     chosen = [s for seqs in plan.values() for s in seqs]
     if not chosen:

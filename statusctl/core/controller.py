@@ -17,79 +17,26 @@ import logging
 import os
 import random
 import socket
-import sqlite3
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statusctl.core import health, limits, retention, stack
+from statusctl.core import health, retention, stack
 from statusctl.core.db import LOCK_SLICE_S, Database
+from statusctl.core.destinations import Destinations
+from statusctl.core.drainreport import DrainReport, Progress, StoreTally
 from statusctl.core.errors import DatabaseError, DatabaseReplaced, DiskFull, StatusctlError
 from statusctl.core.settings import StackSettings, stack_settings
-from statusctl.core.stores import get_store
+
+__all__ = ["Controller", "DrainReport", "StoreTally", "drain"]  # the report lives in statusctl.core.drainreport
 
 log = logging.getLogger("statusctl.controller")
 HEARTBEAT_S = 2.0
-STALE_AFTER_S = 30.0
 ONE_SHOT_WAIT_S = 1.0
 POOL_SIZE = 4  # connections per HTTP client
 STOP_GRACE_S = 3.0  # after a stop, how long a lock wait may still go on before its outcomes are given up
-CONFIG_RECHECK_S = 30.0  # how long a store this controller cannot use (a missing secret variable) is left alone
 PRUNE_EVERY_S = 60.0  # a watcher prunes history older than StackHistoryDays this often, in small batches
-
-
-@dataclass
-class StoreTally:
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    left: int = 0
-
-
-@dataclass
-class DrainReport:
-    stores: dict[str, StoreTally] = field(default_factory=dict)
-    attempts: int = 0
-    failed_on_stack: int = 0
-    interrupted: bool = False
-    misconfigured: dict[str, str] = field(default_factory=dict)  # store -> why this controller cannot use it
-    paused: dict[str, str] = field(default_factory=dict)  # store with records left -> why it is paused
-
-    def tally(self, store: str) -> StoreTally:
-        return self.stores.setdefault(store, StoreTally())
-
-    @property
-    def sent(self) -> int:
-        return sum(t.sent for t in self.stores.values())
-
-    @property
-    def problems(self) -> bool:
-        """Failed records on the stack, records this run tried that wait for a retry, records an
-        interrupted run left, or records waiting for a store this run cannot use or that is paused.
-
-        What the stack holds at the end counts, not what happened on the way: a
-        watcher's record that failed and was retried and delivered since is no problem.
-        """
-        return self.failed_on_stack > 0 or bool(self.misconfigured) or bool(self.paused) or any(
-            t.retrying or (self.interrupted and t.left) for t in self.stores.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "stores": {name: vars(t) for name, t in sorted(self.stores.items())},
-            "sent": self.sent,
-            "attempts": self.attempts,
-            "failed_on_stack": self.failed_on_stack,
-            "interrupted": self.interrupted,
-            "misconfigured": dict(sorted(self.misconfigured.items())),
-            "paused": self.paused,
-            "ok": not self.problems,
-        }
-
-
-Progress = Callable[[DrainReport], None]
 
 
 class Controller:
@@ -131,17 +78,10 @@ class Controller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._trouble_delay = 0.0
         self._wake = asyncio.Event()
-        self._targets: dict[tuple[str, int], Any] = {}
-        self._contexts: dict[str, Any] = {}
-        self._mappings: dict[str, dict[str, str]] = {}
-        self._config_version = -1
-        self._limits: dict[str, limits.Limits] = {}
-        self._pacers: dict[str, limits.Pacer] = {}
-        self._unusable: dict[str, float] = {}  # destination -> monotonic time it was found unusable
-        self._health_notes: list[tuple[str, str | None]] = []  # (destination, reason or None: usable) to write
         self._last_prune = -PRUNE_EVERY_S
+        self.dests = Destinations(self.db, self.owner)
         with self.db.reading() as conn:
-            self._reload_config(conn)
+            self.dests.reload(conn)
         self._retrying: dict[str, str] = {}  # uid -> destination, last outcome this run was retry
 
     def stop(self, *, now: bool = False) -> None:
@@ -165,28 +105,13 @@ class Controller:
     def _cap_lock_wait(self, seconds: float) -> None:
         self.db.lock_wait = min(self.db.lock_wait if self.db.lock_wait is not None else seconds, seconds)
 
-    def _reload_config(self, conn: sqlite3.Connection) -> None:
-        """When stores or label mappings changed (a counter kept by triggers), build adapters afresh.
-
-        A watcher runs for weeks: after `labels add --map` or a store's
-        re-creation, `stack retry` must find the new settings in use.
-        """
-        version = stack.config_version(conn)
-        if version != self._config_version:
-            self._config_version = version
-            self._mappings = stack.label_mappings(conn)
-            self._limits = limits.read_all(conn)
-            self._pacers.clear()
-            self._contexts.clear()
-            self._targets.clear()
-            self._unusable.clear()
-
     # -- registration --------------------------------------------------------
 
     def _register(self) -> None:
         with self.db.tx() as conn:
             stack.register_controller(conn, self.owner, os.getpid(), socket.gethostname(),
                                       "watch" if self.watch else "run", now=time.time())
+        self.dests.check_notes_of_others()
 
     def _heartbeat(self, sending: list[int]) -> None:
         """Say we are alive, keep the leases of the records we are sending, notice new settings.
@@ -198,6 +123,7 @@ class Controller:
             now = time.time()  # after the lock: the wait for it must not shorten the leases
             stack.beat(conn, self.owner, self.report.sent, now=now)
             stack.renew(conn, self.owner, sending, now + self.settings.lease_seconds)
+        self.dests.check_notes_of_others()
         self._maybe_prune()
 
     def _maybe_prune(self) -> None:
@@ -212,33 +138,6 @@ class Controller:
 
     # -- sending -------------------------------------------------------------
 
-    def _target(self, client: Any, destination: str) -> Any:
-        """The adapter for a destination on this client (ConfigError if the store cannot be used).
-
-        Adapters of one destination share one Context, so a rate-limit hold
-        noted by one applies to all.
-        """
-        key = (destination, id(client))
-        if key not in self._targets:
-            from statusctl.carts.base import Context, adapter_class
-
-            ctx = self._contexts.get(destination)
-            if ctx is None:
-                try:
-                    store = get_store(self.db, destination)
-                    ctx = Context(store, store.resolve_secrets(), self._mappings)
-                except StatusctlError as exc:
-                    ctx = exc
-                self._contexts[destination] = ctx
-                self._health_notes.append((destination, str(ctx) if isinstance(ctx, StatusctlError) else None))
-            if isinstance(ctx, StatusctlError):
-                raise ctx
-            rate = self._limits.get(destination, limits.DEFAULT).rate
-            if rate:  # every request of this store's adapters waits for its turn at the store's rate
-                client = limits.PacedClient(client, self._pacers.setdefault(destination, limits.Pacer(rate)))
-            self._targets[key] = adapter_class(ctx.store.cart)(client, ctx)
-        return self._targets[key]
-
     async def _send(self, client: Any, claimed: stack.Claimed) -> stack.Outcome:
         import httpx
 
@@ -250,11 +149,11 @@ class Controller:
             return stack.Outcome(claimed, kind, duration_ms=int((time.monotonic() - started) * 1000), **kw)
 
         try:
-            adapter = self._target(client, claimed.destination)
+            adapter = self.dests.target(client, claimed.destination)
         except StatusctlError as exc:
             # This machine cannot use the store (a --secret-env variable it lacks): the records
             # wait, uncounted, and `stack status` says why; the cart never refused anything.
-            self._unusable[claimed.destination] = time.monotonic()
+            self.dests.found_unusable(claimed.destination)
             self.report.misconfigured[claimed.destination] = str(exc)
             return done("wait", reason=str(exc))
         ctx = adapter.ctx
@@ -291,34 +190,14 @@ class Controller:
             # Read the clock once the lock is ours: a lease measured from before a long wait for
             # the lock would be partly (or wholly) spent when it is granted.
             now = time.time()
-            self._reload_config(conn)  # before anything claimed in this turn is sent
-            if outcomes:
-                stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
-                             schedule=s.retry_schedule, rng=self.rng)
-            self._write_health(conn, now)
+            self.dests.reload(conn)  # before anything claimed in this turn is sent
+            written = stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
+                                   schedule=s.retry_schedule, rng=self.rng) if outcomes else []
+            self.dests.write_notes(conn, now, self.report.misconfigured)
             batch = stack.claim(conn, self.owner, room, s.lease_seconds, now=now, stores=self.stores,
-                                skip_destinations=self._skipped(), store_limits=self._limits) if room > 0 else []
-        self._count(outcomes)
+                                skip_destinations=self.dests.skipped(), store_limits=self.dests.limits) if room > 0 else []
+        self._count(written)
         return batch
-
-    def _skipped(self) -> list[str]:
-        """Destinations this controller cannot use now; each is tried again after CONFIG_RECHECK_S."""
-        for dest, since in list(self._unusable.items()):
-            if time.monotonic() - since >= CONFIG_RECHECK_S:
-                del self._unusable[dest]
-                self._contexts.pop(dest, None)
-                self._targets = {k: v for k, v in self._targets.items() if k[0] != dest}
-        return list(self._unusable)
-
-    def _write_health(self, conn: sqlite3.Connection, now: float) -> None:
-        """Tell the other controllers and `stack status` which stores this one can or cannot use."""
-        for dest, reason in self._health_notes:
-            if reason is None:
-                health.clear_misconfigured(conn, dest)
-                self.report.misconfigured.pop(dest, None)
-            else:
-                health.note_misconfigured(conn, dest, reason, self.owner, now=now)
-        self._health_notes.clear()
 
     def _count(self, outcomes: list[stack.Outcome]) -> None:
         if not outcomes:
@@ -451,7 +330,7 @@ class Controller:
         """
         with self.db.reading() as conn:
             soonest = stack.soonest_due(conn, now=time.time(), stores=self.stores,
-                                        skip_destinations=self._skipped(), store_limits=self._limits)
+                                        skip_destinations=self.dests.skipped(), store_limits=self.dests.limits)
         if self.watch:
             return self.poll if soonest is None else max(0.005, min(self.poll, soonest))
         if soonest is not None and soonest <= ONE_SHOT_WAIT_S:
@@ -474,16 +353,19 @@ class Controller:
                 still = stack.still_on_stack(conn, list(self._retrying))
                 left, self.report.failed_on_stack = stack.left_on_stack(conn, self.stores)
                 problems = health.shown_problems(conn, now=time.time())
+                due = stack.due_left(conn, self._mine(left), now=time.time()) if self.watch else {}
             for uid, dest in self._retrying.items():
                 if uid in still:  # not delivered meanwhile by another controller
                     self.report.tally(dest).retrying += 1
             for dest, n in left.items():
-                # An interrupted run names every store it leaves records of (nothing may look done).
-                if dest in self.report.stores or (self.report.interrupted and n and (not self.stores or dest in self.stores)):
+                # An interrupted run names every store it leaves records of, a stopped watcher every
+                # store it leaves due records of (nothing may look done).
+                if dest in self.report.stores or dest in due or (self.report.interrupted and dest in self._mine(left)):
                     self.report.tally(dest).left = n
+            self.report.due_left = sum(due.values())
             # Records left for a store paused by its circuit breaker are a problem of this run too.
             self.report.paused = {d: str(p["pause_reason"]) for d, p in sorted(problems.items())
-                                  if p["paused"] and left.get(d) and (not self.stores or d in self.stores)}
+                                  if p["paused"] and d in self._mine(left)}
             if not self._replaced:  # not one more write into a file that is no longer the database
                 self._unregister()
         except DatabaseError as exc:
@@ -492,6 +374,11 @@ class Controller:
             log.warning("%s", exc)
         finally:
             self.db.close()
+
+
+    def _mine(self, left: dict[str, int]) -> dict[str, int]:
+        """The destinations of `left` this controller drains (its --store ones, or all) that have records."""
+        return {d: n for d, n in left.items() if n and (not self.stores or d in self.stores)}
 
 
 class _GiveUp(Exception):

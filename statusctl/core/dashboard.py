@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statusctl.core.db import Database
-from statusctl.core.stack import status
+from statusctl.core.stack import NOT_COUNTED, status
 
 
 @dataclass
@@ -75,13 +75,17 @@ def send_rate(db: Database, *, now: float, window: float = 300.0, bucket: float 
 
 
 def last_errors(db: Database, limit: int = 6) -> list[dict[str, Any]]:
-    """The latest attempts that did not end OK (to retry, or failed), newest first, with their reason."""
+    """The latest attempts that did not end OK (to retry, or failed), newest first, with their reason.
+
+    `counted` is false for a send that was no attempt (a network failure while its store
+    was paused): its `attempt` is the number the next counted attempt will have.
+    """
     rows = db.query(
         "SELECT at, uid, destination, order_number, attempt, outcome, status, reason, answer "
         "FROM stack_history WHERE outcome IN ('retry', 'failed') ORDER BY id DESC LIMIT ?",
         (limit,),
     )
-    return [dict(r) for r in rows]
+    return [{**r, "counted": not (r["reason"] or "").endswith(NOT_COUNTED)} for r in map(dict, rows)]
 
 
 def snapshot(

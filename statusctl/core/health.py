@@ -7,9 +7,15 @@
   any answer from the cart closes the breaker. Sends that fail at the network
   level while the breaker is open do not count as attempts.
 - A misconfiguration a controller met (a `--secret-env` variable it does not
-  have): the records wait; the row says which controller saw it and why, and
-  is cleared when a controller can use the store again.
+  have): the records wait; the row says which controller saw it and why. It is
+  cleared when a controller can use the store, and shown only while the
+  controller that saw it is alive or for `MISCONFIGURED_KEEP_S` after (a cron
+  run's note is seen between its runs; a note of a run that never comes back
+  expires).
 - The rate limiter's next free start (`next_start`, see statusctl.core.limits).
+
+A store's row goes when the store is removed or changed (`forget`): its
+settings are what a pause or a misconfiguration was about.
 
 Every function runs inside the caller's transaction.
 """
@@ -22,6 +28,8 @@ from typing import Any
 
 BREAKER_FAILURES = 5
 LONGEST_PAUSE_S = 300.0
+STALE_AFTER_S = 30.0  # a controller whose heartbeat is older than this is gone (it beats every 2 s at most)
+MISCONFIGURED_KEEP_S = 3600.0  # how long a misconfiguration noted by a controller now gone is still shown
 
 
 @dataclass
@@ -63,6 +71,12 @@ def is_open(conn: sqlite3.Connection, destination: str) -> bool:
 def start_probe(conn: sqlite3.Connection, destination: str, owner: str, until: float) -> None:
     conn.execute("UPDATE store_health SET probe_owner = ?, probe_until = ? WHERE destination = ?",
                  (owner, until, destination))
+
+
+def end_probe(conn: sqlite3.Connection, destination: str, owner: str) -> None:
+    """`owner`'s probe went back without a send (a wait, a lease released): the next claim may probe at once."""
+    conn.execute("UPDATE store_health SET probe_owner = NULL, probe_until = NULL "
+                 "WHERE destination = ? AND probe_owner = ?", (destination, owner))
 
 
 def note_transport_failure(
@@ -115,6 +129,17 @@ def clear_misconfigured(conn: sqlite3.Connection, destination: str) -> None:
     )
 
 
+def misconfigured_notes(conn: sqlite3.Connection) -> dict[str, str]:
+    """destination -> the controller that noted it misconfigured."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT destination, misconfigured_by FROM store_health WHERE misconfigured IS NOT NULL")}
+
+
+def forget(conn: sqlite3.Connection, destination: str) -> None:
+    """Drop what is known about a destination whose store was removed or changed (pause, notes, rate)."""
+    conn.execute("DELETE FROM store_health WHERE destination = ?", (destination,))
+
+
 def take_starts(conn: sqlite3.Connection, destination: str, count: int, rate: float, *, now: float) -> list[float]:
     """Start times for `count` sends at `rate` per second from the destination's next free start."""
     _ensure(conn, destination)
@@ -133,15 +158,25 @@ NO_PROBLEM: dict[str, Any] = {
 
 
 def shown_problems(conn: sqlite3.Connection, *, now: float) -> dict[str, dict[str, Any]]:
-    """destination -> {paused, paused_until, reason, misconfigured, ...} for the destinations that have one."""
+    """destination -> {paused, paused_until, reason, misconfigured, ...} for the destinations that have one.
+
+    A misconfiguration is shown while the controller that noted it is alive, or
+    for MISCONFIGURED_KEEP_S after it was noted (see the module docstring).
+    """
     out: dict[str, dict[str, Any]] = {}
     for r in conn.execute(
-        "SELECT destination, opened, paused_until, reason, since, misconfigured, misconfigured_by, misconfigured_at "
-        "FROM store_health WHERE opened > 0 OR misconfigured IS NOT NULL"
+        "SELECT h.destination, h.opened, h.paused_until, h.reason, h.since, h.misconfigured, h.misconfigured_by, "
+        "h.misconfigured_at, h.misconfigured_at >= ? OR EXISTS (SELECT 1 FROM controllers c "
+        "WHERE c.id = h.misconfigured_by AND c.heartbeat >= ?) FROM store_health h "
+        "WHERE h.opened > 0 OR h.misconfigured IS NOT NULL", (now - MISCONFIGURED_KEEP_S, now - STALE_AFTER_S)
     ):
+        shown = r[5] is not None and bool(r[8])
+        if not (r[1] or shown):
+            continue
         out[r[0]] = {
             "paused": bool(r[1]), "paused_until": r[2] if r[1] else None, "pause_reason": r[3] if r[1] else None,
             "paused_since": r[4] if r[1] else None,
-            "misconfigured": r[5], "misconfigured_by": r[6], "misconfigured_at": r[7],
+            **({"misconfigured": r[5], "misconfigured_by": r[6], "misconfigured_at": r[7]} if shown else {
+                "misconfigured": None, "misconfigured_by": None, "misconfigured_at": None}),
         }
     return out

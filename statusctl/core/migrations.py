@@ -248,3 +248,16 @@ END;
 """
 
 MIGRATIONS.append(("0004_fair_stack", _FAIR_STACK))
+
+# Issue 12, after 0004: the head triggers follow updates of a record's state, due time, lease and
+# queue time, not of its order, destination or seq. Nothing moves a record today; one moved would
+# get no head (never claimed) or a wrong destination count, so such an update is refused.
+_STACK_KEYS_FIXED = """
+CREATE TRIGGER stack_keys_fixed BEFORE UPDATE OF order_id, destination, seq ON stack
+WHEN new.order_id IS NOT old.order_id OR new.destination IS NOT old.destination OR new.seq IS NOT old.seq
+BEGIN
+    SELECT RAISE(ABORT, 'a record on the stack keeps its order, destination and seq: queue a new record instead');
+END;
+"""
+
+MIGRATIONS.append(("0005_stack_keys_fixed", _STACK_KEYS_FIXED))

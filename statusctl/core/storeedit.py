@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from statusctl.core import health
 from statusctl.core.db import Database
 from statusctl.core.errors import ConfigError, InputError, NotFound, shown
 from statusctl.core.stores import Store, _pairs, build_store, get_store
@@ -34,6 +35,7 @@ def update_store(conn: sqlite3.Connection, store: Store) -> None:
     )
     if cur.rowcount != 1:
         raise NotFound(f"Unknown store {shown(store.name)}; `statusctl stores list` shows them.")
+    health.forget(conn, store.name)  # a pause or misconfiguration was about the old settings
 
 
 def what_changed(old: Store, new: Store) -> list[str]:

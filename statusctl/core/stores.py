@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from statusctl.carts.matrix import CART_TYPES, COMMON_OPTIONS, CartType
-from statusctl.core import limits
+from statusctl.core import health, limits
 from statusctl.core.db import Database
 from statusctl.core.errors import ConfigError, InputError, NotFound, shown
 from statusctl.core.labels import Label, unmapped_labels
@@ -288,6 +288,7 @@ def remove_store(db: Database, name: str) -> None:
                              "drain or drop them first.")
         conn.execute("DELETE FROM stores WHERE name = ?", (store.name,))
         conn.execute("DELETE FROM meta WHERE key = ? AND value = ?", (OSS_KEY, store.name))
+        health.forget(conn, store.name)
 
 
 def check_oss_store(store: Store) -> None:

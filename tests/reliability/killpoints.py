@@ -64,12 +64,13 @@ def arm(moment: str, nth: int) -> None:
     elif moment in ("in-settle", "commit-race"):
         settle = stack.settle
 
-        def _settle(conn: Any, outcomes: list[Any], owner: str, **kw: Any) -> None:
-            settle(conn, outcomes, owner, **kw)
+        def _settle(conn: Any, outcomes: list[Any], owner: str, **kw: Any) -> list[Any]:
+            written = settle(conn, outcomes, owner, **kw)
             if any(o.kind == "ok" for o in outcomes) and due():
                 if moment == "in-settle":
                     _die()
                 threading.Timer(random.uniform(0.0, 0.0008), _die).start()
+            return written
 
         stack.settle = _settle
     else:

@@ -268,9 +268,9 @@ class StackMachine(RuleBasedStateMachine):
             outcomes.append(stack.Outcome(held.claimed, kind, status=status, reason=reason,
                                           answer=f"answer to {held.claimed.uid}", retry_after=retry_after))
         with self.dbs[owner].tx() as conn:
-            stack.settle(conn, outcomes, owner, now=self.now, max_attempts=MAX_ATTEMPTS, schedule=SCHEDULE,
-                         rng=self.jitter)  # type: ignore[arg-type]
-        for (held, asked, retry_after), outcome in zip(picks, outcomes, strict=True):
+            written = stack.settle(conn, outcomes, owner, now=self.now, max_attempts=MAX_ATTEMPTS,
+                                   schedule=SCHEDULE, rng=self.jitter)  # type: ignore[arg-type]
+        for (held, asked, retry_after), outcome in zip(picks, written, strict=True):
             c = held.claimed
             kind = asked
             self.held[owner].remove(held)

@@ -205,7 +205,8 @@ def test_sigterm_stops_a_watcher_within_seconds_on_a_full_disk(tmp_path: Path, m
             finally:
                 if watcher.poll() is None:
                     watcher.kill()
-            assert ran.code in (0, 128 + signal.SIGTERM), ran.stderr
+            # Records are left: exit 3 after a normal stop, 143 when the stop could not write its outcomes.
+            assert ran.code in (3, 128 + signal.SIGTERM), ran.stderr
             warnings_only(ran.stderr)
             filler.unlink()
             drain_everything(db, hook, uids)
