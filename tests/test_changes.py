@@ -249,7 +249,7 @@ def test_shipping_what_is_already_shipped_is_refused():
     cli("ship", "1001")
     before = dump()
     assert "nothing left to ship" in error_of("ship", "1001")
-    assert "0 left to ship" in error_of("ship", "1001", "--item", "MUG-1")
+    assert "Item MUG-1 of order 1001 is already fully shipped." in error_of("ship", "1001", "--item", "MUG-1")
     assert dump() == before
 
 
@@ -519,3 +519,4 @@ def test_command_line_text_has_the_same_limits_as_apply():
         assert flag in error_of(*args)
         assert dump() == before
     cli("ship", "1001", "--tracking", "T" * 100, "--carrier", "C" * 100, "--note", "n" * 2000)
+

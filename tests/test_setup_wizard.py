@@ -191,7 +191,7 @@ def test_an_environment_variable_can_hold_a_secret(woo: FakeServer, monkeypatch:
         "woocommerce", "", woo.base_url, "WC_KEY", "WC_SECRET", "pigeon", "note", "", "", "y",
     ))
     assert "tracking='pigeon' must be extension or note" in out  # a bad option value is asked again
-    assert "Test OK: WooCommerce REST wc/v3: 1 orders visible" in out
+    assert "Test OK: WooCommerce REST wc/v3: 1 order visible" in out
     store = cli_json("stores", "show", "woocommerce")
     assert store["secrets"] == {"key": "env:WC_KEY", "secret": "env:WC_SECRET"}
     assert store["options"] == {"tracking": "note"}

@@ -36,6 +36,7 @@ from statusctl.carts.restutil import (
 )
 from statusctl.core import mapvalues
 from statusctl.core.carriers import carrier
+from statusctl.core.display import plural
 from statusctl.core.record import PackageItem, PackagePart
 
 MAX_TRACKING = 50  # the API's limit on tracking_number
@@ -132,7 +133,7 @@ class BigCommerceAdapter(RestAdapter):
     async def check(self) -> str:
         counts = await self.call("GET", "/orders/count", "count orders")
         count = counts.get("count", "?") if isinstance(counts, dict) else "?"
-        return f"BigCommerce v2: {count} orders visible"
+        return f"BigCommerce v2: {plural(count, 'order')} visible"
 
 
 def _product_id(oid: str, item: PackageItem, products: list[dict[str, Any]]) -> int:

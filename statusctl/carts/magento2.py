@@ -45,6 +45,7 @@ from statusctl.carts.restutil import (
 )
 from statusctl.core import mapvalues
 from statusctl.core.carriers import carrier
+from statusctl.core.display import plural
 from statusctl.core.record import ItemPart, PackageItem, Payload
 
 NO_SHIPMENT = "does not allow a shipment"
@@ -193,7 +194,7 @@ class Magento2Adapter(RestAdapter):
     async def check(self) -> str:
         found = await self.call("GET", "/orders", "list orders", params={"searchCriteria[pageSize]": "1"})
         total = found.get("total_count", "?") if isinstance(found, dict) else "?"
-        return f"Magento REST V1 ({self.ctx.store.option('store_code', 'default')}): {total} orders visible"
+        return f"Magento REST V1 ({self.ctx.store.option('store_code', 'default')}): {plural(total, 'order')} visible"
 
 
 def render(message: str, parameters: Any) -> str:

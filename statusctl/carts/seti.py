@@ -46,6 +46,7 @@ import httpx
 from statusctl import __version__
 from statusctl.carts import xmlsafe
 from statusctl.carts.base import Adapter, Record, Rejected
+from statusctl.core.display import plural
 from statusctl.core.record import ItemPart, PackagePart, Payload
 
 OMVERSION = f"statusctl-{__version__}"
@@ -317,7 +318,7 @@ class SetiAdapter(Adapter):
         text = (await self.post(form)).text
         answer = parse_answer(text)
         if answer is not None and "ordercount" in answer.fields:
-            return f"credentials accepted; the cart script reports {answer.fields['ordercount']} orders"
+            return f"credentials accepted; the cart script reports {plural(answer.fields['ordercount'], 'order')}"
         error = script_error(text)
         if error is not None:
             raise self.refuse(f"The cart script refused the order count: {error}", text)

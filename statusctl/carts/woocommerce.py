@@ -45,6 +45,7 @@ from statusctl.carts.restutil import (
     tracking_line,
 )
 from statusctl.core import mapvalues
+from statusctl.core.display import plural
 from statusctl.core.record import PackagePart
 
 WC = "/wp-json/wc/v3"
@@ -159,7 +160,7 @@ class WooCommerceAdapter(RestAdapter):
         if not isinstance(orders, list):
             raise Rejected("list orders: WooCommerce did not answer with a list; is the store URL right?")
         total = response.headers.get("x-wp-total", "?")
-        seen = f"WooCommerce REST wc/v3: {total} orders visible"
+        seen = f"WooCommerce REST wc/v3: {plural(total, 'order')} visible"
         if self.uses_extension:
             listed = orders[0].get("id") if orders and isinstance(orders[0], dict) else None
             try:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from statusctl.core.display import plural  # noqa: F401  (re-exported: the commands use it from here)
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -162,11 +164,6 @@ def notes(lines: Iterable[str]) -> None:
 def say(message: str) -> None:
     """A line for people, on stdout: escaped, wrapped at spaces, a long word (a URL) never cut."""
     notes([message])
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """`1 row`, `2 rows` (`many` for a word whose plural is not word + 's')."""
-    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 def confirm(question: str, yes: bool, what: str) -> None:

@@ -42,9 +42,17 @@ class Prompter:
         """Prompt until `check(answer)` accepts it (its result is returned); errors are said and asked again."""
         from statusctl.core.errors import StatusctlError
 
+        import sys
+        import warnings
+
         while True:
-            answer: str = typer.prompt(question, default=default, hide_input=hide,
-                                       show_default=bool(default) and not hide)
+            with warnings.catch_warnings():
+                # Answers piped in (a script, a test) cannot be hidden; getpass would say so with
+                # a Python warning and its source path at every secret.
+                if not sys.stdin.isatty():
+                    warnings.simplefilter("ignore")
+                answer: str = typer.prompt(question, default=default, hide_input=hide,
+                                           show_default=bool(default) and not hide)
             if check is None:
                 return answer
             try:

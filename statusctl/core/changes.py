@@ -107,6 +107,8 @@ class ChangeSession:
                 if item.cancelled:
                     raise InputError(f"Item {sku} of order {number} is cancelled and cannot be shipped.")
                 left = item.remaining
+                if left == 0:
+                    raise InputError(f"Item {sku} of order {number} is already fully shipped.")
                 amount = left if qty is None else qty
                 if amount > left or amount <= 0:
                     raise InputError(

@@ -53,3 +53,9 @@ def json_safe(document: str) -> str:
     They can only stand inside strings, where the escape means exactly the character.
     """
     return _OTHERS_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
+
+
+def plural(count: object, word: str, many: str | None = None) -> str:
+    """`1 row`, `2 rows` (`many` for a word whose plural is not word + 's'); a count a cart gave as text
+    (or `?` when it gave none) reads the same way."""
+    return f"{count} {word if str(count).strip() == '1' else many or word + 's'}"

@@ -232,7 +232,7 @@ def test_bad_token_is_permanent(server: FakeServer) -> None:
 
 
 def test_check_counts_orders(server: FakeServer) -> None:
-    assert check(make_store(server.base_url), secrets()) == "BigCommerce v2: 1 orders visible"
+    assert check(make_store(server.base_url), secrets()) == "BigCommerce v2: 1 order visible"
     with pytest.raises(Rejected):
         check(make_store(server.base_url, good=False), secrets(False))
 
@@ -243,7 +243,7 @@ def test_the_documented_store_lines_work(server: FakeServer) -> None:
     cli(*add, env=env)
     assert test == ["stores", "test", add[2]]
     cli(*local_copy(add, f"{server.base_url}/stores/abc123"), env=env)
-    assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: BigCommerce v2: 1 orders visible"
+    assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: BigCommerce v2: 1 order visible"
 
 
 @pytest.mark.parametrize("line", ["²", "x1"])

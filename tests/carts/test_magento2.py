@@ -212,7 +212,7 @@ def test_render() -> None:
 
 
 def test_check_lists_one_order(server: FakeServer) -> None:
-    assert check(make_store(server.base_url), secrets()) == "Magento REST V1 (default): 1 orders visible"
+    assert check(make_store(server.base_url), secrets()) == "Magento REST V1 (default): 1 order visible"
     assert server.requests[0].query["searchCriteria[pageSize]"] == ["1"]
     with pytest.raises(Rejected):
         check(make_store(server.base_url, good=False), secrets(False))
@@ -224,7 +224,7 @@ def test_the_documented_store_lines_work(server: FakeServer) -> None:
     cli(*add, env=env)
     assert test == ["stores", "test", add[2]]
     cli(*local_copy(add, server.base_url), env=env)
-    assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: Magento REST V1 (default): 1 orders visible"
+    assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: Magento REST V1 (default): 1 order visible"
 
 
 @pytest.mark.parametrize("value", ["comment:any text at all", "comment:", "hold:pending"])

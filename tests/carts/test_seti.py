@@ -396,7 +396,7 @@ def test_check_asks_for_the_order_count(served):
     fake, server = served
     send(server.base_url, shipped_payload())
     seen = check(server.base_url)
-    assert "1 orders" in seen
+    assert "1 order" in seen
     form = server.requests[-1].form()
     assert form["setifunction"] == "ordercount"
     assert (form["lastorder"], form["lastdate"]) == ("all", "all")

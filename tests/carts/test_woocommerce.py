@@ -200,7 +200,7 @@ def test_html_instead_of_json_is_a_wrong_url(server: FakeServer) -> None:
 
 
 def test_check_reads_orders(server: FakeServer) -> None:
-    assert check(make_store(server.base_url), secrets()) == "WooCommerce REST wc/v3: 1 orders visible"
+    assert check(make_store(server.base_url), secrets()) == "WooCommerce REST wc/v3: 1 order visible"
     assert server.requests[0].query["per_page"] == ["1"]
     with pytest.raises(Rejected):
         check(make_store(server.base_url, good=False), secrets(False))
@@ -212,7 +212,7 @@ def test_the_documented_store_lines_work(server: FakeServer) -> None:
     cli(*add, env=env)
     assert test == ["stores", "test", add[2]]
     cli(*local_copy(add, server.base_url), env=env)
-    assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: WooCommerce REST wc/v3: 1 orders visible; Shipment Tracking extension present"
+    assert cli("stores", "test", "local", env=env).stdout.strip() == "OK: WooCommerce REST wc/v3: 1 order visible; Shipment Tracking extension present"
 
 
 @pytest.mark.parametrize("value", ["Completed", "ready for pickup", "x" * 21])
