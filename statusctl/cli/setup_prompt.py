@@ -40,10 +40,10 @@ class Prompter:
 
     def ask(self, question: str, *, default: str | None = None, hide: bool = False, check: Any = None) -> Any:
         """Prompt until `check(answer)` accepts it (its result is returned); errors are said and asked again."""
-        from statusctl.core.errors import StatusctlError
-
         import sys
         import warnings
+
+        from statusctl.core.errors import StatusctlError
 
         while True:
             with warnings.catch_warnings():
