@@ -11,7 +11,7 @@ import pytest
 from statusctl.core.errors import InputError
 from statusctl.core.orders import parse_orders
 
-from .helpers import DATA, cli, dump, setup_shop
+from .helpers import DATA, ROOT, cli, dump, setup_shop
 
 # file -> (line, what the message must name: the field, or the column / place for structural errors)
 ORDER_FILES: dict[str, tuple[int, str]] = {
@@ -109,3 +109,22 @@ def test_core_parse_refuses_without_the_database(name: str):
     with pytest.raises(InputError) as info:
         parse_orders(DATA / "orders" / name, None)
     assert f"line {ORDER_FILES[name][0]}" in str(info.value)
+
+
+def test_running_out_of_memory_is_one_sentence_and_writes_nothing(monkeypatch: pytest.MonkeyPatch):
+    # An input within the file limits can still be more than a small machine holds (a 999,999-row
+    # import under `ulimit -v`): the sentence, exit 1 and the rolled-back transaction, never a traceback.
+    from statusctl.core.changedb import Writes
+
+    cli("config", "set", "UseStatusUpdates", "true")
+    before = dump()
+
+    def exhausted(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(Writes, "flush", exhausted)  # inside the transaction, as a big file's rows would be
+    ran = cli("apply", str(ROOT / "examples" / "apply.csv"), code=1)
+    assert ran.stderr.strip() == ("Error: statusctl ran out of memory; nothing was written. Split the input into "
+                                  "smaller files, or run it where more memory is free.")
+    assert "Traceback" not in ran.stdout + ran.stderr
+    assert dump() == before

@@ -326,3 +326,24 @@ def test_run_concurrency_is_checked(db_file, hooked):
     assert cli("stack", "run", "--concurrency", "257").code == 2
     fill(db_file, records=3, orders=3)
     assert cli("stack", "run", "--concurrency", "256", "--json").json()["sent"] == 3
+
+
+def test_history_shows_no_try_number_for_a_send_that_was_no_attempt(db_file):
+    # A network failure while its store was paused is written as a retry that counts nothing.
+    import sqlite3
+
+    from statusctl.core.stack import NOT_COUNTED
+
+    with sqlite3.connect(db_file) as conn:
+        conn.executemany(
+            "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, reason, "
+            "controller) VALUES (?, ?, 'web', 'web', ?, 1, 'retry', ?, 'test')",
+            [(time.time(), "su_aaaaaaaa0001", "1001", "network error: ConnectError" + NOT_COUNTED),
+             (time.time(), "su_bbbbbbbb0002", "1002", "network error: ConnectError")],
+        )
+    cli("stores", "add", "web", "--cart", "none", "--url", "https://shop.example")
+    out = cli("stack", "history").stdout
+    row_1001 = next(line for line in out.splitlines() if "1001" in line and "su_aaaaaaaa" in line)
+    row_1002 = next(line for line in out.splitlines() if "1002" in line and "su_bbbbbbbb" in line)
+    assert "–" in row_1001.split("su_aaaaaaaa")[1].split("retry")[0]
+    assert "1" in row_1002.split("su_bbbbbbbb")[1].split("retry")[0]

@@ -95,6 +95,12 @@ class _Root(TyperGroup):
             raise typer.Exit(DatabaseError.exit_code) from None
         except BrokenPipeError:  # `statusctl stack history | head -1`: the reader has all it wanted
             common.closed_pipe()
+        except MemoryError:
+            # An input within the file limits can still be more than a small machine holds: the
+            # transaction was rolled back on the way out, so nothing was written.
+            _error("Error: statusctl ran out of memory; nothing was written. Split the input into smaller "
+                   "files, or run it where more memory is free.")
+            raise typer.Exit(ExitCode.ERROR) from None
         except OSError as exc:
             if exc.errno == 28:
                 common.warn("Error: the disk is full; nothing more was written.")

@@ -146,7 +146,7 @@ def history(
     """Every delivery attempt: time, store, order, outcome, status, answer, duration."""
     from statusctl.core.listing import cut_note, history_page
     from statusctl.core.retention import reach
-    from statusctl.core.stack import short_id
+    from statusctl.core.stack import counted, short_id
     from statusctl.core.timeparse import parse_since
 
     db = open_db()
@@ -163,7 +163,7 @@ def history(
         say(kept)
         return
     table(None, ["#", "at", "store", "order", "record", "try", "outcome", "status", "ms"],
-          [[n, when(r["at"], compact=True), r["destination"], r["order_number"], short_id(r["uid"]), r["attempt"], r["outcome"],
+          [[n, when(r["at"], compact=True), r["destination"], r["order_number"], short_id(r["uid"]), r["attempt"] if counted(r["reason"]) else "–", r["outcome"],
             r["status"], r["duration_ms"]] for n, r in enumerate(rows, start=1)], optional=["ms", "try", "status"])
     notes(
         f"#{n}  " + " — ".join(x for x in (r["reason"], r["answer"]) if x)

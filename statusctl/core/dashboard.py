@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statusctl.core.db import Database
-from statusctl.core.stack import NOT_COUNTED, status
+from statusctl.core.stack import counted, status
 
 
 @dataclass
@@ -85,7 +85,7 @@ def last_errors(db: Database, limit: int = 6) -> list[dict[str, Any]]:
         "FROM stack_history WHERE outcome IN ('retry', 'failed') ORDER BY id DESC LIMIT ?",
         (limit,),
     )
-    return [{**r, "counted": not (r["reason"] or "").endswith(NOT_COUNTED)} for r in map(dict, rows)]
+    return [{**r, "counted": counted(r["reason"])} for r in map(dict, rows)]
 
 
 def snapshot(

@@ -42,6 +42,11 @@ EXCERPT = 300
 # How settle's history row of a send that is no attempt ends its reason (a network failure while the
 # store is paused): `stack top` shows such a row as not counted, not as a numbered try.
 NOT_COUNTED = " (the store is paused; not counted as an attempt)"
+
+
+def counted(reason: str | None) -> bool:
+    """Whether a history row with this reason was an attempt (a send while its store was paused is not)."""
+    return not (reason or "").endswith(NOT_COUNTED)
 # The longest wait before a retry: a cart's "Retry-After: 1e300" would park the record for
 # ever, and a time that far out cannot even be shown (time_t overflows).
 MAX_DELAY_S = 7 * 86400.0
