@@ -63,19 +63,15 @@ class StorePages(Prompter):
         return str(self.ask(f"Cart type (1–{len(names)} or its name)", check=check_cart))
 
     def carts_table(self) -> None:
-        from rich import box
-        from rich.table import Table
-
+        """The cart matrix, numbered, fitted to the terminal as `statusctl carts` is (no word cut)."""
         from statusctl.carts.matrix import CART_TYPES
+        from statusctl.cli.common import table
 
-        t = Table(title="The cart matrix: what each cart type accepts", title_justify="left", header_style="bold",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
-        wide = self.out.width >= 120
-        for col in ("#", "cart type", "order status", "item status", "tracking", "customer note", "how")[:7 if wide else 6]:
-            t.add_column(col, no_wrap=col in ("#", "cart type"))
-        for i, c in enumerate(CART_TYPES.values(), start=1):
-            t.add_row(*[str(i), c.name, c.order_status, c.item_status, c.tracking, c.note, c.how][:7 if wide else 6])
-        self.out.print(t)
+        table("The cart matrix: what each cart type accepts",
+              ["#", "cart type", "order status", "item status", "tracking", "customer note", "how"],
+              [[i, c.name, c.order_status, c.item_status, c.tracking, c.note, c.how]
+               for i, c in enumerate(CART_TYPES.values(), start=1)],
+              optional=["how", "customer note", "item status"])
 
     def first_answers(self, state: SetupState, cart: str) -> dict[str, Any]:
         """The store's settings from the flags, asking for what they leave out (or defaults with --yes)."""
