@@ -146,8 +146,6 @@ def test_check_reads_harmlessly(served):
 def test_an_ok_delivery_returns_the_deciding_http_status(served):
     """`stack history` shows the status of the answer that decided an OK, for every cart alike (issue 13.19)."""
     case, handler, server = served
-    if case.cart == "opencart":
-        pytest.skip("opencart's return value is fixed on the realcarts branch")
     store = case.store(server.base_url, True)
     ctx = Context(store, case.secrets(True), case.mappings or {})
 
