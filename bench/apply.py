@@ -39,11 +39,11 @@ import time
 from pathlib import Path
 
 from statusctl.core.actions import apply_file
-from statusctl.core.db import Database
 from statusctl.core.init import ensure_initialized
 from statusctl.core.orders import import_orders
 from statusctl.core.settings import set_value
 from statusctl.core.stores import add_store
+from statusctl.storage.db import Database
 
 STORE = "bench-hook"
 

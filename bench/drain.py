@@ -29,9 +29,9 @@ from pathlib import Path
 import httpx
 
 from statusctl.core import actions, orders, settings, stores
-from statusctl.core.controller import drain
-from statusctl.core.db import Database
 from statusctl.core.init import initialize
+from statusctl.delivery.controller import drain
+from statusctl.storage.db import Database
 
 SECRET = "whsec_" + base64.b64encode(b"bench-secret-bench-secret-32b!!!").decode()
 

@@ -33,10 +33,10 @@ from drain import SECRET, start_receiver  # noqa: E402
 
 from statusctl.core import settings, stores  # noqa: E402
 from statusctl.core.changes import ChangeSession  # noqa: E402
-from statusctl.core.db import Database  # noqa: E402
 from statusctl.core.events import set_event  # noqa: E402
 from statusctl.core.init import initialize  # noqa: E402
 from statusctl.core.orders import import_orders  # noqa: E402
+from statusctl.storage.db import Database  # noqa: E402
 
 GUARD_S = 120.0
 

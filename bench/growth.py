@@ -10,7 +10,7 @@ Three stacks, built in one run, each draining into the same local receiver
          in all: a store whose mapping was wrong for a day) beside the records of
          store `bench` being drained.
 
-For each it times a drain of 1,000 records of `bench` (`statusctl.core.controller.drain`,
+For each it times a drain of 1,000 records of `bench` (`statusctl.delivery.controller.drain`,
 concurrency 8) and the database's part of one controller turn (settle, claim, idle
 check; without fsync, 300 turns) in three rounds taking the stacks in turn; then
 `statusctl --db DB stack status --json`, `stack list --json` and `stack top --once`
@@ -19,7 +19,7 @@ prints the medians' ratios against `small`. Goals (issue 12): drain big/small >=
 status big/small <= 1.5, drain held/small >= 1/1.5.
 
 The first record is queued through the change engine; the stacks are copies of
-it queued with `statusctl.core.stack.queue` (what the change engine calls, with
+it queued with `statusctl.storage.stack.queue` (what the change engine calls, with
 the heads table and the counters) in batches of 50,000, so building a million
 takes a minute rather than ten.
 
@@ -44,13 +44,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from drain import SECRET, start_receiver  # noqa: E402
 
-from statusctl.core import settings, stack, stores  # noqa: E402
+from statusctl.core import settings, stores  # noqa: E402
 from statusctl.core.changes import ChangeSession  # noqa: E402
-from statusctl.core.controller import drain  # noqa: E402
-from statusctl.core.db import Database  # noqa: E402
 from statusctl.core.events import set_event  # noqa: E402
 from statusctl.core.init import initialize  # noqa: E402
 from statusctl.core.orders import import_orders  # noqa: E402
+from statusctl.delivery.controller import drain  # noqa: E402
+from statusctl.storage import stack
+from statusctl.storage.db import Database  # noqa: E402
 
 PER_ORDER = 10
 BATCH = 50_000
@@ -86,7 +87,7 @@ def template(tmp: Path, url: str) -> tuple[Path, str]:
 def add_records(path: Path, payload: str, store: str, orders: int, per_order: int, *, first_order: int,
                 state: str = "queued") -> None:
     """Queue `orders` × `per_order` copies of the template's record for `store`, interleaved by order
-    (through `statusctl.core.stack.queue`, as the change engine does); `state` failed fails each order's first."""
+    (through `statusctl.storage.stack.queue`, as the change engine does); `state` failed fails each order's first."""
     db = Database.open(path)
     now = time.time() - 60
     rows: list[tuple[object, ...]] = []
@@ -163,7 +164,7 @@ def commands_seconds(paths: dict[str, Path], runs: int) -> dict[str, dict[str, f
 
 
 def status_core_ms(path: Path, runs: int = 21) -> float:
-    """`statusctl.core.stack.status` itself, in process: the part of `stack status` that could grow."""
+    """`statusctl.storage.stack.status` itself, in process: the part of `stack status` that could grow."""
     db = Database.open(path)
     try:
         times = []

@@ -20,8 +20,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def _initialized_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from statusctl.core.db import Database
     from statusctl.core.init import initialize
+    from statusctl.storage.db import Database
 
     path = tmp_path_factory.mktemp("initialized") / "statusctl.db"
     db = Database.open(path, create=True)

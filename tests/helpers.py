@@ -13,8 +13,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from statusctl.cli.main import app
-from statusctl.core.db import Database
 from statusctl.core.init import ensure_initialized
+from statusctl.storage.db import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -26,12 +26,12 @@ from typing import Any
 
 from statusctl.carts import signing
 from statusctl.core.changes import ChangeSession
-from statusctl.core.db import Database
 from statusctl.core.events import set_event
 from statusctl.core.init import initialize
 from statusctl.core.orders import import_orders
 from statusctl.core.settings import set_value
 from statusctl.core.stores import add_store
+from statusctl.storage.db import Database
 
 from .carts.fakeserver import Answer, FakeServer, Request
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from statusctl.core import actions
-from statusctl.core.errors import InputError
+from statusctl.domain.errors import InputError
 
 from .helpers import (
     EXAMPLES,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from statusctl.core.errors import InputError
 from statusctl.core.orders import parse_orders
+from statusctl.domain.errors import InputError
 
 from .helpers import DATA, ROOT, cli, dump, setup_shop
 
@@ -114,7 +114,7 @@ def test_core_parse_refuses_without_the_database(name: str):
 def test_running_out_of_memory_is_one_sentence_and_writes_nothing(monkeypatch: pytest.MonkeyPatch):
     # An input within the file limits can still be more than a small machine holds (a 999,999-row
     # import under `ulimit -v`): the sentence, exit 1 and the rolled-back transaction, never a traceback.
-    from statusctl.core.changedb import Writes
+    from statusctl.storage.changedb import Writes
 
     cli("config", "set", "UseStatusUpdates", "true")
     before = dump()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from statusctl.core import actions
-from statusctl.core.errors import InputError, NotFound, StatusUpdatesOff
+from statusctl.domain.errors import InputError, NotFound, StatusUpdatesOff
 
 from .helpers import (
     EXAMPLES,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from statusctl import __version__
-from statusctl.core.db import Database
-from statusctl.core.stack import drop
+from statusctl.storage.db import Database
+from statusctl.storage.stack import drop
 
 from .helpers import ROOT, cli, error_of, setup_shop
 from .stackhelpers import STORE, fill, setup_db

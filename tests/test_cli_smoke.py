@@ -69,7 +69,7 @@ def test_help_loads_neither_httpx_nor_rich():
 
 @pytest.mark.parametrize("args", [["stack", "status", "--json"], ["config", "get", "UseStatusUpdates"]])
 def test_light_commands_do_not_load_httpx(args: list[str], db_file: Path):
-    from statusctl.core.db import Database
+    from statusctl.storage.db import Database
 
     Database.open(db_file).close()  # stack status reads an existing database only
     code = (

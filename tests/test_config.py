@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from statusctl.core import settings
-from statusctl.core.errors import ConfigError, NotFound
+from statusctl.domain.errors import ConfigError, NotFound
 
 from .helpers import cli, cli_json, dump, error_of, open_db
 

@@ -291,8 +291,8 @@ def test_a_store_missing_its_secret_variable_here_makes_its_records_wait_uncount
     and why, and a controller that has the variable delivers them and clears it."""
     hook, server = hooked
     setup_db(db_file, {})
-    from statusctl.core.db import Database
     from statusctl.core.stores import add_store
+    from statusctl.storage.db import Database
 
     monkeypatch.setenv("HOOK_SECRET", SECRET)
     db = Database.open(db_file)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from statusctl.core import paths
-from statusctl.core.db import Database
-from statusctl.core.errors import ConfigError, DatabaseError
-from statusctl.core.migrations import MIGRATIONS
+from statusctl.domain.errors import ConfigError, DatabaseError
+from statusctl.storage.db import Database
+from statusctl.storage.migrations import MIGRATIONS
 
 from .helpers import add_webhook_store, cli, count, dump, error_of
 

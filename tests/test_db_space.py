@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from statusctl.core.db import WAL_SIZE_LIMIT, Database
+from statusctl.storage.db import WAL_SIZE_LIMIT, Database
 
 
 def _wal(db_file: Path) -> int:

@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
-from statusctl.carts.matrix import CART_TYPES, DEFAULT_MAPPINGS
 from statusctl.core import events, labels
-from statusctl.core.errors import InputError, NotFound
+from statusctl.domain.errors import InputError, NotFound
+from statusctl.domain.matrix import CART_TYPES, DEFAULT_MAPPINGS
 
 from .helpers import EXAMPLES, cli, cli_json, dump, error_of, open_db, setup_shop, show
 
@@ -394,7 +394,7 @@ def test_values_the_cart_takes_are_saved(mapping: str):
 
 
 def test_every_default_mapping_is_one_its_cart_takes():
-    from statusctl.core.mapvalues import validate_mapping
+    from statusctl.domain.mapvalues import validate_mapping
 
     for label, maps in DEFAULT_MAPPINGS.items():
         for cart, value in maps.items():
@@ -421,7 +421,7 @@ def test_every_builtin_order_label_has_a_mapping_for_every_cart_that_needs_one()
 
 
 def test_an_existing_database_gets_the_new_default_mappings_and_keeps_its_own(tmp_path):
-    from statusctl.core.db import Database
+    from statusctl.storage.db import Database
 
     path = tmp_path / "old.db"
     db = Database.open(path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from statusctl.core import listing
-from statusctl.core.db import Database
+from statusctl.storage.db import Database
 
 from .stackhelpers import STORE, cli, fill, query, setup_db
 

@@ -64,7 +64,7 @@ def test_import_of_one_order_is_singular(tmp_path: Path):
 def test_retrying_a_record_being_sent_says_why_nothing_happens():
     import time
 
-    from statusctl.core import stack
+    from statusctl.storage import stack
 
     from .helpers import open_db
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from statusctl.core.errors import InputError, NotFound
 from statusctl.core.orders import import_orders, parse_orders
+from statusctl.domain.errors import InputError, NotFound
 
 from .helpers import (
     CSV_ORDERS,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from statusctl.core import actions
 from statusctl.core.orders import import_orders
-from statusctl.core.record import ItemPart, OrderPart, PackageItem, PackagePart, Payload, js
+from statusctl.domain.record import ItemPart, OrderPart, PackageItem, PackagePart, Payload, js
 
 from .helpers import add_webhook_store, cli, open_db, updates_on, write
 

@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from statusctl.core import actions, events, stores
-from statusctl.core.db import Database
-from statusctl.core.errors import InputError, StatusctlError
 from statusctl.core.init import initialize
 from statusctl.core.orders import import_orders
 from statusctl.core.settings import set_value
+from statusctl.domain.errors import InputError, StatusctlError
+from statusctl.storage.db import Database
 
 from .helpers import CSV_ORDERS, EXAMPLES, JSON_ORDERS, WEBHOOK_SECRET
 

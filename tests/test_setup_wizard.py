@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from statusctl.cli.main import app
 from statusctl.core import wizard
-from statusctl.core.errors import InputError, NotFound, StatusctlError
 from statusctl.core.events import all_events
 from statusctl.core.stores import get_store
 from statusctl.democart import DemoCart
+from statusctl.domain.errors import InputError, NotFound, StatusctlError
 
 from .carts.fake_woocommerce import KEY, SECRET, WooFake
 from .carts.fakeserver import FakeServer

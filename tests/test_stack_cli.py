@@ -78,8 +78,8 @@ def test_status_per_store_and_check_exits_3_on_failed_records(db_file, hooked):
 
 
 def test_check_joins_its_problems_without_a_double_full_stop(db_file, monkeypatch):
-    from statusctl.core.db import Database
     from statusctl.core.stores import add_store
+    from statusctl.storage.db import Database
 
     setup_db(db_file, {})
     db = Database.open(db_file)
@@ -332,7 +332,7 @@ def test_history_shows_no_try_number_for_a_send_that_was_no_attempt(db_file):
     # A network failure while its store was paused is written as a retry that counts nothing.
     import sqlite3
 
-    from statusctl.core.stack import NOT_COUNTED
+    from statusctl.storage.stack import NOT_COUNTED
 
     with sqlite3.connect(db_file) as conn:
         conn.executemany(

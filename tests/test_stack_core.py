@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from statusctl.core import stack
-from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound
+from statusctl.domain.errors import InputError, NotFound
+from statusctl.storage import stack
+from statusctl.storage.db import Database
 
 from .stackhelpers import STORE, fill, history_rows, opened, query, setup_db, stack_rows
 

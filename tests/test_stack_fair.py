@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from statusctl.core import claiming, health, retention, stack
-from statusctl.core.db import Database
+from statusctl.storage import claiming, health, retention, stack
+from statusctl.storage.db import Database
 
 from .stackhelpers import fill, history_rows, query, setup_db, stack_rows
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from statusctl.core import health, stack
-from statusctl.core.db import Database
+from statusctl.storage import health, stack
+from statusctl.storage.db import Database
 
 from .stackhelpers import STORE, fill, history_rows, opened, query, stack_rows
 

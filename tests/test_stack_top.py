@@ -133,8 +133,8 @@ def test_the_cli_modules_do_not_import_rich():
 def test_last_errors_show_a_send_that_was_no_attempt_as_not_counted(db_file: Path):
     """A network failure while the store is paused is written as a retry that counts no attempt:
     not as "retry (try 1)" beside the record's real first try."""
-    from statusctl.core import health, stack
-    from statusctl.core.db import Database
+    from statusctl.storage import health, stack
+    from statusctl.storage.db import Database
 
     from .stackhelpers import fill, setup_db
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from statusctl.core import health, stack
-from statusctl.core.db import Database
+from statusctl.storage import health, stack
+from statusctl.storage.db import Database
 
 from .stackhelpers import SECRET, STORE, cli, fill, hook_url, opened, serve, setup_db
 
@@ -86,7 +86,7 @@ def test_a_recent_note_of_a_finished_cron_run_is_still_shown(db):
 def test_a_watcher_that_uses_the_store_clears_a_note_another_controller_left(db_file):
     """A cron run without the secret variable noted the store misconfigured; the watcher, whose
     adapters for the store are cached (built before the note), clears it without a send."""
-    from statusctl.core.controller import Controller
+    from statusctl.delivery.controller import Controller
 
     with serve() as (hook, server):
         setup_db(db_file, {STORE: hook_url(server)}, secret=SECRET)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from statusctl.carts.matrix import CART_TYPES
 from statusctl.core import stores
-from statusctl.core.errors import InputError
+from statusctl.domain.errors import InputError
+from statusctl.domain.matrix import CART_TYPES
 
 from .helpers import (
     EXAMPLES,

@@ -176,7 +176,7 @@ def test_credentials_in_a_url_are_masked_in_errors_tests_and_history():
     ("https://shop.example:8443/users/me@x.example?a=1", "https://shop.example:8443/users/me@x.example?a=1"),
 ])
 def test_mask_url_hides_the_whole_userinfo_and_credential_parameters(url: str, shown: str):
-    from statusctl.core.urls import mask_url, url_credentials
+    from statusctl.domain.urls import mask_url, url_credentials
 
     assert mask_url(url) == shown
     for value in url_credentials(url):

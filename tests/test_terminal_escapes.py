@@ -21,8 +21,8 @@ from rich.console import Console
 
 from statusctl.cli.top import render
 from statusctl.core.dashboard import snapshot
-from statusctl.core.display import json_safe, printable
-from statusctl.core.errors import shown
+from statusctl.domain.display import json_safe, printable
+from statusctl.domain.errors import shown
 
 from .carts.fakeserver import Answer, FakeServer, Request
 from .helpers import cli, cli_json, open_db, updates_on, write

@@ -2,7 +2,7 @@
 
 An adapter turns one stack record
 into one or more HTTP requests to its destination and judges the answers
-(the payload's shape is `statusctl.core.record.Payload`):
+(the payload's shape is `statusctl.domain.record.Payload`):
 
 - return normally            → OK: the controller deletes the record (return the
                                deciding answer's status to have it in the history);

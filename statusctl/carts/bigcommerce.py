@@ -34,10 +34,10 @@ from statusctl.carts.restutil import (
     payload_of,
     segment,
 )
-from statusctl.core import mapvalues
-from statusctl.core.carriers import carrier
-from statusctl.core.display import plural
-from statusctl.core.record import PackageItem, PackagePart
+from statusctl.domain import mapvalues
+from statusctl.domain.carriers import carrier
+from statusctl.domain.display import plural
+from statusctl.domain.record import PackageItem, PackagePart
 
 MAX_TRACKING = 50  # the API's limit on tracking_number
 PAGE = 50

@@ -43,10 +43,10 @@ from statusctl.carts.restutil import (
     same_text,
     segment,
 )
-from statusctl.core import mapvalues
-from statusctl.core.carriers import carrier
-from statusctl.core.display import plural
-from statusctl.core.record import ItemPart, PackageItem, Payload
+from statusctl.domain import mapvalues
+from statusctl.domain.carriers import carrier
+from statusctl.domain.display import plural
+from statusctl.domain.record import ItemPart, PackageItem, Payload
 
 NO_SHIPMENT = "does not allow a shipment"
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from statusctl.carts.base import Rejected
-from statusctl.core.mapvalues import MappingError
+from statusctl.domain.mapvalues import MappingError
 
 T = TypeVar("T")
 

@@ -51,8 +51,8 @@ import httpx
 from statusctl.carts.base import Adapter, Context, Record, Rejected
 from statusctl.carts.jsonbody import decode
 from statusctl.carts.mapping import read_mapping
-from statusctl.core import mapvalues
-from statusctl.core.record import Payload, new_order_label
+from statusctl.domain import mapvalues
+from statusctl.domain.record import Payload, new_order_label
 
 IDLE_S = 1200.0  # renew a kept token idle this long (PHP drops session data after 1,440 s idle by default)
 SKEW_S = 30.0  # how far the shop's database clock may be behind ours when times are compared

@@ -50,8 +50,8 @@ from statusctl.carts.base import (
     judge_status,
 )
 from statusctl.carts.mapping import read_mapping
-from statusctl.core import mapvalues
-from statusctl.core.record import Payload, new_order_label
+from statusctl.domain import mapvalues
+from statusctl.domain.record import Payload, new_order_label
 
 TRACKING_CHARS = 64  # the size of order_carrier.tracking_number in PrestaShop's database
 MESSAGE_CHARS = 1600  # the webservice's limit for messages.message

@@ -34,9 +34,9 @@ from statusctl.carts.base import (
     judge_status,
 )
 from statusctl.carts.jsonbody import decode
-from statusctl.core.carriers import loose_key as loose_key  # the REST adapters' name for it
-from statusctl.core.record import ItemPart, PackageItem, PackagePart, Payload
-from statusctl.core.record import (
+from statusctl.domain.carriers import loose_key as loose_key  # the REST adapters' name for it
+from statusctl.domain.record import ItemPart, PackageItem, PackagePart, Payload
+from statusctl.domain.record import (
     new_order_label as new_order_label,  # the rule lives with the payload
 )
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
-from statusctl.core.urls import MASK
+from statusctl.domain.urls import MASK
 
 EXCERPT_CHARS = 300
 

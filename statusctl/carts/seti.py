@@ -46,8 +46,8 @@ import httpx
 from statusctl import __version__
 from statusctl.carts import xmlsafe
 from statusctl.carts.base import Adapter, Record, Rejected
-from statusctl.core.display import plural
-from statusctl.core.record import ItemPart, PackagePart, Payload
+from statusctl.domain.display import plural
+from statusctl.domain.record import ItemPart, PackagePart, Payload
 
 OMVERSION = f"statusctl-{__version__}"
 _RESPONSE = re.compile(r"SETIResponse\s*[:=]?\s*", re.IGNORECASE)

@@ -41,9 +41,9 @@ from statusctl.carts.shopify_gql import (
     gid,
     user_errors,
 )
-from statusctl.core import mapvalues
-from statusctl.core.carriers import carrier
-from statusctl.core.record import Payload, new_order_label
+from statusctl.domain import mapvalues
+from statusctl.domain.carriers import carrier
+from statusctl.domain.record import Payload, new_order_label
 
 FULFILLABLE = frozenset({"OPEN", "IN_PROGRESS"})
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 # The secret's format lives in core (stores add checks it); signing and verifying use it from there.
-from statusctl.core.webhooksecret import PREFIX, SignatureError, secret_bytes
+from statusctl.domain.webhooksecret import PREFIX, SignatureError, secret_bytes
 
 __all__ = ["PREFIX", "TOLERANCE_S", "SignatureError", "headers", "secret_bytes", "sign", "verify"]
 

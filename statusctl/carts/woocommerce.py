@@ -44,9 +44,9 @@ from statusctl.carts.restutil import (
     segment,
     tracking_line,
 )
-from statusctl.core import mapvalues
-from statusctl.core.display import plural
-from statusctl.core.record import PackagePart
+from statusctl.domain import mapvalues
+from statusctl.domain.display import plural
+from statusctl.domain.record import PackagePart
 
 WC = "/wp-json/wc/v3"
 TRACKING = "/wp-json/wc-shipment-tracking/v3"

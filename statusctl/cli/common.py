@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from statusctl.core.display import plural  # noqa: F401  (re-exported: the commands use it from here)
+from statusctl.domain.display import plural  # noqa: F401  (re-exported: the commands use it from here)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from statusctl.core.db import Database
+    from statusctl.storage.db import Database
 
 def _argument_metavar(self: typer.core.TyperArgument, ctx: Any, *, usage: bool = False) -> str:
     """An argument as usage lines and help show it, as Click writes it: `EVENT ORDER`, `[IDS]...`
@@ -87,8 +87,8 @@ def open_db(*, create: bool = False) -> Database:
     one — a mistyped STATUSCTL_DB must not make a cron drain or a monitoring
     check pass.
     """
-    from statusctl.core.db import Database
     from statusctl.core.init import ensure_initialized
+    from statusctl.storage.db import Database
 
     db = Database.open(db_path(), create=create)
     ensure_initialized(db)
@@ -97,7 +97,7 @@ def open_db(*, create: bool = False) -> Database:
 
 def print_json(data: Any) -> None:
     """One JSON document: the exact data; characters that could drive a terminal are written as \\u escapes."""
-    from statusctl.core.display import json_safe
+    from statusctl.domain.display import json_safe
 
     sys.stdout.write(json_safe(json.dumps(data, indent=2, ensure_ascii=False, default=str)) + "\n")
 
@@ -114,7 +114,7 @@ def _safe_console_class() -> type[Console]:
     from rich.console import Console
     from rich.text import Text
 
-    from statusctl.core.display import printable
+    from statusctl.domain.display import printable
 
     class SafeConsole(Console):
         """Strings (lines, table cells, titles) are escaped before Rich measures and renders them."""
@@ -137,7 +137,7 @@ def closed_pipe() -> NoReturn:
     # What is still buffered goes nowhere, instead of failing again at exit.
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    from statusctl.core.errors import ExitCode
+    from statusctl.domain.errors import ExitCode
 
     raise SystemExit(ExitCode.CLOSED_PIPE)
 
@@ -155,7 +155,7 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], *, optio
 def notes(lines: Iterable[str]) -> None:
     """Lines under a table: free text wrapped at spaces to the terminal, no word cut in two."""
     from statusctl.cli.tables import wrap, write_lines
-    from statusctl.core.display import printable
+    from statusctl.domain.display import printable
 
     width = console().width
     write_lines(part for line in lines for part in wrap(printable(line), width, rest="    "))
@@ -171,7 +171,7 @@ def confirm(question: str, yes: bool, what: str) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        from statusctl.core.errors import InputError
+        from statusctl.domain.errors import InputError
 
         raise InputError(f"Refusing to {what} without a terminal to confirm on; add --yes.")
     if not typer.confirm(question, default=False):
@@ -181,7 +181,7 @@ def confirm(question: str, yes: bool, what: str) -> None:
 
 def warn(message: str) -> None:
     """A line (or lines) for people on stderr, escaped like everything shown (newlines kept)."""
-    from statusctl.core.display import printable
+    from statusctl.domain.display import printable
 
     sys.stderr.write(printable(message.rstrip(), lines=True) + "\n")
 

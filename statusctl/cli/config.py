@@ -26,8 +26,8 @@ def list_(json: JsonOpt = False) -> None:
 @app.command()
 def get(name: str, json: JsonOpt = False) -> None:
     """Print one parameter's value."""
-    from statusctl.core.display import printable
     from statusctl.core.settings import canonical_name, get_raw
+    from statusctl.domain.display import printable
 
     value = get_raw(open_db(), name)
     if json:
@@ -44,8 +44,8 @@ def set_(
 ) -> None:
     """Change one parameter (validated)."""
     from statusctl.cli.common import warn
-    from statusctl.core.display import printable
     from statusctl.core.settings import advice, set_value
+    from statusctl.domain.display import printable
 
     canonical, stored = set_value(open_db(), name, value)
     print(printable(f"{canonical} = {stored}"))

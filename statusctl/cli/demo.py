@@ -13,7 +13,7 @@ import typer
 from statusctl.cli.common import JsonOpt, print_json, say, table, when
 
 if TYPE_CHECKING:
-    from statusctl.core.demo import DemoResult
+    from statusctl.cli.demorun import DemoResult
 
 
 def demo(
@@ -21,8 +21,8 @@ def demo(
     json: JsonOpt = False,
 ) -> None:
     """Run the whole flow on a temporary database against a demo cart, then clean up."""
-    from statusctl.core.demo import run_demo
-    from statusctl.core.errors import ExitCode
+    from statusctl.cli.demorun import run_demo
+    from statusctl.domain.errors import ExitCode
 
     try:
         with _unwind_on_signals():
@@ -48,7 +48,7 @@ def _show(result: DemoResult, json: bool) -> None:
         table("What the demo cart received", ["#", "order", "status", "tracking", "form"],
               [[i, r["order"], r["status"], ", ".join(r["tracking"]) or None, r["form"]]
                for i, r in enumerate(result.received, start=1)])
-        from statusctl.core.stack import short_id
+        from statusctl.storage.stack import short_id
 
         table("Stack history", ["at", "order", "record", "try", "outcome", "status", "ms"],
               [[when(h["at"], compact=True), h["order_number"], short_id(h["uid"]), h["attempt"], h["outcome"],

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from statusctl.core.controller import Controller, DrainReport
+from statusctl.delivery.controller import Controller, DrainReport
 
 
 def run_controller(db: Path, *, progress: bool, **options: Any) -> tuple[DrainReport, int | None]:
@@ -89,8 +89,8 @@ class _ProgressBar:
             TimeElapsedColumn,
         )
 
-        from statusctl.core.db import Database
-        from statusctl.core.stack import status
+        from statusctl.storage.db import Database
+        from statusctl.storage.stack import status
 
         d = Database.open(db, create=False)
         try:

@@ -41,8 +41,8 @@ def add(
 
     Names may hold quotes ("Customer's pickup"); 1-50 characters, no control characters.
     """
-    from statusctl.core.errors import shown
     from statusctl.core.labels import add_label
+    from statusctl.domain.errors import shown
 
     label = add_label(open_db(), name, scope, map_ or [])
     say(f"Label {shown(label.name)} ({label.scope}) saved.")
@@ -51,8 +51,8 @@ def add(
 @app.command()
 def remove(name: str) -> None:
     """Remove a label you added and nothing uses."""
-    from statusctl.core.errors import shown
     from statusctl.core.labels import remove_label
+    from statusctl.domain.errors import shown
 
     say(f"Label {shown(remove_label(open_db(), name))} removed.")
 

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from statusctl.cli import common
-from statusctl.core.errors import DatabaseError, ExitCode, StatusctlError
+from statusctl.domain.errors import DatabaseError, ExitCode, StatusctlError
 
 # Sub-apps are imported and built only when invoked (or listed by --help):
 # building every command's parameters up front costs ~30 ms on each start.
@@ -119,7 +119,7 @@ class _Root(TyperGroup):
 
 def _error(sentence: str) -> None:
     """An error as one line on stderr: a newline or escape in what it quotes is shown escaped."""
-    from statusctl.core.display import printable
+    from statusctl.domain.display import printable
 
     common.warn(printable(sentence))
 
@@ -167,7 +167,7 @@ def init() -> None:
 
     db = common.open_db(create=True)
     initialize(db)
-    from statusctl.core.display import printable
+    from statusctl.domain.display import printable
 
     print(printable(db.path))
 

@@ -34,8 +34,8 @@ def import_(
     json: JsonOpt = False,
 ) -> None:
     """Import orders, all or nothing; fires order-imported for each new order."""
-    from statusctl.core.errors import InputError, shown
     from statusctl.core.orders import import_orders
+    from statusctl.domain.errors import InputError, shown
 
     if format and format not in ("csv", "json"):
         raise InputError(f"--format {shown(format)} must be csv or json.")

@@ -70,7 +70,7 @@ def setup(
     try:
         plan = wizard.collect()
     except (typer.Abort, KeyboardInterrupt, EOFError):
-        from statusctl.core.errors import ExitCode
+        from statusctl.domain.errors import ExitCode
 
         warn("\nSetup cancelled; nothing was saved.")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
@@ -83,7 +83,7 @@ def setup(
 
 def _check_mode(flags: dict[str, Any], *, yes: bool, interactive: bool) -> None:
     """Flags that contradict each other, or a run that could neither ask nor do without asking."""
-    from statusctl.core.errors import InputError
+    from statusctl.domain.errors import InputError
 
     if flags["oss"] is not None and flags["no_oss"]:
         raise InputError("Give --oss STORE or --no-oss, not both.")

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from statusctl.cli.setup_prompt import Prompter, event_choice
 
 if TYPE_CHECKING:
-    from statusctl.core.db import Database
     from statusctl.core.events import Event
     from statusctl.core.stores import Store
     from statusctl.core.wizard import SetupPlan, SetupState
+    from statusctl.storage.db import Database
 
 
 class SettingsPages(Prompter):
@@ -34,8 +34,8 @@ class SettingsPages(Prompter):
 
     def oss_page(self, state: SetupState, store: Store) -> tuple[bool, str | None]:
         """(change the OSS?, the OSS store or None)."""
-        from statusctl.core.errors import InputError
         from statusctl.core.wizard import check_oss_choice
+        from statusctl.domain.errors import InputError
 
         candidates = state.oss_candidates(None if self.existing else store)
         if self.flags["no_oss"]:

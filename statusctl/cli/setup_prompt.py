@@ -28,7 +28,7 @@ class Prompter:
     def say(self, text: str, style: str = "") -> None:
         from rich.text import Text
 
-        from statusctl.core.display import printable
+        from statusctl.domain.display import printable
 
         self.out.print(Text(printable(text, lines=True), style=style))
 
@@ -43,7 +43,7 @@ class Prompter:
         import sys
         import warnings
 
-        from statusctl.core.errors import StatusctlError
+        from statusctl.domain.errors import StatusctlError
 
         while True:
             with warnings.catch_warnings():
@@ -68,7 +68,7 @@ def letter_choice(letters: str) -> Any:
     """A check for `Prompter.ask`: the first letter of the answer, one of `letters`."""
 
     def check(answer: str) -> str:
-        from statusctl.core.errors import InputError
+        from statusctl.domain.errors import InputError
 
         if answer.strip().lower()[:1] not in letters or not answer.strip():
             raise InputError(f"Answer one of {', '.join(letters)}.")
@@ -81,7 +81,7 @@ def event_choice(names: list[str]) -> Any:
     """A check for `Prompter.ask`: an event by its # or name, "d" or "" (Enter)."""
 
     def check(answer: str) -> str:
-        from statusctl.core.errors import InputError
+        from statusctl.domain.errors import InputError
 
         clean = answer.strip().lower()
         if clean in ("", "d"):

@@ -23,9 +23,9 @@ class StorePages(Prompter):
     existing: Store | None  # the store being edited (None: a new one)
 
     def store_page(self, state: SetupState) -> tuple[Store, str]:
-        from statusctl.core.errors import StatusctlError
         from statusctl.core.storeedit import changed_store
         from statusctl.core.stores import build_store
+        from statusctl.domain.errors import StatusctlError
 
         self.page("Store Setup Wizard · page 1: the cart")
         cart = self.choose_cart()
@@ -53,8 +53,8 @@ class StorePages(Prompter):
             edit = True
 
     def choose_cart(self) -> str:
-        from statusctl.carts.matrix import CART_TYPES
         from statusctl.core.wizard import check_cart
+        from statusctl.domain.matrix import CART_TYPES
 
         if self.flags["cart"] is not None:
             return check_cart(self.flags["cart"])
@@ -64,8 +64,8 @@ class StorePages(Prompter):
 
     def carts_table(self) -> None:
         """The cart matrix, numbered, fitted to the terminal as `statusctl carts` is (no word cut)."""
-        from statusctl.carts.matrix import CART_TYPES
         from statusctl.cli.common import table
+        from statusctl.domain.matrix import CART_TYPES
 
         table("The cart matrix: what each cart type accepts",
               ["#", "cart type", "order status", "item status", "tracking", "customer note", "how"],
@@ -75,9 +75,9 @@ class StorePages(Prompter):
 
     def first_answers(self, state: SetupState, cart: str) -> dict[str, Any]:
         """The store's settings from the flags, asking for what they leave out (or defaults with --yes)."""
-        from statusctl.carts.matrix import CART_TYPES
-        from statusctl.core.errors import InputError
         from statusctl.core.wizard import check_target_name, find_target
+        from statusctl.domain.errors import InputError
+        from statusctl.domain.matrix import CART_TYPES
 
         ctype = CART_TYPES[cart]
         f = self.flags
@@ -130,8 +130,8 @@ class StorePages(Prompter):
 
     def edit_answers(self, state: SetupState, cart: str, old: dict[str, Any]) -> dict[str, Any]:
         """Ask every setting again, the previous answers as defaults (a typed secret: Enter keeps it)."""
-        from statusctl.carts.matrix import CART_TYPES
         from statusctl.core.wizard import check_new_name
+        from statusctl.domain.matrix import CART_TYPES
 
         ctype = CART_TYPES[cart]
         self.say("Change what is wrong; Enter keeps an answer.", "dim")
@@ -191,7 +191,7 @@ class StorePages(Prompter):
         question = f"{key} (typing is hidden" + ("; Enter keeps the one typed before)" if typed_before else ")")
 
         def nonempty(answer: str) -> str:
-            from statusctl.core.errors import InputError
+            from statusctl.domain.errors import InputError
 
             if not answer.strip():
                 raise InputError(f"The secret {key!r} cannot be empty.")
@@ -214,8 +214,8 @@ class StorePages(Prompter):
 
     def test(self, store: Store) -> str | None:
         """The test's one-line verdict, or None when the operator wants to change the settings."""
-        from statusctl.core.errors import InputError
-        from statusctl.core.probe import check_store
+        from statusctl.delivery.probe import check_store
+        from statusctl.domain.errors import InputError
 
         if not self.flags["test"]:
             return "not tested (--no-test)"

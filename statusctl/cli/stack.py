@@ -26,7 +26,7 @@ from statusctl.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from statusctl.core.controller import DrainReport
+    from statusctl.delivery.controller import DrainReport
 
 app = sub_app("The stack: status update records waiting for their cart.")
 IdsArg = Annotated[list[str] | None, typer.Argument(help="Record ids (see `stack list`).")]
@@ -42,9 +42,9 @@ def status(
 ) -> None:
     """Controllers alive?, and per store: queued, due, retrying, failed, oldest age."""
     from statusctl.cli.top import store_problem, store_state
-    from statusctl.core.errors import ExitCode
     from statusctl.core.settings import stack_settings
-    from statusctl.core.stack import status as read_status
+    from statusctl.domain.errors import ExitCode
+    from statusctl.storage.stack import status as read_status
 
     db = open_db()
     data = read_status(db)
@@ -108,7 +108,7 @@ def list_(
     import time
 
     from statusctl.core.listing import cut_note, stack_page
-    from statusctl.core.stack import short_id
+    from statusctl.storage.stack import short_id
 
     rows, total = stack_page(open_db(), failed=failed, store=store, order=order, limit=limit, count=not json)
     if json:
@@ -145,9 +145,9 @@ def history(
 ) -> None:
     """Every delivery attempt: time, store, order, outcome, status, answer, duration."""
     from statusctl.core.listing import cut_note, history_page
-    from statusctl.core.retention import reach
-    from statusctl.core.stack import counted, short_id
-    from statusctl.core.timeparse import parse_since
+    from statusctl.domain.timeparse import parse_since
+    from statusctl.storage.retention import reach
+    from statusctl.storage.stack import counted, short_id
 
     db = open_db()
     rows, total = history_page(db, order=order, since=parse_since(since) if since else None, store=store,
@@ -183,7 +183,7 @@ def _named(ctx: typer.Context, ids: list[str] | None, failed: bool) -> None:
 @app.command()
 def retry(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False) -> None:
     """Make the named records (or every failed one, --failed) due now with fresh attempts."""
-    from statusctl.core.stack import retry as do_retry
+    from statusctl.storage.stack import retry as do_retry
 
     _named(ctx, ids, failed)
     say(f"{do_retry(open_db(), ids or [], failed=failed)} record(s) will be sent on the next run.")
@@ -192,8 +192,8 @@ def retry(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False) -> 
 @app.command()
 def drop(ctx: typer.Context, ids: IdsArg = None, failed: FailedOpt = False, yes: YesOpt = False) -> None:
     """Delete the named records (or every failed one, --failed): the original's "Delete Records with Failed Attempts"."""
-    from statusctl.core.stack import count_selected
-    from statusctl.core.stack import drop as do_drop
+    from statusctl.storage.stack import count_selected
+    from statusctl.storage.stack import drop as do_drop
 
     _named(ctx, ids, failed)
     db = open_db()
@@ -223,8 +223,8 @@ def run(
     its normal stop.
     """
     from statusctl.cli.drain import run_controller
-    from statusctl.core.errors import ExitCode
     from statusctl.core.stores import get_store
+    from statusctl.domain.errors import ExitCode
 
     db = open_db()
     try:

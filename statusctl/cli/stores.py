@@ -15,8 +15,8 @@ oss_app = sub_app("The Order Status System: for carts that cannot take status up
 
 def carts(json: JsonOpt = False) -> None:
     """The cart matrix: what each cart type accepts."""
-    from statusctl.carts.matrix import CART_TYPES, COMMON_OPTIONS
     from statusctl.cli.common import notes
+    from statusctl.domain.matrix import CART_TYPES, COMMON_OPTIONS
 
     if json:
         print_json([
@@ -38,7 +38,7 @@ def read_secrets(items: list[str] | None) -> list[str] | None:
     """`--secret KEY=-` items with their value read from stdin: hidden prompt on a terminal, else one line each."""
     import sys
 
-    from statusctl.core.errors import InputError
+    from statusctl.domain.errors import InputError
 
     out = []
     for item in items or []:
@@ -193,9 +193,9 @@ def remove(name: str, yes: YesOpt = False) -> None:
 def test(name: str, json: JsonOpt = False) -> None:
     """Check reachability and credentials with a harmless read."""
     from statusctl.cli.common import warn
-    from statusctl.core.display import printable
-    from statusctl.core.errors import ExitCode
-    from statusctl.core.probe import test_store
+    from statusctl.delivery.probe import test_store
+    from statusctl.domain.display import printable
+    from statusctl.domain.errors import ExitCode
 
     ok, message = test_store(open_db(), name)
     if json:
@@ -214,8 +214,8 @@ def oss_set(
     clear: Annotated[bool, typer.Option("--clear", help="Stop sending to an OSS.")] = False,
 ) -> None:
     """Send updates of carts that cannot take them to this store."""
-    from statusctl.core.errors import InputError
     from statusctl.core.stores import set_oss
+    from statusctl.domain.errors import InputError
 
     if clear == (store is not None):
         raise InputError("Give a STORE, or --clear.")

@@ -48,7 +48,7 @@ def render_table(title: str | None, columns: Sequence[str], rows: Iterable[Seque
     from rich.table import Table
 
     from statusctl.cli.common import console
-    from statusctl.core.display import printable
+    from statusctl.domain.display import printable
 
     out = console()
     cells = [["–" if v is None else printable(v) for v in row] for row in rows]
@@ -112,7 +112,7 @@ def _fit(columns: Sequence[str], cells: list[list[str]], keep: list[int], total:
 
 def _blocks(title: str | None, columns: Sequence[str], cells: list[list[str]], width: int) -> None:
     """Each row as `column  value` lines, a blank line between rows: nothing cut, on any width."""
-    from statusctl.core.display import printable
+    from statusctl.domain.display import printable
 
     pad = max(cell_width(c) for c in columns)
     lines = [printable(title)] if title else []

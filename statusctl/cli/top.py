@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from statusctl.cli.common import age
-from statusctl.core.display import printable
+from statusctl.domain.display import printable
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

@@ -1,1 +1,4 @@
-"""The core of statusctl: storage, rules and the stack controller. No typer, no rich."""
+"""The rules applied to stored data: labels, events, stores, settings, orders and the change engine.
+
+Between storage (below: every SQL statement) and the cart adapters (above). No typer, no rich.
+"""

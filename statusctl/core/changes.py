@@ -10,7 +10,7 @@ the records only when `queue_grouped` is called: one record per order carrying
 the whole change of every row (the label history still keeps every step).
 
 Here are the commands and the rules they follow; the state they work on is in
-`core/orderstate.py`, every SQL statement the session runs in `core/changedb.py`.
+`domain/orderstate.py`, every SQL statement the session runs in `storage/changedb.py`.
 """
 
 from __future__ import annotations
@@ -21,11 +21,17 @@ import time
 from collections.abc import Iterable
 
 from statusctl.core import events as events_mod
-from statusctl.core.changedb import Writes, load_orders, next_package_id, read_events, read_stores
-from statusctl.core.errors import InputError, NotFound, shown
 from statusctl.core.events import Event
-from statusctl.core.orderstate import Command, ItemState, OrderState, Result
-from statusctl.core.payload import payload_text
+from statusctl.domain.errors import InputError, NotFound, shown
+from statusctl.domain.orderstate import Command, ItemState, OrderState, Result
+from statusctl.domain.payload import payload_text
+from statusctl.storage.changedb import (
+    Writes,
+    load_orders,
+    next_package_id,
+    read_events,
+    read_stores,
+)
 
 __all__ = ["ChangeSession", "ItemState", "OrderState", "Result", "utc_now"]
 

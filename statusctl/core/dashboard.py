@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from statusctl.core.db import Database
-from statusctl.core.stack import counted, status
+from statusctl.storage.db import Database
+from statusctl.storage.stack import counted, status
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound, shown
 from statusctl.core.labels import Label, all_labels, find_label
+from statusctl.domain.errors import InputError, NotFound, shown
+from statusctl.storage.db import Database
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from statusctl.core.errors import InputError, shown
+from statusctl.domain.errors import InputError, shown
 
 
 def display_path(path: Path) -> str:

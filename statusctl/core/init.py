@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from statusctl.core.db import Database
+from statusctl.storage.db import Database
 
 
 def initialize(db: Database) -> None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from statusctl.core.errors import InputError, shown
 from statusctl.core.infile import (  # re-exported: the importers read files through these
     LIMITS,
     MAX_FILE_BYTES,
@@ -23,6 +22,7 @@ from statusctl.core.infile import (  # re-exported: the importers read files thr
     display_path,
     open_input,
 )
+from statusctl.domain.errors import InputError, shown
 
 __all__ = ["LIMITS", "MAX_FILE_BYTES", "MAX_LINE_BYTES", "MAX_ROWS", "InputFile", "Row", "csv_rows",
            "detect_format", "display_path", "json_document", "jsonl_rows", "open_input"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from statusctl.carts.matrix import CART_TYPES, DEFAULT_MAPPINGS
-from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound, shown
-from statusctl.core.mapvalues import validate_mapping
+from statusctl.domain.errors import InputError, NotFound, shown
+from statusctl.domain.mapvalues import validate_mapping
+from statusctl.domain.matrix import CART_TYPES, DEFAULT_MAPPINGS
+from statusctl.storage.db import Database
 
 SCOPES = ("item", "order", "both")
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from statusctl.core.errors import InputError, shown
+from statusctl.domain.errors import InputError, shown
 
 # Four controllers at the default StackConcurrency: by default the limit is the controllers' own, and
 # controllers sharing one store are not starved by one of them keeping every slot (the contention suite).

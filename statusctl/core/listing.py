@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sized
 from typing import Any
 
-from statusctl.core.db import Database
-from statusctl.core.errors import InputError
+from statusctl.domain.errors import InputError
+from statusctl.storage.db import Database
 
 DEFAULT_LIMIT = 1000
 
@@ -86,7 +86,7 @@ Page = tuple[list[dict[str, Any]], int | None]  # the rows, and how many there a
 def stack_page(db: Database, *, failed: bool = False, store: str | None = None, order: str | None = None,
                limit: int = DEFAULT_LIMIT, count: bool = True) -> Page:
     """`stack list`: the first `limit` records in queue order (see `stack.list_records`)."""
-    from statusctl.core.stack import list_records
+    from statusctl.storage.stack import list_records
 
     rows = list_records(db, failed=failed, store=store, order=order, limit=sql_limit(limit))
     return rows, cut_total(rows, limit if count else 0, lambda: stack_total(db, failed=failed, store=store, order=order))
@@ -104,7 +104,7 @@ def orders_page(db: Database, *, label: str | None = None, store: str | None = N
 def history_page(db: Database, *, order: str | None = None, since: float | None = None, store: str | None = None,
                  limit: int = DEFAULT_LIMIT, count: bool = True) -> Page:
     """`stack history`: the latest `limit` attempts, oldest first (see `stack.history`)."""
-    from statusctl.core.stack import history
+    from statusctl.storage.stack import history
 
     rows = history(db, order=order, since=since, store=store, limit=sql_limit(limit))
     return rows, cut_total(rows, limit if count else 0,

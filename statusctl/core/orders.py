@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from statusctl.core.changes import ChangeSession, ItemState, OrderState, Result
-from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound, shown
 from statusctl.core.inputs import InputFile, Row, csv_rows, detect_format, json_document, open_input
 from statusctl.core.settings import use_status_updates
+from statusctl.domain.errors import InputError, NotFound, shown
+from statusctl.storage.db import Database
 
 REQUIRED = ["order_number", "order_date", "customer_name", "customer_email", "ship_postal_code", "sku", "name", "quantity"]
 OPTIONAL = ["cart_order_id", "cart_line_id"]

@@ -14,8 +14,8 @@ import os
 import re
 from pathlib import Path
 
-from statusctl.core.errors import ConfigError, shown
-from statusctl.core.urls import mask_url
+from statusctl.domain.errors import ConfigError, shown
+from statusctl.domain.urls import mask_url
 
 ENV_DB = "STATUSCTL_DB"
 DB_FILENAME = "statusctl.db"

@@ -6,8 +6,8 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from statusctl.core.db import Database
-from statusctl.core.errors import ConfigError, NotFound, shown
+from statusctl.domain.errors import ConfigError, NotFound, shown
+from statusctl.storage.db import Database
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -132,7 +132,7 @@ def set_value(db: Database, name: str, value: str) -> tuple[str, str]:
 def advice(name: str, value: str) -> str | None:
     """A warning about a valid but risky value, or None."""
     if name == "StackLeaseSeconds":
-        from statusctl.core.db import busy_timeout
+        from statusctl.storage.db import busy_timeout
 
         needed = 30.0 + busy_timeout()  # the default store timeout plus the lock wait
         if float(value) <= needed:

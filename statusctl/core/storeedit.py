@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from statusctl.core import health
-from statusctl.core.db import Database
-from statusctl.core.errors import ConfigError, InputError, NotFound, shown
 from statusctl.core.stores import Store, _pairs, build_store, get_store
+from statusctl.domain.errors import ConfigError, InputError, NotFound, shown
+from statusctl.storage import health
+from statusctl.storage.db import Database
 
 
 def changed_store(old: Store, url: str | None, secrets: list[str], secret_envs: list[str], options: list[str]) -> Store:
@@ -67,7 +67,7 @@ def set_store(
     new = changed_store(old, url, secrets, secret_envs, options)
     message = None
     if test:
-        from statusctl.core.probe import check_store
+        from statusctl.delivery.probe import check_store
 
         ok, message = check_store(new)
         if not ok:

@@ -13,13 +13,14 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from statusctl.carts.matrix import CART_TYPES, COMMON_OPTIONS, CartType
-from statusctl.core import health, limits
-from statusctl.core.db import Database
-from statusctl.core.errors import ConfigError, InputError, NotFound, shown
+from statusctl.core import limits
 from statusctl.core.labels import Label, unmapped_labels
 from statusctl.core.settings import parse_bool
-from statusctl.core.urls import MASK, mask_url, url_credentials
+from statusctl.domain.errors import ConfigError, InputError, NotFound, shown
+from statusctl.domain.matrix import CART_TYPES, COMMON_OPTIONS, CartType
+from statusctl.domain.urls import MASK, mask_url, url_credentials
+from statusctl.storage import health
+from statusctl.storage.db import Database
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
 OSS_KEY = "oss_store"
@@ -125,7 +126,7 @@ def check_url(url: str, allow_http: bool) -> str:
 
 
 def _check_webhook_secret(value: str, key: str) -> None:
-    from statusctl.core.webhooksecret import PREFIX, SignatureError, secret_bytes
+    from statusctl.domain.webhooksecret import PREFIX, SignatureError, secret_bytes
 
     if not value.startswith(PREFIX):
         raise InputError(f"--secret {key}=…: a webhook secret must start with whsec_.")

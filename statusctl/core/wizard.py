@@ -5,7 +5,7 @@ an existing one — same name, or same cart type and URL — UseStatusUpdates,
 the OSS choice, changed status events) and `save` writes all of it in one
 transaction: nothing is half-saved, and nothing at all before the operator
 confirms. The store's settings are tested before saving with
-`statusctl.core.probe.check_store` on the unsaved `Store`.
+`statusctl.delivery.probe.check_store` on the unsaved `Store`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from statusctl.carts.matrix import CART_TYPES
-from statusctl.core.db import Database
-from statusctl.core.errors import InputError
 from statusctl.core.events import (
     DEFAULT_EVENTS,
     EVENT_NAMES,
@@ -38,6 +35,9 @@ from statusctl.core.stores import (
     oss_store,
     write_oss,
 )
+from statusctl.domain.errors import InputError
+from statusctl.domain.matrix import CART_TYPES
+from statusctl.storage.db import Database
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FIELDS = {

@@ -29,9 +29,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from statusctl.carts.signing import verify
-from statusctl.core.carriers import carrier_name, tracking_url
-from statusctl.core.errors import ConfigError, DatabaseError
-from statusctl.core.webhooksecret import SignatureError, secret_bytes
+from statusctl.domain.carriers import carrier_name, tracking_url
+from statusctl.domain.errors import ConfigError, DatabaseError
+from statusctl.domain.webhooksecret import SignatureError, secret_bytes
 from statusctl.oss import assets
 from statusctl.oss.links import derive_link_key, make_token, parse_token
 from statusctl.oss.pages import NOT_FOUND, Page

@@ -26,7 +26,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from statusctl.core.webhooksecret import secret_bytes
+from statusctl.domain.webhooksecret import secret_bytes
 
 LINK_KEY_INFO = b"statusctl oss link v1"
 MAC_BYTES = 16  # 128-bit tag: plenty against forgery, keeps the URL short

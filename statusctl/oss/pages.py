@@ -7,8 +7,8 @@ import html
 from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from statusctl.core.carriers import carrier_name, tracking_url
-from statusctl.core.record import ItemPart, PackageItem
+from statusctl.domain.carriers import carrier_name, tracking_url
+from statusctl.domain.record import ItemPart, PackageItem
 from statusctl.oss.store import Entry, OrderView, Package
 from statusctl.oss.validate import moment
 

@@ -1,6 +1,6 @@
 """The OSS's own SQLite database: opening it (mode 0600, WAL) and its named migrations.
 
-It follows `statusctl.core.db`: named migrations recorded in the database,
+It follows `statusctl.storage.db`: named migrations recorded in the database,
 each in its own BEGIN IMMEDIATE transaction, never edited once shipped.
 """
 
@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from statusctl.core.errors import DatabaseError
+from statusctl.domain.errors import DatabaseError
 
 BUSY_TIMEOUT_S = 30.0
 

@@ -15,8 +15,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from statusctl.core.errors import ConfigError, InputError, shown
 from statusctl.core.paths import db_path, oss_db_path
+from statusctl.domain.errors import ConfigError, InputError, shown
 from statusctl.oss.guard import Limits
 
 ENV_SECRET = "STATUSCTL_OSS_SECRET"

@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from statusctl.core.carriers import carrier_key
-from statusctl.core.errors import DatabaseError
-from statusctl.core.record import (
+from statusctl.domain.carriers import carrier_key
+from statusctl.domain.errors import DatabaseError
+from statusctl.domain.record import (
     ItemPart,
     PackageItem,
     PackagePart,

@@ -6,8 +6,8 @@ import json
 from datetime import date, datetime, timezone
 from typing import Any, cast
 
-from statusctl.core.errors import shown
-from statusctl.core.record import ItemPart, OrderPart, PackageItem, PackagePart, Payload
+from statusctl.domain.errors import shown
+from statusctl.domain.record import ItemPart, OrderPart, PackageItem, PackagePart, Payload
 
 EVENT_TYPE = "order.status_changed"
 MAX_TEXT = 1000  # labels, names, skus, tracking numbers

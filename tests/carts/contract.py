@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from statusctl.core.record import Payload
 from statusctl.core.stores import Store
+from statusctl.domain.record import Payload
 
 from .fakeserver import Handler
 

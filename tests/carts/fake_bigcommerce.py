@@ -12,9 +12,9 @@ import email.utils
 import time
 from typing import Any
 
-from statusctl.carts.matrix import DEFAULT_MAPPINGS
-from statusctl.core.record import Payload
 from statusctl.core.stores import Store
+from statusctl.domain.matrix import DEFAULT_MAPPINGS
+from statusctl.domain.record import Payload
 
 from .contract import ContractCase
 from .fakeserver import Answer, Handler, Request

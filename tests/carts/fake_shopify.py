@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from statusctl.carts.matrix import DEFAULT_MAPPINGS
 from statusctl.carts.shopify_gql import DEFAULT_API_VERSION
-from statusctl.core.record import Payload
 from statusctl.core.stores import Store
+from statusctl.domain.matrix import DEFAULT_MAPPINGS
+from statusctl.domain.record import Payload
 
 from . import shopify_schema
 from .contract import ContractCase

@@ -11,8 +11,8 @@ import pytest
 from statusctl.carts import bigcommerce, magento2, restutil, shopify, woocommerce
 from statusctl.carts.base import Context, Record, make_client
 from statusctl.carts.shopify import ShopifyAdapter
-from statusctl.core import carriers
-from statusctl.core.carriers import (
+from statusctl.domain import carriers
+from statusctl.domain.carriers import (
     CARRIERS,
     carrier,
     carrier_key,

@@ -230,7 +230,7 @@ def test_the_documented_store_lines_work(server: FakeServer) -> None:
 @pytest.mark.parametrize("value", ["comment:any text at all", "comment:", "hold:pending"])
 def test_a_mapping_labels_add_would_refuse_is_rejected_at_send_time_before_any_request(
         server: FakeServer, value: str) -> None:
-    from statusctl.core.mapvalues import validate_mapping
+    from statusctl.domain.mapvalues import validate_mapping
 
     assert validate_mapping("magento2", value) is not None  # refused when saved, by the same rule
     with pytest.raises(Rejected) as err:

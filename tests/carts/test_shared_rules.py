@@ -13,7 +13,7 @@ from statusctl.carts import jsonbody, magento2, oss, restutil, shopify_gql
 from statusctl.carts import opencart as opencart_module
 from statusctl.carts.base import Context, Record, Rejected, adapter_class, make_client
 from statusctl.carts.restutil import new_shipments
-from statusctl.core.record import PackagePart, new_order_label, order_changed
+from statusctl.domain.record import PackagePart, new_order_label, order_changed
 
 from .contract import shipped_payload
 from .fakeserver import FakeServer

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from statusctl.carts.base import Context, Rejected, TryLater
-from statusctl.core.record import Payload
+from statusctl.domain.record import Payload
 
 from ..docs import documented
 from ..helpers import cli

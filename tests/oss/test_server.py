@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from statusctl.core.errors import ConfigError
+from statusctl.domain.errors import ConfigError
 from statusctl.oss.app import create_app
 from statusctl.oss.server import ENV_SECRET, read_frame, secrets_from_env, serve
 
@@ -46,7 +46,7 @@ def test_serve_refuses_an_unreadable_header(tmp_path: Path) -> None:
 
 def test_the_cli_and_links_do_not_import_the_server() -> None:
     code = (
-        "import sys, statusctl.cli.main, statusctl.oss.links, statusctl.core.carriers;"
+        "import sys, statusctl.cli.main, statusctl.oss.links, statusctl.domain.carriers;"
         "bad = [m for m in sys.modules if m.startswith(('starlette', 'uvicorn', 'statusctl.oss.app'))];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statusctl.core.carriers import carrier_name, tracking_url
+from statusctl.domain.carriers import carrier_name, tracking_url
 from statusctl.oss.links import (
     derive_link_key,
     make_token,

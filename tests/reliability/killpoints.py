@@ -33,7 +33,8 @@ def _die() -> None:
 
 
 def arm(moment: str, nth: int) -> None:
-    from statusctl.core import controller, stack
+    from statusctl.delivery import controller
+    from statusctl.storage import stack
 
     seen = 0
 

@@ -217,7 +217,7 @@ def _hold_write_lock(db: Path, seconds: float) -> threading.Event:
 def test_a_lease_granted_after_a_wait_for_the_lock_runs_its_whole_length(db_file: Path) -> None:
     """A controller that waited 1.5 s for the lock claims with a 1 s lease: measured from before the
     wait, the lease was over when granted and a second controller could send the same records at once."""
-    from statusctl.core.controller import Controller
+    from statusctl.delivery.controller import Controller
 
     setup_db(db_file, {STORE: "http://127.0.0.1:9/hooks/status"}, settings={"StackLeaseSeconds": "1"})
     fill(db_file, records=4, orders=4)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from statusctl.core.health import BREAKER_FAILURES
+from statusctl.storage.health import BREAKER_FAILURES
 
 from ..carts.fakeserver import Answer, Request
 from ..stackhelpers import (

@@ -31,11 +31,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from statusctl.core import stack
 from statusctl.core.changes import ChangeSession
-from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound
 from statusctl.core.orders import import_orders
+from statusctl.domain.errors import InputError, NotFound
+from statusctl.storage import stack
+from statusctl.storage.db import Database
 
 from ..helpers import cli_json, dump, error_of
 from ..stackhelpers import fill, setup_db

@@ -45,8 +45,8 @@ from typer.testing import CliRunner
 
 from statusctl.carts.base import Context
 from statusctl.cli.main import app
-from statusctl.core.controller import drain
 from statusctl.core.stores import MASK, Store
+from statusctl.delivery.controller import drain
 
 from ..carts.fakeserver import Answer, FakeServer, Request
 

@@ -314,7 +314,7 @@ def test_a_one_shot_run_stopped_by_one_sigterm_finishes_its_sends_exits_143_and_
 
 
 def test_the_signal_exit_codes_are_named_once() -> None:
-    from statusctl.core.errors import ExitCode
+    from statusctl.domain.errors import ExitCode
 
     assert ExitCode.for_signal(signal.SIGINT) is ExitCode.INTERRUPTED == 130
     assert ExitCode.for_signal(signal.SIGTERM) is ExitCode.TERMINATED == 143

@@ -26,8 +26,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from statusctl.core.errors import ConfigError, DatabaseError, DatabaseReplaced, DiskFull, shown
-from statusctl.core.migrations import MIGRATIONS
+from statusctl.domain.errors import ConfigError, DatabaseError, DatabaseReplaced, DiskFull, shown
+from statusctl.storage.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_S = 30.0
 BUSY_TIMEOUT_ENV = "STATUSCTL_BUSY_TIMEOUT"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from statusctl.core.errors import NotFound, shown
-from statusctl.core.record import PackagePart
+from statusctl.domain.errors import NotFound, shown
+from statusctl.domain.record import PackagePart
 
 
 @dataclass(slots=True)

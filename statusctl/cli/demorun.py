@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statusctl.core import actions, orders, settings, stack, stores
-from statusctl.core.controller import DrainReport, drain
-from statusctl.core.db import Database
+from statusctl.core import actions, orders, settings, stores
 from statusctl.core.init import initialize
+from statusctl.delivery.controller import DrainReport, drain
+from statusctl.storage import stack
+from statusctl.storage.db import Database
 
 
 def examples_dir() -> Path:

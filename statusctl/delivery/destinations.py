@@ -15,10 +15,11 @@ import sqlite3
 import time
 from typing import Any
 
-from statusctl.core import health, limits, stack
-from statusctl.core.db import Database
-from statusctl.core.errors import StatusctlError
+from statusctl.core import limits
 from statusctl.core.stores import get_store
+from statusctl.domain.errors import StatusctlError
+from statusctl.storage import health, stack
+from statusctl.storage.db import Database
 
 CONFIG_RECHECK_S = 30.0  # how long a store this controller cannot use (a missing secret variable) is left alone
 

@@ -22,14 +22,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from statusctl.core import health, retention, stack
-from statusctl.core.db import LOCK_SLICE_S, Database
-from statusctl.core.destinations import Destinations
-from statusctl.core.drainreport import DrainReport, Progress, StoreTally
-from statusctl.core.errors import DatabaseError, DatabaseReplaced, DiskFull, StatusctlError
 from statusctl.core.settings import StackSettings, stack_settings
+from statusctl.delivery.destinations import Destinations
+from statusctl.delivery.drainreport import DrainReport, Progress, StoreTally
+from statusctl.domain.errors import DatabaseError, DatabaseReplaced, DiskFull, StatusctlError
+from statusctl.storage import health, retention, stack
+from statusctl.storage.db import LOCK_SLICE_S, Database
 
-__all__ = ["Controller", "DrainReport", "StoreTally", "drain"]  # the report lives in statusctl.core.drainreport
+__all__ = ["Controller", "DrainReport", "StoreTally", "drain"]  # the report lives in statusctl.delivery.drainreport
 
 log = logging.getLogger("statusctl.controller")
 HEARTBEAT_S = 2.0

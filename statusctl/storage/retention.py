@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from statusctl.core.db import Database
+from statusctl.storage.db import Database
 
 BATCH = 500
 BATCHES_PER_CALL = 20

@@ -1,8 +1,8 @@
 """The operator's views of the stack: `stack list`, `stack status`, `stack history`, retry and drop.
 
 Every count is read from the heads table and the per-destination counters kept
-by migration 0004's triggers (see statusctl.core.stack), so the views cost the
-same however many records wait. statusctl.core.stack re-exports these names.
+by migration 0004's triggers (see statusctl.storage.stack), so the views cost the
+same however many records wait. statusctl.storage.stack re-exports these names.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import sqlite3
 import time
 from typing import Any
 
-from statusctl.core import health
-from statusctl.core.claiming import live_leases
-from statusctl.core.db import Database
-from statusctl.core.errors import InputError, NotFound, shown
+from statusctl.domain.errors import InputError, NotFound, shown
+from statusctl.storage import health
+from statusctl.storage.claiming import live_leases
+from statusctl.storage.db import Database
 
 SHORT_ID = 11  # "su_" and 8 hex digits: what the tables show; stack retry/drop take it
 

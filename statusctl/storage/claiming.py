@@ -26,7 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from statusctl.core import health, limits
+from statusctl.core import limits
+from statusctl.storage import health
 
 POISON_CUTS = 5
 RATE_HORIZON_S = 1.0

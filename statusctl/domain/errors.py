@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 
-from statusctl.core.display import printable
+from statusctl.domain.display import printable
 
 
 class ExitCode(enum.IntEnum):

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import time
 
-from statusctl.core.errors import InputError, shown
+from statusctl.domain.errors import InputError, shown
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -10,10 +10,10 @@ from __future__ import annotations
 from json.encoder import encode_basestring_ascii as _enc
 from typing import TYPE_CHECKING
 
-from statusctl.core.record import PackagePart, js
+from statusctl.domain.record import PackagePart, js
 
 if TYPE_CHECKING:
-    from statusctl.core.orderstate import ItemState, OrderState
+    from statusctl.domain.orderstate import ItemState, OrderState
 
 
 def _opt(value: str | None) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from statusctl.core.db import Database
-from statusctl.core.errors import StatusctlError
 from statusctl.core.stores import Store, get_store
+from statusctl.domain.errors import StatusctlError
+from statusctl.storage.db import Database
 
 
 def test_store(db: Database, name: str) -> tuple[bool, str]:

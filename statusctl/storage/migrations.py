@@ -182,7 +182,7 @@ MIGRATIONS: list[tuple[str, str]] = [
 # Issue 12 (the stack under load) and 11.5 (only attempts with an outcome count). stack_heads
 # holds each order's first record (the only one a claim may take) with a copy of its due-ness and
 # the order's record count; stack_counts the records per destination. Records are queued only
-# through statusctl.core.stack.queue, which adds to both in two statements per batch (a trigger
+# through statusctl.storage.stack.queue, which adds to both in two statements per batch (a trigger
 # per inserted row doubled the cost of a bulk apply); the triggers below follow every update and
 # delete, so a claim, `stack status` and `stack list` cost the same with a million records as
 # with a thousand. store_health is what controllers share about a destination: the

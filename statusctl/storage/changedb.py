@@ -11,10 +11,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from statusctl.core import stack
 from statusctl.core.events import Event
-from statusctl.core.orderstate import ItemState, OrderState
 from statusctl.core.stores import Store, all_stores_in, destination
+from statusctl.domain.orderstate import ItemState, OrderState
+from statusctl.storage import stack
 
 
 def read_events(conn: sqlite3.Connection) -> dict[str, Event]:

@@ -5,8 +5,8 @@ only while it is the first (lowest seq) record of its order, whatever that
 first record's state. So a record waiting for a retry, failed or leased by
 another controller holds back only its own order.
 
-Claiming lives in statusctl.core.claiming, the operator's views (list, status,
-history, retry, drop) in statusctl.core.stackview; both are imported from here too.
+Claiming lives in statusctl.storage.claiming, the operator's views (list, status,
+history, retry, drop) in statusctl.storage.stackview; both are imported from here too.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import sqlite3
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from statusctl.core import health
-from statusctl.core.claiming import Claimed, claim, soonest_due
-from statusctl.core.stackview import (
+from statusctl.storage import health
+from statusctl.storage.claiming import Claimed, claim, soonest_due
+from statusctl.storage.stackview import (
     SHORT_ID,
     count_selected,
     drop,
