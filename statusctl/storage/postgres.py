@@ -61,7 +61,7 @@ def _environmental(exc: BaseException) -> bool:
     """A fault of the server, the network or another session rather than of the statement itself."""
     psycopg = _psycopg()
     return isinstance(exc, (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction,
-                            psycopg.errors.IdleInTransactionSessionTimeout)) or (
+                            psycopg.errors.IdleInTransactionSessionTimeout, psycopg.errors.InsufficientPrivilege)) or (
         isinstance(exc, psycopg.InterfaceError) and "closed" in str(exc).lower())
 
 
@@ -273,7 +273,8 @@ class PostgresDatabase:
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a read statement (its own transaction) and return all rows."""
         with self.reading() as conn:
-            return conn.execute(sql, params).fetchall()
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description is not None else []
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
         rows = self.query(sql, params)
