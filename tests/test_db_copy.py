@@ -373,7 +373,7 @@ class _ServerGone(Progress):
                              "'statusctl' AND datname = current_database()")
 
 
-def test_the_server_gone_midway_is_one_sentence_and_writes_nothing(db_file, shop, target):
+def test_the_server_gone_midway_is_one_sentence_and_writes_nothing(db_file, shop, target, caplog):
     from statusctl.domain.errors import DatabaseError
     from statusctl.storage.copy import copy_database
     from statusctl.storage.db import Database
@@ -390,6 +390,8 @@ def test_the_server_gone_midway_is_one_sentence_and_writes_nothing(db_file, shop
         copy_to.close()
         source.close()
     assert gone.done and "\n" not in str(err.value) and target in str(err.value)
+    assert "was lost" in str(err.value)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []  # nothing more on stderr
     assert statusctl_tables(target) == 0
 
 
