@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from statusctl.domain.errors import ConfigError, shown
-from statusctl.domain.urls import mask_url
+from statusctl.domain.urls import mask_db_url, mask_url, split_userinfo
 from statusctl.storage.backends import POSTGRES_SCHEMES, Target
 
 ENV_DB = "STATUSCTL_DB"
@@ -47,6 +47,12 @@ def database_url_problem(value: str, where: str) -> str | None:
         return None
     text = shown(mask_url(value))
     if scheme in POSTGRES_SCHEMES:
+        _, userinfo, _ = split_userinfo(value)
+        if userinfo and any(c in userinfo for c in "@/?#"):
+            # libpq ends the password at the first of these, and would put the rest of it in its error
+            # messages as a host name: refused before it is ever handed over.
+            return (f"{where} {shown(mask_db_url(value))} has a password holding a raw @, /, ? or #, which "
+                    "PostgreSQL reads as the end of the password; percent-encode them (%40, %2F, %3F, %23).")
         return None
     return (f"{where} {text} is a {scheme}:// URL, not a database; give the path of a SQLite file or a "
             "postgresql:// URL.")
