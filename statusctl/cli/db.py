@@ -56,18 +56,18 @@ def copy_command(to: ToOpt, json: JsonOpt = False) -> None:
     One transaction: on any failure the target is left as it was. Refused while a controller runs on the
     source. Stop every workstation, controller and the OSS first; then point them all at the URL.
     """
-    from statusctl.core.paths import POSTGRES_SCHEMES, url_scheme
     from statusctl.domain.errors import InputError, shown
+    from statusctl.domain.urls import mask_db_url
+    from statusctl.storage.backends import is_postgres, open_database
     from statusctl.storage.copy import copy_database
     from statusctl.storage.db import Database
-    from statusctl.storage.postgres import PostgresDatabase, masked
 
-    if url_scheme(to) not in POSTGRES_SCHEMES:
-        raise InputError(f"--to {shown(masked(to))} is not a PostgreSQL URL; give one like "
+    if not is_postgres(to):
+        raise InputError(f"--to {shown(mask_db_url(to))} is not a PostgreSQL URL; give one like "
                          "postgresql://user@host:5432/dbname.")
     source = Database.open(db_path(), create=False, migrate=False)  # the copy never writes its source
     try:
-        target = PostgresDatabase.open(to, create=True, migrate=False)
+        target: Any = open_database(to, create=True, migrate=False)  # a PostgresDatabase: `to` is a URL
         try:
             bar = _Bar() if sys.stdout.isatty() and not json else None
             try:
