@@ -436,3 +436,37 @@ def test_a_million_records_copy_in_reasonable_time(db_file, target):
     assert report["tables"]["stack"] == 1_000_000 and report["tables"]["stack_heads"] == 1_000_000
     assert took < 120, f"{took:.1f} s"
     print(json.dumps({"stack_rows": 1_000_000, "seconds": round(took, 1)}))
+
+
+def test_a_source_that_is_a_postgresql_url_is_refused(db_file, shop, target, pg_server):
+    other = pg_server.url(pg_server.create_database("src"))
+    err = refused("--to", target, env={"STATUSCTL_DB": other})
+    assert "works on a SQLite database file" in err
+    assert statusctl_tables(target) == 0
+
+
+def test_a_source_written_by_a_newer_statusctl_is_refused(db_file, shop, target):
+    sql(db_file, "INSERT INTO migrations (name, applied) VALUES ('0099_from_the_future', 0)")
+    assert "was written by a newer statusctl (migration 0099_from_the_future)" in refused("--to", target)
+    assert statusctl_tables(target) == 0
+
+
+def test_a_progress_bar_only_on_a_terminal(db_file, shop, pg_server):
+    import pty
+
+    piped = cli("db", "copy", "--to", pg_server.url(pg_server.create_database("bar"))).stdout
+    assert "Copying" not in piped, piped
+    fill_stack(db_file, 30_000)
+    leader, follower = pty.openpty()
+    done = subprocess.run([sys.executable, "-m", "statusctl", "db", "copy", "--to",
+                           pg_server.url(pg_server.create_database("bar"))],
+                          stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE, timeout=120,
+                          env={**os.environ, "COLUMNS": "120", "PYTHONPATH": str(Path(__file__).parents[1])})
+    os.close(follower)
+    shown = b""
+    with __import__("contextlib").suppress(OSError):
+        while chunk := os.read(leader, 65536):
+            shown += chunk
+    os.close(leader)
+    assert done.returncode == 0, done.stderr
+    assert b"Copying stack" in shown and b"Copied " in shown
