@@ -470,3 +470,19 @@ def test_a_progress_bar_only_on_a_terminal(db_file, shop, pg_server):
     os.close(leader)
     assert done.returncode == 0, done.stderr
     assert b"Copying stack" in shown and b"Copied " in shown
+
+
+def test_a_target_at_another_schema_version_or_with_other_columns_is_refused(db_file, shop, pg_server):
+    from statusctl.storage.postgres import PostgresDatabase
+
+    behind, altered = (pg_server.url(pg_server.create_database(p)) for p in ("behind", "altered"))
+    for url in (behind, altered):
+        PostgresDatabase.open(url, create=True).close()
+    with psycopg.connect(behind, autocommit=True) as conn:
+        conn.execute("DELETE FROM migrations WHERE name = '0005_stack_keys_fixed'")
+    with psycopg.connect(altered, autocommit=True) as conn:
+        conn.execute("ALTER TABLE stack ADD COLUMN note text")
+    assert "is not at this statusctl's schema version" in refused("--to", behind)
+    assert "The table stack has different columns in the source and in" in refused("--to", altered)
+    for url in (behind, altered):
+        assert pg_one(url, "SELECT COUNT(*) FROM labels") == 0
