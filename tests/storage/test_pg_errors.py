@@ -15,7 +15,8 @@ import pytest
 
 from statusctl.core.errors import DatabaseError, DiskFull
 from statusctl.storage import postgres
-from statusctl.storage.postgres import PostgresDatabase, masked
+from statusctl.storage.pgconnect import masked
+from statusctl.storage.postgres import PostgresDatabase
 
 from ..helpers import ROOT
 from ..pgcluster import free_port

@@ -14,7 +14,8 @@ from urllib.parse import quote
 import pytest
 
 from statusctl.core.errors import DatabaseError
-from statusctl.storage.postgres import PostgresDatabase, masked
+from statusctl.storage.pgconnect import masked
+from statusctl.storage.postgres import PostgresDatabase
 
 from ..helpers import ROOT
 
@@ -212,6 +213,17 @@ def test_a_connection_closed_while_idle_is_replaced_at_the_next_transaction(pg_u
         time.sleep(0.2)
         with victim.tx() as conn:
             assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+    finally:
+        victim.close()
+
+
+def test_a_read_that_finds_its_connection_dead_runs_again_on_a_new_one(pg_url, db):
+    victim = _other(pg_url)
+    try:
+        pid = victim.one("SELECT pg_backend_pid()")[0]
+        db.query("SELECT pg_terminate_backend(?)", (pid,))
+        time.sleep(0.2)
+        assert victim.one("SELECT pg_backend_pid()")[0] != pid
     finally:
         victim.close()
 
