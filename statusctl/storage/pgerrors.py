@@ -77,9 +77,13 @@ def connect_error(exc: BaseException, name: str, url: str) -> DatabaseError:
 
 
 def statement_error(exc: BaseException, name: str, url: str, *, lock_timeout: float, statement_timeout: float,
-                    stopping: bool, lost: bool, committing: bool = False) -> DatabaseError:
+                    stopping: bool, lost: bool, committing: bool = False, idle_timeout: float = 0) -> DatabaseError:
     """The sentence for a statement's (or a COMMIT's) environmental fault, by SQLSTATE."""
     state = getattr(exc, "sqlstate", None) or ""
+    if state == "25P03" or "idle-in-transaction timeout" in str(exc):
+        return DatabaseError(f"The PostgreSQL server of {name} ended a transaction of statusctl's that stayed idle "
+                             f"for more than {idle_timeout:g} s (idle_in_transaction_session_timeout), so the change "
+                             "was rolled back; try again.")
     if state == "53100":
         return DiskFull(f"The disk of the PostgreSQL server holding {name} is full, so statusctl cannot write its "
                         "database (the last change was not saved); free some space on the server and try again.")

@@ -52,6 +52,8 @@ class _Retry(Exception):
 class PgConnection:
     """What `tx()` and `reading()` yield: `execute` / `executemany` in SQLite's placeholder style."""
 
+    dialect = "postgresql"  # as PostgresDatabase's: storage code holding only a connection can branch on it
+
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self.raw = conn
 
@@ -102,6 +104,7 @@ class PostgresDatabase:
         self._conn = conn
         self.busy_timeout = timeout
         self.statement_timeout = _statement_timeout(timeout)
+        self.idle_timeout = IDLE_TIMEOUT_S
         self._lock_wait: float | None = None
         self._lock_timeout_set = timeout  # the session's lock_timeout now
         self._in_tx = 0  # a serial number of the transaction going on, 0 outside one
@@ -173,7 +176,7 @@ class PostgresDatabase:
         """The connection, replaced first when broken (nothing of a transaction can be lost then)."""
         if self._conn.closed or self._conn.broken:
             self.close()
-            self._conn = connect(self._url, self.busy_timeout, self.statement_timeout, IDLE_TIMEOUT_S)
+            self._conn = connect(self._url, self.busy_timeout, self.statement_timeout, self.idle_timeout)
             self._lock_timeout_set = self.busy_timeout
         wanted = self._lock_timeout()
         if wanted != self._lock_timeout_set:
@@ -184,7 +187,8 @@ class PostgresDatabase:
     def _fault(self, exc: BaseException, *, committing: bool = False) -> DatabaseError:
         return pgerrors.statement_error(
             exc, self.name, self._url, lock_timeout=self._lock_timeout(), statement_timeout=self.statement_timeout,
-            stopping=self._stopping(), lost=self._conn.closed or self._conn.broken, committing=committing)
+            stopping=self._stopping(), lost=self._conn.closed or self._conn.broken, committing=committing,
+            idle_timeout=self.idle_timeout)
 
     def _begin(self) -> psycopg.Connection[Row]:
         """BEGIN, on a fresh connection if the old one turns out dead at this first statement."""

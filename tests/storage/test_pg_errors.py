@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -140,6 +141,22 @@ def test_a_connection_lost_mid_transaction_rolls_back_and_the_next_one_reconnect
         killer.close()
     assert str(caught.value) == (f"The connection to the PostgreSQL database {pg_url} was lost during a transaction "
                                  "(the server restarted or closed it), so the change was rolled back; try again.")
+
+
+def test_a_transaction_left_idle_past_the_idle_timeout(pg_url, monkeypatch):
+    monkeypatch.setattr(postgres, "IDLE_TIMEOUT_S", 0.2)
+    db = PostgresDatabase.open(pg_url, create=True)
+    try:
+        with pytest.raises(DatabaseError) as caught, db.tx() as conn:
+            conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", ("idle", "x"))
+            time.sleep(0.6)  # a frozen client
+            conn.execute("SELECT 1")
+        assert db.one("SELECT count(*) FROM settings WHERE name = 'idle'")[0] == 0  # on a new connection
+    finally:
+        db.close()
+    assert str(caught.value) == (f"The PostgreSQL server of {pg_url} ended a transaction of statusctl's that stayed "
+                                 "idle for more than 0.2 s (idle_in_transaction_session_timeout), so the change was "
+                                 "rolled back; try again.")
 
 
 @contextlib.contextmanager

@@ -228,6 +228,25 @@ def test_a_read_that_finds_its_connection_dead_runs_again_on_a_new_one(pg_url, d
         victim.close()
 
 
+def test_after_a_server_restart_the_next_transaction_runs_on_a_new_connection():
+    from ..pgcluster import start_cluster
+
+    cluster = start_cluster()  # its own: the session's cluster is never stopped by a test
+    try:
+        db = PostgresDatabase.open(cluster.url(cluster.create_database()), create=True)
+        try:
+            with db.tx() as conn:
+                conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", ("before", "restart"))
+            cluster.restart()
+            with db.tx() as conn:
+                conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", ("after", "restart"))
+            assert [r[0] for r in db.query("SELECT name FROM settings ORDER BY name")] == ["after", "before"]
+        finally:
+            db.close()
+    finally:
+        cluster.stop()
+
+
 def test_a_stopping_controller_stops_waiting_for_a_lock(pg_url, db):
     holder = _other(pg_url)
     waiter = _other(pg_url)
