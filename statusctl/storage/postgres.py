@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from statusctl.storage.db import busy_timeout
 from statusctl.domain.errors import DatabaseError
-from statusctl.domain.urls import MASK, mask_url, split_userinfo
+from statusctl.domain.urls import mask_db_url as masked
 from statusctl.storage import pgerrors
+from statusctl.storage.db import busy_timeout
 from statusctl.storage.pgschema import MIGRATION_LOCK, MIGRATIONS
 from statusctl.storage.pgsql import Row, register_types, row_factory, translate
 
@@ -68,8 +68,16 @@ def _environmental(exc: BaseException) -> bool:
 class PgConnection:
     """What `tx()` and `reading()` yield: `execute` / `executemany` in SQLite's placeholder style."""
 
+    dialect = "postgresql"
+
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self.raw = conn
+
+    def now(self) -> float:
+        """The server's clock in epoch seconds, inside this transaction (statusctl.storage.dialect.now)."""
+        row = self.raw.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        assert row is not None
+        return float(row[0])
 
     def execute(self, sql: str, params: Params = None) -> psycopg.Cursor[Row]:
         """Run one statement; without parameters the SQL goes as written (several statements allowed)."""
@@ -327,20 +335,6 @@ class PostgresDatabase:
                              "VALUES (?, extract(epoch FROM clock_timestamp()))", (name,))
             applied.append(name)
         return applied
-
-
-def masked(url: str) -> str:
-    """`url` as shown: its password (in the userinfo or a `password=` parameter) masked, its user kept.
-
-    (A store URL's lone userinfo may be a token, so `mask_url` hides it whole; a PostgreSQL
-    URL's is a role name, which a DBA needs to see.)
-    """
-    head, userinfo, rest = split_userinfo(url)
-    user, colon, _ = (userinfo or "").partition(":")
-    shown = mask_url(head + rest)
-    if userinfo is None:
-        return shown
-    return shown[:len(head)] + (f"{user}:{MASK}" if colon else user) + "@" + shown[len(head):]
 
 
 def _ms(seconds: float) -> int:
