@@ -8,6 +8,8 @@ the one that breaks a stack that relies on "nobody else writes meanwhile".
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 import uuid
@@ -279,3 +281,43 @@ def test_leases_and_due_times_follow_the_servers_clock_not_this_machines(pg_targ
     assert hook.delivered() == {u for uids in orders.values() for u in uids}
     for h in query(pg_target, "SELECT at FROM stack_history"):
         assert abs(float(h["at"]) - real()) < 60, "history written by this machine's clock, not the server's"
+
+
+# -- faults -------------------------------------------------------------------------
+
+
+def test_a_watcher_waits_out_a_lock_held_past_the_lock_timeout_and_carries_on(pg_target, monkeypatch, caplog):
+    import psycopg
+
+    from statusctl.delivery.controller import Controller
+
+    monkeypatch.setenv("STATUSCTL_BUSY_TIMEOUT", "0.5")
+    with serve() as (hook, server):
+        setup_db(pg_target, {STORE: hook_url(server)})
+        orders = fill(pg_target, records=3, orders=3)
+        blocker = psycopg.connect(pg_target)  # its first statement opens a transaction that holds the lock
+        blocker.execute("LOCK TABLE stack_heads IN EXCLUSIVE MODE")  # reads go on; no claim can lock a head
+
+        async def scenario() -> None:
+            controller = Controller(pg_target, watch=True, poll=0.05)
+            task = asyncio.create_task(controller.run())
+            try:
+                await asyncio.sleep(1.5)  # a turn or two meet the lock timeout
+                assert hook.delivered() == set()
+                blocker.rollback()
+                deadline = time.monotonic() + GUARD
+                while len(hook.delivered()) < 3 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+            finally:
+                controller.stop()
+                await task
+
+        try:
+            with caplog.at_level(logging.WARNING, logger="statusctl.controller"):
+                asyncio.run(scenario())
+        finally:
+            blocker.close()
+    assert hook.delivered() == {u for uids in orders.values() for u in uids}
+    assert "stayed locked by another transaction for more than 0.5 s; try again when it is free. Trying again in 1 s." \
+        in caplog.text
+    assert stack_rows(pg_target) == []
