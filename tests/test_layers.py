@@ -21,13 +21,7 @@ from .helpers import ROOT
 PACKAGE = ROOT / "statusctl"
 RANK = {"domain": 0, "storage": 1, "core": 2, "carts": 3, "democart": 3, "delivery": 4, "oss": 5, "cli": 6}
 # "module (relative to statusctl/)" -> the statusctl modules it may still import against the order
-STILL_ALLOWED: dict[str, set[str]] = {
-    "core/storeedit.py": {"statusctl.delivery.probe"},
-    "storage/changedb.py": {"statusctl.core.events", "statusctl.core.stores"},
-    "storage/claiming.py": {"statusctl.core"},
-    "storage/retention.py": {"statusctl.core.settings"},
-    "storage/stackview.py": {"statusctl.core.stores"},
-}
+STILL_ALLOWED: dict[str, set[str]] = {}
 
 
 def layer(module: str) -> str | None:

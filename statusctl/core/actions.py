@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from statusctl.core.changes import ChangeSession, Result
-from statusctl.core.events import check_event
 from statusctl.core.inputs import Row, csv_rows, detect_format, display_path, jsonl_rows, open_input
 from statusctl.core.settings import use_status_updates
 from statusctl.domain.errors import InputError, StatusctlError, StatusUpdatesOff, shown
+from statusctl.domain.events import check_event
 from statusctl.storage.db import Database
 
 APPLY_FIELDS = ["action", "event", "order", "sku", "quantity", "tracking", "carrier", "note"]

@@ -229,7 +229,7 @@ def list_orders(db: Database, label: str | None = None, store: str | None = None
         sql += " AND o.label = ?"
         params.append(label)
     if store:
-        from statusctl.core.stores import get_store
+        from statusctl.storage.stores import get_store
 
         get_store(db, store)  # a typo must not look like a store without orders
         sql += " AND o.store = ?"

@@ -15,7 +15,7 @@ from statusctl.carts import signing
 from statusctl.carts.base import Adapter, Context, Record, Rejected, TryLater, make_client
 from statusctl.carts.oss import OssAdapter, health_url
 from statusctl.carts.webhook import EVENT_TYPE, WebhookAdapter
-from statusctl.core.stores import Store
+from statusctl.domain.stores import Store
 
 from .contract import shipped_payload
 from .fake_oss import OssFake
