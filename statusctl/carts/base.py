@@ -221,7 +221,6 @@ class Adapter:
     """Base class: subclasses set `cart` and implement `deliver` (and `check` when they can)."""
 
     cart: ClassVar[str] = ""
-    can_test: ClassVar[bool] = True
 
     def __init__(self, client: httpx.AsyncClient, ctx: Context) -> None:
         self.client = client

@@ -159,7 +159,6 @@ def _when(stamp: str) -> str:
 
 class SetiAdapter(Adapter):
     cart = "seti"
-    can_test = True
 
     # -- what to send --------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ the records only when `queue_grouped` is called: one record per order carrying
 the whole change of every row (the label history still keeps every step).
 
 Here are the commands and the rules they follow; the state they work on is in
-`domain/orderstate.py`, every SQL statement the session runs in `storage/changedb.py`.
+`domain/orderstate.py`; the orders it loads and the rows it writes are `storage/changedb.py`'s,
+the events and stores it reads `storage/events.py`'s and `storage/stores.py`'s.
 """
 
 from __future__ import annotations
@@ -24,12 +25,9 @@ from statusctl.domain.errors import InputError, NotFound, shown
 from statusctl.domain.events import Event, check_event
 from statusctl.domain.orderstate import Command, ItemState, OrderState, Result
 from statusctl.domain.payload import payload_text
-from statusctl.storage.changedb import (
-    Writes,
-    load_orders,
-    read_events,
-    read_stores,
-)
+from statusctl.storage import events as stored_events
+from statusctl.storage import stores as stored_stores
+from statusctl.storage.changedb import Writes, load_orders
 
 __all__ = ["ChangeSession", "ItemState", "OrderState", "Result", "utc_now"]
 
@@ -46,8 +44,8 @@ class ChangeSession:
         self._group = group
         self._grouped: dict[int, Command] = {}  # order id -> the order's command so far (group mode)
         self.now = now or utc_now()
-        self.events: dict[str, Event] = read_events(conn)
-        self.stores, self.destinations = read_stores(conn)
+        self.events: dict[str, Event] = stored_events.read_all(conn)
+        self.stores, self.destinations = stored_stores.destinations(conn)
         self._orders: dict[str, OrderState] = {}
         self._writes = Writes()
 

@@ -1,7 +1,6 @@
-"""The change engine's side of the database: every SQL statement a `ChangeSession` runs.
+"""The change engine's side of the database: the orders a `ChangeSession` loads and the rows it writes.
 
-What a session reads when it starts (the events, where each store's records
-go), the orders its commands work on (loaded in chunks, their rows locked on
+The orders a session's commands work on (loaded in chunks, their rows locked on
 PostgreSQL), and `Writes`: the rows its commands collected, written inside the
 caller's transaction. The database assigns package ids (`RETURNING id`): until
 its package is written, a new package has a temporary id below zero.
@@ -13,24 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from statusctl.domain.events import Event
 from statusctl.domain.orderstate import ItemState, OrderState
-from statusctl.domain.stores import Store
 from statusctl.storage import dialect, stack
-from statusctl.storage import events as stored_events
-from statusctl.storage import stores as stored_stores
 
 CHUNK = 500  # orders per statement (SQLite allows 32,766 parameters, PostgreSQL 65,535)
 PACKAGE_ROWS = 1000  # packages per INSERT ... RETURNING (four parameters each)
-
-
-def read_events(conn: Any) -> dict[str, Event]:
-    return stored_events.read_all(conn)
-
-
-def read_stores(conn: Any) -> tuple[dict[str, Store], dict[str, str | None]]:
-    """(the stores by name, where each store's records go: a store name or None)."""
-    return stored_stores.destinations(conn)
 
 
 def load_orders(conn: Any, numbers: list[str]) -> list[OrderState]:

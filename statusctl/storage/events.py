@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from statusctl.domain.events import Event
+from statusctl.storage.rows import rows
 
 
 def insert(conn: Any, events: Iterable[Event], *, overwrite: bool) -> None:
@@ -19,11 +20,10 @@ def insert(conn: Any, events: Iterable[Event], *, overwrite: bool) -> None:
     )
 
 
-def read_all(conn: Any) -> dict[str, Event]:
-    """The stored events by name (a connection, or a Database: both have `execute`-like reads)."""
-    rows = conn.query("SELECT * FROM events") if hasattr(conn, "query") else conn.execute("SELECT * FROM events")
+def read_all(src: Any) -> dict[str, Event]:
+    """The stored events by name (on a Database or inside a transaction)."""
     return {r["name"]: Event(r["name"], r["item_label"], r["order_label"], bool(r["fires"]), bool(r["notify"]))
-            for r in rows}
+            for r in rows(src, "SELECT * FROM events")}
 
 
 def write(conn: Any, event: Event) -> None:
@@ -34,6 +34,6 @@ def write(conn: Any, event: Event) -> None:
     )
 
 
-def any_stored(db: Any) -> bool:
+def any_stored(src: Any) -> bool:
     """Whether the events were ever loaded (a database `init` has seen)."""
-    return db.one("SELECT 1 FROM events LIMIT 1") is not None
+    return bool(rows(src, "SELECT 1 FROM events LIMIT 1"))
