@@ -31,8 +31,9 @@ def read_all(db: Any) -> list[Label]:
     maps: dict[str, dict[str, str]] = {}
     for row in db.query("SELECT label, cart, value FROM label_maps ORDER BY cart"):
         maps.setdefault(row["label"].lower(), {})[row["cart"]] = row["value"]
-    # The order of adding: SQLite's rowid; PostgreSQL's labels have no such column, and a row's
-    # physical place (ctid) is that order for a table whose rows are only added and removed.
+    # The order of adding: SQLite's rowid. PostgreSQL's labels have no such column (the schema is
+    # SQLite's); a row's physical place (ctid) follows it, except where a removed label's space
+    # was reused by a later one.
     added = "ctid" if dialect.of(db) == "postgresql" else "rowid"
     return [
         Label(r["name"], r["scope"], bool(r["builtin"]), maps.get(r["name"].lower(), {}))
