@@ -17,6 +17,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from statusctl.oss.links import derive_link_key, make_link
+from statusctl.storage.oss import CANDIDATES
 
 from .conftest import SECRET, Sender, payload
 
@@ -116,15 +117,21 @@ def _work(call: Callable[[], Any]) -> list[tuple[str, ...]]:
     return calls
 
 
+def _reader(store: Any) -> sqlite3.Connection:
+    """The SQLite connection a lookup on this thread reads with (the one idle reading connection)."""
+    with store._readers.lend(store.name) as db:
+        return db.conn  # type: ignore[no-any-return]
+
+
 def _statements(client: TestClient, number: str, postal: str) -> list[str]:
     """The SQL a lookup runs (the number it looks for written as ?)."""
     store = client.app.state.store  # type: ignore[attr-defined]
     done: list[str] = []
-    store._reader().set_trace_callback(done.append)
+    _reader(store).set_trace_callback(done.append)
     try:
         store.find(number, postal)
     finally:
-        store._reader().set_trace_callback(None)
+        _reader(store).set_trace_callback(None)
     return [sql.replace(f"'{number}'", "?") for sql in done]
 
 
@@ -144,8 +151,7 @@ def test_a_wrong_postal_code_does_the_same_work_as_an_unknown_order(
     assert wrong == unknown
     assert ("compare_digest", "32", "32") in wrong  # the postal code is compared in both
     assert _statements(client, "1001", postal) == _statements(client, "7777", postal) != []
-    plan = " ".join(str(row[3]) for row in store._reader().execute(
-        "EXPLAIN QUERY PLAN " + store.CANDIDATES, ("1001", None)))
+    plan = " ".join(str(row[3]) for row in _reader(store).execute("EXPLAIN QUERY PLAN " + CANDIDATES, ("1001",)))
     assert "COVERING INDEX" in plan and "TEMP B-TREE" not in plan, plan  # no table read, no sort, in either case
 
 
