@@ -146,9 +146,12 @@ class OssStore:
         self._write_lock = threading.Lock()
         self._pending: list[_Job] = []
         self._pending_lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
+        """Close every connection; from now on each call raises DatabaseError (PostgreSQL's would reconnect)."""
         with self._write_lock, self._pending_lock:
+            self._closed = True
             self._readers.close()
             self._writer.close()
 
@@ -180,6 +183,8 @@ class OssStore:
 
     def _commit(self, batch: list[_Job]) -> None:
         try:
+            if self._closed:
+                raise DatabaseError(f"The OSS database {self.name} is closed.")
             results = storage.apply_batch(self._writer, [job.update for job in batch])
         except Exception as exc:
             results = [exc] * len(batch)
