@@ -312,15 +312,15 @@ class PostgresDatabase:
     def _has_schema(self) -> bool:
         return self.one("SELECT to_regclass('migrations') IS NOT NULL")[0] is True  # type: ignore[index]
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations not yet recorded, each in its own transaction under an advisory lock.
+    def migrate(self, migrations: list[tuple[str, str]] = MIGRATIONS) -> list[str]:
+        """Apply the `migrations` not yet recorded (statusctl's, or the OSS's), each in its own transaction under an advisory lock.
 
         The lock serialises several machines migrating at once (`statusctl init` everywhere):
         the second waits, then finds the migration recorded and skips it.
         """
         done = {r[0] for r in self.query("SELECT name FROM migrations")} if self._has_schema() else set()
         applied = []
-        for name, sql in MIGRATIONS:
+        for name, sql in migrations:
             if name in done:
                 continue
             with self.tx() as conn:
