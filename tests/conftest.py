@@ -3,15 +3,21 @@
 Only `init`, `setup` and `demo` create a database, so each test starts with
 one as `statusctl init` leaves it (a copy of a template made once per run);
 a test marked `no_database` starts without it, to see what a command does
-when there is none.
+when there is none. PostgreSQL tests take `pg_url`: a fresh database per test
+module on one throwaway cluster per session (`pg_server`, tests/pgcluster.py).
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from .pgcluster import Cluster
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,3 +57,24 @@ def _isolated(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
 def db_file(_isolated: Path) -> Path:
     """The test's database path (STATUSCTL_DB points at it)."""
     return _isolated
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the whole session (tests/pgcluster.py); skips where none can be had."""
+    from .pgcluster import Unavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg_server: Cluster) -> str:
+    """A fresh, empty database on the session's cluster for this test module: its URL (no password)."""
+    return pg_server.url(pg_server.create_database())

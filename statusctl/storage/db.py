@@ -229,6 +229,14 @@ class Database:
                 self.conn.execute("ROLLBACK")
             raise _error(exc, self.path, self.busy_timeout) from None
 
+    def transactions(self) -> Iterator[contextlib.AbstractContextManager[sqlite3.Connection]]:
+        """Tries of one transaction, as on PostgreSQL: `for attempt in db.transactions(): with attempt as conn:`.
+
+        One try here: BEGIN IMMEDIATE takes the single writer's lock first, so a SQLite
+        transaction never meets the deadlock or serialization failure PostgreSQL retries.
+        """
+        yield self.tx()
+
     def _begin(self) -> None:
         """BEGIN IMMEDIATE, waiting for another process's lock (in slices when `lock_wait` is set)."""
         if self.lock_wait is None:
