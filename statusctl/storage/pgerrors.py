@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import re
 
-from statusctl.core.errors import DatabaseError, DiskFull
-from statusctl.core.urls import MASK, url_credentials
+from statusctl.domain.errors import DatabaseError, DiskFull
+from statusctl.domain.urls import MASK, url_credentials
 
 NEEDS_PSYCOPG = "PostgreSQL needs the psycopg package: pip install 'statusctl[postgres]'."
 RETRYABLE = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
