@@ -3,7 +3,9 @@
 A test records what it measured with the `figures` fixture; the numbers are
 printed in a "reliability figures" section of the terminal summary (so CI logs
 show them without `-s`) and written to test-artifacts/reliability.json, one
-entry per suite, each with when and where it was measured.
+entry per suite, each with when and where it was measured. A suite that runs on
+both backends (the `backend` fixture) names its figures after the backend, e.g.
+"crash (postgresql)".
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from ..backends import KINDS, POSTGRESQL, SQLITE, Place, place_of, postgres_place
+
+if TYPE_CHECKING:
+    from ..pgcluster import Cluster
 
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability.json"
 _MEASURED: dict[str, dict[str, Any]] = {}
@@ -56,3 +63,36 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         shown = ", ".join(f"{k} {v}" for k, v in values.items() if k not in ("measured_at", "machine"))
         terminalreporter.line(f"{suite}: {shown}")
     terminalreporter.line(f"(saved to {ARTIFACT})")
+
+
+@pytest.fixture(scope="session")
+def _pg_initialized(pg_server: Cluster) -> str:
+    """A PostgreSQL database as `statusctl init` leaves it, made once: the template of every test's database."""
+    from statusctl.core.init import initialize
+
+    name = pg_server.create_database("init")
+    db = Place(POSTGRESQL, pg_server.url(name), Path("."), pg_server).open()
+    try:
+        initialize(db)
+    finally:
+        db.close()  # CREATE DATABASE … TEMPLATE needs it free of connections
+    return name
+
+
+@pytest.fixture(params=KINDS)
+def backend(request: pytest.FixtureRequest, db_file: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Place]:
+    """The test's database on each backend in turn: SQLite's `db_file`, or a fresh PostgreSQL database.
+
+    Both start as `statusctl init` leaves them, and STATUSCTL_DB names them (so
+    in-process commands and child processes use them too).
+    """
+    if request.param == SQLITE:
+        yield place_of(db_file)
+        return
+    cluster = request.getfixturevalue("pg_server")
+    place = postgres_place(cluster, request.getfixturevalue("_pg_initialized"), db_file.parent)
+    monkeypatch.setenv("STATUSCTL_DB", place.arg)
+    try:
+        yield place
+    finally:
+        place.drop()
