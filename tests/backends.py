@@ -71,7 +71,7 @@ class Place:
             return Place(SQLITE, path, folder)
         assert self.cluster is not None
         name = f"t_{uuid.uuid4().hex[:12]}"
-        self.cluster.sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.dbname}"')
+        self.cluster.sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.dbname}" STRATEGY FILE_COPY')  # faster when small
         return Place(POSTGRESQL, self.cluster.url(name), folder, self.cluster)
 
     def drop(self) -> None:

@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from statusctl.storage.db import busy_timeout
 from statusctl.domain.errors import DatabaseError
 from statusctl.domain.urls import MASK, mask_url, split_userinfo
 from statusctl.storage import pgerrors
+from statusctl.storage.db import busy_timeout
 from statusctl.storage.pgschema import MIGRATION_LOCK, MIGRATIONS
 from statusctl.storage.pgsql import Row, register_types, row_factory, translate
 
