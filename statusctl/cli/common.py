@@ -16,6 +16,7 @@ from statusctl.domain.display import plural  # noqa: F401  (re-exported: the com
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from statusctl.storage.backends import Target
     from statusctl.storage.db import Database
 
 def _argument_metavar(self: typer.core.TyperArgument, ctx: Any, *, usage: bool = False) -> str:
@@ -72,8 +73,16 @@ def set_db_option(value: str | Path | None) -> None:
     _state["db_path"] = value
 
 
+def db_target() -> Target:
+    """The database this command uses (`--db`, STATUSCTL_DB, the data directory): a SQLite path or a
+    PostgreSQL URL; a URL of another scheme is refused."""
+    from statusctl.core.paths import db_target as resolve
+
+    return resolve(_state["db_path"])
+
+
 def db_path() -> Path:
-    """The database this command uses (`--db`, STATUSCTL_DB, the data directory); a URL is refused."""
+    """The SQLite file this command works on; a PostgreSQL URL is refused with a sentence."""
     from statusctl.core.paths import db_path as resolve
 
     return resolve(_state["db_path"])
@@ -88,9 +97,9 @@ def open_db(*, create: bool = False) -> Database:
     check pass.
     """
     from statusctl.core.init import ensure_initialized
-    from statusctl.storage.db import Database
+    from statusctl.storage.backends import open_database
 
-    db = Database.open(db_path(), create=create)
+    db = open_database(db_target(), create=create)
     ensure_initialized(db)
     return db
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from pathlib import Path
 from typing import Any
 
 from statusctl.delivery.controller import Controller, DrainReport
+from statusctl.storage.backends import Target
 
 
-def run_controller(db: Path, *, progress: bool, **options: Any) -> tuple[DrainReport, int | None]:
+def run_controller(db: Target, *, progress: bool, **options: Any) -> tuple[DrainReport, int | None]:
     """Run a controller until done (or, with watch, until SIGINT/SIGTERM); its report, and the signal that cut it short.
 
     The first signal stops claiming and lets in-flight sends finish (a wait for
@@ -80,7 +80,7 @@ def _log_to_stderr() -> None:
 class _ProgressBar:
     """A Rich progress bar over the records due when the run started (more may come)."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Target) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -89,10 +89,10 @@ class _ProgressBar:
             TimeElapsedColumn,
         )
 
-        from statusctl.storage.db import Database
+        from statusctl.storage.backends import open_database
         from statusctl.storage.stack import status
 
-        d = Database.open(db, create=False)
+        d = open_database(db, create=False)
         try:
             due = sum(s["due"] for s in status(d)["stores"])
         finally:

@@ -147,10 +147,11 @@ app = typer.Typer(
 @app.callback()
 def root(
     db: Annotated[
-        str | None, typer.Option("--db", metavar="PATH", help=(
-            "Database file (default: $STATUSCTL_DB, else the user data directory); it must exist "
-            "(`statusctl init` creates it). A URL, a file: URI and an empty value are refused: the PostgreSQL "
-            "backend is not in this version."))
+        str | None, typer.Option("--db", metavar="PATH|URL", help=(
+            "Database: a SQLite file, or a PostgreSQL URL (postgresql://user@host:port/dbname; libpq's "
+            "?host=, PG* variables and ~/.pgpass apply) shared by several machines. Default: $STATUSCTL_DB, "
+            "else a file in the user data directory. It must exist (`statusctl init` creates a file, or the "
+            "schema in an existing PostgreSQL database). Other URLs, a file: URI and an empty value are refused."))
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit.")
@@ -162,14 +163,14 @@ def root(
 
 @app.command()
 def init() -> None:
-    """Create or migrate the database and load the defaults (idempotent); prints its path."""
+    """Create or migrate the database and load the defaults (idempotent); prints its path or masked URL."""
     from statusctl.core.init import initialize
 
     db = common.open_db(create=True)
     initialize(db)
     from statusctl.domain.display import printable
 
-    print(printable(db.path))
+    print(printable(db.name))
 
 
 def run() -> None:

@@ -14,7 +14,7 @@ from statusctl.cli.common import (
     YesOpt,
     age,
     confirm,
-    db_path,
+    db_target,
     notes,
     open_db,
     print_json,
@@ -234,7 +234,7 @@ def run(
     finally:
         db.close()
     show_progress = not json and sys.stdout.isatty()
-    report, signum = run_controller(db_path(), watch=watch, limit=limit, concurrency=concurrency,
+    report, signum = run_controller(db_target(), watch=watch, limit=limit, concurrency=concurrency,
                                     stores=store or None, progress=show_progress)
     if json:
         # A run cut short is never ok, even when nothing is left: its exit code says it was interrupted.

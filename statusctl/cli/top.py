@@ -31,12 +31,13 @@ def run_top(*, interval: float = 1.0, once: bool = False) -> None:
     """Show the view until q or Ctrl-C; one frame only with `once` or when stdout is not a terminal."""
     from rich.live import Live
 
-    from statusctl.cli.common import console, db_path, open_db
+    from statusctl.cli.common import console, db_target, open_db
     from statusctl.core.dashboard import snapshot
+    from statusctl.storage.backends import display_name
 
     db = open_db()
     out = console()
-    source = str(db_path())
+    source = display_name(db_target())
 
     def frame() -> RenderableType:  # the width is read on every frame: a resized terminal refits
         return render(snapshot(db, window=WINDOW_S, bucket=BUCKET_S), source, interval=None if once else interval,

@@ -1,11 +1,11 @@
 """The one place that decides where statusctl keeps its files.
 
-`--db` and `STATUSCTL_DB` name a SQLite file. A value that looks like a URL
-(`scheme://…`) is never taken as a file name: `postgresql://` names the shared
-PostgreSQL stack, which this version does not have yet, and any other scheme is
-an error. `database_url_problem` is where a new backend's scheme is recognised.
-A `scheme:` prefix without `//` (`file:/tmp/x.db`; one letter is a Windows
-drive) and an empty value are refused too.
+`--db` and `STATUSCTL_DB` name a SQLite file or a PostgreSQL database
+(`postgresql://user@host:port/dbname` or `postgres://…`, with libpq's query
+parameters such as `?host=/socket/dir`; the `PG*` variables and `~/.pgpass` fill
+in what the URL leaves out). A value that looks like a URL of any other scheme is
+an error, never a file name; so are a `scheme:` prefix without `//`
+(`file:/tmp/x.db`; one letter is a Windows drive) and an empty value.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 
 from statusctl.domain.errors import ConfigError, shown
-from statusctl.domain.urls import mask_url
+from statusctl.domain.urls import mask_db_url, mask_url, split_userinfo
+from statusctl.storage.backends import POSTGRES_SCHEMES, Target
 
 ENV_DB = "STATUSCTL_DB"
 DB_FILENAME = "statusctl.db"
@@ -24,7 +25,6 @@ OSS_DB_FILENAME = "statusctl-oss.db"
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # `file:/tmp/x.db`, `sqlite:x.db`: a URI scheme without `//` (one letter is a Windows drive, `C:\…`).
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
-POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def data_dir() -> Path:
@@ -47,15 +47,22 @@ def database_url_problem(value: str, where: str) -> str | None:
         return None
     text = shown(mask_url(value))
     if scheme in POSTGRES_SCHEMES:
-        return (f"{where} {text} names a PostgreSQL database, and the PostgreSQL backend is not available "
-                "in this version; give the path of a SQLite file.")
-    return (f"{where} {text} is a {scheme}:// URL, not a database file; give the path of a SQLite file.")
+        _, userinfo, _ = split_userinfo(value)
+        if userinfo and any(c in userinfo for c in "@/?#"):
+            # libpq ends the password at the first of these, and would put the rest of it in its error
+            # messages as a host name: refused before it is ever handed over.
+            return (f"{where} {shown(mask_db_url(value))} has a password holding a raw @, /, ? or #, which "
+                    "PostgreSQL reads as the end of the password; percent-encode them (%40, %2F, %3F, %23).")
+        return None
+    return (f"{where} {text} is a {scheme}:// URL, not a database; give the path of a SQLite file or a "
+            "postgresql:// URL.")
 
 
-def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """`--db`, else `STATUSCTL_DB`, else statusctl.db in the user data directory.
+def db_target(explicit: str | os.PathLike[str] | None = None) -> Target:
+    """`--db`, else `STATUSCTL_DB`, else statusctl.db in the user data directory: a Path for
+    SQLite, the URL string as given for PostgreSQL.
 
-    ConfigError when the value is empty or a URL (see `database_url_problem`).
+    ConfigError when the value is empty or a URL of another scheme (see `database_url_problem`).
     """
     if explicit is not None:
         value, where = os.fspath(explicit), "--db"
@@ -67,7 +74,12 @@ def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
         unset = "leave out --db" if where == "--db" else f"unset {ENV_DB}"
         raise ConfigError(f"{where} is empty; give the path of the database file, or {unset} to use the "
                           f"default ({data_dir() / DB_FILENAME}).")
-    problem = database_url_problem(value, where) or _uri_problem(value, where)
+    problem = database_url_problem(value, where)
+    if problem:
+        raise ConfigError(problem)
+    if url_scheme(value) in POSTGRES_SCHEMES:
+        return value
+    problem = _uri_problem(value, where)
     if problem:
         raise ConfigError(problem)
     return Path(value).expanduser()
@@ -80,6 +92,15 @@ def _uri_problem(value: str, where: str) -> str | None:
         return None
     return (f"{where} {shown(value)} starts with {prefix.group(1)}:, which reads as a URI, not a database file; "
             "give the path of a SQLite file (write ./NAME for a file whose name has a colon).")
+
+
+def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Like `db_target`, for the commands that work on a SQLite file only: a PostgreSQL URL is refused."""
+    target = db_target(explicit)
+    if isinstance(target, str):
+        raise ConfigError(f"This command works on a SQLite database file, and {shown(mask_url(target))} "
+                          "is a PostgreSQL URL.")
+    return target
 
 
 def oss_db_path(main_db: Path) -> Path:

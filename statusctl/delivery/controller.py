@@ -19,7 +19,6 @@ import random
 import socket
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from statusctl.core.settings import StackSettings, stack_settings
@@ -27,7 +26,8 @@ from statusctl.delivery.destinations import Destinations
 from statusctl.delivery.drainreport import DrainReport, Progress, StoreTally
 from statusctl.domain.errors import DatabaseError, DatabaseReplaced, DiskFull, StatusctlError
 from statusctl.storage import health, retention, stack
-from statusctl.storage.db import LOCK_SLICE_S, Database
+from statusctl.storage.backends import Target, open_database
+from statusctl.storage.db import LOCK_SLICE_S
 
 __all__ = ["Controller", "DrainReport", "StoreTally", "drain"]  # the report lives in statusctl.delivery.drainreport
 
@@ -44,7 +44,7 @@ class Controller:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Target,
         *,
         watch: bool = False,
         limit: int | None = None,
@@ -55,7 +55,7 @@ class Controller:
         on_progress: Progress | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.db = Database.open(db_path, create=False)
+        self.db = open_database(db_path, create=False)
         self.db.lock_wait = float("inf")  # lock waits in slices, so that a stop is seen at once
         # A lost acknowledgement after a power cut only means a resend (receivers dedupe by
         # webhook-id), so the controller's own writes need not wait for fsync.
@@ -319,7 +319,7 @@ class Controller:
             freed = self.db.give_back_space()
             if freed is not None:
                 log.warning("There is room again on the disk holding %s: gave back %.1f MB of write-ahead log "
-                            "and carried on.", self.db.path, freed / 1e6)
+                            "and carried on.", self.db.name, freed / 1e6)
 
     def _idle_wait(self) -> float | None:
         """How long to sleep when idle; None when a one-shot run is done.
@@ -385,7 +385,7 @@ class _GiveUp(Exception):
     """Stopping while the database cannot be written: end the run as interrupted."""
 
 
-def drain(db_path: Path, **options: Any) -> DrainReport:
+def drain(db_path: Target, **options: Any) -> DrainReport:
     """Run a controller to completion in a fresh event loop (what `stack run` does)."""
     controller = Controller(db_path, **options)
     return asyncio.run(controller.run())

@@ -67,3 +67,15 @@ def mask_url(url: str) -> str:
             for key, sep, value in (pair.partition("=") for pair in query.split("&"))
         )
     return head + (f"{MASK}@" if userinfo is not None else "") + before + mark + query + hash_mark + fragment
+
+
+def mask_db_url(url: str) -> str:
+    """A database URL as shown: the user name kept (it says who connects), the password and
+    credential-like query values (`?password=…`) masked."""
+    masked = mask_url(url)
+    _, userinfo, _ = split_userinfo(url)
+    if userinfo is None:
+        return masked
+    user, colon, _password = userinfo.partition(":")
+    head, _, rest = split_userinfo(masked)
+    return f"{head}{user}{':' + MASK if colon else ''}@{rest}"

@@ -125,6 +125,8 @@ def _sidecars(path: Path) -> list[Path]:
 class Database:
     """One SQLite connection with statusctl's pragmas and transaction helpers."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: Path, conn: sqlite3.Connection, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
         self.path = path
         self.conn = conn
@@ -170,6 +172,15 @@ class Database:
         if migrate:
             db.migrate()
         return db
+
+    @property
+    def name(self) -> str:
+        """How messages name this database: its path."""
+        return str(self.path)
+
+    def now(self) -> float:
+        """Epoch seconds by the database's clock: this machine's, which holds the file."""
+        return time.time()
 
     def check_identity(self) -> None:
         """DatabaseReplaced when the file at `path` is gone or is no longer the file this connection opened.

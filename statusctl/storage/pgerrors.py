@@ -71,6 +71,9 @@ def statement_error(exc: BaseException, name: str, url: str, *, lock_timeout: fl
     if state == "25006":
         return DatabaseError(f"The PostgreSQL database {name} is read-only (a standby, or a database or transaction "
                              "set read-only), and statusctl must write it; point --db / STATUSCTL_DB at the primary.")
+    if state == "42501":
+        return DatabaseError(f"The PostgreSQL role of {name} may not use statusctl's tables ({_detail(exc, url)}); "
+                             "ask the DBA to grant it their use, or connect as their owner.")
     if state in ("55P03", "57014") and stopping:
         return DatabaseError(f"The database {name} is locked by another transaction, and statusctl stopped waiting "
                              "for it because it is stopping.")

@@ -1,6 +1,6 @@
 """statusctl's schema on PostgreSQL: SQLite's migrations 0001–0005, same names, same behaviour.
 
-The names match statusctl.core.migrations one for one, so two databases at the same
+The names match statusctl.storage.migrations one for one, so two databases at the same
 version can be told apart from neither (`db copy` checks that). Types follow SQLite's
 affinities: INTEGER is bigint, REAL is double precision, TEXT is text; SQLite's rowid keys
 are identity columns, and `stack.seq` (AUTOINCREMENT there) is an identity never reused.

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from statusctl.domain.errors import DatabaseError
-from statusctl.domain.urls import MASK, mask_url, split_userinfo
+from statusctl.domain.urls import mask_db_url as masked
 from statusctl.storage import pgerrors
 from statusctl.storage.db import busy_timeout
 from statusctl.storage.pgschema import MIGRATION_LOCK, MIGRATIONS
@@ -61,15 +61,23 @@ def _environmental(exc: BaseException) -> bool:
     """A fault of the server, the network or another session rather than of the statement itself."""
     psycopg = _psycopg()
     return isinstance(exc, (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction,
-                            psycopg.errors.IdleInTransactionSessionTimeout)) or (
+                            psycopg.errors.IdleInTransactionSessionTimeout, psycopg.errors.InsufficientPrivilege)) or (
         isinstance(exc, psycopg.InterfaceError) and "closed" in str(exc).lower())
 
 
 class PgConnection:
     """What `tx()` and `reading()` yield: `execute` / `executemany` in SQLite's placeholder style."""
 
+    dialect = "postgresql"
+
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self.raw = conn
+
+    def now(self) -> float:
+        """The server's clock in epoch seconds, inside this transaction (statusctl.storage.dialect.now)."""
+        row = self.raw.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        assert row is not None
+        return float(row[0])
 
     def execute(self, sql: str, params: Params = None) -> psycopg.Cursor[Row]:
         """Run one statement; without parameters the SQL goes as written (several statements allowed)."""
@@ -273,7 +281,8 @@ class PostgresDatabase:
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a read statement (its own transaction) and return all rows."""
         with self.reading() as conn:
-            return conn.execute(sql, params).fetchall()
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description is not None else []
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
         rows = self.query(sql, params)
@@ -326,20 +335,6 @@ class PostgresDatabase:
                              "VALUES (?, extract(epoch FROM clock_timestamp()))", (name,))
             applied.append(name)
         return applied
-
-
-def masked(url: str) -> str:
-    """`url` as shown: its password (in the userinfo or a `password=` parameter) masked, its user kept.
-
-    (A store URL's lone userinfo may be a token, so `mask_url` hides it whole; a PostgreSQL
-    URL's is a role name, which a DBA needs to see.)
-    """
-    head, userinfo, rest = split_userinfo(url)
-    user, colon, _ = (userinfo or "").partition(":")
-    shown = mask_url(head + rest)
-    if userinfo is None:
-        return shown
-    return shown[:len(head)] + (f"{user}:{MASK}" if colon else user) + "@" + shown[len(head):]
 
 
 def _ms(seconds: float) -> int:
