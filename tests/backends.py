@@ -2,8 +2,8 @@
 
 The reliability suites run once per backend (issue 14): the same steps and the same
 assertions, with only the database under them changed. A test gets a `Place` from the
-`backend` fixture (tests/reliability/conftest.py) and hands it to the stack helpers
-(tests/stackhelpers.py), which also still take a plain SQLite path. The few things a
+`backend` fixture (tests/reliability/conftest.py) and hands its `ref` (the path or
+the URL) to the stack helpers (tests/stackhelpers.py). The few things a
 test does to the database from outside statusctl (copy it, hold its write lock, see
 whether another process is inside a writing transaction) differ per backend, so they
 live here and nowhere in the suites.
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from statusctl.storage.backends import open_database
 from statusctl.storage.db import Database
 
 if TYPE_CHECKING:
@@ -50,13 +51,9 @@ class Place:
         """PostgreSQL: the database's name (the URL's path)."""
         return str(self.ref).rsplit("/", 1)[-1]
 
-    def open(self) -> Any:
-        """An open database (SQLite's `Database` or `PostgresDatabase`), its schema created if it has none."""
-        if self.kind == SQLITE:
-            return Database.open(Path(self.ref))
-        from statusctl.storage.postgres import PostgresDatabase
-
-        return PostgresDatabase.open(str(self.ref), create=True)
+    def open(self) -> Database:
+        """The database open (SQLite's `Database` or `PostgresDatabase`), its schema created if it has none."""
+        return open_database(self.ref, create=True)
 
     def clone(self, folder: Path) -> Place:
         """A copy of this database as it is now (closed everywhere): a file in `folder`, or `CREATE DATABASE … TEMPLATE`."""
@@ -85,21 +82,18 @@ class Place:
             self.cluster.sql(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
 
 
-Where = Path | Place  # what the stack helpers take: a SQLite path (as before) or a Place
-
-
-def place_of(where: Where) -> Place:
-    return where if isinstance(where, Place) else Place(SQLITE, where, where.parent)
-
-
 def postgres_place(cluster: Cluster, template: str, folder: Path) -> Place:
     """A fresh database copied from `template` (a database nobody is connected to)."""
     return Place(POSTGRESQL, cluster.url(template), folder, cluster).clone(folder)
 
 
-def writing(where: Where) -> bool:
+def sqlite_place(path: Path) -> Place:
+    """The test's SQLite file (tests/conftest.py's `db_file`) as a Place."""
+    return Place(SQLITE, path, path.parent)
+
+
+def writing(place: Place) -> bool:
     """Is another process inside a transaction that has written (SQLite: holds the write lock) right now?"""
-    place = place_of(where)
     if place.kind == SQLITE:
         conn = sqlite3.connect(str(place.ref), timeout=0, isolation_level=None)
         try:
@@ -114,9 +108,9 @@ def writing(where: Where) -> bool:
                                "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"))
 
 
-def idle_in_transaction(where: Where) -> int:
+def idle_in_transaction(place: Place) -> int:
     """PostgreSQL: how many other sessions sit inside a transaction doing nothing (a frozen client's)."""
-    return int(_pg_one(place_of(where), "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+    return int(_pg_one(place, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
                                         "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"))
 
 
@@ -149,10 +143,9 @@ def _locked(place: Place) -> Iterator[None]:
         yield
 
 
-def hold_write_lock(where: Where, seconds: float, guard: float = 60.0) -> None:
+def hold_write_lock(place: Place, seconds: float, guard: float = 60.0) -> None:
     """Hold the stack's write lock for `seconds` from another connection (in a thread); returns once it is held."""
     holding = threading.Event()
-    place = place_of(where)
 
     def hold() -> None:
         with _locked(place):

@@ -5,9 +5,6 @@ every request's Standard Webhooks signature with `statusctl.carts.signing.verify
 counts the 2xx answers it gave per webhook-id (the record's stable id) and logs
 every signed request with when it arrived and when it was answered, so tests can
 check "delivered once", "never twice", order per order and parallelism.
-
-The database helpers take the test's SQLite path or a `tests.backends.Place`
-(a SQLite file or a PostgreSQL database), so one suite runs on either backend.
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from statusctl.carts import signing
@@ -35,7 +33,6 @@ from statusctl.core.settings import set_value
 from statusctl.core.stores import add_store
 from statusctl.storage.db import Database
 
-from .backends import Where, place_of
 from .carts.fakeserver import Answer, FakeServer, Request
 
 SECRET = "whsec_" + base64.b64encode(b"stack-tests-signing-key-0123456789").decode()
@@ -255,7 +252,7 @@ class GarbageServer:
 
 
 def setup_db(
-    path: Where,
+    path: Path,
     stores: dict[str, str],
     *,
     settings: dict[str, str] | None = None,
@@ -267,7 +264,7 @@ def setup_db(
     order-on-hold is made to fire and notify, so that toggling an order between
     order-approved and order-on-hold queues one record per toggle (see `fill`).
     """
-    db = place_of(path).open()
+    db = Database.open(path)
     try:
         initialize(db)
         set_value(db, "UseStatusUpdates", "true")
@@ -281,25 +278,25 @@ def setup_db(
         db.close()
 
 
-def opened(path: Where, stores: dict[str, str]) -> Iterator[Database]:
+def opened(path: Path, stores: dict[str, str]) -> Iterator[Database]:
     """`setup_db` with these stores, then the database open until the generator ends (a fixture's body)."""
     setup_db(path, stores)
-    db = place_of(path).open()
+    db = Database.open(path)
     try:
         yield db
     finally:
         db.close()
 
 
-def set_param(path: Where, name: str, value: str) -> None:
-    db = place_of(path).open()
+def set_param(path: Path, name: str, value: str) -> None:
+    db = Database.open(path)
     try:
         set_value(db, name, value)
     finally:
         db.close()
 
 
-def fill(path: Where, *, records: int, orders: int, store: str = STORE, prefix: str = "O") -> dict[str, list[str]]:
+def fill(path: Path, *, records: int, orders: int, store: str = STORE, prefix: str = "O") -> dict[str, list[str]]:
     """Queue `records` records over `orders` new orders of `store`, round robin; returns order -> uids in queue order.
 
     The orders are imported from a CSV (order-imported does not notify), then
@@ -308,12 +305,11 @@ def fill(path: Where, *, records: int, orders: int, store: str = STORE, prefix: 
     """
     assert records >= orders > 0
     numbers = [f"{prefix}{i:05d}" for i in range(orders)]
-    place = place_of(path)
-    csv = place.dir / f"orders-{store}-{prefix}.csv"
+    csv = path.parent / f"orders-{store}-{prefix}.csv"
     lines = ["order_number,order_date,customer_name,customer_email,ship_postal_code,sku,name,quantity"]
     lines += [f"{n},2026-11-20,Customer {n},c{n}@example.com,90210,SKU-1,Mug,1" for n in numbers]
     csv.write_text("\n".join(lines) + "\n")
-    db = place.open()
+    db = Database.open(path)
     out: dict[str, list[str]] = {n: [] for n in numbers}
     try:
         import_orders(db, csv, store)
@@ -332,9 +328,9 @@ def fill(path: Where, *, records: int, orders: int, store: str = STORE, prefix: 
     return out
 
 
-def query(path: Where, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+def query(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
     """Rows of a read (or a write, committed) on the test's database, as dicts."""
-    db = place_of(path).open()
+    db = Database.open(path)
     try:
         if sql.lstrip().upper().startswith("SELECT"):
             return [dict(r) for r in db.query(sql, params)]
@@ -345,11 +341,11 @@ def query(path: Where, sql: str, params: tuple[object, ...] = ()) -> list[dict[s
         db.close()
 
 
-def stack_rows(path: Where) -> list[dict[str, Any]]:
+def stack_rows(path: Path) -> list[dict[str, Any]]:
     return query(path, "SELECT * FROM stack ORDER BY seq")
 
 
-def history_rows(path: Where, uid: str | None = None) -> list[dict[str, Any]]:
+def history_rows(path: Path, uid: str | None = None) -> list[dict[str, Any]]:
     if uid is None:
         return query(path, "SELECT * FROM stack_history ORDER BY id")
     return query(path, "SELECT * FROM stack_history WHERE uid = ? ORDER BY id", (uid,))
@@ -382,17 +378,17 @@ def cli(*args: str, input: str | None = None) -> Ran:
     return Ran(result.exit_code, result.stdout, result.stderr)
 
 
-def statusctl_cmd(db: Where, *args: str) -> list[str]:
+def statusctl_cmd(db: Path, *args: str) -> list[str]:
     """`python -m statusctl --db DB ARGS` for a real process."""
-    return [sys.executable, "-m", "statusctl", "--db", place_of(db).arg, *args]
+    return [sys.executable, "-m", "statusctl", "--db", str(db), *args]
 
 
-def spawn(db: Where, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
-    """Start `statusctl --db DB ARGS` as a child process (in the test's folder), output captured."""
+def spawn(db: Path, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    """Start `statusctl --db DB ARGS` as a child process, output captured."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
         statusctl_cmd(db, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        cwd=place_of(db).dir, **kwargs,
+        cwd=db.parent, **kwargs,
     )
 
 
@@ -421,5 +417,5 @@ def explain(*procs: subprocess.Popen[str] | None) -> str:
     return "; ".join(parts)
 
 
-def run_process(db: Where, *args: str, timeout: float = 60.0) -> Ran:
+def run_process(db: Path, *args: str, timeout: float = 60.0) -> Ran:
     return finish(spawn(db, *args), timeout)

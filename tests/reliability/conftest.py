@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..backends import KINDS, POSTGRESQL, SQLITE, Place, place_of, postgres_place
+from ..backends import KINDS, POSTGRESQL, SQLITE, Place, postgres_place, sqlite_place
 
 if TYPE_CHECKING:
     from ..pgcluster import Cluster
@@ -87,7 +87,7 @@ def backend(request: pytest.FixtureRequest, db_file: Path, monkeypatch: pytest.M
     in-process commands and child processes use them too).
     """
     if request.param == SQLITE:
-        yield place_of(db_file)
+        yield sqlite_place(db_file)
         return
     cluster = request.getfixturevalue("pg_server")
     place = postgres_place(cluster, request.getfixturevalue("_pg_initialized"), db_file.parent)

@@ -69,7 +69,7 @@ def _import_orders(db: Place) -> None:
     lines += [f"{_order(p, i)},2026-11-20,Customer {p}-{i},c{p}x{i}@example.com,90210,SKU-1,Mug,1"
               for p in range(PRODUCERS) for i in range(ORDERS_EACH)]
     csv.write_text("\n".join(lines) + "\n")
-    ran = run_process(db, "orders", "import", str(csv), "--store", STORE)
+    ran = run_process(db.ref, "orders", "import", str(csv), "--store", STORE)
     assert ran.code == 0, ran.stderr
 
 
@@ -101,7 +101,7 @@ class Producer(threading.Thread):
     def run(self) -> None:
         try:
             for args in self.commands():
-                self.ran.append((args, run_process(self.db, *args, timeout=GUARD)))
+                self.ran.append((args, run_process(self.db.ref, *args, timeout=GUARD)))
         except BaseException as exc:  # reported by the test
             self.error = exc
 
@@ -117,7 +117,7 @@ class Reader(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.ran.append(run_process(self.db, "stack", "status", "--json", timeout=GUARD))
+            self.ran.append(run_process(self.db.ref, "stack", "status", "--json", timeout=GUARD))
             self.stop.wait(0.2)
 
 
@@ -127,13 +127,13 @@ def test_4_producers_and_3_controllers_deliver_5000_records_exactly_once_in_orde
     total = PRODUCERS * ORDERS_EACH * UPDATES_PER_ORDER
     with serve(Receiver()) as (hook, server):
         assert isinstance(hook, Receiver)
-        setup_db(backend, {STORE: hook_url(server)})
+        setup_db(backend.ref, {STORE: hook_url(server)})
         _import_orders(backend)
         controllers: list[subprocess.Popen[str]] = []
         producers = [Producer(backend, p) for p in range(PRODUCERS)]
         reader = Reader(backend)
         try:
-            controllers = [spawn(backend, "stack", "run", "--watch", "--json") for _ in range(CONTROLLERS)]
+            controllers = [spawn(backend.ref, "stack", "run", "--watch", "--json") for _ in range(CONTROLLERS)]
             started = time.monotonic()
             for t in (*producers, reader):
                 t.start()
@@ -174,8 +174,8 @@ def test_4_producers_and_3_controllers_deliver_5000_records_exactly_once_in_orde
         for i in range(ORDERS_EACH):
             number = _order(p, i)
             assert notes[number] == [f"{number}#{k}" for k in range(UPDATES_PER_ORDER)], f"order {number} out of order"
-    assert stack_rows(backend) == []
-    history = history_rows(backend)
+    assert stack_rows(backend.ref) == []
+    history = history_rows(backend.ref)
     assert Counter(h["outcome"] for h in history) == {"ok": total}
 
     sent = sorted((r.json()["sent"] for r in stopped), reverse=True)
@@ -203,21 +203,21 @@ def test_a_lease_granted_after_a_wait_for_the_lock_runs_its_whole_length(backend
     wait, the lease was over when granted and a second controller could send the same records at once."""
     from statusctl.delivery.controller import Controller
 
-    setup_db(backend, {STORE: "http://127.0.0.1:9/hooks/status"}, settings={"StackLeaseSeconds": "1"})
-    fill(backend, records=4, orders=4)
+    setup_db(backend.ref, {STORE: "http://127.0.0.1:9/hooks/status"}, settings={"StackLeaseSeconds": "1"})
+    fill(backend.ref, records=4, orders=4)
     controller = Controller(backend.ref)  # type: ignore[arg-type]  # the path, or the URL
     try:
         hold_write_lock(backend, 1.5, GUARD)
         claimed = controller._turn([], 4)
         granted = time.time()
         assert len(claimed) == 4
-        leases = [r["lease_until"] for r in stack_rows(backend)]
+        leases = [r["lease_until"] for r in stack_rows(backend.ref)]
         assert min(leases) - granted > 0.8, f"the lease was {min(leases) - granted:+.2f} s from the claim"
         # The same for a renewal (the heartbeat) that waited for the lock.
         hold_write_lock(backend, 1.5, GUARD)
         controller._heartbeat([c.seq for c in claimed])
         renewed = time.time()
-        leases = [r["lease_until"] for r in stack_rows(backend)]
+        leases = [r["lease_until"] for r in stack_rows(backend.ref)]
         assert min(leases) - renewed > 0.8, f"the renewed lease was {min(leases) - renewed:+.2f} s from the renewal"
     finally:
         controller.db.close()

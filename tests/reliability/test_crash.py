@@ -88,7 +88,7 @@ class Kill:
 
 
 def _controller(pid: int, since: float, db: Place) -> str | None:
-    rows = query(db, "SELECT id FROM controllers WHERE pid = ? AND started >= ? ORDER BY started DESC", (pid, since))
+    rows = query(db.ref, "SELECT id FROM controllers WHERE pid = ? AND started >= ? ORDER BY started DESC", (pid, since))
     return rows[0]["id"] if rows else None
 
 
@@ -105,7 +105,7 @@ def _wait_dead(proc: subprocess.Popen[str], what: str, db: Place) -> None:
     deadline = time.monotonic() + GUARD
     while proc.poll() is None and time.monotonic() < deadline:
         # A moment that never comes because the stack ran dry means records went missing.
-        assert stack_rows(db), f"{what}: the stack emptied before the kill (records lost?)"
+        assert stack_rows(db.ref), f"{what}: the stack emptied before the kill (records lost?)"
         time.sleep(0.1)
     try:
         _, err = proc.communicate(timeout=1)
@@ -127,8 +127,8 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(back
         assert isinstance(hook, Receiver)
         # A killed controller's records come back after one second; retries are due in milliseconds;
         # a record caught in several kills must not run out of attempts.
-        setup_db(backend, {STORE: hook_url(server)}, settings={"StackLeaseSeconds": "1", "StackMaxAttempts": "100"})
-        orders = fill(backend, records=RECORDS, orders=ORDERS)
+        setup_db(backend.ref, {STORE: hook_url(server)}, settings={"StackLeaseSeconds": "1", "StackMaxAttempts": "100"})
+        orders = fill(backend.ref, records=RECORDS, orders=ORDERS)
         everything = {u for uids in orders.values() for u in uids}
         per_run: list[int] = []  # records delivered for the first time by each killed run
         delivered_before = 0
@@ -157,7 +157,7 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(back
                     proc.kill()
                     proc.wait()
             owner = _controller(proc.pid, since, backend)
-            leased = {r["uid"] for r in query(backend, "SELECT uid FROM stack WHERE lease_owner = ?", (owner,))} if owner else set()
+            leased = {r["uid"] for r in query(backend.ref, "SELECT uid FROM stack WHERE lease_owner = ?", (owner,))} if owner else set()
             acked = leased & set(hook.accepted())
             if hold is not None:
                 assert hold.uid in leased, f"{what}: the held record was not leased by the killed controller"
@@ -170,12 +170,12 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(back
             hook.before = None
             assert len(hook.delivered()) < RECORDS, f"{what}: the drain was over before all 50 kills"
         # The last controller: runs until the stack is empty (the dead ones' leases run out within a second).
-        final = spawn(backend, "stack", "run", "--watch", "--json", "--concurrency", "8")
+        final = spawn(backend.ref, "stack", "run", "--watch", "--json", "--concurrency", "8")
         try:
             assert hook.wait_for(lambda h: h.delivered() >= everything, GUARD), (
                 f"only {len(hook.delivered())} of {RECORDS} records delivered (seed {seed})")
             deadline = time.monotonic() + GUARD
-            while stack_rows(backend) and time.monotonic() < deadline:
+            while stack_rows(backend.ref) and time.monotonic() < deadline:
                 time.sleep(0.05)
             final.send_signal(signal.SIGTERM)
             ran = finish(final, GUARD)
@@ -185,7 +185,7 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(back
     elapsed = time.monotonic() - started
 
     assert ran.code == 0, ran.stderr
-    assert stack_rows(backend) == [], f"records left on the stack (seed {seed})"
+    assert stack_rows(backend.ref) == [], f"records left on the stack (seed {seed})"
     accepted = hook.accepted()
     assert set(accepted) == everything, f"records never delivered: {sorted(everything - set(accepted))[:10]} (seed {seed})"
     # Every duplicate is explained: a record is resent at most once per kill that found it in flight.
@@ -197,7 +197,7 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(back
     arrived = hook.arrival_order()
     for number, uids in orders.items():
         assert arrived[number] == uids, f"order {number} arrived out of queue order (seed {seed})"
-    history = history_rows(backend)
+    history = history_rows(backend.ref)
     oks = Counter(h["uid"] for h in history if h["outcome"] == "ok")
     assert set(oks) == everything and set(oks.values()) == {1}, "each record has exactly one ok row in the history"
     assert not [h for h in history if h["outcome"] == "failed"], "a record was marked failed"
@@ -228,8 +228,8 @@ def test_sigkill_during_a_bulk_apply_leaves_all_of_it_or_none(backend: Place, fi
     time the stack and the label history hold all of its rows or none, never a part."""
     seed = int(os.environ.get("RELIABILITY_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
-    setup_db(backend, {STORE: "http://127.0.0.1:9/hooks/status"})
-    orders = fill(backend, records=300, orders=300)
+    setup_db(backend.ref, {STORE: "http://127.0.0.1:9/hooks/status"})
+    orders = fill(backend.ref, records=300, orders=300)
     rows = 30_000  # 50 round trips of each of the 300 orders: every apply starts from the same labels
     csv = backend.dir / "apply.csv"
     numbers = sorted(orders)
@@ -240,14 +240,14 @@ def test_sigkill_during_a_bulk_apply_leaves_all_of_it_or_none(backend: Place, fi
     csv.write_text("\n".join(lines) + "\n")
 
     def counts() -> tuple[int, int]:
-        stack = query(backend, "SELECT COUNT(*) AS n FROM stack")[0]["n"]
-        history = query(backend, "SELECT COUNT(*) AS n FROM label_history")[0]["n"]
+        stack = query(backend.ref, "SELECT COUNT(*) AS n FROM stack")[0]["n"]
+        history = query(backend.ref, "SELECT COUNT(*) AS n FROM label_history")[0]["n"]
         return stack, history
 
     outcomes: Counter[str] = Counter()
     for i in range(10):
         before = counts()
-        proc = spawn(backend, "apply", str(csv))
+        proc = spawn(backend.ref, "apply", str(csv))
         # Wait until the apply holds the write lock (it is inside its transaction), then kill it a little later.
         deadline = time.monotonic() + GUARD
         while not writing(backend) and proc.poll() is None and time.monotonic() < deadline:

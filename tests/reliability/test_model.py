@@ -162,7 +162,7 @@ def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     else:
         cluster = request.getfixturevalue("pg_server")
         place = Place(request.param, cluster.url(cluster.create_database("model")), directory, cluster)
-    setup_db(place, {"s1": URL, "s2": URL})
+    setup_db(place.ref, {"s1": URL, "s2": URL})
     header = "order_number,order_date,customer_name,customer_email,ship_postal_code,sku,name,quantity"
     db = place.open()
     try:
