@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
-KINDS = (SQLITE, POSTGRESQL)
 
 
 @dataclass(frozen=True)
@@ -80,11 +79,6 @@ class Place:
         assert self.cluster is not None
         with contextlib.suppress(Exception):
             self.cluster.sql(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
-
-
-def postgres_place(cluster: Cluster, template: str, folder: Path) -> Place:
-    """A fresh database copied from `template` (a database nobody is connected to)."""
-    return Place(POSTGRESQL, cluster.url(template), folder, cluster).clone(folder)
 
 
 def sqlite_place(path: Path) -> Place:

@@ -15,16 +15,13 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from ..backends import KINDS, POSTGRESQL, SQLITE, Place, postgres_place, sqlite_place
-
-if TYPE_CHECKING:
-    from ..pgcluster import Cluster
+from ..backends import POSTGRESQL, Place, sqlite_place
 
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability.json"
 _MEASURED: dict[str, dict[str, Any]] = {}
@@ -65,34 +62,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.line(f"(saved to {ARTIFACT})")
 
 
-@pytest.fixture(scope="session")
-def _pg_initialized(pg_server: Cluster) -> str:
-    """A PostgreSQL database as `statusctl init` leaves it, made once: the template of every test's database."""
-    from statusctl.core.init import initialize
-
-    name = pg_server.create_database("init")
-    db = Place(POSTGRESQL, pg_server.url(name), Path("."), pg_server).open()
-    try:
-        initialize(db)
-    finally:
-        db.close()  # CREATE DATABASE … TEMPLATE needs it free of connections
-    return name
-
-
-@pytest.fixture(params=KINDS)
-def backend(request: pytest.FixtureRequest, db_file: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Place]:
-    """The test's database on each backend in turn: SQLite's `db_file`, or a fresh PostgreSQL database.
-
-    Both start as `statusctl init` leaves them, and STATUSCTL_DB names them (so
-    in-process commands and child processes use them too).
-    """
-    if request.param == SQLITE:
-        yield sqlite_place(db_file)
-        return
-    cluster = request.getfixturevalue("pg_server")
-    place = postgres_place(cluster, request.getfixturevalue("_pg_initialized"), db_file.parent)
-    monkeypatch.setenv("STATUSCTL_DB", place.arg)
-    try:
-        yield place
-    finally:
-        place.drop()
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, target: Path | str, db_file: Path) -> Place:
+    """The test's database on each backend in turn (tests.stackhelpers.target): its SQLite file, or a
+    PostgreSQL database of the module as `statusctl init` leaves it (STATUSCTL_DB names it)."""
+    if isinstance(target, Path):
+        return sqlite_place(target)
+    return Place(POSTGRESQL, target, db_file.parent, request.getfixturevalue("pg_server"))

@@ -44,7 +44,7 @@ from ..stackhelpers import (
 from .conftest import Figures
 from .receiver import HoldNth, Receiver
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", [POSTGRESQL], indirect=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("target", [POSTGRESQL], indirect=True)]
 
 RECORDS = 600
 ORDERS = 60
@@ -122,6 +122,9 @@ def test_a_controller_frozen_past_its_lease_settles_nothing_another_has_claimed(
             f_owner = _owner(backend, frozen.pid)
             _freeze_outside_a_transaction(frozen, backend)
             froze = time.monotonic()
+            (row,) = query(backend.ref, "SELECT lease_owner, lease_until FROM stack WHERE uid = ?", (uid,))
+            assert row["lease_owner"] == f_owner
+            f_lease_until = row["lease_until"]
             again = HoldUid(uid)
             hook.before = again
             first.release(ok=True)  # the cart has it; F's OK waits unread in its socket
@@ -129,18 +132,19 @@ def test_a_controller_frozen_past_its_lease_settles_nothing_another_has_claimed(
 
             procs += [spawn(backend.ref, "stack", "run", "--watch", "--json") for _ in range(2)]
             assert again.held.wait(GUARD), "nobody sent the frozen controller's record again"
-            (row,) = query(backend.ref, "SELECT lease_owner, claims FROM stack WHERE uid = ?", (uid,))
+            (row,) = query(backend.ref, "SELECT lease_owner, lease_until FROM stack WHERE uid = ?", (uid,))
+            frozen_for = time.monotonic() - froze
             g_owner = row["lease_owner"]
             assert g_owner not in (None, f_owner), f"the record's lease is {g_owner}'s"
-            frozen_for = time.monotonic() - froze
-            assert frozen_for > LEASE_S, "claimed again before the frozen controller's lease was over"
+            # G's lease (one claim, a renewal at most since) began after F's had ended.
+            assert row["lease_until"] - LEASE_S >= f_lease_until, "claimed again under the frozen one's live lease"
 
             frozen.send_signal(signal.SIGCONT)
             _wait("the resumed controller's late settle",
                   lambda: any(h["controller"] == f_owner for h in history_rows(backend.ref, uid)))
             time.sleep(1.0)  # a few turns of the resumed controller, all while G's send is held
-            (row,) = query(backend.ref, "SELECT lease_owner, claims FROM stack WHERE uid = ?", (uid,))
-            assert row["lease_owner"] == g_owner, "the resumed controller settled a record G had claimed"
+            owners = [r["lease_owner"] for r in query(backend.ref, "SELECT lease_owner FROM stack WHERE uid = ?", (uid,))]
+            assert owners == [g_owner], f"the resumed controller settled a record G had claimed (now {owners})"
             with hook.lock:
                 sent_of_order = [a.uid for a in hook.arrivals if a.order == order_of[uid]]
             assert sent_of_order == [uid, uid], f"the order's next record overtook the held one: {sent_of_order}"

@@ -44,9 +44,9 @@ from statusctl.domain.errors import InputError, NotFound
 from statusctl.storage import stack
 from statusctl.storage.db import Database
 
-from ..backends import KINDS, SQLITE, Place
+from ..backends import SQLITE, Place
 from ..helpers import cli_json, dump, error_of
-from ..stackhelpers import fill, setup_db
+from ..stackhelpers import BACKENDS, fill, setup_db
 
 LEASE = 120.0
 SCHEDULE = (10.0, 60.0, 300.0)  # the last step repeats
@@ -153,7 +153,7 @@ def backoff(attempts: int, jitter: FixedJitter) -> float:
     return SCHEDULE[min(attempts, len(SCHEDULE)) - 1] * jitter.uniform(0.8, 1.2)
 
 
-@pytest.fixture(scope="module", params=KINDS)
+@pytest.fixture(scope="module", params=BACKENDS)
 def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Place]:
     """A database with two webhook stores and the orders of ORDERS, built once per backend: every sequence copies it."""
     directory = tmp_path_factory.mktemp("model-template")
