@@ -129,12 +129,18 @@ def _locked(place: Place) -> Iterator[None]:
         finally:
             conn.close()
         return
-    import psycopg
+    from statusctl.storage.stacklocks import lock_destinations
 
-    with psycopg.connect(str(place.ref)) as pg, pg.transaction():
-        # EXCLUSIVE lets readers in and stops every writer, SELECT … FOR UPDATE (SKIP LOCKED too) included.
-        pg.execute("LOCK TABLE stack IN EXCLUSIVE MODE")
-        yield
+    # What another writer's turn holds (statusctl.storage.stacklocks): every destination's bookkeeping
+    # lock, and the heads of every order on the stack (as a producer queuing to them, or a settle, does).
+    db = place.open()
+    try:
+        with db.tx() as conn:
+            lock_destinations(conn, [r[0] for r in conn.execute("SELECT destination FROM stack_counts")])
+            conn.execute("SELECT 1 FROM stack_heads ORDER BY order_id FOR UPDATE")
+            yield
+    finally:
+        db.close()
 
 
 def hold_write_lock(place: Place, seconds: float, guard: float = 60.0) -> None:
