@@ -185,8 +185,12 @@ def test_people_get_a_table_of_rows_per_table(db_file, shop, target):
 
 def test_the_copy_delivers_what_was_left_in_order(db_file, shop, hooked, target, monkeypatch):
     hook, _ = hooked
-    cli("db", "copy", "--to", target)
+    report = doc("db", "copy", "--to", target, "--json")
     monkeypatch.setenv("STATUSCTL_DB", target)
+    cli("ship", "1004", "--tracking", "NEW-1")  # a new record and a new package, on the copy
+    assert pg_one(target, "SELECT MAX(seq) FROM stack") == report["next_ids"]["stack.seq"]
+    assert pg_one(target, "SELECT MAX(id) FROM packages") == report["next_ids"]["packages.id"]
+    shop = {**shop, "1004": [pg_one(target, "SELECT uid FROM stack WHERE order_number = '1004'")]}
     status = doc("stack", "status", "--json")
     assert [(s["store"], s["queued"], s["failed"]) for s in status["stores"]] == [
         (STORE, sum(len(v) for v in shop.values()), 1)]
