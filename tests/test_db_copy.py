@@ -486,3 +486,15 @@ def test_a_target_at_another_schema_version_or_with_other_columns_is_refused(db_
     assert "The table stack has different columns in the source and in" in refused("--to", altered)
     for url in (behind, altered):
         assert pg_one(url, "SELECT COUNT(*) FROM labels") == 0
+
+
+def test_two_copies_at_once_into_one_target_make_one_copy(db_file, shop, target):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "STATUSCTL_DB": str(db_file)}
+    runs = [subprocess.Popen([sys.executable, "-m", "statusctl", "db", "copy", "--to", target, "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    ends = sorted((p.wait(timeout=120), *p.communicate()) for p in runs)
+    (ok, out, _), (no, _, err) = ends
+    assert (ok, no) == (0, 1), ends
+    assert json.loads(out)["tables"]["stack"] == len(sqlite_rows(db_file, "stack", "seq"))
+    assert "already holds statusctl data" in err and err.count("\n") == 1
+    assert pg_one(target, "SELECT COUNT(*) FROM stack") == len(sqlite_rows(db_file, "stack", "seq"))
