@@ -76,8 +76,7 @@ def claim(db: Database, owner: str, limit: int = 100, **kw: Any) -> list[stack.C
     """One claim as the controller makes it: its own transaction, the server's clock."""
     for attempt in db.transactions():
         with attempt as conn:
-            now = stack.begin_turn(conn, [], claiming=True, stores=kw.get("stores"))
-            got = stack.claim(conn, owner, limit, LEASE, now=now, **kw)
+            got = stack.claim(conn, owner, limit, LEASE, **kw)  # the clock read once its locks are held
     return got
 
 
@@ -92,7 +91,7 @@ def test_two_connections_claiming_at_once_get_disjoint_heads(dbs, pg_target):
     a, b = dbs
     orders = fill(pg_target, records=12, orders=6)
     with a.tx() as conn:
-        mine = stack.claim(conn, "A", 3, LEASE, now=stack.begin_turn(conn, [], claiming=True))
+        mine = stack.claim(conn, "A", 3, LEASE)
         other = Background(lambda: claim(b, "B"))
         # B must wait for A's bookkeeping lock: it would count A's leases as absent, and may not
         # take A's heads, which it cannot see as leased until A commits.
@@ -111,8 +110,7 @@ def test_claims_of_different_stores_do_not_wait_for_each_other(dbs, pg_target):
     fill(pg_target, records=2, orders=2)
     other_orders = fill(pg_target, records=2, orders=2, store="other", prefix="X")
     with a.tx() as conn:
-        now = stack.begin_turn(conn, [], claiming=True, stores=[STORE])
-        assert len(stack.claim(conn, "A", 10, LEASE, now=now, stores=[STORE])) == 2
+        assert len(stack.claim(conn, "A", 10, LEASE, stores=[STORE])) == 2
         theirs = Background(lambda: claim(b, "B", stores=["other"])).result()  # does not block on A
     assert {c.uid for c in theirs} == {u[0] for u in other_orders.values()}
 
@@ -133,7 +131,7 @@ def test_max_in_flight_holds_over_controllers_claiming_at_once(dbs, pg_target):
     a, b = dbs
     fill(pg_target, records=8, orders=8, store="capped", prefix="C")
     with a.tx() as conn:
-        mine = stack.claim(conn, "A", 10, LEASE, now=stack.begin_turn(conn, [], claiming=True))
+        mine = stack.claim(conn, "A", 10, LEASE)
         other = Background(lambda: claim(b, "B"))
         assert other.blocked()
     assert len(mine) == 2
@@ -163,7 +161,7 @@ def test_many_controllers_claiming_in_a_loop_never_exceed_max_in_flight(pg_targe
                 for attempt in db.transactions():
                     with attempt as conn:
                         stack.settle(conn, [stack.Outcome(c, "ok", status=204) for c in got], owner,
-                                     now=stack.begin_turn(conn, [c.destination for c in got], claiming=False),
+                                     now=dialect.now(conn),
                                      max_attempts=8, schedule=(10.0,))
                 idle = 0 if got else idle + 1
         except BaseException as exc:  # pragma: no cover - reported below

@@ -137,7 +137,7 @@ class Controller:
         self.db.check_identity()
 
         def beat(conn: Any) -> None:
-            now = dialect.now(conn)  # after BEGIN IMMEDIATE's lock: the wait for it must not shorten the leases
+            now = self._clock(conn)  # after the lock: the wait for it must not shorten the leases
             stack.beat(conn, self.owner, self.report.sent, now=now)
             stack.renew(conn, self.owner, sending, now + self.settings.lease_seconds)
 
@@ -161,31 +161,45 @@ class Controller:
         return await sending.send(self.dests, self.report, client, claimed, skew=self._skew)
 
     def _turn(self, outcomes: list[stack.Outcome], room: int) -> list[stack.Claimed]:
-        """One transaction per turn: settle what finished, then claim up to `room` records."""
+        """Settle what finished, then claim up to `room` records: in one transaction where one writer holds
+        the whole database, in two where writers work side by side (`stack.one_transaction_per_turn`)."""
         if not outcomes and room <= 0:
             return []
-        s = self.settings
         notes = self.dests.pending_notes()
         skipped = self.dests.skipped()
 
-        def turn(conn: Any) -> tuple[list[stack.Outcome], list[stack.Claimed]]:
-            # The clock is read once the locks are ours: a lease measured from before a long wait
-            # for them would be partly (or wholly) spent when it is granted.
-            now = stack.begin_turn(conn, [o.claimed.destination for o in outcomes] + [d for d, _ in notes],
-                                   claiming=room > 0, stores=self.stores, skip_destinations=skipped)
-            self._skew = now - time.time()
-            self.dests.reload(conn)  # before anything claimed in this turn is sent
+        def settle(conn: Any, now: float) -> list[stack.Outcome]:
+            s = self.settings
             written = stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
                                    schedule=s.retry_schedule, rng=self.rng) if outcomes else []
             self.dests.write_notes(conn, notes, now)
-            batch = stack.claim(conn, self.owner, room, s.lease_seconds, now=now, stores=self.stores,
-                                skip_destinations=skipped, store_limits=self.dests.limits) if room > 0 else []
-            return written, batch
+            return written
 
-        written, batch = self._write(turn)
+        def claim(conn: Any, now: float | None) -> list[stack.Claimed]:
+            self.dests.reload(conn)  # before anything claimed in this turn is sent
+            return stack.claim(conn, self.owner, room, self.settings.lease_seconds, now=now, stores=self.stores,
+                               skip_destinations=skipped, store_limits=self.dests.limits) if room > 0 else []
+
+        if stack.one_transaction_per_turn(self.db):
+            def both(conn: Any) -> tuple[list[stack.Outcome], list[stack.Claimed]]:
+                now = self._clock(conn)
+                return settle(conn, now), claim(conn, now)
+
+            written, batch = self._write(both)
+        else:
+            written = self._write(lambda conn: settle(conn, self._clock(conn))) if outcomes or notes else []
+            # The claim reads the clock itself, once its locks are held.
+            batch = self._write(lambda conn: claim(conn, None)) if room > 0 else []
         self.dests.notes_written(notes, self.report.misconfigured)
         self._count(written)
         return batch
+
+    def _clock(self, conn: Any) -> float:
+        """The database's clock in this transaction (after BEGIN IMMEDIATE's lock on SQLite: a lease measured
+        from before a long wait for it would be partly, or wholly, spent when granted)."""
+        now = dialect.now(conn)
+        self._skew = now - time.time()
+        return now
 
     def _count(self, outcomes: list[stack.Outcome]) -> None:
         if not outcomes:

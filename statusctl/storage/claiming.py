@@ -82,12 +82,13 @@ def live_leases(conn: sqlite3.Connection, now: float) -> dict[str, int]:
 
 
 def _rooms(
-    conn: sqlite3.Connection, dests: list[str], *, now: float, store_limits: dict[str, limits.Limits] | None
+    conn: sqlite3.Connection, dests: list[str], live: dict[str, int], *, now: float,
+    store_limits: dict[str, limits.Limits] | None,
 ) -> tuple[list[_Room], dict[str, health.Health]]:
-    """Per destination: how many records it may have claimed now, and whether that one is a probe."""
+    """Per destination: how many records it may have claimed now (`live`: its live leases), and whether
+    that one is a probe."""
     lims = store_limits if store_limits is not None else limits.read_all(conn)
     states = health.read(conn)
-    live = live_leases(conn, now)
     rooms = []
     for dest in dests:
         lim = lims.get(dest, limits.DEFAULT)
@@ -159,24 +160,28 @@ def claim(
     limit: int,
     lease_seconds: float,
     *,
-    now: float,
+    now: float | None = None,
     stores: list[str] | None = None,
     skip_destinations: Iterable[str] = (),
     store_limits: dict[str, limits.Limits] | None = None,
 ) -> list[Claimed]:
     """Lease up to `limit` due heads, shared fairly among destinations (see the module docstring).
 
-    Runs inside the caller's BEGIN IMMEDIATE transaction. The claim counts no
-    attempt: only an outcome does (`settle`).
+    Runs inside the caller's writing transaction. Without `now`, the database's
+    clock is read once the destinations' locks are held (PostgreSQL), so a lease
+    is measured from when it is granted, not from before a wait for another
+    controller's claim. The claim counts no attempt: only an outcome does (`settle`).
     """
     if limit <= 0:
         return []
     dests = _destinations(conn, stores, skip_destinations)
     stacklocks.lock_destinations(conn, dests)
-    rooms, _ = _rooms(conn, dests, now=now, store_limits=store_limits)
+    now = dialect.now(conn) if now is None else now
+    live = live_leases(conn, now)
+    rooms, _ = _rooms(conn, dests, live, now=now, store_limits=store_limits)
     rooms = [r for r in rooms if r.cap > 0]
     candidates = {r.destination: deque(_heads(conn, r.destination, now, min(r.cap, limit))) for r in rooms}
-    plan = share(rooms, candidates, live_leases(conn, now), limit)
+    plan = share(rooms, candidates, live, limit)
     chosen = [s for seqs in plan.values() for s in seqs]
     if not chosen:
         return []
@@ -204,29 +209,6 @@ def claim(
     return out
 
 
-def begin_turn(
-    conn: sqlite3.Connection,
-    touched: Iterable[str],
-    *,
-    claiming: bool,
-    stores: list[str] | None = None,
-    skip_destinations: Iterable[str] = (),
-) -> float:
-    """Start a controller's turn (settle, then claim, in one transaction): the database's clock for it.
-
-    On PostgreSQL the bookkeeping locks of every destination the turn may touch
-    (`touched`: the outcomes' and notes' destinations; with `claiming`, those it
-    may claim from) are taken at once, in one sorted order: a settle's locks
-    taken before a claim's could otherwise cross another turn's. The clock is
-    read once they are held, so that a lease is measured from when it is granted.
-    """
-    wanted = set(touched)
-    if claiming and stacklocks.on_postgres(conn):
-        wanted.update(_destinations(conn, stores, skip_destinations))
-    stacklocks.lock_destinations(conn, wanted)
-    return dialect.now(conn)
-
-
 def soonest_due(
     conn: sqlite3.Connection,
     *,
@@ -241,7 +223,7 @@ def soonest_due(
     ends or its rate allows the next start.
     """
     dests = _destinations(conn, stores, skip_destinations)
-    rooms, states = _rooms(conn, dests, now=now, store_limits=store_limits)
+    rooms, states = _rooms(conn, dests, live_leases(conn, now), now=now, store_limits=store_limits)
     soonest: float | None = None
     for room in rooms:
         row = conn.execute(

@@ -6,16 +6,18 @@ PostgreSQL runs several transactions at once (READ COMMITTED), so:
 
 - a queue locks the rows of its orders first, so that the seqs of one order's
   records are handed out in commit order (a sequence number alone is not);
-- the per-destination bookkeeping of claims and settles (live leases against
-  `max_in_flight`, the rate limiter's next start, the circuit breaker and its
-  probe) runs under one transaction-scoped advisory lock per destination;
-- a writer that changes records locks their orders' heads before the records
-  (the head triggers then find the heads theirs), so that every writer takes
-  heads before records and none waits for another in the opposite order.
+- a claim counts live leases against `max_in_flight`, takes the rate limiter's
+  next start and the circuit breaker's one probe under one transaction-scoped
+  advisory lock per destination, which only claims take;
+- a writer that changes records (settle, renew, release, retry, drop) locks
+  their orders' heads before the records: the head triggers then find the heads
+  theirs, a claim passes those heads over (SKIP LOCKED), and no two writers wait
+  for each other in opposite orders. Settling needs no destination lock: it only
+  ends leases, and each breaker update is one statement or a locked read.
 
-Every kind of lock is taken in a fixed order (sorted keys), so two writers
-never deadlock on them; the few deadlocks left (a transaction queuing in
-several batches) are retried whole by `db.transactions()`.
+Every kind of lock is taken in a fixed order (sorted keys); the few deadlocks
+left (a transaction queuing in several batches, a lease that ran out under a
+breaker) are retried whole by `db.transactions()`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,18 @@ DESTINATION_LOCKS = 0x7374
 
 def on_postgres(conn: Any) -> bool:
     return dialect.of(conn) == dialect.POSTGRESQL
+
+
+def one_transaction_per_turn(db: Any) -> bool:
+    """Whether a controller settles and claims in one transaction (SQLite) or in two (PostgreSQL).
+
+    Where one writer holds the whole database, one transaction costs one lock
+    and one commit. Where writers work side by side, the settle's row locks (the
+    per-destination counters every OK decrements) and the claim's destination
+    locks are each held only as long as their own part, so several controllers'
+    turns overlap instead of queuing behind each other.
+    """
+    return dialect.of(db) != dialect.POSTGRESQL
 
 
 def _key(destination: str) -> int:
