@@ -85,7 +85,7 @@ class Controller:
         self._trouble_delay = 0.0
         self._wake = asyncio.Event()
         self._last_prune = -PRUNE_EVERY_S
-        self._skew = 0.0  # the database's clock minus this machine's, as of the last turn
+        self._skew = 0.0  # the database's clock minus this machine's, as last read (`_clock`)
         self._inflight: dict[asyncio.Task[stack.Outcome], stack.Claimed] = {}
         self._finished: list[stack.Outcome] = []  # outcomes not yet written
         self.dests = Destinations(self.db, self.owner)
@@ -126,7 +126,7 @@ class Controller:
     def _register(self) -> None:
         mode = "watch" if self.watch else "run"
         self._write(lambda conn: stack.register_controller(conn, self.owner, os.getpid(), socket.gethostname(),
-                                                           mode, now=dialect.now(conn)))
+                                                           mode, now=self._clock(conn)))
         self.dests.check_notes_of_others()
 
     def _heartbeat(self, sending: list[int]) -> None:
@@ -168,11 +168,12 @@ class Controller:
         notes = self.dests.pending_notes()
         skipped = self.dests.skipped()
 
-        def settle(conn: Any, now: float) -> list[stack.Outcome]:
+        def settle(conn: Any, now: float | None) -> list[stack.Outcome]:
             s = self.settings
             written = stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
                                    schedule=s.retry_schedule, rng=self.rng) if outcomes else []
-            self.dests.write_notes(conn, notes, now)
+            if notes:
+                self.dests.write_notes(conn, notes, self._clock(conn) if now is None else now)
             return written
 
         def claim(conn: Any, now: float | None) -> list[stack.Claimed]:
@@ -187,8 +188,8 @@ class Controller:
 
             written, batch = self._write(both)
         else:
-            written = self._write(lambda conn: settle(conn, self._clock(conn))) if outcomes or notes else []
-            # The claim reads the clock itself, once its locks are held.
+            # Each reads the database's clock itself, once its locks are held.
+            written = self._write(lambda conn: settle(conn, None)) if outcomes or notes else []
             batch = self._write(lambda conn: claim(conn, None)) if room > 0 else []
         self.dests.notes_written(notes, self.report.misconfigured)
         self._count(written)

@@ -134,7 +134,7 @@ def share(rooms: list[_Room], candidates: dict[str, deque[tuple[int, float]]], l
     return {d: seqs for d, seqs in taken.items() if seqs}
 
 
-def _fail_poisoned(conn: sqlite3.Connection, seqs: list[int], *, now: float, owner: str) -> set[int]:
+def _fail_poisoned(conn: sqlite3.Connection, seqs: list[int], *, now: float, owner: str) -> None:
     """Fail the records among `seqs` whose sends were cut short POISON_CUTS times in a row."""
     marks = ",".join("?" * len(seqs))
     rows = conn.execute(
@@ -151,7 +151,6 @@ def _fail_poisoned(conn: sqlite3.Connection, seqs: list[int], *, now: float, own
             "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, reason, "
             "controller) VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?)",
             (now, uid, store, dest, number, attempts, reason, owner))
-    return {int(r[0]) for r in rows}
 
 
 def claim(
@@ -175,8 +174,8 @@ def claim(
     if limit <= 0:
         return []
     dests = _destinations(conn, stores, skip_destinations)
-    stacklocks.lock_destinations(conn, dests)
-    now = dialect.now(conn) if now is None else now
+    locked_at = stacklocks.lock_destinations(conn, dests)
+    now = (locked_at or dialect.now(conn)) if now is None else now
     live = live_leases(conn, now)
     rooms, _ = _rooms(conn, dests, live, now=now, store_limits=store_limits)
     rooms = [r for r in rooms if r.cap > 0]
@@ -185,16 +184,16 @@ def claim(
     chosen = [s for seqs in plan.values() for s in seqs]
     if not chosen:
         return []
-    poisoned = _fail_poisoned(conn, chosen, now=now, owner=owner)
-    chosen = [s for s in chosen if s not in poisoned]
-    if not chosen:
-        return []
+    # A record cut short POISON_CUTS times is not leased; it is failed below (rare: read only then).
     rows = conn.execute(
         "UPDATE stack SET lease_owner = ?, lease_until = ?, claims = claims + 1, unsettled = unsettled + 1 "
-        f"WHERE seq IN ({','.join('?' * len(chosen))}) "
+        f"WHERE seq IN ({','.join('?' * len(chosen))}) AND unsettled < ? "
         "RETURNING seq, uid, order_number, store, destination, payload, attempts, queued, claims",
-        (owner, now + lease_seconds, *chosen),
+        (owner, now + lease_seconds, *chosen, POISON_CUTS),
     ).fetchall()
+    if len(rows) < len(chosen):
+        leased = {int(r[0]) for r in rows}
+        _fail_poisoned(conn, [s for s in chosen if s not in leased], now=now, owner=owner)
     rows.sort(key=lambda r: r[0])
     out = [Claimed(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6] + 1, r[7], r[8]) for r in rows]
     by_room = {r.destination: r for r in rooms}

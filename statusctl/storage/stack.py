@@ -162,7 +162,7 @@ def settle(
     outcomes: list[Outcome],
     owner: str,
     *,
-    now: float,
+    now: float | None = None,
     max_attempts: int,
     schedule: tuple[float, ...],
     rng: random.Random | None = None,
@@ -179,9 +179,11 @@ def settle(
     Returns the outcomes as written (a retry past StackMaxAttempts becomes failed, a
     paused store's reason says so), for the caller's tally; `outcomes` is left as it
     is, so a turn rolled back and tried again writes the same. On PostgreSQL the
-    records' heads are locked first (statusctl.storage.stacklocks).
+    records' heads are locked first (statusctl.storage.stacklocks). Without `now`, the
+    database's clock.
     """
-    stacklocks.lock_heads(conn, [o.claimed.seq for o in outcomes])
+    locked_at = stacklocks.lock_heads(conn, [o.claimed.seq for o in outcomes])
+    now = (locked_at or dialect.now(conn)) if now is None else now
     history = []
     written = []
     batch = _Batch()

@@ -55,22 +55,37 @@ def _key(destination: str) -> int:
     return zlib.crc32(destination.encode("utf-8")) - (1 << 31)
 
 
-def lock_destinations(conn: Any, destinations: Iterable[str]) -> None:
-    """Hold the destinations' bookkeeping locks until the transaction ends (taking one already held is free)."""
+def lock_destinations(conn: Any, destinations: Iterable[str]) -> float | None:
+    """Hold the destinations' bookkeeping locks until the transaction ends (taking one already held is free).
+
+    On PostgreSQL, returns the server's clock read in the same statement once the
+    locks are held (None on SQLite, which takes no lock here).
+    """
     if not on_postgres(conn):
-        return
+        return None
     keys = sorted({_key(d) for d in destinations})
-    if keys:
-        # unnest gives the keys in the array's (sorted) order, one lock after another.
-        conn.execute(f"SELECT pg_advisory_xact_lock({DESTINATION_LOCKS}, k) FROM unnest(?::int[]) AS u(k)", (keys,))
+    # unnest gives the keys in the array's (sorted) order, one lock after another; the clock is read
+    # once the aggregate has taken them all.
+    row = conn.execute(
+        "SELECT extract(epoch FROM clock_timestamp())::float8, locks.n FROM (SELECT COUNT("
+        f"pg_advisory_xact_lock({DESTINATION_LOCKS}, k)) AS n FROM unnest(?::int[]) AS u(k)) AS locks", (keys,)
+    ).fetchone()
+    return float(row[0])
 
 
-def lock_heads(conn: Any, seqs: Iterable[int]) -> None:
-    """Lock the heads of the orders of these records (by order id), before the records are changed."""
-    wanted = sorted(set(seqs))
-    if on_postgres(conn) and wanted:
-        conn.execute("SELECT 1 FROM stack_heads WHERE order_id IN (SELECT order_id FROM stack WHERE seq = ANY(?::bigint[])) "
-                     "ORDER BY order_id FOR UPDATE", (wanted,))
+def lock_heads(conn: Any, seqs: Iterable[int]) -> float | None:
+    """Lock the heads of the orders of these records (by order id), before the records are changed.
+
+    On PostgreSQL, returns the server's clock read once they are held (None on SQLite).
+    """
+    if not on_postgres(conn):
+        return None
+    row = conn.execute(
+        "SELECT extract(epoch FROM clock_timestamp())::float8, heads.n FROM (SELECT COUNT(*) AS n FROM "
+        "(SELECT 1 FROM stack_heads WHERE order_id IN (SELECT order_id FROM stack WHERE seq = ANY(?::bigint[])) "
+        "ORDER BY order_id FOR UPDATE) AS locked) AS heads", (sorted(set(seqs)),)
+    ).fetchone()
+    return float(row[0])
 
 
 def lock_orders(conn: Any, order_ids: Iterable[int]) -> None:
