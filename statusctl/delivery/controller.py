@@ -161,43 +161,35 @@ class Controller:
         return await sending.send(self.dests, self.report, client, claimed, skew=self._skew)
 
     def _turn(self, outcomes: list[stack.Outcome], room: int) -> list[stack.Claimed]:
-        """Settle what finished, then claim up to `room` records: in one transaction where one writer holds
-        the whole database, in two where writers work side by side (`stack.one_transaction_per_turn`)."""
+        """One transaction per turn: settle what finished, then claim up to `room` records."""
         if not outcomes and room <= 0:
             return []
+        s = self.settings
         notes = self.dests.pending_notes()
         skipped = self.dests.skipped()
 
-        def settle(conn: Any, now: float | None) -> list[stack.Outcome]:
-            s = self.settings
+        def turn(conn: Any) -> tuple[list[stack.Outcome], list[stack.Claimed]]:
+            # The clock is read once the locks are ours: a lease measured from before a long wait
+            # for them would be partly (or wholly) spent when it is granted.
+            now = stack.begin_turn(conn, [o.claimed.destination for o in outcomes] + [d for d, _ in notes],
+                                   claiming=room > 0, stores=self.stores, skip_destinations=skipped)
+            self._skew = now - time.time()
+            self.dests.reload(conn)  # before anything claimed in this turn is sent
             written = stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
                                    schedule=s.retry_schedule, rng=self.rng) if outcomes else []
-            if notes:
-                self.dests.write_notes(conn, notes, self._clock(conn) if now is None else now)
-            return written
+            self.dests.write_notes(conn, notes, now)
+            batch = stack.claim(conn, self.owner, room, s.lease_seconds, now=now, stores=self.stores,
+                                skip_destinations=skipped, store_limits=self.dests.limits) if room > 0 else []
+            return written, batch
 
-        def claim(conn: Any, now: float | None) -> list[stack.Claimed]:
-            self.dests.reload(conn)  # before anything claimed in this turn is sent
-            return stack.claim(conn, self.owner, room, self.settings.lease_seconds, now=now, stores=self.stores,
-                               skip_destinations=skipped, store_limits=self.dests.limits) if room > 0 else []
-
-        if stack.one_transaction_per_turn(self.db):
-            def both(conn: Any) -> tuple[list[stack.Outcome], list[stack.Claimed]]:
-                now = self._clock(conn)
-                return settle(conn, now), claim(conn, now)
-
-            written, batch = self._write(both)
-        else:
-            # Each reads the database's clock itself, once its locks are held.
-            written = self._write(lambda conn: settle(conn, None)) if outcomes or notes else []
-            batch = self._write(lambda conn: claim(conn, None)) if room > 0 else []
+        written, batch = self._write(turn)
         self.dests.notes_written(notes, self.report.misconfigured)
         self._count(written)
         return batch
 
     def _clock(self, conn: Any) -> float:
-        """The database's clock in this transaction (after BEGIN IMMEDIATE's lock on SQLite: a lease measured
-        from before a long wait for it would be partly, or wholly, spent when granted)."""
+        """The database's clock in this transaction (after BEGIN IMMEDIATE's lock on SQLite: a wait for it must
+        not shorten the leases)."""
         now = dialect.now(conn)
         self._skew = now - time.time()
         return now

@@ -63,10 +63,15 @@ class _Room:
 
 
 def _destinations(conn: sqlite3.Connection, stores: Iterable[str] | None, skip: Iterable[str]) -> list[str]:
+    names = [r[0] for r in conn.execute("SELECT destination FROM stack_counts WHERE records > 0 ORDER BY destination")]
+    return _claimable(names, stores, skip)
+
+
+def _claimable(names: Iterable[str], stores: Iterable[str] | None, skip: Iterable[str]) -> list[str]:
+    """Of `names`, those a claim of `stores` (None: all) that skips `skip` takes from, sorted."""
     wanted = set(stores) if stores else None
     skipped = set(skip)
-    names = [r[0] for r in conn.execute("SELECT destination FROM stack_counts WHERE records > 0 ORDER BY destination")]
-    return [d for d in names if (wanted is None or d in wanted) and d not in skipped]
+    return sorted(d for d in names if (wanted is None or d in wanted) and d not in skipped)
 
 
 def live_leases(conn: sqlite3.Connection, now: float) -> dict[str, int]:
@@ -173,8 +178,11 @@ def claim(
     """
     if limit <= 0:
         return []
-    dests = _destinations(conn, stores, skip_destinations)
-    locked_at = stacklocks.lock_destinations(conn, dests)
+    if stacklocks.on_postgres(conn):
+        locked, locked_at = stacklocks.lock_destinations(conn, claimable=True, stores=stores, skip=skip_destinations)
+        dests = _claimable(locked, stores, skip_destinations)
+    else:
+        dests, locked_at = _destinations(conn, stores, skip_destinations), None
     now = (locked_at or dialect.now(conn)) if now is None else now
     live = live_leases(conn, now)
     rooms, _ = _rooms(conn, dests, live, now=now, store_limits=store_limits)
@@ -206,6 +214,28 @@ def claim(
             for c, start in zip(mine, health.take_starts(conn, dest, len(mine), room.rate, now=now), strict=True):
                 c.start_at = start
     return out
+
+
+def begin_turn(
+    conn: sqlite3.Connection,
+    touched: Iterable[str],
+    *,
+    claiming: bool,
+    stores: list[str] | None = None,
+    skip_destinations: Iterable[str] = (),
+) -> float:
+    """Start a controller's turn (settle, then claim, in one transaction): the database's clock for it.
+
+    On PostgreSQL the bookkeeping locks of every destination the turn may touch
+    (`touched`: the outcomes' and notes' destinations; with `claiming`, those it
+    may claim from) are taken at once, in one order, before any row lock: taken
+    one part at a time, a settle's row locks could cross another turn's claim.
+    The clock is read once they are held, so that a lease is measured from when
+    it is granted, not from before a wait for another controller's turn.
+    """
+    _, locked_at = stacklocks.lock_destinations(conn, touched, claimable=claiming, stores=stores,
+                                                skip=skip_destinations)
+    return dialect.now(conn) if locked_at is None else locked_at
 
 
 def soonest_due(

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from statusctl.storage import dialect, health, stacklocks
-from statusctl.storage.claiming import Claimed, claim, soonest_due
-from statusctl.storage.stacklocks import one_transaction_per_turn
+from statusctl.storage.claiming import Claimed, begin_turn, claim, soonest_due
 from statusctl.storage.stackview import (
     SHORT_ID,
     count_selected,
@@ -34,8 +33,8 @@ if TYPE_CHECKING:
     import random
 
 __all__ = [  # what claiming and the views (their own modules) give through this one too
-    "SHORT_ID", "Claimed", "Outcome", "claim", "count_selected", "drop", "due_left", "history", "list_records",
-    "one_transaction_per_turn", "retry", "short_id", "soonest_due", "status",
+    "SHORT_ID", "Claimed", "Outcome", "begin_turn", "claim", "count_selected", "drop", "due_left", "history", "list_records",
+    "retry", "short_id", "soonest_due", "status",
 ]
 
 EXCERPT = 300

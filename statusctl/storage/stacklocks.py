@@ -6,14 +6,15 @@ PostgreSQL runs several transactions at once (READ COMMITTED), so:
 
 - a queue locks the rows of its orders first, so that the seqs of one order's
   records are handed out in commit order (a sequence number alone is not);
-- a claim counts live leases against `max_in_flight`, takes the rate limiter's
-  next start and the circuit breaker's one probe under one transaction-scoped
-  advisory lock per destination, which only claims take;
+- the per-destination bookkeeping of claims (live leases against
+  `max_in_flight`, the rate limiter's next start, the circuit breaker's one
+  probe) runs under one transaction-scoped advisory lock per destination; a
+  controller's turn takes the locks of every destination it settles or may
+  claim from at its start, before any row lock;
 - a writer that changes records (settle, renew, release, retry, drop) locks
   their orders' heads before the records: the head triggers then find the heads
   theirs, a claim passes those heads over (SKIP LOCKED), and no two writers wait
-  for each other in opposite orders. Settling needs no destination lock: it only
-  ends leases, and each breaker update is one statement or a locked read.
+  for each other in opposite orders.
 
 Every kind of lock is taken in a fixed order (sorted keys); the few deadlocks
 left (a transaction queuing in several batches, a lease that ran out under a
@@ -23,7 +24,6 @@ breaker) are retried whole by `db.transactions()`.
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,39 +38,36 @@ def on_postgres(conn: Any) -> bool:
     return dialect.of(conn) == dialect.POSTGRESQL
 
 
-def one_transaction_per_turn(db: Any) -> bool:
-    """Whether a controller settles and claims in one transaction (SQLite) or in two (PostgreSQL).
-
-    Where one writer holds the whole database, one transaction costs one lock
-    and one commit. Where writers work side by side, the settle's row locks (the
-    per-destination counters every OK decrements) and the claim's destination
-    locks are each held only as long as their own part, so several controllers'
-    turns overlap instead of queuing behind each other.
-    """
-    return dialect.of(db) != dialect.POSTGRESQL
-
-
-def _key(destination: str) -> int:
-    """A destination's advisory key: a stable 32-bit hash (the same on every machine and run)."""
-    return zlib.crc32(destination.encode("utf-8")) - (1 << 31)
+# The destinations (the claimable ones with records, and `also`) locked in the order of their keys
+# (hashtext: the server's, so the same for every machine), with the server's clock read once the
+# aggregate has taken every lock; a single statement, and the names come back with it.
+_LOCK_DESTINATIONS = (
+    "SELECT extract(epoch FROM clock_timestamp())::float8, l.names FROM ("
+    f" SELECT array_agg(d.destination) AS names, COUNT(pg_advisory_xact_lock({DESTINATION_LOCKS}, hashtext(d.destination)))"
+    " FROM (SELECT destination FROM ("
+    "  SELECT destination FROM stack_counts WHERE ? = 1 AND records > 0"
+    "   AND (?::text[] IS NULL OR destination = ANY(?::text[])) AND destination <> ALL(?::text[])"
+    "  UNION SELECT unnest(?::text[])) AS u ORDER BY hashtext(destination)) AS d) AS l"
+)
 
 
-def lock_destinations(conn: Any, destinations: Iterable[str]) -> float | None:
-    """Hold the destinations' bookkeeping locks until the transaction ends (taking one already held is free).
+def lock_destinations(
+    conn: Any, also: Iterable[str] = (), *, claimable: bool = False, stores: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
+) -> tuple[list[str], float | None]:
+    """Hold the bookkeeping locks of destinations until the transaction ends (one already held is free).
 
-    On PostgreSQL, returns the server's clock read in the same statement once the
-    locks are held (None on SQLite, which takes no lock here).
+    Locks `also`, and with `claimable` every destination with records a claim of
+    `stores` (None: all) that skips `skip` may take from. Returns the names locked
+    and, on PostgreSQL, the server's clock read once they are held; on SQLite
+    nothing is locked (BEGIN IMMEDIATE holds the database) and the clock is None.
     """
     if not on_postgres(conn):
-        return None
-    keys = sorted({_key(d) for d in destinations})
-    # unnest gives the keys in the array's (sorted) order, one lock after another; the clock is read
-    # once the aggregate has taken them all.
-    row = conn.execute(
-        "SELECT extract(epoch FROM clock_timestamp())::float8, locks.n FROM (SELECT COUNT("
-        f"pg_advisory_xact_lock({DESTINATION_LOCKS}, k)) AS n FROM unnest(?::int[]) AS u(k)) AS locks", (keys,)
-    ).fetchone()
-    return float(row[0])
+        return [], None
+    wanted = sorted(set(stores)) if stores else None
+    row = conn.execute(_LOCK_DESTINATIONS, (int(claimable), wanted, wanted or [], sorted(set(skip)), sorted(set(also)))
+                       ).fetchone()
+    return sorted(row[1] or []), float(row[0])
 
 
 def lock_heads(conn: Any, seqs: Iterable[int]) -> float | None:
