@@ -319,3 +319,45 @@ def test_a_watcher_waits_out_a_lock_held_past_the_lock_timeout_and_carries_on(pg
     assert "stayed locked by another transaction for more than 0.5 s; try again when it is free. Trying again in 1 s." \
         in caplog.text
     assert stack_rows(pg_target) == []
+
+
+def test_a_watcher_carries_on_across_a_server_restart_with_a_send_in_flight(caplog):
+    """Every connection is cut while a record is being sent: the watcher reconnects, settles it, sends the rest."""
+    from statusctl.delivery.controller import Controller
+
+    from .pgcluster import Unavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    gate = Gate(hold=1)
+    try:
+        url = cluster.url(cluster.create_database())
+        with serve() as (hook, server):
+            setup_db(url, {STORE: hook_url(server)})
+            orders = fill(url, records=4, orders=2)
+            hook.before = gate
+
+            async def scenario() -> None:
+                controller = Controller(url, watch=True, poll=0.05)
+                task = asyncio.create_task(controller.run())
+                try:
+                    while gate.count() < 1:
+                        await asyncio.sleep(0.02)
+                    await asyncio.to_thread(cluster.restart)
+                    gate.open()
+                    deadline = time.monotonic() + GUARD
+                    while len(hook.delivered()) < 4 and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                finally:
+                    controller.stop()
+                    await task
+
+            with caplog.at_level(logging.WARNING, logger="statusctl.controller"):
+                asyncio.run(scenario())
+        assert hook.delivered() == {u for uids in orders.values() for u in uids}
+        assert hook.twice() == {} and hook.max_active_per_order == 1
+        assert stack_rows(url) == []
+    finally:
+        cluster.stop()
