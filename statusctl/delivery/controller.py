@@ -137,9 +137,9 @@ class Controller:
         self.db.check_identity()
 
         def beat(conn: Any) -> None:
-            now = self._clock(conn)  # after the lock: the wait for it must not shorten the leases
+            now = stack.renew_for(conn, self.owner, sending, self.settings.lease_seconds)
+            self._skew = now - time.time()
             stack.beat(conn, self.owner, self.report.sent, now=now)
-            stack.renew(conn, self.owner, sending, now + self.settings.lease_seconds)
 
         self._write(beat)
         self.dests.check_notes_of_others()
