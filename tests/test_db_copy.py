@@ -183,8 +183,6 @@ def test_people_get_a_table_of_rows_per_table(db_file, shop, target):
     assert "in one transaction" in out and f"STATUSCTL_DB={target}" in out
 
 
-@pytest.mark.xfail(strict=True, reason="the stack's SQL on PostgreSQL (branch stack-pg) is not on main yet: "
-                   "remove this mark when it is")
 def test_the_copy_delivers_what_was_left_in_order(db_file, shop, hooked, target, monkeypatch):
     hook, _ = hooked
     cli("db", "copy", "--to", target)
