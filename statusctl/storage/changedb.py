@@ -14,6 +14,7 @@ from typing import Any
 
 from statusctl.domain.orderstate import ItemState, OrderState
 from statusctl.storage import dialect, stack
+from statusctl.storage.rows import columns, unnest
 
 CHUNK = 500  # orders per statement (SQLite allows 32,766 parameters, PostgreSQL 65,535)
 PACKAGE_ROWS = 1000  # packages per INSERT ... RETURNING (four parameters each)
@@ -93,7 +94,7 @@ def insert_packages(conn: Any, rows: list[tuple[int, int, str | None, str | None
         for start in range(0, len(batch), PACKAGE_ROWS):
             part = batch[start : start + PACKAGE_ROWS]
             if pg:
-                cur = conn.execute(_PG["packages"], _columns([row[1:] for row in part]))
+                cur = conn.execute(_PG["packages"], columns([row[1:] for row in part]))
             else:
                 cur = conn.execute("INSERT INTO packages (order_id, tracking, carrier, shipped) VALUES "
                                    + ",".join(["(?, ?, ?, ?)"] * len(part)) + " RETURNING id, order_id",
@@ -103,31 +104,21 @@ def insert_packages(conn: Any, rows: list[tuple[int, int, str | None, str | None
     return out
 
 
-def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
-    """Rows as one list per column: the arrays PostgreSQL's unnest() turns back into rows."""
-    return [list(column) for column in zip(*rows, strict=True)]
-
-
-def _arrays(*types: str) -> str:
-    return "unnest(" + ", ".join(f"CAST(? AS {t}[])" for t in types) + ")"
-
-
-# PostgreSQL writes a batch as one statement over arrays: a statement per row costs a round of
-# parse and plan on the server even when psycopg pipelines them.
+# PostgreSQL writes a batch as one statement over arrays (storage.rows.unnest).
 _PG = {
     "packages": "INSERT INTO packages (order_id, tracking, carrier, shipped) SELECT * FROM "
-                + _arrays("bigint", "text", "text", "text") + " RETURNING id, order_id",
-    "orders": "UPDATE orders SET label = v.label FROM " + _arrays("bigint", "text")
+                + unnest("bigint", "text", "text", "text") + " RETURNING id, order_id",
+    "orders": "UPDATE orders SET label = v.label FROM " + unnest("bigint", "text")
               + " AS v(id, label) WHERE orders.id = v.id",
     "items": "UPDATE items SET label = v.label, shipped = v.shipped, cancelled = v.cancelled FROM "
-             + _arrays("bigint", "text", "bigint", "bigint") + " AS v(id, label, shipped, cancelled) WHERE items.id = v.id",
+             + unnest("bigint", "text", "bigint", "bigint") + " AS v(id, label, shipped, cancelled) WHERE items.id = v.id",
     # One row per (package, item): ON CONFLICT DO UPDATE may not touch a row twice in one statement.
     "package_items": "INSERT INTO package_items (package_id, item_id, quantity) SELECT * FROM "
-                     + _arrays("bigint", "bigint", "bigint")
+                     + unnest("bigint", "bigint", "bigint")
                      + " ON CONFLICT (package_id, item_id) DO UPDATE SET quantity = package_items.quantity + excluded.quantity",
     # In the rows' order, so the history's ids keep the order of the changes.
     "history": "INSERT INTO label_history (at, order_id, item_id, event, from_label, to_label) "
-               "SELECT at, o, i, e, f, t FROM " + _arrays("text", "bigint", "bigint", "text", "text", "text")
+               "SELECT at, o, i, e, f, t FROM " + unnest("text", "bigint", "bigint", "text", "text", "text")
                + " WITH ORDINALITY AS v(at, o, i, e, f, t, n) ORDER BY n",
 }
 
@@ -195,13 +186,13 @@ class Writes:
         if self.order_labels:
             c.execute(_PG["orders"], [list(self.order_labels), list(self.order_labels.values())])
         if self.item_updates:
-            c.execute(_PG["items"], _columns([(i, label, shipped, cancelled)
+            c.execute(_PG["items"], columns([(i, label, shipped, cancelled)
                                               for label, shipped, cancelled, i in self._item_rows()]))
         if self.package_items:
             summed: dict[tuple[int, int], int] = {}
             for p, item, qty in self.package_items:
                 key = (self.package_ids.get(p, p), item)
                 summed[key] = summed.get(key, 0) + qty
-            c.execute(_PG["package_items"], _columns([(p, item, qty) for (p, item), qty in summed.items()]))
+            c.execute(_PG["package_items"], columns([(p, item, qty) for (p, item), qty in summed.items()]))
         if self.history:
-            c.execute(_PG["history"], _columns(self.history))
+            c.execute(_PG["history"], columns(self.history))
