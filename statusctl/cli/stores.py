@@ -230,7 +230,8 @@ def oss_set(
 def oss_serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8470,
-    db: Annotated[Path | None, typer.Option("--db", help="The OSS's own database (default: beside the main one).")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="The OSS's own database: a SQLite file or a postgresql:// URL (default: beside the main one).")] = None,
     secret_env: Annotated[
         list[str] | None, typer.Option("--secret-env", help="Env variable holding whsec_ secret(s) (repeatable; default STATUSCTL_OSS_SECRET).")
     ] = None,
@@ -245,13 +246,22 @@ def oss_serve(
     """Run the Order Status System server (default secret variable: STATUSCTL_OSS_SECRET).
 
     Without --db its database is statusctl-oss.db beside the statusctl database, which must exist.
+    Several OSS processes (on several machines) may share one PostgreSQL database.
     """
-    from statusctl.core.paths import oss_db_path
+    from statusctl.core.paths import db_target, oss_db_path
+    from statusctl.domain.errors import ConfigError
     from statusctl.oss.server import secrets_from_env, serve
+    from statusctl.storage.backends import Target
 
+    target: Target
     if db is None:
         main = open_db()  # a missing or mistyped statusctl database is refused, as by every command
         main.close()
-        db = oss_db_path(main.path)
-    serve(host, port, db, secrets_from_env(*(secret_env or [])), header, footer,
+        if main.dialect == "postgresql":
+            raise ConfigError(f"The statusctl database is {main.name}, a PostgreSQL database, so there is no "
+                              "folder to put the OSS's own database in; give it with --db (a file or a URL).")
+        target = oss_db_path(main.path)
+    else:
+        target = db_target(db)  # a PostgreSQL URL, or a file path; a URL of another scheme is refused
+    serve(host, port, target, secrets_from_env(*(secret_env or [])), header, footer,
           forwarded_allow_ips=forwarded_allow_ips)

@@ -109,13 +109,23 @@ class Destinations:
             if by != self.owner and not isinstance(self.context(dest), StatusctlError):
                 self._notes.append((dest, None))
 
-    def write_notes(self, conn: Any, now: float, misconfigured: dict[str, str]) -> None:
-        """Tell the other controllers and `stack status` which stores this one can or cannot use
-        (inside the caller's transaction); a store usable again leaves `misconfigured` (the run's report)."""
-        for dest, reason in self._notes:
+    def pending_notes(self) -> list[tuple[str, str | None]]:
+        """The notes to write in the next turn: (destination, why it is unusable here, or None: usable)."""
+        return list(self._notes)
+
+    def write_notes(self, conn: Any, notes: list[tuple[str, str | None]], now: float) -> None:
+        """Tell the other controllers and `stack status` which stores this one can or cannot use (inside the
+        caller's transaction, which may run again: `notes_written` forgets them once it committed)."""
+        for dest, reason in notes:
             if reason is None:
                 health.clear_misconfigured(conn, dest)
-                misconfigured.pop(dest, None)
             else:
                 health.note_misconfigured(conn, dest, reason, self.owner, now=now)
-        self._notes.clear()
+
+    def notes_written(self, notes: list[tuple[str, str | None]], misconfigured: dict[str, str]) -> None:
+        """The turn that wrote `notes` committed: forget them; a store usable again leaves `misconfigured`
+        (the run's report)."""
+        for note in notes:
+            self._notes.remove(note)
+            if note[1] is None:
+                misconfigured.pop(note[0], None)

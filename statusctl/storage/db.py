@@ -182,6 +182,11 @@ class Database:
         """Epoch seconds by the database's clock: this machine's, which holds the file."""
         return time.time()
 
+    def relax_durability(self) -> None:
+        """Commit without waiting for fsync (a controller's writes: a lost acknowledgement after a power cut
+        only means a resend, which receivers drop by webhook-id); WAL keeps the file consistent."""
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+
     def check_identity(self) -> None:
         """DatabaseReplaced when the file at `path` is gone or is no longer the file this connection opened.
 
@@ -302,8 +307,8 @@ class Database:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations not yet recorded, each in its own transaction."""
+    def migrate(self, migrations: list[tuple[str, str]] = MIGRATIONS) -> list[str]:
+        """Apply the `migrations` not yet recorded (statusctl's, or the OSS's), each in its own transaction."""
         try:
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
@@ -312,7 +317,7 @@ class Database:
         except sqlite3.Error as exc:
             raise _error(exc, self.path, self.busy_timeout) from None
         applied = []
-        for name, sql in MIGRATIONS:
+        for name, sql in migrations:
             if name in done:
                 continue
             with self.tx() as conn:
