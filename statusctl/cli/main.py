@@ -94,6 +94,13 @@ class _Root(TyperGroup):
         except sqlite3.Error as exc:
             _error(f"Error: database problem: {exc}.")
             raise typer.Exit(DatabaseError.exit_code) from None
+        except Exception as exc:
+            # psycopg's errors, without importing psycopg here (a SQLite command must not pay for it):
+            # its statement errors hold no connection string, so no password; the first line says it.
+            if not type(exc).__module__.startswith("psycopg"):
+                raise
+            _error(f"Error: database problem: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}.")
+            raise typer.Exit(DatabaseError.exit_code) from None
         except BrokenPipeError:  # `statusctl stack history | head -1`: the reader has all it wanted
             common.closed_pipe()
         except MemoryError:
