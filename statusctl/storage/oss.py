@@ -156,13 +156,23 @@ def open_oss_database(target: Target, *, migrate: bool = True) -> Any:
         if not target.parent.is_dir():
             raise DatabaseError(f"Cannot create the OSS database {target}: the folder {target.parent} does not exist.")
     db = open_database(target, create=migrate, migrate=False)
-    if migrate:
-        try:
+    try:
+        if db.one(_MAIN_TABLE[db.dialect]) is not None:
+            raise DatabaseError(f"{db.name} is the statusctl database, not the OSS's: give the OSS a database "
+                                "of its own (a SQLite file, or a PostgreSQL database, with --db).")
+        if migrate:
             db.migrate(migrations(db.dialect))
-        except BaseException:
-            db.close()
-            raise
+    except BaseException:
+        db.close()
+        raise
     return db
+
+
+# Found only in the main statusctl database (its stack): the OSS must never write its tables into it.
+_MAIN_TABLE = {
+    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stack'",
+    "postgresql": "SELECT 1 WHERE to_regclass('stack') IS NOT NULL",
+}
 
 
 @dataclass(frozen=True)

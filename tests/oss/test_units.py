@@ -154,3 +154,28 @@ def test_any_arrival_order_ends_with_the_newest_update(oss_db: Target, order: li
     assert [e.changed_at.minute for e in view.history] == [5, 4, 3, 2, 1, 0]
     assert len(view.packages) == 6
     store.close()
+
+
+def test_the_statusctl_database_is_refused_as_the_oss_database(oss_db: Target) -> None:
+    from statusctl.domain.errors import DatabaseError
+    from statusctl.storage.backends import open_database
+
+    open_database(oss_db, create=True).close()  # the main database's tables, in what was to be the OSS's
+    with pytest.raises(DatabaseError, match="is the statusctl database, not the OSS's: give the OSS a database"):
+        OssStore(oss_db)
+
+
+def test_many_reading_threads_share_a_few_connections(oss_db: Target) -> None:
+    """A PostgreSQL server shared by several OSS processes must not get a connection per worker thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from statusctl.oss.store import READERS
+
+    store = OssStore(oss_db)
+    opened: list[object] = []
+    open_one = store._readers._open
+    store._readers._open = lambda: opened.append(open_one()) or opened[-1]  # type: ignore[method-assign]
+    with ThreadPoolExecutor(4 * READERS) as pool:
+        assert not any(pool.map(lambda n: store.find(f"N{n}", "90210"), range(20 * READERS)))
+    assert 1 <= len(opened) <= READERS
+    store.close()
