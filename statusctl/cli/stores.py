@@ -95,8 +95,9 @@ def add(
 
 
 def _store_dict(store: object, oss: str | None, labels: list[Any]) -> dict[str, object]:
-    from statusctl.core.limits import from_options
-    from statusctl.core.stores import Store, describe_destination, destination, label_note
+    from statusctl.core.stores import describe_destination, label_note
+    from statusctl.domain.limits import from_options
+    from statusctl.domain.stores import Store, destination
 
     assert isinstance(store, Store)
     return {
@@ -129,8 +130,9 @@ def list_(json: JsonOpt = False) -> None:
 def show(name: str, json: JsonOpt = False) -> None:
     """One store: settings (secrets masked), its sending limits and where its records go."""
     from statusctl.core.labels import all_labels
-    from statusctl.core.limits import from_options
-    from statusctl.core.stores import get_store, oss_store
+    from statusctl.core.stores import oss_store
+    from statusctl.domain.limits import from_options
+    from statusctl.storage.stores import get_store
 
     db = open_db()
     store = get_store(db, name)
@@ -168,11 +170,12 @@ def set_(
     from statusctl.cli.common import warn
     from statusctl.core.storeedit import set_store
     from statusctl.core.stores import unset_env_warning
+    from statusctl.delivery.probe import check_store
 
     if url is None and not (secret or secret_env or option):  # a usage error (exit 2), as `stack drop` naming none
         ctx.fail("Nothing to change: give --url, --secret, --secret-env or --option.")
     store, changed, message = set_store(open_db(), name, url, secret or [], secret_env or [], option or [],
-                                        test=not no_test)
+                                        check=None if no_test else check_store)
     say(f"Store {store.name!r} changed: {', '.join(changed) or 'nothing (the same settings)'}; "
         + (f"test OK: {message}" if message is not None else "not tested (--no-test)") + ".")
     if warning := unset_env_warning(store):

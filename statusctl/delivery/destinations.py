@@ -11,15 +11,15 @@ when this one can use the store.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
-from statusctl.core import limits
-from statusctl.core.stores import get_store
+from statusctl.delivery.pacing import PacedClient, Pacer
+from statusctl.domain import limits
 from statusctl.domain.errors import StatusctlError
 from statusctl.storage import health, stack
 from statusctl.storage.db import Database
+from statusctl.storage.stores import get_store, read_limits
 
 CONFIG_RECHECK_S = 30.0  # how long a store this controller cannot use (a missing secret variable) is left alone
 
@@ -35,11 +35,11 @@ class Destinations:
         self._mappings: dict[str, dict[str, str]] = {}
         self._targets: dict[tuple[str, int], Any] = {}
         self._contexts: dict[str, Any] = {}
-        self._pacers: dict[str, limits.Pacer] = {}
+        self._pacers: dict[str, Pacer] = {}
         self._unusable: dict[str, float] = {}  # destination -> monotonic time it was found unusable
         self._notes: list[tuple[str, str | None]] = []  # (destination, reason or None: usable) to write
 
-    def reload(self, conn: sqlite3.Connection) -> None:
+    def reload(self, conn: Any) -> None:
         """When stores or label mappings changed (a counter kept by triggers), build adapters afresh.
 
         A watcher runs for weeks: after `labels add --map` or a store's
@@ -49,7 +49,7 @@ class Destinations:
         if version != self._version:
             self._version = version
             self._mappings = stack.label_mappings(conn)
-            self.limits = limits.read_all(conn)
+            self.limits = read_limits(conn)
             self._pacers.clear()
             self._contexts.clear()
             self._targets.clear()
@@ -66,7 +66,7 @@ class Destinations:
                 raise ctx
             rate = self.limits.get(destination, limits.DEFAULT).rate
             if rate:  # every request of this store's adapters waits for its turn at the store's rate
-                client = limits.PacedClient(client, self._pacers.setdefault(destination, limits.Pacer(rate)))
+                client = PacedClient(client, self._pacers.setdefault(destination, Pacer(rate)))
             self._targets[key] = adapter_class(ctx.store.cart)(client, ctx)
         return self._targets[key]
 
@@ -109,13 +109,23 @@ class Destinations:
             if by != self.owner and not isinstance(self.context(dest), StatusctlError):
                 self._notes.append((dest, None))
 
-    def write_notes(self, conn: sqlite3.Connection, now: float, misconfigured: dict[str, str]) -> None:
-        """Tell the other controllers and `stack status` which stores this one can or cannot use
-        (inside the caller's transaction); a store usable again leaves `misconfigured` (the run's report)."""
-        for dest, reason in self._notes:
+    def pending_notes(self) -> list[tuple[str, str | None]]:
+        """The notes to write in the next turn: (destination, why it is unusable here, or None: usable)."""
+        return list(self._notes)
+
+    def write_notes(self, conn: Any, notes: list[tuple[str, str | None]], now: float) -> None:
+        """Tell the other controllers and `stack status` which stores this one can or cannot use (inside the
+        caller's transaction, which may run again: `notes_written` forgets them once it committed)."""
+        for dest, reason in notes:
             if reason is None:
                 health.clear_misconfigured(conn, dest)
-                misconfigured.pop(dest, None)
             else:
                 health.note_misconfigured(conn, dest, reason, self.owner, now=now)
-        self._notes.clear()
+
+    def notes_written(self, notes: list[tuple[str, str | None]], misconfigured: dict[str, str]) -> None:
+        """The turn that wrote `notes` committed: forget them; a store usable again leaves `misconfigured`
+        (the run's report)."""
+        for note in notes:
+            self._notes.remove(note)
+            if note[1] is None:
+                misconfigured.pop(note[0], None)
