@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from statusctl.domain.carriers import carrier_key
-from statusctl.domain.errors import DatabaseError
+from statusctl.domain.errors import DatabaseError, shown
 from statusctl.domain.record import Payload, changed_items, order_changed
-from statusctl.storage.backends import Target, open_database
+from statusctl.domain.urls import mask_url
+from statusctl.storage.backends import Target, is_postgres, open_database
 from statusctl.storage.pgerrors import RETRYABLE
 
 Outcome = Literal["applied", "late", "duplicate"]
@@ -150,7 +151,11 @@ def open_oss_database(target: Target, *, migrate: bool = True) -> Any:
     brought up to date; without it (a server's further connections) it must exist.
     A mistyped path must not become folders: the file's folder must exist already.
     """
-    if isinstance(target, Path):
+    if not is_postgres(target):
+        if isinstance(target, str) and "://" in target:  # the CLI refuses these first (core.paths.db_target)
+            raise DatabaseError(f"The OSS database {shown(mask_url(target))} is neither a file path nor a "
+                                "postgresql:// URL.")
+        target = Path(target)
         if target.is_dir():
             raise DatabaseError(f"The OSS database {target} is a directory, not a database file.")
         if not target.parent.is_dir():

@@ -148,3 +148,22 @@ def test_a_database_that_cannot_be_had_is_one_sentence_without_the_password(tmp_
     done = _serve_once(tmp_path, db)
     assert done.returncode != 0 and done.stderr.startswith("Error: ") and done.stderr.count("\n") == 1, done.stderr
     assert "hunter2" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+def test_without_db_a_main_database_on_postgresql_is_one_sentence(tmp_path: Path, pg_server: Any) -> None:
+    import os
+
+    from statusctl.core.init import ensure_initialized
+    from statusctl.storage.backends import open_database
+
+    url = _password_database(pg_server)
+    main = open_database(url, create=True)
+    ensure_initialized(main)
+    main.close()
+    env = {**os.environ, ENV_SECRET: SECRET, "STATUSCTL_DB": url}
+    done = subprocess.run([sys.executable, "-m", "statusctl", "oss", "serve", "--port", "0"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("Error: The statusctl database is postgresql://statusctl_pw:••••••@"), done.stderr
+    assert "give it with --db" in done.stderr
+    assert not [s for s in _secrets_of(pg_server) if s in done.stderr + done.stdout]

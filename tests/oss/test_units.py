@@ -179,3 +179,15 @@ def test_many_reading_threads_share_a_few_connections(oss_db: Target) -> None:
         assert not any(pool.map(lambda n: store.find(f"N{n}", "90210"), range(20 * READERS)))
     assert 1 <= len(opened) <= READERS
     store.close()
+
+
+def test_a_target_given_as_text_is_a_file_or_a_postgresql_url(tmp_path: Path) -> None:
+    from statusctl.domain.errors import DatabaseError
+
+    OssStore(str(tmp_path / "oss.db")).close()  # a path as a string, as from Python
+    assert (tmp_path / "oss.db").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(DatabaseError, match="the folder .*/no does not exist"):
+        OssStore(str(tmp_path / "no" / "oss.db"))
+    with pytest.raises(DatabaseError, match="neither a file path nor a postgresql:// URL") as info:
+        OssStore("mysql://u:hunter2@db/oss")
+    assert "hunter2" not in str(info.value)
