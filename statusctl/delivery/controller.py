@@ -5,8 +5,13 @@ sends that finished (one transaction), claims as many due records as it has
 free slots (one transaction), and waits for the next send to finish. Records
 of one order are never in flight twice: only an order's head record is
 claimable, and it stays leased until settled. Several controllers (processes)
-may share one database; the lease keeps them apart and brings a crashed
-controller's records back when it runs out.
+may share one database, on one machine (SQLite) or several (PostgreSQL); the
+lease keeps them apart and brings a crashed controller's records back when it
+runs out. Leases and due times are judged by the database's clock (the
+server's), read inside each transaction, never this machine's: machines whose
+clocks disagree still agree on whose a record is. Every write is one
+`db.transactions()` unit, run again whole after a PostgreSQL serialization
+failure or deadlock.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import random
 import socket
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from statusctl.core.settings import StackSettings, stack_settings
 from statusctl.delivery.destinations import Destinations
 from statusctl.delivery.drainreport import DrainReport, Progress, StoreTally
 from statusctl.domain.errors import DatabaseError, DatabaseReplaced, DiskFull, StatusctlError
-from statusctl.storage import health, retention, stack
+from statusctl.storage import dialect, health, retention, stack
 from statusctl.storage.backends import Target, open_database
 from statusctl.storage.db import LOCK_SLICE_S
 
@@ -37,6 +43,7 @@ ONE_SHOT_WAIT_S = 1.0
 POOL_SIZE = 4  # connections per HTTP client
 STOP_GRACE_S = 3.0  # after a stop, how long a lock wait may still go on before its outcomes are given up
 PRUNE_EVERY_S = 60.0  # a watcher prunes history older than StackHistoryDays this often, in small batches
+T = TypeVar("T")
 
 
 class Controller:
@@ -57,9 +64,7 @@ class Controller:
     ) -> None:
         self.db = open_database(db_path, create=False)
         self.db.lock_wait = float("inf")  # lock waits in slices, so that a stop is seen at once
-        # A lost acknowledgement after a power cut only means a resend (receivers dedupe by
-        # webhook-id), so the controller's own writes need not wait for fsync.
-        self.db.conn.execute("PRAGMA synchronous = NORMAL")
+        self.db.relax_durability()  # a lost acknowledgement only means a resend (receivers dedupe)
         self.settings: StackSettings = stack_settings(self.db)
         self.watch = watch
         self.limit = limit
@@ -79,6 +84,9 @@ class Controller:
         self._trouble_delay = 0.0
         self._wake = asyncio.Event()
         self._last_prune = -PRUNE_EVERY_S
+        self._skew = 0.0  # the database's clock minus this machine's, as of the last turn
+        self._inflight: dict[asyncio.Task[stack.Outcome], stack.Claimed] = {}
+        self._finished: list[stack.Outcome] = []  # outcomes not yet written
         self.dests = Destinations(self.db, self.owner)
         with self.db.reading() as conn:
             self.dests.reload(conn)
@@ -107,10 +115,17 @@ class Controller:
 
     # -- registration --------------------------------------------------------
 
+    def _write(self, work: Callable[[Any], T]) -> T:
+        """`work(conn)` as one transaction, run again whole where PostgreSQL asks (`db.transactions()`)."""
+        for attempt in self.db.transactions():
+            with attempt as conn:
+                result = work(conn)
+        return result
+
     def _register(self) -> None:
-        with self.db.tx() as conn:
-            stack.register_controller(conn, self.owner, os.getpid(), socket.gethostname(),
-                                      "watch" if self.watch else "run", now=time.time())
+        mode = "watch" if self.watch else "run"
+        self._write(lambda conn: stack.register_controller(conn, self.owner, os.getpid(), socket.gethostname(),
+                                                           mode, now=dialect.now(conn)))
         self.dests.check_notes_of_others()
 
     def _heartbeat(self, sending: list[int]) -> None:
@@ -119,10 +134,13 @@ class Controller:
         First, that the database file is still the one opened (DatabaseReplaced if not).
         """
         self.db.check_identity()
-        with self.db.tx() as conn:
-            now = time.time()  # after the lock: the wait for it must not shorten the leases
+
+        def beat(conn: Any) -> None:
+            now = dialect.now(conn)  # after BEGIN IMMEDIATE's lock: the wait for it must not shorten the leases
             stack.beat(conn, self.owner, self.report.sent, now=now)
             stack.renew(conn, self.owner, sending, now + self.settings.lease_seconds)
+
+        self._write(beat)
         self.dests.check_notes_of_others()
         self._maybe_prune()
 
@@ -133,8 +151,7 @@ class Controller:
             retention.prune(self.db, self.settings.history_days)
 
     def _unregister(self) -> None:
-        with self.db.tx() as conn:
-            stack.unregister_controller(conn, self.owner)
+        self._write(lambda conn: stack.unregister_controller(conn, self.owner))
 
     # -- sending -------------------------------------------------------------
 
@@ -157,8 +174,9 @@ class Controller:
             self.report.misconfigured[claimed.destination] = str(exc)
             return done("wait", reason=str(exc))
         ctx = adapter.ctx
-        if claimed.start_at > time.time():  # the store's rate: the claim gave this send its start
-            await asyncio.sleep(claimed.start_at - time.time())
+        ahead = claimed.start_at - (time.time() + self._skew)  # the store's rate: the claim gave this send its start
+        if ahead > 0:  # (a time by the database's clock)
+            await asyncio.sleep(ahead)
         wait = ctx.hold_until - time.monotonic()
         if wait > LONGEST_HOLD_S:
             return done("retry", reason="rate limited by the cart", retry_after=wait)
@@ -186,16 +204,25 @@ class Controller:
         if not outcomes and room <= 0:
             return []
         s = self.settings
-        with self.db.tx() as conn:
-            # Read the clock once the lock is ours: a lease measured from before a long wait for
-            # the lock would be partly (or wholly) spent when it is granted.
-            now = time.time()
+        notes = self.dests.pending_notes()
+        skipped = self.dests.skipped()
+
+        def turn(conn: Any) -> tuple[list[stack.Outcome], list[stack.Claimed]]:
+            # The clock is read once the locks are ours: a lease measured from before a long wait
+            # for them would be partly (or wholly) spent when it is granted.
+            now = stack.begin_turn(conn, [o.claimed.destination for o in outcomes] + [d for d, _ in notes],
+                                   claiming=room > 0, stores=self.stores, skip_destinations=skipped)
+            self._skew = now - time.time()
             self.dests.reload(conn)  # before anything claimed in this turn is sent
             written = stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
                                    schedule=s.retry_schedule, rng=self.rng) if outcomes else []
-            self.dests.write_notes(conn, now, self.report.misconfigured)
+            self.dests.write_notes(conn, notes, now)
             batch = stack.claim(conn, self.owner, room, s.lease_seconds, now=now, stores=self.stores,
-                                skip_destinations=self.dests.skipped(), store_limits=self.dests.limits) if room > 0 else []
+                                skip_destinations=skipped, store_limits=self.dests.limits) if room > 0 else []
+            return written, batch
+
+        written, batch = self._write(turn)
+        self.dests.notes_written(notes, self.report.misconfigured)
         self._count(written)
         return batch
 
@@ -226,10 +253,6 @@ class Controller:
         self._loop = asyncio.get_running_loop()
         self._register()
         self._maybe_prune()
-        inflight: dict[asyncio.Task[stack.Outcome], stack.Claimed] = {}
-        finished: list[stack.Outcome] = []
-        claimed_total = 0
-        last_beat = time.monotonic()
         try:
             async with contextlib.AsyncExitStack() as clients_:
                 # httpcore's pool slows down as it grows, so use one client per POOL_SIZE connections.
@@ -237,62 +260,69 @@ class Controller:
                     await clients_.enter_async_context(make_client(self.transport, connections=POOL_SIZE))
                     for _ in range(-(-self.concurrency // POOL_SIZE))
                 ]
-                while True:
-                    room = 0 if self._stopping else self.concurrency - len(inflight)
-                    if self.limit is not None:
-                        room = min(room, self.limit - claimed_total)
-                    try:
-                        batch = self._turn(finished, room)
-                    except DatabaseError as exc:
-                        # A watcher outlives a locked, full or failing database: the outcomes
-                        # stay in `finished` for the next turn, in-flight sends go on.
-                        await self._database_trouble(exc)
-                        continue
-                    self._trouble_delay = 0.0
-                    finished = []
-                    for c in batch:
-                        inflight[asyncio.create_task(self._send(clients[c.seq % len(clients)], c))] = c
-                    got = len(batch)
-                    claimed_total += got
-                    try:
-                        if time.monotonic() - last_beat >= self.beat:
-                            self._heartbeat([c.seq for c in inflight.values()])
-                            last_beat = time.monotonic()
-                        if not inflight and not self._stopping:
-                            wait = self._idle_wait()
-                    except DatabaseError as exc:
-                        await self._database_trouble(exc)
-                        continue
-                    if not inflight:
-                        if self._stopping or (self.limit is not None and claimed_total >= self.limit):
-                            break
-                        if got == 0 and wait is None:
-                            break
-                        self._wake.clear()
-                        with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), timeout=wait or 0.0)
-                        continue
-                    done, _ = await asyncio.wait(inflight, timeout=self.beat, return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
-                        inflight.pop(task)
-                        finished.append(task.result())
+                await self._drain(clients)
         except (asyncio.CancelledError, _GiveUp) as exc:
             self.report.interrupted = True
-            for task in inflight:
+            for task in self._inflight:
                 task.cancel()
-            self._let_go(list(inflight.values()), finished)
+            self._let_go(list(self._inflight.values()), self._finished)
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
             self._finish()
         return self.report
 
+    async def _drain(self, clients: list[Any]) -> None:
+        """The loop: a turn (settle, claim), the sends it claimed started, a beat when due, then a wait.
+
+        A watcher outlives a locked, full or failing database: the outcomes stay
+        in `_finished` for the next turn, and the sends in flight go on.
+        """
+        claimed_total = 0
+        last_beat = time.monotonic()
+        while True:
+            room = 0 if self._stopping else self.concurrency - len(self._inflight)
+            if self.limit is not None:
+                room = min(room, self.limit - claimed_total)
+            try:
+                batch = self._turn(self._finished, room)
+                self._trouble_delay = 0.0
+                self._finished = []
+                for c in batch:
+                    self._inflight[asyncio.create_task(self._send(clients[c.seq % len(clients)], c))] = c
+                claimed_total += len(batch)
+                if time.monotonic() - last_beat >= self.beat:
+                    self._heartbeat([c.seq for c in self._inflight.values()])
+                    last_beat = time.monotonic()
+                wait = self._idle_wait() if not self._inflight and not self._stopping else None
+            except DatabaseError as exc:
+                await self._database_trouble(exc)
+                continue
+            if not self._inflight:
+                if self._stopping or (self.limit is not None and claimed_total >= self.limit):
+                    return
+                if not batch and wait is None:
+                    return
+                await self._nap(wait or 0.0)
+                continue
+            done, _ = await asyncio.wait(self._inflight, timeout=self.beat, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                self._inflight.pop(task)
+                self._finished.append(task.result())
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep up to `seconds`; a stop (or anything else that sets `_wake`) ends it early."""
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
     async def _database_trouble(self, exc: DatabaseError) -> None:
         """Log the fault and wait (1 s, doubling to 30 s) before a watcher tries the database again.
 
         A replaced database file and a one-shot run's fault end the run with
         the error; any fault once stopping ends it as interrupted (`_GiveUp`).
-        On a full disk the write-ahead log is first checkpointed and truncated.
+        On a full disk under SQLite the write-ahead log is first checkpointed and
+        truncated (a PostgreSQL server looks after its own).
         """
         if isinstance(exc, DatabaseReplaced):
             self._replaced = True
@@ -304,16 +334,14 @@ class Controller:
         if not self.watch:
             raise exc
         self._trouble_delay = min(30.0, max(1.0, self._trouble_delay * 2))
-        full = isinstance(exc, DiskFull)
+        full = isinstance(exc, DiskFull) and self.db.dialect == dialect.SQLITE
         freed = self.db.give_back_space() if full else None
         given = "" if not full else (
             " Its write-ahead log cannot be given back until there is room for the checkpoint." if freed is None
             else f" Gave back {freed / 1e6:.1f} MB of write-ahead log.")
         log.warning("%s%s Trying again in %.0f s.", exc, given, self._trouble_delay)
-        self._wake.clear()
         if not self._stopping:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._trouble_delay)
+            await self._nap(self._trouble_delay)
         if full and freed is None and not self._stopping:
             # Room may be back: first let the checkpoint use it and empty the log, then write.
             freed = self.db.give_back_space()
@@ -329,7 +357,7 @@ class Controller:
         with a short retry schedule finishes its retries in the same run.
         """
         with self.db.reading() as conn:
-            soonest = stack.soonest_due(conn, now=time.time(), stores=self.stores,
+            soonest = stack.soonest_due(conn, now=dialect.now(conn), stores=self.stores,
                                         skip_destinations=self.dests.skipped(), store_limits=self.dests.limits)
         if self.watch:
             return self.poll if soonest is None else max(0.005, min(self.poll, soonest))
@@ -341,8 +369,7 @@ class Controller:
         """Interrupted: give back the leases of the sends cut short, write what finished (if the database lets us)."""
         self._cap_lock_wait(LOCK_SLICE_S)
         try:
-            with self.db.tx() as conn:
-                stack.release(conn, self.owner, [c.seq for c in sending])
+            self._write(lambda conn: stack.release(conn, self.owner, [c.seq for c in sending]))
             self._turn(finished, 0)
         except DatabaseError as exc:
             log.warning("%s The leases of the records being sent end on their own.", exc)
@@ -350,10 +377,11 @@ class Controller:
     def _finish(self) -> None:
         try:
             with self.db.reading() as conn:
+                now = dialect.now(conn)
                 still = stack.still_on_stack(conn, list(self._retrying))
                 left, self.report.failed_on_stack = stack.left_on_stack(conn, self.stores)
-                problems = health.shown_problems(conn, now=time.time())
-                due = stack.due_left(conn, self._mine(left), now=time.time()) if self.watch else {}
+                problems = health.shown_problems(conn, now=now)
+                due = stack.due_left(conn, self._mine(left), now=now) if self.watch else {}
             for uid, dest in self._retrying.items():
                 if uid in still:  # not delivered meanwhile by another controller
                     self.report.tally(dest).retrying += 1

@@ -11,7 +11,6 @@ when this one can use the store.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -39,7 +38,7 @@ class Destinations:
         self._unusable: dict[str, float] = {}  # destination -> monotonic time it was found unusable
         self._notes: list[tuple[str, str | None]] = []  # (destination, reason or None: usable) to write
 
-    def reload(self, conn: sqlite3.Connection) -> None:
+    def reload(self, conn: Any) -> None:
         """When stores or label mappings changed (a counter kept by triggers), build adapters afresh.
 
         A watcher runs for weeks: after `labels add --map` or a store's
@@ -109,13 +108,23 @@ class Destinations:
             if by != self.owner and not isinstance(self.context(dest), StatusctlError):
                 self._notes.append((dest, None))
 
-    def write_notes(self, conn: sqlite3.Connection, now: float, misconfigured: dict[str, str]) -> None:
-        """Tell the other controllers and `stack status` which stores this one can or cannot use
-        (inside the caller's transaction); a store usable again leaves `misconfigured` (the run's report)."""
-        for dest, reason in self._notes:
+    def pending_notes(self) -> list[tuple[str, str | None]]:
+        """The notes to write in the next turn: (destination, why it is unusable here, or None: usable)."""
+        return list(self._notes)
+
+    def write_notes(self, conn: Any, notes: list[tuple[str, str | None]], now: float) -> None:
+        """Tell the other controllers and `stack status` which stores this one can or cannot use (inside the
+        caller's transaction, which may run again: `notes_written` forgets them once it committed)."""
+        for dest, reason in notes:
             if reason is None:
                 health.clear_misconfigured(conn, dest)
-                misconfigured.pop(dest, None)
             else:
                 health.note_misconfigured(conn, dest, reason, self.owner, now=now)
-        self._notes.clear()
+
+    def notes_written(self, notes: list[tuple[str, str | None]], misconfigured: dict[str, str]) -> None:
+        """The turn that wrote `notes` committed: forget them; a store usable again leaves `misconfigured`
+        (the run's report)."""
+        for note in notes:
+            self._notes.remove(note)
+            if note[1] is None:
+                misconfigured.pop(note[0], None)

@@ -13,8 +13,14 @@ A record whose sends were cut short `POISON_CUTS` times in a row (its controller
 died or lost the lease before an outcome) is failed here instead of claimed again:
 it may be what kills the controllers.
 
-The claim runs inside SQLite's BEGIN IMMEDIATE (one writer at a time); a
-PostgreSQL backend would read the heads table `FOR UPDATE SKIP LOCKED` instead.
+On SQLite the claim runs inside BEGIN IMMEDIATE (one writer at a time). On
+PostgreSQL several controllers claim at the same moment: each takes the
+bookkeeping lock of every destination it may claim from (sorted, see
+statusctl.storage.stacklocks) before it counts live leases or reads a breaker or
+a rate, so `max_in_flight`, `rate` and the one probe hold over all of them, and
+reads the heads `FOR UPDATE SKIP LOCKED` with the LIMIT inside a materialised
+CTE (as procrastinate, pgqueuer and good_job do), so that a head another
+transaction is changing is passed over, not waited for.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from statusctl.core import limits
-from statusctl.storage import health
+from statusctl.storage import dialect, health, stacklocks
 
 POISON_CUTS = 5
 RATE_HORIZON_S = 1.0
@@ -97,16 +103,18 @@ def _rooms(
     return rooms, states
 
 
+_DUE_HEADS = (
+    "SELECT seq, next_attempt FROM stack_heads WHERE destination = ? AND state = 'queued' "
+    "AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt, seq LIMIT ?"
+)
+# The rows are locked as the LIMIT reads them (a plain subquery could be inlined and lock more).
+_PG_DUE_HEADS = f"WITH h AS MATERIALIZED ({_DUE_HEADS} FOR UPDATE SKIP LOCKED) SELECT * FROM h ORDER BY next_attempt, seq"
+
+
 def _heads(conn: sqlite3.Connection, dest: str, now: float, count: int) -> list[tuple[int, float]]:
-    """Up to `count` claimable heads of a destination, (seq, next_attempt), soonest due first."""
-    return [
-        (int(s), float(n))
-        for s, n in conn.execute(
-            "SELECT seq, next_attempt FROM stack_heads WHERE destination = ? AND state = 'queued' "
-            "AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt, seq LIMIT ?",
-            (dest, now, now, count),
-        )
-    ]
+    """Up to `count` claimable heads of a destination, (seq, next_attempt), soonest due first (locked on PostgreSQL)."""
+    sql = _PG_DUE_HEADS if stacklocks.on_postgres(conn) else _DUE_HEADS
+    return [(int(s), float(n)) for s, n in conn.execute(sql, (dest, now, now, count))]
 
 
 def share(rooms: list[_Room], candidates: dict[str, deque[tuple[int, float]]], levels: dict[str, int],
@@ -163,7 +171,9 @@ def claim(
     """
     if limit <= 0:
         return []
-    rooms, _ = _rooms(conn, _destinations(conn, stores, skip_destinations), now=now, store_limits=store_limits)
+    dests = _destinations(conn, stores, skip_destinations)
+    stacklocks.lock_destinations(conn, dests)
+    rooms, _ = _rooms(conn, dests, now=now, store_limits=store_limits)
     rooms = [r for r in rooms if r.cap > 0]
     candidates = {r.destination: deque(_heads(conn, r.destination, now, min(r.cap, limit))) for r in rooms}
     plan = share(rooms, candidates, live_leases(conn, now), limit)
@@ -183,7 +193,7 @@ def claim(
     rows.sort(key=lambda r: r[0])
     out = [Claimed(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6] + 1, r[7], r[8]) for r in rows]
     by_room = {r.destination: r for r in rooms}
-    for dest in {c.destination for c in out}:
+    for dest in sorted({c.destination for c in out}):
         room = by_room[dest]
         mine = [c for c in out if c.destination == dest]
         if room.probe:
@@ -192,6 +202,29 @@ def claim(
             for c, start in zip(mine, health.take_starts(conn, dest, len(mine), room.rate, now=now), strict=True):
                 c.start_at = start
     return out
+
+
+def begin_turn(
+    conn: sqlite3.Connection,
+    touched: Iterable[str],
+    *,
+    claiming: bool,
+    stores: list[str] | None = None,
+    skip_destinations: Iterable[str] = (),
+) -> float:
+    """Start a controller's turn (settle, then claim, in one transaction): the database's clock for it.
+
+    On PostgreSQL the bookkeeping locks of every destination the turn may touch
+    (`touched`: the outcomes' and notes' destinations; with `claiming`, those it
+    may claim from) are taken at once, in one sorted order: a settle's locks
+    taken before a claim's could otherwise cross another turn's. The clock is
+    read once they are held, so that a lease is measured from when it is granted.
+    """
+    wanted = set(touched)
+    if claiming and stacklocks.on_postgres(conn):
+        wanted.update(_destinations(conn, stores, skip_destinations))
+    stacklocks.lock_destinations(conn, wanted)
+    return dialect.now(conn)
 
 
 def soonest_due(

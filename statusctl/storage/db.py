@@ -182,6 +182,11 @@ class Database:
         """Epoch seconds by the database's clock: this machine's, which holds the file."""
         return time.time()
 
+    def relax_durability(self) -> None:
+        """Commit without waiting for fsync (a controller's writes: a lost acknowledgement after a power cut
+        only means a resend, which receivers drop by webhook-id); WAL keeps the file consistent."""
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+
     def check_identity(self) -> None:
         """DatabaseReplaced when the file at `path` is gone or is no longer the file this connection opened.
 

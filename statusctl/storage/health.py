@@ -17,7 +17,10 @@
 A store's row goes when the store is removed or changed (`forget`): its
 settings are what a pause or a misconfiguration was about.
 
-Every function runs inside the caller's transaction.
+Every function runs inside the caller's transaction. On PostgreSQL the claims and
+settles that read a row to change it hold the destination's bookkeeping lock
+(statusctl.storage.stacklocks); the reads that decide a change also lock the row,
+so a caller without that lock cannot lose another's update either.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
+
+from statusctl.storage import dialect
 
 BREAKER_FAILURES = 5
 LONGEST_PAUSE_S = 300.0
@@ -60,7 +65,12 @@ def read(conn: sqlite3.Connection) -> dict[str, Health]:
 
 
 def _ensure(conn: sqlite3.Connection, destination: str) -> None:
-    conn.execute("INSERT OR IGNORE INTO store_health (destination) VALUES (?)", (destination,))
+    conn.execute("INSERT INTO store_health (destination) VALUES (?) ON CONFLICT (destination) DO NOTHING", (destination,))
+
+
+def _for_update(conn: sqlite3.Connection) -> str:
+    """What a read that decides a change ends with: a row lock on PostgreSQL (SQLite has one writer)."""
+    return " FOR UPDATE" if dialect.of(conn) == dialect.POSTGRESQL else ""
 
 
 def is_open(conn: sqlite3.Connection, destination: str) -> bool:
@@ -85,8 +95,8 @@ def note_transport_failure(
     """One more network-level failure; pause (again, longer) at the threshold or when a probe failed."""
     _ensure(conn, destination)
     failures, opened, paused_until = conn.execute(
-        "SELECT failures, opened, paused_until FROM store_health WHERE destination = ?", (destination,)
-    ).fetchone()
+        "SELECT failures, opened, paused_until FROM store_health WHERE destination = ?" + _for_update(conn),
+        (destination,)).fetchone()
     failures += 1
     # A send that was in flight when the pause began says nothing new: the pause stays as it is.
     running = opened and paused_until is not None and paused_until > now
@@ -143,7 +153,8 @@ def forget(conn: sqlite3.Connection, destination: str) -> None:
 def take_starts(conn: sqlite3.Connection, destination: str, count: int, rate: float, *, now: float) -> list[float]:
     """Start times for `count` sends at `rate` per second from the destination's next free start."""
     _ensure(conn, destination)
-    row = conn.execute("SELECT next_start FROM store_health WHERE destination = ?", (destination,)).fetchone()
+    row = conn.execute("SELECT next_start FROM store_health WHERE destination = ?" + _for_update(conn),
+                       (destination,)).fetchone()
     first = max(now, row[0] or 0.0)
     starts = [first + i / rate for i in range(count)]
     conn.execute("UPDATE store_health SET next_start = ? WHERE destination = ?",

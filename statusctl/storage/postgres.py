@@ -308,6 +308,12 @@ class PostgresDatabase:
         assert row is not None
         return float(row[0])
 
+    def relax_durability(self) -> None:
+        """Nothing: a controller's commits stay durable here (the server is shared; SQLite's is a local trade-off)."""
+
+    def check_identity(self) -> None:
+        """Nothing to check: a server has no database file that could be deleted or replaced under us."""
+
     # -- schema -------------------------------------------------------------------
 
     def _has_schema(self) -> bool:

@@ -8,8 +8,6 @@ turns.
 
 from __future__ import annotations
 
-import time
-
 from statusctl.storage.db import Database
 
 BATCH = 500
@@ -19,16 +17,17 @@ DAY_S = 86400.0
 
 def prune(db: Database, days: int, *, now: float | None = None, batches: int = BATCHES_PER_CALL) -> int:
     """Delete up to `batches` × BATCH history rows older than `days` days; returns how many went."""
-    cutoff = (time.time() if now is None else now) - days * DAY_S
+    cutoff = (db.now() if now is None else now) - days * DAY_S
     gone = 0
     for _ in range(batches):
-        with db.tx() as conn:
-            cur = conn.execute(
-                "DELETE FROM stack_history WHERE id IN (SELECT id FROM stack_history WHERE at < ? ORDER BY at LIMIT ?)",
-                (cutoff, BATCH),
-            )
-        gone += max(cur.rowcount, 0)
-        if cur.rowcount < BATCH:
+        for attempt in db.transactions():  # two controllers may prune at once on PostgreSQL
+            with attempt as conn:
+                deleted = conn.execute(
+                    "DELETE FROM stack_history WHERE id IN (SELECT id FROM stack_history WHERE at < ? ORDER BY at LIMIT ?)",
+                    (cutoff, BATCH),
+                ).rowcount
+        gone += max(deleted, 0)
+        if deleted < BATCH:
             break
     return gone
 

@@ -11,13 +11,12 @@ history, retry, drop) in statusctl.storage.stackview; both are imported from her
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from statusctl.storage import health
-from statusctl.storage.claiming import Claimed, claim, soonest_due
+from statusctl.storage import dialect, health, stacklocks
+from statusctl.storage.claiming import Claimed, begin_turn, claim, soonest_due
 from statusctl.storage.stackview import (
     SHORT_ID,
     count_selected,
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
     import random
 
 __all__ = [  # what claiming and the views (their own modules) give through this one too
-    "SHORT_ID", "Claimed", "Outcome", "claim", "count_selected", "drop", "due_left", "history", "list_records",
+    "SHORT_ID", "Claimed", "Outcome", "begin_turn", "claim", "count_selected", "drop", "due_left", "history", "list_records",
     "retry", "short_id", "soonest_due", "status",
 ]
 
@@ -78,6 +77,7 @@ _QUEUE = (
 )
 # The heads and counters of the records queued after seq ?, in one statement each (see migration 0004);
 # NOT INDEXED keeps SQLite to the rowid range of the new records instead of scanning a whole index.
+# (Only under SQLite's single writer are the records after the highest seq read before all ours.)
 _NEW_HEADS = (
     "INSERT INTO stack_heads (order_id, seq, destination, state, next_attempt, lease_until, queued, records) "
     "SELECT s.order_id, s.seq, s.destination, s.state, s.next_attempt, s.lease_until, s.queued, n.records "
@@ -91,6 +91,27 @@ _NEW_COUNTS = (
     "SELECT destination, COUNT(*) FROM stack NOT INDEXED WHERE seq > ? GROUP BY destination HAVING true "
     "ON CONFLICT (destination) DO UPDATE SET records = records + excluded.records"
 )
+# PostgreSQL: one statement for the whole batch. The records go in in the batch's order (their seqs
+# follow it), and the heads and counters are made from exactly the rows inserted (RETURNING), not
+# from "every seq above the highest one read before", which another producer's records interleave.
+# The unreferenced counters' insert runs after the heads' one: heads are locked before counters.
+_PG_QUEUE = (
+    "WITH new AS ("
+    " INSERT INTO stack (uid, order_id, order_number, store, destination, payload, queued, next_attempt)"
+    " SELECT uid, order_id, order_number, store, destination, payload, ?, ? + delay"
+    " FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::float8[])"
+    " WITH ORDINALITY AS r(uid, order_id, order_number, store, destination, payload, delay, n) ORDER BY n"
+    " RETURNING seq, order_id, destination, state, next_attempt, lease_until, queued"
+    "), counts AS ("
+    " INSERT INTO stack_counts (destination, records)"
+    " SELECT destination, COUNT(*) FROM new GROUP BY destination ORDER BY destination"
+    " ON CONFLICT (destination) DO UPDATE SET records = stack_counts.records + excluded.records) "
+    "INSERT INTO stack_heads (order_id, seq, destination, state, next_attempt, lease_until, queued, records) "
+    "SELECT s.order_id, s.seq, s.destination, s.state, s.next_attempt, s.lease_until, s.queued, n.records "
+    "FROM (SELECT order_id, MIN(seq) AS first, COUNT(*) AS records FROM new GROUP BY order_id) AS n "
+    "JOIN new s ON s.seq = n.first ORDER BY s.order_id "
+    "ON CONFLICT (order_id) DO UPDATE SET records = stack_heads.records + excluded.records"
+)
 
 
 def queue(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
@@ -98,14 +119,28 @@ def queue(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
 
     Each row is (uid, order_id, order_number, store, destination, payload, queued,
     next_attempt), in queue order; the order heads and the per-destination counters
-    follow in two set statements for the whole batch.
+    follow in two set statements for the whole batch. On PostgreSQL the orders' rows
+    are locked first (queue order per order is commit order, whichever machine
+    queues), and `queued` is the server's clock (next_attempt keeps its distance
+    from it): a producer whose clock is off neither delays nor hurries its records.
     """
     if not rows:
+        return
+    if stacklocks.on_postgres(conn):
+        _queue_pg(conn, rows)
         return
     before = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM stack").fetchone()[0]
     conn.executemany(_QUEUE, rows)
     conn.execute(_NEW_HEADS, (before,))
     conn.execute(_NEW_COUNTS, (before,))
+
+
+def _queue_pg(conn: Any, rows: list[tuple[object, ...]]) -> None:
+    stacklocks.lock_orders(conn, [int(r[1]) for r in rows])  # type: ignore[call-overload]
+    now = dialect.now(conn)
+    columns = [[r[i] for r in rows] for i in range(6)]
+    delays = [float(r[7]) - float(r[6]) for r in rows]  # type: ignore[arg-type]
+    conn.execute(_PG_QUEUE, (now, now, *columns, delays))
 
 
 def backoff(attempts: int, schedule: tuple[float, ...], rng: random.Random | None = None) -> float:
@@ -118,6 +153,7 @@ def backoff(attempts: int, schedule: tuple[float, ...], rng: random.Random | Non
 
 
 _OURS = "seq = ? AND lease_owner = ? AND claims = ?"  # our claim still holds: no claim came after it
+_UNCUT = "CASE WHEN unsettled > 1 THEN unsettled - 1 ELSE 0 END"  # a claim given back was no cut-short send
 
 
 def settle(
@@ -141,14 +177,18 @@ def settle(
 
     Returns the outcomes as written (a retry past StackMaxAttempts becomes failed, a
     paused store's reason says so), for the caller's tally; `outcomes` is left as it
-    is, so a turn rolled back and tried again writes the same.
+    is, so a turn rolled back and tried again writes the same. On PostgreSQL the
+    destinations' bookkeeping locks and the records' heads are taken first
+    (statusctl.storage.stacklocks).
     """
+    stacklocks.lock_destinations(conn, [o.claimed.destination for o in outcomes])
+    stacklocks.lock_heads(conn, [o.claimed.seq for o in outcomes])
     history = []
     written = []
     for o in outcomes:
         c = o.claimed
         if o.kind == "wait":
-            conn.execute("UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = MAX(unsettled - 1, 0) "
+            conn.execute(f"UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = {_UNCUT} "
                          f"WHERE {_OURS}", (c.seq, owner, c.claims))
             health.end_probe(conn, c.destination, owner)  # not sent: it probed nothing
             written.append(o)
@@ -224,6 +264,7 @@ def renew(conn: sqlite3.Connection, owner: str, seqs: list[int], until: float) -
     A send may outlast one lease (a rate-limit pause before it, several requests
     per record); a crashed controller renews nothing, so its records still come back.
     """
+    stacklocks.lock_heads(conn, seqs)
     conn.executemany(
         "UPDATE stack SET lease_until = ? WHERE seq = ? AND lease_owner = ?",
         [(until, s, owner) for s in seqs],
@@ -237,11 +278,13 @@ def release(conn: sqlite3.Connection, owner: str, seqs: list[int]) -> None:
     """
     if not seqs:
         return
-    dests = [r[0] for r in conn.execute(
-        "SELECT DISTINCT destination FROM stack WHERE seq IN (SELECT value FROM json_each(?)) AND lease_owner = ?",
-        (json.dumps(seqs), owner))]
+    among, listed = stacklocks.any_of(conn, "seq", seqs, "bigint")
+    dests = sorted(r[0] for r in conn.execute(
+        f"SELECT DISTINCT destination FROM stack WHERE {among} AND lease_owner = ?", (listed, owner)))
+    stacklocks.lock_destinations(conn, dests)
+    stacklocks.lock_heads(conn, seqs)
     conn.executemany(
-        "UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = MAX(unsettled - 1, 0) "
+        f"UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = {_UNCUT} "
         "WHERE seq = ? AND lease_owner = ?",
         [(s, owner) for s in seqs],
     )
@@ -297,5 +340,5 @@ def still_on_stack(conn: sqlite3.Connection, uids: list[str]) -> set[str]:
     """Those of `uids` that are still on the stack (not delivered or dropped meanwhile)."""
     if not uids:
         return set()
-    rows = conn.execute("SELECT uid FROM stack WHERE uid IN (SELECT value FROM json_each(?))", (json.dumps(uids),))
-    return {r[0] for r in rows}
+    among, listed = stacklocks.any_of(conn, "uid", uids, "text")
+    return {r[0] for r in conn.execute(f"SELECT uid FROM stack WHERE {among}", (listed,))}

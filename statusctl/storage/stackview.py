@@ -2,7 +2,9 @@
 
 Every count is read from the heads table and the per-destination counters kept
 by migration 0004's triggers (see statusctl.storage.stack), so the views cost the
-same however many records wait. statusctl.storage.stack re-exports these names.
+same however many records wait. Where a record stands is judged by the database's
+clock (the server's on PostgreSQL), as the controllers judge leases and due times.
+statusctl.storage.stack re-exports these names.
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import time
 from typing import Any
 
 from statusctl.domain.errors import InputError, NotFound, shown
-from statusctl.storage import health
+from statusctl.storage import dialect, health, stacklocks
 from statusctl.storage.claiming import live_leases
 from statusctl.storage.db import Database
 
@@ -38,7 +39,7 @@ def list_records(
     """Records on the stack in queue order, each with where it stands (the states `status` counts)."""
     if store:
         _known_store(db, store)
-    now = time.time()
+    now = db.now()
     sql = f"SELECT s.*, {_HELD_BACK} AS held FROM stack s WHERE 1 = 1"
     params: dict[str, object] = {"now": now, "limit": limit}
     if failed:
@@ -72,6 +73,9 @@ def list_records(
     return out
 
 
+_HELD = "CAST(COALESCE(SUM(records - 1), 0) AS BIGINT)"  # the records behind these heads (0 for none)
+
+
 def _destination_counts(conn: sqlite3.Connection, dest: str, records: int, now: float, sending: int) -> dict[str, Any]:
     """One destination's counts from its heads (only failed and retrying heads are read, through indexes).
 
@@ -79,10 +83,10 @@ def _destination_counts(conn: sqlite3.Connection, dest: str, records: int, now: 
     retrying head are held; every other record is due.
     """
     failed, held_f = conn.execute(
-        "SELECT COUNT(*), TOTAL(records - 1) FROM stack_heads WHERE destination = ? AND state = 'failed'", (dest,)
+        f"SELECT COUNT(*), {_HELD} FROM stack_heads WHERE destination = ? AND state = 'failed'", (dest,)
     ).fetchone()
     retrying, held_r = conn.execute(
-        "SELECT COUNT(*), TOTAL(records - 1) FROM stack_heads WHERE destination = ? AND state = 'queued' "
+        f"SELECT COUNT(*), {_HELD} FROM stack_heads WHERE destination = ? AND state = 'queued' "
         "AND next_attempt > ?", (dest, now)
     ).fetchone()
     # A head is the oldest record of its order (records are queued in order).
@@ -103,10 +107,11 @@ def status(db: Database, *, stale_after: float = health.STALE_AFTER_S) -> dict[s
     destination's pause (its circuit breaker) or misconfiguration, with why.
     Read from counters and the heads table: the cost does not grow with the records.
     """
-    now = time.time()
     with db.reading() as conn:
-        conn.execute("BEGIN")  # one snapshot for all the reads below
+        # One snapshot for all the reads below (PostgreSQL's READ COMMITTED takes one per statement).
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if stacklocks.on_postgres(conn) else "BEGIN")
         try:
+            now = dialect.now(conn)
             sending = live_leases(conn, now)
             counts = conn.execute(
                 "SELECT destination, records FROM stack_counts WHERE records > 0 ORDER BY destination").fetchall()
@@ -185,44 +190,56 @@ def _select(conn: sqlite3.Connection, ids: list[str], failed: bool) -> list[sqli
 
 def retry(db: Database, ids: list[str], *, failed: bool = False, now: float | None = None) -> int:
     """Make records due now with a fresh attempt count (failed ones become queued again)."""
-    now = time.time() if now is None else now
-    with db.tx() as conn:
-        # A record under a live lease is being sent right now: freeing it would let a
-        # second controller send it at the same time, so it is refused (and, should a
-        # claim race this, left alone by the WHERE below).
-        rows = _not_busy(conn, ids, failed, now, "retry")
-        cur = conn.executemany(
-            "UPDATE stack SET state = 'queued', attempts = 0, unsettled = 0, next_attempt = ?, lease_owner = NULL, "
-            "lease_until = NULL "
-            "WHERE seq = ? AND (lease_until IS NULL OR lease_until < ?)",
-            [(now, r["seq"], now) for r in rows],
-        )
-    return max(cur.rowcount, 0)
+    for attempt in db.transactions():
+        with attempt as conn:
+            when = dialect.now(conn) if now is None else now
+            # A record under a live lease is being sent right now: freeing it would let a
+            # second controller send it at the same time, so it is refused (and, should a
+            # claim race this, left alone by the WHERE below).
+            rows = _not_busy(conn, ids, failed, when, "retry")
+            cur = conn.executemany(
+                "UPDATE stack SET state = 'queued', attempts = 0, unsettled = 0, next_attempt = ?, lease_owner = NULL, "
+                "lease_until = NULL "
+                "WHERE seq = ? AND (lease_until IS NULL OR lease_until < ?)",
+                [(when, r["seq"], when) for r in rows],
+            )
+            changed = max(cur.rowcount, 0)
+    return changed
 
 
 def drop(
     db: Database, ids: list[str], *, failed: bool = False, who: str = "operator", now: float | None = None
 ) -> int:
     """Delete records from the stack, keeping a history row for each."""
-    now = time.time() if now is None else now
-    with db.tx() as conn:
-        # Deleting a record while a controller sends it would let the order's next record
-        # go out at the same time, maybe first: the order per order would be broken.
-        rows = _not_busy(conn, ids, failed, now, "drop")
-        conn.executemany("DELETE FROM stack WHERE seq = ?", [(r["seq"],) for r in rows])
-        conn.executemany(
-            "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, reason, controller) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'dropped', 'dropped by the operator', ?)",
-            [(now, r["uid"], r["store"], r["destination"], r["order_number"], r["attempts"], who) for r in rows],
-        )
+    for attempt in db.transactions():
+        with attempt as conn:
+            when = dialect.now(conn) if now is None else now
+            # Deleting a record while a controller sends it would let the order's next record
+            # go out at the same time, maybe first: the order per order would be broken.
+            rows = _not_busy(conn, ids, failed, when, "drop")
+            conn.executemany("DELETE FROM stack WHERE seq = ?", [(r["seq"],) for r in rows])
+            conn.executemany(
+                "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, reason, "
+                "controller) VALUES (?, ?, ?, ?, ?, ?, 'dropped', 'dropped by the operator', ?)",
+                [(when, r["uid"], r["store"], r["destination"], r["order_number"], r["attempts"], who) for r in rows],
+            )
     return len(rows)
 
 
 def _not_busy(conn: sqlite3.Connection, ids: list[str], failed: bool, now: float, verb: str) -> list[sqlite3.Row]:
-    """The records named (or every failed one); refuses to `verb` any a controller is sending right now."""
+    """The records named (or every failed one); refuses to `verb` any a controller is sending right now.
+
+    On PostgreSQL the records are read again once their destinations' and heads' locks
+    are held (statusctl.storage.stacklocks), so no claim slips in between the check and
+    the change.
+    """
     if not ids and not failed:
         raise InputError("Name record ids or use --failed.")
     rows = _select(conn, ids, failed)
+    if stacklocks.on_postgres(conn) and rows:
+        stacklocks.lock_destinations(conn, [r["destination"] for r in rows])
+        stacklocks.lock_heads(conn, [r["seq"] for r in rows])
+        rows = _select(conn, ids, failed)
     for r in rows:
         if r["lease_until"] is not None and r["lease_until"] >= now:
             raise InputError(
