@@ -5,6 +5,11 @@ every request's Standard Webhooks signature with `statusctl.carts.signing.verify
 counts the 2xx answers it gave per webhook-id (the record's stable id) and logs
 every signed request with when it arrived and when it was answered, so tests can
 check "delivered once", "never twice", order per order and parallelism.
+
+Both backends: a test that takes the `target` fixture (import it from here) runs
+once on SQLite (the test's file) and once on PostgreSQL (a database of the test
+module on the session's cluster, emptied to what `statusctl init` leaves before
+each test); STATUSCTL_DB names it, and every helper below takes either.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -24,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from statusctl.carts import signing
 from statusctl.core.changes import ChangeSession
 from statusctl.core.events import set_event
@@ -31,6 +40,7 @@ from statusctl.core.init import initialize
 from statusctl.core.orders import import_orders
 from statusctl.core.settings import set_value
 from statusctl.core.stores import add_store
+from statusctl.storage.backends import Target, is_postgres, open_database
 from statusctl.storage.db import Database
 
 from .carts.fakeserver import Answer, FakeServer, Request
@@ -250,9 +260,79 @@ class GarbageServer:
 
 # -- databases ------------------------------------------------------------------
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="module")
+def pg_initialized(pg_url: str) -> Iterator[tuple[str, dict[str, tuple[list[str], list[tuple[Any, ...]]]]]]:
+    """The module's PostgreSQL database, migrated and initialised once: (its URL, every table's rows then)."""
+    db = open_database(pg_url, create=True)
+    try:
+        initialize(db)
+        tables = [r[0] for r in db.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'migrations' "
+            "ORDER BY tablename")]
+        rows: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
+        for table in tables:
+            got = db.query(f"SELECT * FROM {table}")
+            rows[table] = (list(got[0].keys()) if got else [], [tuple(r) for r in got])
+    finally:
+        db.close()
+    yield pg_url, rows
+
+
+def _reset_pg(url: str, rows: dict[str, tuple[list[str], list[tuple[Any, ...]]]]) -> None:
+    """Empty every table (identities restarted) and put back what `statusctl init` left (triggers off meanwhile)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = '10s'")  # a connection a test left open must not hang the next
+        conn.execute(f"TRUNCATE {', '.join(rows)} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
+        conn.execute("SET LOCAL session_replication_role = replica")
+        for table, (columns, values) in rows.items():
+            if values:
+                marks = ", ".join(["%s"] * len(columns))
+                conn.cursor().executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=BACKENDS)
+def target(request: pytest.FixtureRequest, db_file: Path) -> Target:
+    """The test's database on each backend: its SQLite file, or a PostgreSQL URL (see the module docstring)."""
+    if request.param == "sqlite":
+        return db_file
+    return str(request.getfixturevalue("pg_target"))
+
+
+@pytest.fixture
+def pg_target(pg_initialized: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test's PostgreSQL database only (a test of what only PostgreSQL does): its URL, as `target` gives it."""
+    url, rows = pg_initialized
+    _reset_pg(url, rows)
+    monkeypatch.setenv("STATUSCTL_DB", url)
+    return url
+
+
+def db_errors() -> tuple[type[BaseException], ...]:
+    """The driver errors a failing statement raises, on either backend (psycopg's only when installed)."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+def integrity_errors() -> tuple[type[BaseException], ...]:
+    """What a refused constraint (or a trigger's refusal) raises, on either backend."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.IntegrityError,)
+    return (sqlite3.IntegrityError, psycopg.IntegrityError)
+
 
 def setup_db(
-    path: Path,
+    path: Target,
     stores: dict[str, str],
     *,
     settings: dict[str, str] | None = None,
@@ -264,7 +344,7 @@ def setup_db(
     order-on-hold is made to fire and notify, so that toggling an order between
     order-approved and order-on-hold queues one record per toggle (see `fill`).
     """
-    db = Database.open(path)
+    db = open_database(path, create=True)
     try:
         initialize(db)
         set_value(db, "UseStatusUpdates", "true")
@@ -278,25 +358,25 @@ def setup_db(
         db.close()
 
 
-def opened(path: Path, stores: dict[str, str]) -> Iterator[Database]:
+def opened(path: Target, stores: dict[str, str]) -> Iterator[Database]:
     """`setup_db` with these stores, then the database open until the generator ends (a fixture's body)."""
     setup_db(path, stores)
-    db = Database.open(path)
+    db = open_database(path)
     try:
         yield db
     finally:
         db.close()
 
 
-def set_param(path: Path, name: str, value: str) -> None:
-    db = Database.open(path)
+def set_param(path: Target, name: str, value: str) -> None:
+    db = open_database(path)
     try:
         set_value(db, name, value)
     finally:
         db.close()
 
 
-def fill(path: Path, *, records: int, orders: int, store: str = STORE, prefix: str = "O") -> dict[str, list[str]]:
+def fill(path: Target, *, records: int, orders: int, store: str = STORE, prefix: str = "O") -> dict[str, list[str]]:
     """Queue `records` records over `orders` new orders of `store`, round robin; returns order -> uids in queue order.
 
     The orders are imported from a CSV (order-imported does not notify), then
@@ -305,14 +385,15 @@ def fill(path: Path, *, records: int, orders: int, store: str = STORE, prefix: s
     """
     assert records >= orders > 0
     numbers = [f"{prefix}{i:05d}" for i in range(orders)]
-    csv = path.parent / f"orders-{store}-{prefix}.csv"
     lines = ["order_number,order_date,customer_name,customer_email,ship_postal_code,sku,name,quantity"]
     lines += [f"{n},2026-11-20,Customer {n},c{n}@example.com,90210,SKU-1,Mug,1" for n in numbers]
-    csv.write_text("\n".join(lines) + "\n")
-    db = Database.open(path)
+    db = open_database(path)
     out: dict[str, list[str]] = {n: [] for n in numbers}
     try:
-        import_orders(db, csv, store)
+        with tempfile.TemporaryDirectory() as folder:
+            csv = Path(folder) / f"orders-{store}-{prefix}.csv"
+            csv.write_text("\n".join(lines) + "\n")
+            import_orders(db, csv, store)
         with db.tx() as conn:
             session = ChangeSession(conn)
             session.load(numbers)
@@ -328,9 +409,9 @@ def fill(path: Path, *, records: int, orders: int, store: str = STORE, prefix: s
     return out
 
 
-def query(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+def query(path: Target, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
     """Rows of a read (or a write, committed) on the test's database, as dicts."""
-    db = Database.open(path)
+    db = open_database(path)
     try:
         if sql.lstrip().upper().startswith("SELECT"):
             return [dict(r) for r in db.query(sql, params)]
@@ -341,11 +422,11 @@ def query(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[dict[st
         db.close()
 
 
-def stack_rows(path: Path) -> list[dict[str, Any]]:
+def stack_rows(path: Target) -> list[dict[str, Any]]:
     return query(path, "SELECT * FROM stack ORDER BY seq")
 
 
-def history_rows(path: Path, uid: str | None = None) -> list[dict[str, Any]]:
+def history_rows(path: Target, uid: str | None = None) -> list[dict[str, Any]]:
     if uid is None:
         return query(path, "SELECT * FROM stack_history ORDER BY id")
     return query(path, "SELECT * FROM stack_history WHERE uid = ? ORDER BY id", (uid,))
@@ -378,17 +459,17 @@ def cli(*args: str, input: str | None = None) -> Ran:
     return Ran(result.exit_code, result.stdout, result.stderr)
 
 
-def statusctl_cmd(db: Path, *args: str) -> list[str]:
+def statusctl_cmd(db: Target, *args: str) -> list[str]:
     """`python -m statusctl --db DB ARGS` for a real process."""
     return [sys.executable, "-m", "statusctl", "--db", str(db), *args]
 
 
-def spawn(db: Path, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
-    """Start `statusctl --db DB ARGS` as a child process, output captured."""
+def spawn(db: Target, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    """Start `statusctl --db DB ARGS` as a child process, output captured (in the file's folder, for SQLite)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
         statusctl_cmd(db, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        cwd=db.parent, **kwargs,
+        cwd=None if is_postgres(db) else Path(db).parent, **kwargs,
     )
 
 
@@ -417,5 +498,5 @@ def explain(*procs: subprocess.Popen[str] | None) -> str:
     return "; ".join(parts)
 
 
-def run_process(db: Path, *args: str, timeout: float = 60.0) -> Ran:
+def run_process(db: Target, *args: str, timeout: float = 60.0) -> Ran:
     return finish(spawn(db, *args), timeout)

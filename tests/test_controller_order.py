@@ -10,9 +10,10 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+
+from statusctl.storage.backends import Target
 
 from .carts.fakeserver import Answer, FakeServer
 from .stackhelpers import STORE, Hook, cli, fill, hook_url, serve, setup_db, stack_rows
@@ -21,9 +22,9 @@ GUARD = 20.0  # seconds a gate or barrier waits before it declares the test fail
 
 
 @pytest.fixture
-def hooked(db_file: Path) -> Iterator[tuple[Hook, FakeServer]]:
+def hooked(target: Target) -> Iterator[tuple[Hook, FakeServer]]:
     with serve() as (hook, server):
-        setup_db(db_file, {STORE: hook_url(server)})
+        setup_db(target, {STORE: hook_url(server)})
         yield hook, server
 
 
@@ -36,10 +37,10 @@ def assert_in_queue_order(hook: Hook, orders: dict[str, list[str]]) -> None:
                 f"{later} of order {number} was sent before {earlier} was answered OK")
 
 
-def test_a_retried_first_record_holds_back_only_its_order(db_file, hooked):
+def test_a_retried_first_record_holds_back_only_its_order(target, hooked):
     hook, _ = hooked
-    a = fill(db_file, records=3, orders=1, prefix="A")
-    b = fill(db_file, records=5, orders=1, prefix="B")
+    a = fill(target, records=3, orders=1, prefix="A")
+    b = fill(target, records=5, orders=1, prefix="B")
     (a_uids,), (b_uids,) = a.values(), b.values()
     hook.fail(a_uids[0], Answer(500, "first"), Answer(500, "second"))
     b_flowed = threading.Event()
@@ -57,12 +58,12 @@ def test_a_retried_first_record_holds_back_only_its_order(db_file, hooked):
     assert_in_queue_order(hook, {**a, **b})
     assert hook.twice() == {}
     assert hook.max_active_per_order == 1
-    assert stack_rows(db_file) == []
+    assert stack_rows(target) == []
 
 
-def test_orders_go_out_in_parallel_and_each_order_in_sequence(db_file, hooked):
+def test_orders_go_out_in_parallel_and_each_order_in_sequence(target, hooked):
     hook, _ = hooked
-    orders = fill(db_file, records=24, orders=6)
+    orders = fill(target, records=24, orders=6)
     firsts = {orders["O00000"][0], orders["O00001"][0]}
     barrier = threading.Barrier(2, timeout=GUARD)
 
@@ -81,9 +82,9 @@ def test_orders_go_out_in_parallel_and_each_order_in_sequence(db_file, hooked):
     assert len(hook.delivered()) == 24 and hook.twice() == {}
 
 
-def test_concurrency_one_sends_everything_one_at_a_time_in_order(db_file, hooked):
+def test_concurrency_one_sends_everything_one_at_a_time_in_order(target, hooked):
     hook, _ = hooked
-    orders = fill(db_file, records=12, orders=4)
+    orders = fill(target, records=12, orders=4)
     hook.pause = 0.005
     r = cli("stack", "run", "--json", "--concurrency", "1")
     assert r.code == 0 and r.json()["stores"][STORE]["sent"] == 12
@@ -99,9 +100,9 @@ def test_concurrency_one_sends_everything_one_at_a_time_in_order(db_file, hooked
     ],
     ids=["failed", "retrying"],
 )
-def test_a_held_order_resumes_in_order_once_its_head_goes(db_file, hooked, fault, state, by_failed):
+def test_a_held_order_resumes_in_order_once_its_head_goes(target, hooked, fault, state, by_failed):
     hook, _ = hooked
-    orders = fill(db_file, records=9, orders=3)
+    orders = fill(target, records=9, orders=3)
     held = orders["O00001"]
     hook.fail(held[0], fault)
     r = cli("stack", "run", "--json")
@@ -115,4 +116,4 @@ def test_a_held_order_resumes_in_order_once_its_head_goes(db_file, hooked, fault
     r = cli("stack", "run", "--json")
     assert r.code == 0 and r.json()["stores"][STORE]["sent"] == 3
     assert_in_queue_order(hook, orders)
-    assert stack_rows(db_file) == []
+    assert stack_rows(target) == []

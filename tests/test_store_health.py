@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from statusctl.storage import health, stack
+from statusctl.storage.backends import Target, open_database
 from statusctl.storage.db import Database
 
 from .stackhelpers import SECRET, STORE, cli, fill, hook_url, opened, serve, setup_db
@@ -20,8 +20,8 @@ REASON = "Store 'hook': environment variable HOOK_SECRET (secret 'secret') is no
 
 
 @pytest.fixture
-def db(db_file: Path) -> Iterator[Database]:
-    yield from opened(db_file, {STORE: URL, "other": URL})
+def db(target: Target) -> Iterator[Database]:
+    yield from opened(target, {STORE: URL, "other": URL})
 
 
 def pause_and_note(db: Database, dest: str, *, by: str = "cron:1:ab", at: float | None = None) -> None:
@@ -53,7 +53,7 @@ def test_changing_a_store_forgets_what_was_known_about_its_old_settings(db):
 
     pause_and_note(db, STORE)
     pause_and_note(db, "other")
-    set_store(db, STORE, "http://127.0.0.1:10/hooks/status", [], [], [], test=False)
+    set_store(db, STORE, "http://127.0.0.1:10/hooks/status", [], [], [], check=None)
     with db.reading() as conn:
         assert set(health.read(conn)) == {"other"}, "only the changed store's row goes"
 
@@ -83,18 +83,18 @@ def test_a_recent_note_of_a_finished_cron_run_is_still_shown(db):
     assert shown(db)["other"]["misconfigured"] == REASON
 
 
-def test_a_watcher_that_uses_the_store_clears_a_note_another_controller_left(db_file):
+def test_a_watcher_that_uses_the_store_clears_a_note_another_controller_left(target):
     """A cron run without the secret variable noted the store misconfigured; the watcher, whose
     adapters for the store are cached (built before the note), clears it without a send."""
     from statusctl.delivery.controller import Controller
 
     with serve() as (hook, server):
-        setup_db(db_file, {STORE: hook_url(server)}, secret=SECRET)
-        fill(db_file, records=2, orders=2)
-        db = Database.open(db_file)
+        setup_db(target, {STORE: hook_url(server)}, secret=SECRET)
+        fill(target, records=2, orders=2)
+        db = open_database(target)
 
         async def scenario() -> dict[str, dict[str, object]]:
-            controller = Controller(db_file, watch=True, poll=0.05)
+            controller = Controller(target, watch=True, poll=0.05)
             task = asyncio.create_task(controller.run())
             try:
                 deadline = time.monotonic() + 30
@@ -116,10 +116,10 @@ def test_a_watcher_that_uses_the_store_clears_a_note_another_controller_left(db_
             db.close()
 
 
-def test_a_run_that_can_use_the_store_clears_a_note_with_nothing_queued_for_it(db_file):
+def test_a_run_that_can_use_the_store_clears_a_note_with_nothing_queued_for_it(target):
     with serve() as (hook, server):
-        setup_db(db_file, {STORE: hook_url(server)}, secret=SECRET)
-        db = Database.open(db_file)
+        setup_db(target, {STORE: hook_url(server)}, secret=SECRET)
+        db = open_database(target)
         try:
             with db.tx() as conn:
                 health.note_misconfigured(conn, STORE, REASON, "cron:1:ab", now=time.time())
@@ -157,8 +157,8 @@ def claimable_after(db: Database, now: float) -> list[str]:
         return [c.uid for c in stack.claim(conn, "B", 10, 120.0, now=now)]
 
 
-def test_a_probe_whose_lease_is_released_lets_the_store_be_probed_again_at_once(db, db_file):
-    fill(db_file, records=3, orders=3)
+def test_a_probe_whose_lease_is_released_lets_the_store_be_probed_again_at_once(db, target):
+    fill(target, records=3, orders=3)
     now = half_open(db, STORE)
     claimed = probe(db, now)
     with db.tx() as conn:
@@ -166,8 +166,8 @@ def test_a_probe_whose_lease_is_released_lets_the_store_be_probed_again_at_once(
     assert claimable_after(db, now + 1) == [claimed.uid], "one new probe, the same head first"
 
 
-def test_a_probe_that_waited_lets_the_store_be_probed_again_at_once(db, db_file):
-    fill(db_file, records=3, orders=3)
+def test_a_probe_that_waited_lets_the_store_be_probed_again_at_once(db, target):
+    fill(target, records=3, orders=3)
     now = half_open(db, STORE)
     claimed = probe(db, now)
     with db.tx() as conn:

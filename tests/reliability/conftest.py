@@ -3,7 +3,9 @@
 A test records what it measured with the `figures` fixture; the numbers are
 printed in a "reliability figures" section of the terminal summary (so CI logs
 show them without `-s`) and written to test-artifacts/reliability.json, one
-entry per suite, each with when and where it was measured.
+entry per suite, each with when and where it was measured. A suite that runs on
+both backends (the `backend` fixture) names its figures after the backend, e.g.
+"crash (postgresql)".
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ..backends import POSTGRESQL, Place, sqlite_place
 
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability.json"
 _MEASURED: dict[str, dict[str, Any]] = {}
@@ -56,3 +60,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         shown = ", ".join(f"{k} {v}" for k, v in values.items() if k not in ("measured_at", "machine"))
         terminalreporter.line(f"{suite}: {shown}")
     terminalreporter.line(f"(saved to {ARTIFACT})")
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, target: Path | str, db_file: Path) -> Place:
+    """The test's database on each backend in turn (tests.stackhelpers.target): its SQLite file, or a
+    PostgreSQL database of the module as `statusctl init` leaves it (STATUSCTL_DB names it)."""
+    if isinstance(target, Path):
+        return sqlite_place(target)
+    return Place(POSTGRESQL, target, db_file.parent, request.getfixturevalue("pg_server"))

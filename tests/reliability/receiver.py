@@ -3,7 +3,8 @@
 The receiver is a thread of the test process serving 127.0.0.1 (`stackhelpers.serve`).
 Besides what `Hook` keeps (signature checked, 2xx answers counted per webhook-id),
 `Receiver` logs every request in arrival order with the record's note, so a
-test can check order per order and explain every resend. `HoldNth` holds one
+test can check order per order and explain every resend, and counts the requests
+of each record open at once (a record sent twice at the same time shows there). `HoldNth` holds one
 chosen request open so that a controller can be killed while it is mid-send.
 `SilentServer` is a receiver that never answers.
 """
@@ -38,18 +39,26 @@ class Receiver(Hook):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.arrivals: list[Arrival] = []
+        self.open_by_uid: Counter[str] = Counter()
+        self.max_open_per_uid = 0  # the most requests of one record the receiver was handling at once
 
     def __call__(self, req: Request) -> Answer:
-        if req.method == "POST" and req.body:
-            try:
-                body = json.loads(req.body)
-                uid, order, note = body["id"], body["order"]["number"], body.get("note")
-            except (ValueError, KeyError, TypeError):
-                pass
-            else:
-                with self.lock:
-                    self.arrivals.append(Arrival(len(self.arrivals) + 1, uid, order, note))
-        return super().__call__(req)
+        if req.method != "POST" or not req.body:
+            return super().__call__(req)
+        try:
+            body = json.loads(req.body)
+            uid, order, note = body["id"], body["order"]["number"], body.get("note")
+        except (ValueError, KeyError, TypeError):
+            return super().__call__(req)
+        with self.lock:
+            self.arrivals.append(Arrival(len(self.arrivals) + 1, uid, order, note))
+            self.open_by_uid[uid] += 1
+            self.max_open_per_uid = max(self.max_open_per_uid, self.open_by_uid[uid])
+        try:
+            return super().__call__(req)
+        finally:
+            with self.lock:
+                self.open_by_uid[uid] -= 1
 
     # -- what tests read --------------------------------------------------------
 

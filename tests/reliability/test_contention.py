@@ -17,20 +17,22 @@ Records per second and each controller's share go to the "reliability figures" s
 
 A smaller test holds the write lock longer than the lease while a controller
 waits for it: the lease it then gets must still run its whole length.
+
+Both run once per backend (the `backend` fixture: SQLite, and PostgreSQL over TCP
+to 127.0.0.1), with the same assertions; their figures are named after the backend.
 """
 
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from ..backends import Place, hold_write_lock
 from ..stackhelpers import (
     STORE,
     Ran,
@@ -61,13 +63,13 @@ def _order(p: int, i: int) -> str:
     return f"P{p}-{i:03d}"
 
 
-def _import_orders(db: Path) -> None:
-    csv = db.parent / "orders.csv"
+def _import_orders(db: Place) -> None:
+    csv = db.dir / "orders.csv"
     lines = ["order_number,order_date,customer_name,customer_email,ship_postal_code,sku,name,quantity"]
     lines += [f"{_order(p, i)},2026-11-20,Customer {p}-{i},c{p}x{i}@example.com,90210,SKU-1,Mug,1"
               for p in range(PRODUCERS) for i in range(ORDERS_EACH)]
     csv.write_text("\n".join(lines) + "\n")
-    ran = run_process(db, "orders", "import", str(csv), "--store", STORE)
+    ran = run_process(db.ref, "orders", "import", str(csv), "--store", STORE)
     assert ran.code == 0, ran.stderr
 
 
@@ -78,7 +80,7 @@ def _event(k: int) -> str:
 class Producer(threading.Thread):
     """Runs one producer's commands in sequence; keeps every command's result."""
 
-    def __init__(self, db: Path, p: int) -> None:
+    def __init__(self, db: Place, p: int) -> None:
         super().__init__(name=f"producer-{p}", daemon=True)
         self.db = db
         self.p = p
@@ -91,7 +93,7 @@ class Producer(threading.Thread):
         for start in range(0, len(steps), CHUNK):
             (number, k), *rest = steps[start:start + CHUNK]
             out.append(["fire", _event(k), number, "--note", f"{number}#{k}"])
-            csv = self.db.parent / f"apply-{self.p}-{start}.csv"
+            csv = self.db.dir / f"apply-{self.p}-{start}.csv"
             csv.write_text("action,event,order,note\n" + "".join(f"fire,{_event(k)},{n},{n}#{k}\n" for n, k in rest))
             out.append(["apply", str(csv)])
         return out
@@ -99,7 +101,7 @@ class Producer(threading.Thread):
     def run(self) -> None:
         try:
             for args in self.commands():
-                self.ran.append((args, run_process(self.db, *args, timeout=GUARD)))
+                self.ran.append((args, run_process(self.db.ref, *args, timeout=GUARD)))
         except BaseException as exc:  # reported by the test
             self.error = exc
 
@@ -107,7 +109,7 @@ class Producer(threading.Thread):
 class Reader(threading.Thread):
     """`stack status --json` again and again until stopped: an operator watching."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Place) -> None:
         super().__init__(name="reader", daemon=True)
         self.db = db
         self.stop = threading.Event()
@@ -115,22 +117,23 @@ class Reader(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.ran.append(run_process(self.db, "stack", "status", "--json", timeout=GUARD))
+            self.ran.append(run_process(self.db.ref, "stack", "status", "--json", timeout=GUARD))
             self.stop.wait(0.2)
 
 
 @pytest.mark.slow
-def test_4_producers_and_3_controllers_deliver_5000_records_exactly_once_in_order(db_file: Path, figures: Figures) -> None:
+def test_4_producers_and_3_controllers_deliver_5000_records_exactly_once_in_order(backend: Place,
+                                                                                  figures: Figures) -> None:
     total = PRODUCERS * ORDERS_EACH * UPDATES_PER_ORDER
     with serve(Receiver()) as (hook, server):
         assert isinstance(hook, Receiver)
-        setup_db(db_file, {STORE: hook_url(server)})
-        _import_orders(db_file)
+        setup_db(backend.ref, {STORE: hook_url(server)})
+        _import_orders(backend)
         controllers: list[subprocess.Popen[str]] = []
-        producers = [Producer(db_file, p) for p in range(PRODUCERS)]
-        reader = Reader(db_file)
+        producers = [Producer(backend, p) for p in range(PRODUCERS)]
+        reader = Reader(backend)
         try:
-            controllers = [spawn(db_file, "stack", "run", "--watch", "--json") for _ in range(CONTROLLERS)]
+            controllers = [spawn(backend.ref, "stack", "run", "--watch", "--json") for _ in range(CONTROLLERS)]
             started = time.monotonic()
             for t in (*producers, reader):
                 t.start()
@@ -171,15 +174,15 @@ def test_4_producers_and_3_controllers_deliver_5000_records_exactly_once_in_orde
         for i in range(ORDERS_EACH):
             number = _order(p, i)
             assert notes[number] == [f"{number}#{k}" for k in range(UPDATES_PER_ORDER)], f"order {number} out of order"
-    assert stack_rows(db_file) == []
-    history = history_rows(db_file)
+    assert stack_rows(backend.ref) == []
+    history = history_rows(backend.ref)
     assert Counter(h["outcome"] for h in history) == {"ok": total}
 
     sent = sorted((r.json()["sent"] for r in stopped), reverse=True)
     assert sum(sent) == total
     shares = [round(s / total, 3) for s in sent]
     assert min(sent) >= FAIR_SHARE_FLOOR * total / CONTROLLERS, f"a controller was starved: {sent}"
-    figures("contention", {
+    figures(f"contention ({backend.kind})", {
         "records": total,
         "producers": PRODUCERS,
         "producer_commands": sum(len(t.ran) for t in producers),
@@ -195,45 +198,26 @@ def test_4_producers_and_3_controllers_deliver_5000_records_exactly_once_in_orde
     })
 
 
-def _hold_write_lock(db: Path, seconds: float) -> threading.Event:
-    """Another connection holds BEGIN IMMEDIATE for `seconds` (in a thread); the event is set once it holds it."""
-    holding = threading.Event()
-
-    def hold() -> None:
-        conn = sqlite3.connect(str(db), isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            holding.set()
-            time.sleep(seconds)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-
-    threading.Thread(target=hold, daemon=True).start()
-    assert holding.wait(GUARD)
-    return holding
-
-
-def test_a_lease_granted_after_a_wait_for_the_lock_runs_its_whole_length(db_file: Path) -> None:
+def test_a_lease_granted_after_a_wait_for_the_lock_runs_its_whole_length(backend: Place) -> None:
     """A controller that waited 1.5 s for the lock claims with a 1 s lease: measured from before the
     wait, the lease was over when granted and a second controller could send the same records at once."""
     from statusctl.delivery.controller import Controller
 
-    setup_db(db_file, {STORE: "http://127.0.0.1:9/hooks/status"}, settings={"StackLeaseSeconds": "1"})
-    fill(db_file, records=4, orders=4)
-    controller = Controller(db_file)
+    setup_db(backend.ref, {STORE: "http://127.0.0.1:9/hooks/status"}, settings={"StackLeaseSeconds": "1"})
+    fill(backend.ref, records=4, orders=4)
+    controller = Controller(backend.ref)  # type: ignore[arg-type]  # the path, or the URL
     try:
-        _hold_write_lock(db_file, 1.5)
+        hold_write_lock(backend, 1.5, GUARD)
         claimed = controller._turn([], 4)
         granted = time.time()
         assert len(claimed) == 4
-        leases = [r["lease_until"] for r in stack_rows(db_file)]
+        leases = [r["lease_until"] for r in stack_rows(backend.ref)]
         assert min(leases) - granted > 0.8, f"the lease was {min(leases) - granted:+.2f} s from the claim"
         # The same for a renewal (the heartbeat) that waited for the lock.
-        _hold_write_lock(db_file, 1.5)
+        hold_write_lock(backend, 1.5, GUARD)
         controller._heartbeat([c.seq for c in claimed])
         renewed = time.time()
-        leases = [r["lease_until"] for r in stack_rows(db_file)]
+        leases = [r["lease_until"] for r in stack_rows(backend.ref)]
         assert min(leases) - renewed > 0.8, f"the renewed lease was {min(leases) - renewed:+.2f} s from the renewal"
     finally:
         controller.db.close()

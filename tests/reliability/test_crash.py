@@ -22,6 +22,9 @@ in flight at a kill (at most once more per such kill). Figures go to the
 
 A second test kills a producer: `statusctl apply` of 30,000 rows, SIGKILLed while
 it holds the write lock, leaves all of its records or none.
+
+Both run once per backend (the `backend` fixture: SQLite, and PostgreSQL over TCP
+to 127.0.0.1), with the same assertions; their figures are named after the backend.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -39,6 +41,7 @@ from pathlib import Path
 
 import pytest
 
+from ..backends import Place, writing
 from ..stackhelpers import (
     STORE,
     fill,
@@ -84,38 +87,25 @@ class Kill:
     acked_on_stack: set[str]  # of those, records the receiver had already answered OK
 
 
-def _controller(pid: int, since: float, db: Path) -> str | None:
-    rows = query(db, "SELECT id FROM controllers WHERE pid = ? AND started >= ? ORDER BY started DESC", (pid, since))
+def _controller(pid: int, since: float, db: Place) -> str | None:
+    rows = query(db.ref, "SELECT id FROM controllers WHERE pid = ? AND started >= ? ORDER BY started DESC", (pid, since))
     return rows[0]["id"] if rows else None
 
 
-def _writing(db: Path) -> bool:
-    """Does another process hold the write lock right now?"""
-    conn = sqlite3.connect(str(db), timeout=0, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        conn.close()
-
-
-def _spawn_killable(db: Path, kill_at: str | None) -> subprocess.Popen[str]:
+def _spawn_killable(db: Place, kill_at: str | None) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("KILL_AT", None)
     if kill_at:
         env["KILL_AT"] = kill_at
-    cmd = [sys.executable, str(KILLPOINTS), "--db", str(db), "stack", "run", "--watch", "--concurrency", "8"]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=db.parent)
+    cmd = [sys.executable, str(KILLPOINTS), "--db", db.arg, "stack", "run", "--watch", "--concurrency", "8"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=db.dir)
 
 
-def _wait_dead(proc: subprocess.Popen[str], what: str, db: Path) -> None:
+def _wait_dead(proc: subprocess.Popen[str], what: str, db: Place) -> None:
     deadline = time.monotonic() + GUARD
     while proc.poll() is None and time.monotonic() < deadline:
         # A moment that never comes because the stack ran dry means records went missing.
-        assert stack_rows(db), f"{what}: the stack emptied before the kill (records lost?)"
+        assert stack_rows(db.ref), f"{what}: the stack emptied before the kill (records lost?)"
         time.sleep(0.1)
     try:
         _, err = proc.communicate(timeout=1)
@@ -126,7 +116,7 @@ def _wait_dead(proc: subprocess.Popen[str], what: str, db: Path) -> None:
     assert proc.returncode == -signal.SIGKILL, f"{what}: the controller exited by itself ({proc.returncode}): {err[-2000:]}"
 
 
-def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_file: Path, figures: Figures) -> None:
+def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(backend: Place, figures: Figures) -> None:
     seed = int(os.environ.get("RELIABILITY_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     plan = [m for m, (count, _) in PLAN.items() for _ in range(count)]
@@ -137,8 +127,8 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
         assert isinstance(hook, Receiver)
         # A killed controller's records come back after one second; retries are due in milliseconds;
         # a record caught in several kills must not run out of attempts.
-        setup_db(db_file, {STORE: hook_url(server)}, settings={"StackLeaseSeconds": "1", "StackMaxAttempts": "100"})
-        orders = fill(db_file, records=RECORDS, orders=ORDERS)
+        setup_db(backend.ref, {STORE: hook_url(server)}, settings={"StackLeaseSeconds": "1", "StackMaxAttempts": "100"})
+        orders = fill(backend.ref, records=RECORDS, orders=ORDERS)
         everything = {u for uids in orders.values() for u in uids}
         per_run: list[int] = []  # records delivered for the first time by each killed run
         delivered_before = 0
@@ -149,7 +139,7 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
             hold = HoldNth(n) if moment == "mid-send" else None
             hook.before = hold
             since = time.time() - 1
-            proc = _spawn_killable(db_file, f"{moment}:{n}" if moment in SELF_KILLED else None)
+            proc = _spawn_killable(backend, f"{moment}:{n}" if moment in SELF_KILLED else None)
             try:
                 if hold is not None:
                     assert hold.held.wait(GUARD), f"{what}: the request to hold never came"
@@ -161,13 +151,13 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
                         time.sleep(0.002)
                     time.sleep(n / 1000)
                     proc.send_signal(signal.SIGKILL)
-                _wait_dead(proc, what, db_file)
+                _wait_dead(proc, what, backend)
             finally:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
-            owner = _controller(proc.pid, since, db_file)
-            leased = {r["uid"] for r in query(db_file, "SELECT uid FROM stack WHERE lease_owner = ?", (owner,))} if owner else set()
+            owner = _controller(proc.pid, since, backend)
+            leased = {r["uid"] for r in query(backend.ref, "SELECT uid FROM stack WHERE lease_owner = ?", (owner,))} if owner else set()
             acked = leased & set(hook.accepted())
             if hold is not None:
                 assert hold.uid in leased, f"{what}: the held record was not leased by the killed controller"
@@ -180,12 +170,12 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
             hook.before = None
             assert len(hook.delivered()) < RECORDS, f"{what}: the drain was over before all 50 kills"
         # The last controller: runs until the stack is empty (the dead ones' leases run out within a second).
-        final = spawn(db_file, "stack", "run", "--watch", "--json", "--concurrency", "8")
+        final = spawn(backend.ref, "stack", "run", "--watch", "--json", "--concurrency", "8")
         try:
             assert hook.wait_for(lambda h: h.delivered() >= everything, GUARD), (
                 f"only {len(hook.delivered())} of {RECORDS} records delivered (seed {seed})")
             deadline = time.monotonic() + GUARD
-            while stack_rows(db_file) and time.monotonic() < deadline:
+            while stack_rows(backend.ref) and time.monotonic() < deadline:
                 time.sleep(0.05)
             final.send_signal(signal.SIGTERM)
             ran = finish(final, GUARD)
@@ -195,7 +185,7 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
     elapsed = time.monotonic() - started
 
     assert ran.code == 0, ran.stderr
-    assert stack_rows(db_file) == [], f"records left on the stack (seed {seed})"
+    assert stack_rows(backend.ref) == [], f"records left on the stack (seed {seed})"
     accepted = hook.accepted()
     assert set(accepted) == everything, f"records never delivered: {sorted(everything - set(accepted))[:10]} (seed {seed})"
     # Every duplicate is explained: a record is resent at most once per kill that found it in flight.
@@ -207,14 +197,14 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
     arrived = hook.arrival_order()
     for number, uids in orders.items():
         assert arrived[number] == uids, f"order {number} arrived out of queue order (seed {seed})"
-    history = history_rows(db_file)
+    history = history_rows(backend.ref)
     oks = Counter(h["uid"] for h in history if h["outcome"] == "ok")
     assert set(oks) == everything and set(oks.values()) == {1}, "each record has exactly one ok row in the history"
     assert not [h for h in history if h["outcome"] == "failed"], "a record was marked failed"
 
     resends = Counter({uid: n - 1 for uid, n in accepted.items() if n > 1})
     by_moment = Counter(k.moment for k in kills)
-    figures("crash", {
+    figures(f"crash ({backend.kind})", {
         "records": RECORDS,
         "kills": len(kills),
         "kills_by_moment": dict(sorted(by_moment.items())),
@@ -233,15 +223,15 @@ def test_sigkill_at_50_moments_across_a_drain_of_2000_records_loses_nothing(db_f
     })
 
 
-def test_sigkill_during_a_bulk_apply_leaves_all_of_it_or_none(db_file: Path, figures: Figures) -> None:
+def test_sigkill_during_a_bulk_apply_leaves_all_of_it_or_none(backend: Place, figures: Figures) -> None:
     """A producer killed at random moments of `statusctl apply` (30,000 rows, one transaction, about a second): each
     time the stack and the label history hold all of its rows or none, never a part."""
     seed = int(os.environ.get("RELIABILITY_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
-    setup_db(db_file, {STORE: "http://127.0.0.1:9/hooks/status"})
-    orders = fill(db_file, records=300, orders=300)
+    setup_db(backend.ref, {STORE: "http://127.0.0.1:9/hooks/status"})
+    orders = fill(backend.ref, records=300, orders=300)
     rows = 30_000  # 50 round trips of each of the 300 orders: every apply starts from the same labels
-    csv = db_file.parent / "apply.csv"
+    csv = backend.dir / "apply.csv"
     numbers = sorted(orders)
     lines = ["action,event,order,note"]
     for k in range(rows):
@@ -250,17 +240,17 @@ def test_sigkill_during_a_bulk_apply_leaves_all_of_it_or_none(db_file: Path, fig
     csv.write_text("\n".join(lines) + "\n")
 
     def counts() -> tuple[int, int]:
-        stack = query(db_file, "SELECT COUNT(*) AS n FROM stack")[0]["n"]
-        history = query(db_file, "SELECT COUNT(*) AS n FROM label_history")[0]["n"]
+        stack = query(backend.ref, "SELECT COUNT(*) AS n FROM stack")[0]["n"]
+        history = query(backend.ref, "SELECT COUNT(*) AS n FROM label_history")[0]["n"]
         return stack, history
 
     outcomes: Counter[str] = Counter()
     for i in range(10):
         before = counts()
-        proc = spawn(db_file, "apply", str(csv))
+        proc = spawn(backend.ref, "apply", str(csv))
         # Wait until the apply holds the write lock (it is inside its transaction), then kill it a little later.
         deadline = time.monotonic() + GUARD
-        while not _writing(db_file) and proc.poll() is None and time.monotonic() < deadline:
+        while not writing(backend) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
         time.sleep(rng.uniform(0.0, 0.15))
         proc.send_signal(signal.SIGKILL)
@@ -276,4 +266,4 @@ def test_sigkill_during_a_bulk_apply_leaves_all_of_it_or_none(db_file: Path, fig
             assert after == (before[0] + rows, before[1] + rows), (
                 f"kill {i + 1} (seed {seed}): part of the apply was written: {before} -> {after}")
     assert outcomes["killed in its transaction, nothing written"] > 0, f"no kill landed in the apply: {dict(outcomes)}"
-    figures("crash_apply", {"kills": 10, **dict(sorted(outcomes.items())), "half_written": 0, "seed": seed})
+    figures(f"crash_apply ({backend.kind})", {"kills": 10, **dict(sorted(outcomes.items())), "half_written": 0, "seed": seed})

@@ -1,9 +1,11 @@
 """Model-based test of the stack: a hypothesis state machine against a tiny in-memory model.
 
 The real core functions (`stack.claim`, `settle`, `release`, `retry`, `drop`) run on a
-real SQLite file, one `Database` per simulated controller, with a simulated clock passed
+real database, one connection per simulated controller, with a simulated clock passed
 in as `now`; "lease expiry" is the clock moving past a lease. Records are queued the real
-way (the change engine toggling an order between Processing and On Hold).
+way (the change engine toggling an order between Processing and On Hold). The machine
+runs once per backend (a SQLite file, and a PostgreSQL database copied from a template
+for every sequence), with the same rules and invariants.
 
 The model is a dict of records (state, attempts, owner, lease_until, next_attempt) plus
 each order's queue of record ids and the history rows it expects. After every step:
@@ -18,10 +20,8 @@ each order's queue of record ids and the history rows it expects. After every st
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
-import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from statusctl.core.changes import ChangeSession
 from statusctl.core.orders import import_orders
@@ -37,8 +44,9 @@ from statusctl.domain.errors import InputError, NotFound
 from statusctl.storage import stack
 from statusctl.storage.db import Database
 
+from ..backends import SQLITE, Place
 from ..helpers import cli_json, dump, error_of
-from ..stackhelpers import fill, setup_db
+from ..stackhelpers import BACKENDS, fill, setup_db
 
 LEASE = 120.0
 SCHEDULE = (10.0, 60.0, 300.0)  # the last step repeats
@@ -145,17 +153,18 @@ def backoff(attempts: int, jitter: FixedJitter) -> float:
     return SCHEDULE[min(attempts, len(SCHEDULE)) - 1] * jitter.uniform(0.8, 1.2)
 
 
-_PLACES: dict[str, Path] = {}  # "template": the shop every run copies; "tmp": the running test's tmp_path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _template(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """A database with two webhook stores and the orders of ORDERS, built once for the module."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Place]:
+    """A database with two webhook stores and the orders of ORDERS, built once per backend: every sequence copies it."""
     directory = tmp_path_factory.mktemp("model-template")
-    path = directory / "template.db"
-    setup_db(path, {"s1": URL, "s2": URL})
+    if request.param == SQLITE:
+        place = Place(SQLITE, directory / "template.db", directory)
+    else:
+        cluster = request.getfixturevalue("pg_server")
+        place = Place(request.param, cluster.url(cluster.create_database("model")), directory, cluster)
+    setup_db(place.ref, {"s1": URL, "s2": URL})
     header = "order_number,order_date,customer_name,customer_email,ship_postal_code,sku,name,quantity"
-    db = Database.open(path)
+    db = place.open()
     try:
         for number, store in ORDERS.items():
             csv = directory / f"{number}.csv"
@@ -163,32 +172,25 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> None:
             import_orders(db, csv, store)
     finally:
         db.close()
-    _PLACES["template"] = path
+    yield place
+    place.drop()
 
 
-@pytest.fixture(autouse=True)
-def _workdir(tmp_path: Path) -> None:
-    _PLACES["tmp"] = tmp_path
+class _Probe(Exception):
+    """Raised to roll back a transaction that only looked (what a claim would take now)."""
 
 
 class StackMachine(RuleBasedStateMachine):
     """Controllers, an operator and the change engine against one stack; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, template: Place, folder: Path) -> None:
         super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="run-", dir=_PLACES["tmp"]))
-        path = self.dir / "stack.db"
-        src, dst = sqlite3.connect(_PLACES["template"]), sqlite3.connect(path)
-        try:
-            src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
-        self.path = path
-        self.dbs = {owner: Database.open(path) for owner in OWNERS}
-        self.operator = Database.open(path)
-        for d in [*self.dbs.values(), self.operator]:
-            d.conn.execute("PRAGMA synchronous = OFF")  # durability is not what this test is about
+        self.place = template.clone(folder)
+        self.dbs = {owner: self.place.open() for owner in OWNERS}
+        self.operator = self.place.open()
+        if self.place.kind == SQLITE:
+            for d in [*self.dbs.values(), self.operator]:
+                d.conn.execute("PRAGMA synchronous = OFF")  # durability is not what this test is about
         self.held: dict[str, list[Held]] = {owner: [] for owner in OWNERS}
         self.model = Model()
         self.next_event = dict.fromkeys(ORDERS, "order-approved")
@@ -200,7 +202,7 @@ class StackMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         for d in [*self.dbs.values(), self.operator]:
             d.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.place.drop()
 
     @initialize(where=st.floats(0.0, 1.0))
     def choose_jitter(self, where: float) -> None:
@@ -459,17 +461,18 @@ class StackMachine(RuleBasedStateMachine):
 
     @invariant()
     def claimable_are_the_due_unleased_heads(self) -> None:
-        probe = self.operator.conn
-        probe.execute("BEGIN IMMEDIATE")
         try:
-            would = stack.claim(probe, "probe", 1000, LEASE, now=self.now)
-        finally:
-            probe.execute("ROLLBACK")
+            with self.operator.tx() as probe:
+                would = stack.claim(probe, "probe", 1000, LEASE, now=self.now)
+                raise _Probe
+        except _Probe:
+            pass
+        with self.operator.reading() as conn:
+            soonest = stack.soonest_due(conn, now=self.now)
         assert {c.uid for c in would} == {r.uid for r in self.model.claimable(self.now) if r.unsettled < POISON_CUTS}
         due = [r for h in self.model.queues.values() if h
                for r in [self.model.records[h[0]]]
                if r.state == "queued" and (r.lease_until is None or r.lease_until < self.now)]
-        soonest = stack.soonest_due(probe, now=self.now)
         expected = None if not due else max(0.0, min(r.next_attempt for r in due) - self.now)
         assert soonest == expected
 
@@ -510,13 +513,13 @@ def _settings(examples: int, steps: int) -> settings:
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
-class TestStackModel(StackMachine.TestCase):  # type: ignore[name-defined]
-    settings = _settings(300, 50)
+def test_the_stack_behaves_as_the_model(template: Place, tmp_path: Path) -> None:
+    run_state_machine_as_test(lambda: StackMachine(template, tmp_path), settings=_settings(300, 50))
 
 
 @pytest.mark.slow
-class TestStackModelLong(StackMachine.TestCase):  # type: ignore[name-defined]
-    settings = _settings(600, 80)
+def test_the_stack_behaves_as_the_model_over_longer_runs(template: Place, tmp_path: Path) -> None:
+    run_state_machine_as_test(lambda: StackMachine(template, tmp_path), settings=_settings(600, 80))
 
 
 def stack_cli_rows() -> list[dict[str, Any]]:
