@@ -87,18 +87,49 @@ def insert_packages(conn: Any, rows: list[tuple[int, int, str | None, str | None
         if n == len(rounds):
             rounds.append([])
         rounds[n].append(row)
+    pg = dialect.of(conn) == "postgresql"
     out: dict[int, int] = {}
     for batch in rounds:
         for start in range(0, len(batch), PACKAGE_ROWS):
             part = batch[start : start + PACKAGE_ROWS]
-            cur = conn.execute(
-                "INSERT INTO packages (order_id, tracking, carrier, shipped) VALUES "
-                + ",".join(["(?, ?, ?, ?)"] * len(part)) + " RETURNING id, order_id",
-                [value for row in part for value in row[1:]],
-            )
+            if pg:
+                cur = conn.execute(_PG["packages"], _columns([row[1:] for row in part]))
+            else:
+                cur = conn.execute("INSERT INTO packages (order_id, tracking, carrier, shipped) VALUES "
+                                   + ",".join(["(?, ?, ?, ?)"] * len(part)) + " RETURNING id, order_id",
+                                   [value for row in part for value in row[1:]])
             real = {int(r[1]): int(r[0]) for r in cur.fetchall()}
             out.update((row[0], real[row[1]]) for row in part)
     return out
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as one list per column: the arrays PostgreSQL's unnest() turns back into rows."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _arrays(*types: str) -> str:
+    return "unnest(" + ", ".join(f"CAST(? AS {t}[])" for t in types) + ")"
+
+
+# PostgreSQL writes a batch as one statement over arrays: a statement per row costs a round of
+# parse and plan on the server even when psycopg pipelines them.
+_PG = {
+    "packages": "INSERT INTO packages (order_id, tracking, carrier, shipped) SELECT * FROM "
+                + _arrays("bigint", "text", "text", "text") + " RETURNING id, order_id",
+    "orders": "UPDATE orders SET label = v.label FROM " + _arrays("bigint", "text")
+              + " AS v(id, label) WHERE orders.id = v.id",
+    "items": "UPDATE items SET label = v.label, shipped = v.shipped, cancelled = v.cancelled FROM "
+             + _arrays("bigint", "text", "bigint", "bigint") + " AS v(id, label, shipped, cancelled) WHERE items.id = v.id",
+    # One row per (package, item): ON CONFLICT DO UPDATE may not touch a row twice in one statement.
+    "package_items": "INSERT INTO package_items (package_id, item_id, quantity) SELECT * FROM "
+                     + _arrays("bigint", "bigint", "bigint")
+                     + " ON CONFLICT (package_id, item_id) DO UPDATE SET quantity = package_items.quantity + excluded.quantity",
+    # In the rows' order, so the history's ids keep the order of the changes.
+    "history": "INSERT INTO label_history (at, order_id, item_id, event, from_label, to_label) "
+               "SELECT at, o, i, e, f, t FROM " + _arrays("text", "bigint", "bigint", "text", "text", "text")
+               + " WITH ORDINALITY AS v(at, o, i, e, f, t, n) ORDER BY n",
+}
 
 
 @dataclass
@@ -122,15 +153,30 @@ class Writes:
 
     def flush(self, c: Any) -> None:
         """Write everything collected so far (inside the caller's transaction)."""
+        if self.packages:
+            self.package_ids.update(insert_packages(c, self.packages))
+        if dialect.of(c) == "postgresql":
+            self._write_arrays(c)
+        else:
+            self._write_rows(c)
+        stack.queue(c, self.stack)  # with the order heads and counters that claims and `stack status` read
+        self.order_labels.clear()
+        self.item_updates.clear()
+        self.packages.clear()
+        self.package_items.clear()
+        self.history_written += len(self.history)
+        self.history.clear()
+        self.stack.clear()
+
+    def _item_rows(self) -> list[tuple[Any, ...]]:
+        return [(i.label, i.shipped, int(i.cancelled), i.id) for i in self.item_updates.values()]
+
+    def _write_rows(self, c: Any) -> None:
+        """SQLite: executemany, one prepared statement stepped per row (nothing is faster there)."""
         if self.order_labels:
             c.executemany("UPDATE orders SET label = ? WHERE id = ?", [(v, k) for k, v in self.order_labels.items()])
         if self.item_updates:
-            c.executemany(
-                "UPDATE items SET label = ?, shipped = ?, cancelled = ? WHERE id = ?",
-                [(i.label, i.shipped, int(i.cancelled), i.id) for i in self.item_updates.values()],
-            )
-        if self.packages:
-            self.package_ids.update(insert_packages(c, self.packages))
+            c.executemany("UPDATE items SET label = ?, shipped = ?, cancelled = ? WHERE id = ?", self._item_rows())
         if self.package_items:
             ids = self.package_ids
             c.executemany(
@@ -143,11 +189,19 @@ class Writes:
                 "INSERT INTO label_history (at, order_id, item_id, event, from_label, to_label) VALUES (?, ?, ?, ?, ?, ?)",
                 self.history,
             )
-        stack.queue(c, self.stack)  # with the order heads and counters that claims and `stack status` read
-        self.order_labels.clear()
-        self.item_updates.clear()
-        self.packages.clear()
-        self.package_items.clear()
-        self.history_written += len(self.history)
-        self.history.clear()
-        self.stack.clear()
+
+    def _write_arrays(self, c: Any) -> None:
+        """PostgreSQL: each kind of row in one statement over arrays."""
+        if self.order_labels:
+            c.execute(_PG["orders"], [list(self.order_labels), list(self.order_labels.values())])
+        if self.item_updates:
+            c.execute(_PG["items"], _columns([(i, label, shipped, cancelled)
+                                              for label, shipped, cancelled, i in self._item_rows()]))
+        if self.package_items:
+            summed: dict[tuple[int, int], int] = {}
+            for p, item, qty in self.package_items:
+                key = (self.package_ids.get(p, p), item)
+                summed[key] = summed.get(key, 0) + qty
+            c.execute(_PG["package_items"], _columns([(p, item, qty) for (p, item), qty in summed.items()]))
+        if self.history:
+            c.execute(_PG["history"], _columns(self.history))
