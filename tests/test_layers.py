@@ -85,10 +85,6 @@ def test_the_mapping_rules_and_the_webhook_secret_live_in_the_domain_once():
 
 SQL_CALLS = {"execute", "executemany", "executescript"}
 SQL_TEXT = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|CREATE)\s")
-# Modules outside statusctl/storage/ that still run SQL; the list may only shrink. The OSS keeps its own
-# database until it moves onto the storage layer (the OSS helper's part of issue 14); the controller
-# sets a pragma on its own connection (the delivery helper's).
-SQL_STILL_ALLOWED = {"delivery/controller.py", "oss/schema.py", "oss/store.py"}
 
 
 def sql_outside_storage() -> dict[str, list[int]]:
@@ -107,12 +103,8 @@ def sql_outside_storage() -> dict[str, list[int]]:
 
 
 def test_no_module_outside_storage_runs_sql():
-    extra = {m: lines for m, lines in sql_outside_storage().items() if m not in SQL_STILL_ALLOWED}
-    assert not extra, f"SQL outside statusctl/storage/ (module: lines): {extra}"
-
-
-def test_the_sql_allowed_list_only_shrinks():
-    assert not SQL_STILL_ALLOWED - set(sql_outside_storage()), "remove from SQL_STILL_ALLOWED what runs no SQL"
+    found = sql_outside_storage()
+    assert not found, f"SQL outside statusctl/storage/ (module: lines): {found}"
 
 
 def test_the_sql_check_finds_a_statement_and_a_call():
@@ -127,8 +119,6 @@ def test_the_sql_check_finds_a_statement_and_a_call():
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
-# Functions still longer, owned by other parts of issue 14; the list may only shrink.
-LONG_STILL_ALLOWED = {"delivery/controller.py:run", "oss/app.py:create_app", "oss/guard.py:protocol"}
 
 
 def too_long() -> set[str]:
@@ -148,9 +138,5 @@ def too_long() -> set[str]:
 
 
 def test_modules_are_small_and_functions_short():
-    extra = sorted(too_long() - LONG_STILL_ALLOWED)
-    assert not extra, f"over {MAX_MODULE_LINES} lines (module) or {MAX_FUNCTION_LINES} (module:function): {extra}"
-
-
-def test_the_long_allowed_list_only_shrinks():
-    assert not LONG_STILL_ALLOWED - too_long(), "remove from LONG_STILL_ALLOWED what is short now"
+    found = sorted(too_long())
+    assert not found, f"over {MAX_MODULE_LINES} lines (module) or {MAX_FUNCTION_LINES} (module:function): {found}"
