@@ -7,8 +7,6 @@
     delivery  the controller: claims from storage, sends through the carts, settles
     oss       the Order Status System (a face; the CLI starts it)
     cli       the commands
-
-`STILL_ALLOWED` lists the imports that still go the wrong way while the move goes on; it may only shrink.
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ from .helpers import ROOT
 
 PACKAGE = ROOT / "statusctl"
 RANK = {"domain": 0, "storage": 1, "core": 2, "carts": 3, "democart": 3, "delivery": 4, "oss": 5, "cli": 6}
-# "module (relative to statusctl/)" -> the statusctl modules it may still import against the order
-STILL_ALLOWED: dict[str, set[str]] = {}
 
 
 def layer(module: str) -> str | None:
@@ -59,16 +55,13 @@ def violations() -> dict[str, set[str]]:
 
 
 def test_every_layer_imports_only_the_layers_below_it():
-    extra = {m: sorted(t - STILL_ALLOWED.get(m, set())) for m, t in violations().items()}
-    extra = {m: t for m, t in extra.items() if t}
-    assert not extra, f"imports against the layer order (DESIGN.md §6): {extra}"
+    found = {m: sorted(t) for m, t in violations().items()}
+    assert not found, f"imports against the layer order (DESIGN.md §6): {found}"
 
 
-def test_the_allowed_list_only_shrinks():
-    """An entry that no longer imports what it lists must leave STILL_ALLOWED."""
-    found = violations()
-    stale = {m: sorted(t - found.get(m, set())) for m, t in STILL_ALLOWED.items()}
-    assert not {m: t for m, t in stale.items() if t}, f"remove from STILL_ALLOWED: {stale}"
+def test_the_layer_check_sees_an_import_upwards():
+    assert layer("statusctl.delivery.controller") == "delivery" and RANK["storage"] < RANK["delivery"]
+    assert statusctl_imports(PACKAGE / "delivery" / "controller.py") & {"statusctl.storage.backends"}
 
 
 def test_the_mapping_rules_and_the_webhook_secret_live_in_the_domain_once():
