@@ -171,7 +171,8 @@ def test_a_real_deadlock_is_retried_whole_and_both_transactions_commit(pg_url, d
         t.start()
     for t in threads:
         t.join(30)
-    assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # the deadlock's victim ran twice
+    # The deadlock's victim ran again (its retry may even deadlock anew with the other's second update).
+    assert set(runs) == {"a", "b"} and len(runs) >= 3
     assert [tuple(r) for r in db.query("SELECT id, v FROM deadlock ORDER BY id")] == [(1, 2), (2, 2)]
 
 
