@@ -57,13 +57,13 @@ def copy_command(to: ToOpt, json: JsonOpt = False) -> None:
     source. Stop every workstation, controller and the OSS first; then point them all at the URL.
     """
     from statusctl.domain.errors import InputError, shown
-    from statusctl.domain.urls import mask_db_url
+    from statusctl.domain.urls import shown_db_value
     from statusctl.storage.backends import is_postgres, open_database
     from statusctl.storage.copy import copy_database
     from statusctl.storage.db import Database
 
     if not is_postgres(to):
-        raise InputError(f"--to {shown(mask_db_url(to))} is not a PostgreSQL URL; give one like "
+        raise InputError(f"--to {shown(shown_db_value(to))} is not a PostgreSQL URL; give one like "
                          "postgresql://user@host:5432/dbname.")
     source = Database.open(db_path(), create=False, migrate=False)  # the copy never writes its source
     try:

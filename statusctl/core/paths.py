@@ -14,8 +14,9 @@ import os
 import re
 from pathlib import Path
 
+from statusctl.domain.display import printable
 from statusctl.domain.errors import ConfigError, shown
-from statusctl.domain.urls import mask_db_url, mask_url, split_userinfo
+from statusctl.domain.urls import db_url_problem, mask_url
 from statusctl.storage.backends import POSTGRES_SCHEMES, Target
 
 ENV_DB = "STATUSCTL_DB"
@@ -25,6 +26,7 @@ OSS_DB_FILENAME = "statusctl-oss.db"
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # `file:/tmp/x.db`, `sqlite:x.db`: a URI scheme without `//` (one letter is a Windows drive, `C:\…`).
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+_CONNINFO = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|service|sslmode)\s*=", re.IGNORECASE)
 
 
 def data_dir() -> Path:
@@ -47,13 +49,8 @@ def database_url_problem(value: str, where: str) -> str | None:
         return None
     text = shown(mask_url(value))
     if scheme in POSTGRES_SCHEMES:
-        _, userinfo, _ = split_userinfo(value)
-        if userinfo and any(c in userinfo for c in "@/?#"):
-            # libpq ends the password at the first of these, and would put the rest of it in its error
-            # messages as a host name: refused before it is ever handed over.
-            return (f"{where} {shown(mask_db_url(value))} has a password holding a raw @, /, ? or #, which "
-                    "PostgreSQL reads as the end of the password; percent-encode them (%40, %2F, %3F, %23).")
-        return None
+        problem = db_url_problem(value)
+        return f"{where} {printable(problem)}" if problem else None
     return (f"{where} {text} is a {scheme}:// URL, not a database; give the path of a SQLite file or a "
             "postgresql:// URL.")
 
@@ -79,7 +76,7 @@ def db_target(explicit: str | os.PathLike[str] | None = None) -> Target:
         raise ConfigError(problem)
     if url_scheme(value) in POSTGRES_SCHEMES:
         return value
-    problem = _uri_problem(value, where)
+    problem = _conninfo_problem(value, where) or _uri_problem(value, where)
     if problem:
         raise ConfigError(problem)
     return Path(value).expanduser()
@@ -90,8 +87,19 @@ def _uri_problem(value: str, where: str) -> str | None:
     prefix = _SCHEME.match(value)
     if prefix is None:
         return None
-    return (f"{where} {shown(value)} starts with {prefix.group(1)}:, which reads as a URI, not a database file; "
-            "give the path of a SQLite file (write ./NAME for a file whose name has a colon).")
+    # `postgresql:user:password@host` (the // forgotten) would show its password: only the scheme is quoted then.
+    text = shown(value) if "@" not in value else shown(f"{prefix.group(1)}:…")
+    return (f"{where} {text} starts with {prefix.group(1)}:, which reads as a URI, not a database file; "
+            "give the path of a SQLite file (write ./NAME for a file whose name has a colon), or a "
+            "postgresql:// URL.")
+
+
+def _conninfo_problem(value: str, where: str) -> str | None:
+    """A libpq keyword string (`host=… dbname=… password=…`) is no file name, and is never shown: it may hold a password."""
+    if not _CONNINFO.search(value):
+        return None
+    return (f"{where} looks like a libpq connection string (key=value pairs; not shown, as it may hold a "
+            "password): give it as a URL, postgresql://user@host:5432/dbname, with the password in ~/.pgpass.")
 
 
 def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:

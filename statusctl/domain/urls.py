@@ -69,6 +69,41 @@ def mask_url(url: str) -> str:
     return head + (f"{MASK}@" if userinfo is not None else "") + before + mark + query + hash_mark + fragment
 
 
+def db_url_problem(url: str) -> str | None:
+    """Why a PostgreSQL URL must be refused before libpq sees it, or None.
+
+    libpq ends the userinfo at the FIRST `@` and the password at a raw `/`, `?` or `#`,
+    then puts the rest in its error messages as a host name: a password holding one of
+    those would be shown in part. Such a URL is refused, masked, with how to write it.
+    """
+    head = _SCHEME.match(url)
+    if not head:
+        return None
+    rest = url[head.end():]
+    if "@" not in rest:
+        return None
+    last = rest.rindex("@")
+    userinfo = rest[:last]
+    if not any(c in userinfo for c in "@/?#"):
+        return None
+    # Shown with everything before the last @ but the user name masked: split_userinfo itself can be
+    # misled by such a password (`user:pa@ss/word@host`).
+    user = userinfo.split("@", 1)[0].split("/", 1)[0].partition(":")[0]
+    shown = f"{head.group()}{user}:{MASK}@{rest[last + 1:]}"
+    return (f"{shown} has a password holding a raw @, /, ? or #, which PostgreSQL reads as the end of the "
+            "password; percent-encode them (%40, %2F, %3F, %23), or keep the password in ~/.pgpass.")
+
+
+def shown_db_value(value: str) -> str:
+    """A database value (a path, a URL, or something else) as an error may quote it: a URL masked, and a value
+    that is no URL but could hold a password (`scheme:user:pw@host`, `key=value` pairs) reduced to its first word."""
+    if _SCHEME.match(value):
+        return mask_db_url(value)
+    if "@" in value or "=" in value:
+        return value.split(":", 1)[0].split("=", 1)[0].split()[0] + "…" if value.strip() else value
+    return value
+
+
 def mask_db_url(url: str) -> str:
     """A database URL as shown: the user name kept (it says who connects), the password and
     credential-like query values (`?password=…`) masked."""

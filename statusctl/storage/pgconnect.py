@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from statusctl.domain.errors import DatabaseError
+from statusctl.domain.urls import db_url_problem
 from statusctl.domain.urls import mask_db_url as masked
 from statusctl.storage import pgerrors
 from statusctl.storage.pgsql import Row, register_types, row_factory
@@ -47,6 +48,11 @@ def ms(seconds: float) -> int:
 
 def connect(url: str, lock_timeout: float, statement_timeout: float, idle_timeout: float) -> psycopg.Connection[Row]:
     """A connection in autocommit mode (tx() says BEGIN itself) with statusctl's session settings."""
+    problem = db_url_problem(url)
+    if problem:
+        raise DatabaseError(problem)
+    scheme, sep, rest = url.partition("://")
+    url = scheme.lower() + sep + rest  # libpq knows the scheme in lower case only (POSTGRESQL:// is valid too)
     psycopg = load_psycopg()
     name = masked(url)
     try:

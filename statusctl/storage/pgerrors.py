@@ -15,6 +15,7 @@ from statusctl.domain.errors import DatabaseError, DiskFull
 from statusctl.domain.urls import MASK, split_userinfo
 
 NEEDS_PSYCOPG = "PostgreSQL needs the psycopg package: pip install 'statusctl[postgres]'."
+READ_ONLY = "25006"  # read_only_sql_transaction: a standby, or a database set read-only
 RETRYABLE = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 _LIBPQ_PREFIX = re.compile(r"^(?:connection (?:failed|is bad): )?(?:connection to server (?:at|on) .*? failed: )?(?:FATAL: +)?")
 _MISSING_DB = re.compile(r'database "([^"]*)" does not exist')
@@ -72,7 +73,7 @@ def connect_error(exc: BaseException, name: str, url: str) -> DatabaseError:
             f"{_detail(exc, url)}); check the user and password in the URL, PGPASSWORD or ~/.pgpass.")
     if any(words in text for words in _DOWN):
         return DatabaseError(f"Cannot reach the PostgreSQL server of {name} ({_detail(exc, url)}): check that it is "
-                             "running, and the host and port of --db / STATUSCTL_DB.")
+                             "running, and the host and port in the URL.")
     return DatabaseError(f"Cannot connect to the PostgreSQL database {name}: {_detail(exc, url)}.")
 
 
@@ -87,9 +88,9 @@ def statement_error(exc: BaseException, name: str, url: str, *, lock_timeout: fl
     if state == "53100":
         return DiskFull(f"The disk of the PostgreSQL server holding {name} is full, so statusctl cannot write its "
                         "database (the last change was not saved); free some space on the server and try again.")
-    if state == "25006":
+    if state == READ_ONLY:
         return DatabaseError(f"The PostgreSQL database {name} is read-only (a standby, or a database or transaction "
-                             "set read-only), and statusctl must write it; point --db / STATUSCTL_DB at the primary.")
+                             "set read-only), and statusctl must write it; give the URL of the primary.")
     if state == "42501":
         return DatabaseError(f"The PostgreSQL role of {name} may not use statusctl's tables ({_detail(exc, url)}); "
                              "ask the DBA to grant it their use, or connect as their owner.")

@@ -192,10 +192,16 @@ class PostgresDatabase:
         return self._conn
 
     def _fault(self, exc: BaseException, *, committing: bool = False) -> DatabaseError:
-        return pgerrors.statement_error(
+        error = pgerrors.statement_error(
             exc, self.name, self._url, lock_timeout=self._lock_timeout(), statement_timeout=self.statement_timeout,
             stopping=self._stopping(), lost=self._conn.closed or self._conn.broken, committing=committing,
             idle_timeout=self.idle_timeout)
+        if getattr(exc, "sqlstate", None) == pgerrors.READ_ONLY:
+            # The session keeps the read-only default it connected with (a standby, or ALTER DATABASE ...
+            # SET default_transaction_read_only): the next transaction connects afresh, to see it lifted or
+            # the primary back; a watcher kept on this session would wait out the fault for ever.
+            self.close()
+        return error
 
     def _begin(self) -> psycopg.Connection[Row]:
         """BEGIN, on a fresh connection if the old one turns out dead at this first statement."""

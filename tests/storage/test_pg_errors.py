@@ -40,7 +40,7 @@ def test_a_server_that_is_down_or_unreachable(pg_server):
     message = _secret_free(_refusal(url), pg_server.password)
     assert message.startswith(f"Cannot reach the PostgreSQL server of {masked(url)} (")
     assert "Connection refused" in message
-    assert message.endswith("check that it is running, and the host and port of --db / STATUSCTL_DB.")
+    assert message.endswith("check that it is running, and the host and port in the URL.")
 
 
 def test_a_wrong_password(pg_server, pg_url):
@@ -94,8 +94,8 @@ def test_a_read_only_database(pg_server):
     finally:
         db.close()
     assert str(caught.value) == (f"The PostgreSQL database {url} is read-only (a standby, or a database or "
-                                 "transaction set read-only), and statusctl must write it; point --db / STATUSCTL_DB "
-                                 "at the primary.")
+                                 "transaction set read-only), and statusctl must write it; give the URL of the "
+                                 "primary.")
 
 
 def test_a_lock_held_past_the_busy_timeout(pg_url, monkeypatch):
@@ -235,3 +235,22 @@ def test_the_password_is_in_no_message_repr_or_attribute_shown(pg_server, pg_url
     for text in texts:
         _secret_free(text, pg_server.password)
     assert all("statusctl_pw:••••••@" in text for text in texts)
+
+
+def test_a_database_read_only_for_a_while_is_written_again_once_lifted(pg_server):
+    """A session keeps the read-only default it connected with: the fault drops it, so the same
+    Database (a watcher's) writes on a fresh session once the database is writable again."""
+    dbname = pg_server.create_database("ro2")
+    url = pg_server.url(dbname)
+    PostgresDatabase.open(url, create=True).close()
+    pg_server.sql(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = on')
+    db = PostgresDatabase.open(url)
+    try:
+        with pytest.raises(DatabaseError, match="read-only"), db.tx() as conn:
+            conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", ("a", "b"))
+        pg_server.sql(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = off')
+        with db.tx() as conn:
+            conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", ("a", "b"))
+        assert db.one("SELECT value FROM settings WHERE name = 'a'")[0] == "b"
+    finally:
+        db.close()
