@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from statusctl.core.labels import BUILTIN_LABELS
+from statusctl.domain.labels import BUILTIN_LABELS
 
 PATH = "/seti.php"
 VERSION = "1.000"

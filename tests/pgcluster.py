@@ -98,6 +98,13 @@ class Cluster:
             raise Unavailable(f"the test cluster did not start: {self.log_tail()}")
         self.sql(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{self.password}'")
 
+    def restart(self) -> None:
+        """Stop and start the server (same port and settings): every connection to it is cut."""
+        done = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60",
+                         "-m", "fast", "restart")
+        if done.returncode != 0:
+            raise Unavailable(f"the test cluster did not restart: {self.log_tail()}")
+
     def stop(self) -> None:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             self._run("pg_ctl", "-D", str(self.data), "stop", "-m", "immediate")

@@ -297,14 +297,20 @@ def _reset_pg(url: str, rows: dict[str, tuple[list[str], list[tuple[Any, ...]]]]
 
 
 @pytest.fixture(params=BACKENDS)
-def target(request: pytest.FixtureRequest, db_file: Path, monkeypatch: pytest.MonkeyPatch) -> Target:
+def target(request: pytest.FixtureRequest, db_file: Path) -> Target:
     """The test's database on each backend: its SQLite file, or a PostgreSQL URL (see the module docstring)."""
     if request.param == "sqlite":
         return db_file
-    url, rows = request.getfixturevalue("pg_initialized")
+    return str(request.getfixturevalue("pg_target"))
+
+
+@pytest.fixture
+def pg_target(pg_initialized: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test's PostgreSQL database only (a test of what only PostgreSQL does): its URL, as `target` gives it."""
+    url, rows = pg_initialized
     _reset_pg(url, rows)
     monkeypatch.setenv("STATUSCTL_DB", url)
-    return str(url)
+    return url
 
 
 def db_errors() -> tuple[type[BaseException], ...]:

@@ -462,6 +462,31 @@ def test_core_actions():
         db.close()
 
 
+def test_a_package_made_before_a_flush_keeps_its_database_id_after_it():
+    """Package ids come from the database when the package is written: a later command of the same
+    session (an apply flushes every FLUSH_EVERY rows) that ships into the same tracking number adds
+    to that package, not to a new one."""
+    from statusctl.core.changes import ChangeSession
+
+    setup_shop()
+    db = open_db()
+    try:
+        with db.tx() as conn:
+            session = ChangeSession(conn, group=True)
+            session.ship("1001", [("MUG-1", 1)], "T-1", "UPS")
+            session.ship("1003", [("MUG-1", 1)], "T-3", None)
+            session.flush()
+            session.ship("1001", [("MUG-1", 1)], "T-1", "UPS")
+            session.ship("1001", [("TEE-L", 1)], "T-2", None)
+            session.flush()
+    finally:
+        db.close()
+    packages = show("1001")["packages"]
+    assert [(p["tracking"], p["items"]) for p in packages] == [
+        ("T-1", [{"sku": "MUG-1", "quantity": 2}]), ("T-2", [{"sku": "TEE-L", "quantity": 1}])]
+    assert [p["tracking"] for p in show("1003")["packages"]] == ["T-3"]
+
+
 # -- the stack's views -------------------------------------------------------------------
 
 

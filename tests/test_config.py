@@ -6,6 +6,7 @@ import pytest
 
 from statusctl.core import settings
 from statusctl.domain.errors import ConfigError, NotFound
+from statusctl.domain.settings import parse_bool
 
 from .helpers import cli, cli_json, dump, error_of, open_db
 
@@ -120,11 +121,11 @@ def test_core_errors_are_typed():
 
 def test_parse_bool():
     for text in ("true", "TRUE", "yes", "Yes", "1", " 1 "):
-        assert settings.parse_bool(text) is True
+        assert parse_bool(text) is True
     for text in ("false", "False", "no", "NO", "0"):
-        assert settings.parse_bool(text) is False
+        assert parse_bool(text) is False
     for text in ("", "y", "n", "2", "truthy"):
-        assert settings.parse_bool(text) is None
+        assert parse_bool(text) is None
 
 
 def test_config_without_subcommand_shows_usage():

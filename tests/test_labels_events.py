@@ -7,6 +7,8 @@ import sqlite3
 import pytest
 
 from statusctl.core import events, labels
+from statusctl.domain import events as domain_events
+from statusctl.domain import labels as domain_labels
 from statusctl.domain.errors import InputError, NotFound
 from statusctl.domain.matrix import CART_TYPES, DEFAULT_MAPPINGS
 
@@ -215,12 +217,12 @@ def test_label_used_by_an_order_or_item_cannot_be_removed():
 
 
 def test_core_label_rules():
-    assert labels.check_name("  Spaced  ") == "Spaced"
+    assert domain_labels.check_name("  Spaced  ") == "Spaced"
     with pytest.raises(InputError):
-        labels.check_name("x" * 51)
-    assert labels.parse_mapping(" WooCommerce = completed ") == ("woocommerce", "completed")
+        domain_labels.check_name("x" * 51)
+    assert domain_labels.parse_mapping(" WooCommerce = completed ") == ("woocommerce", "completed")
     with pytest.raises(InputError):
-        labels.parse_mapping("etsy=shipped")
+        domain_labels.parse_mapping("etsy=shipped")
     db = open_db()
     try:
         with pytest.raises(NotFound):
@@ -323,8 +325,8 @@ def test_core_event_set_and_names():
     try:
         assert [e.name for e in events.all_events(db)] == [g[0] for g in GRID]
         with pytest.raises(NotFound):
-            events.check_event("nope")
-        assert events.check_event(" Order-Approved ") == "order-approved"
+            domain_events.check_event("nope")
+        assert domain_events.check_event(" Order-Approved ") == "order-approved"
         with pytest.raises(InputError):
             events.set_event(db, "order-approved", order_label="Backordered")
         e = events.set_event(db, "order-approved", notify=False)

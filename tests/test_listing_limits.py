@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from statusctl.core import listing
+from statusctl.storage import totals
 from statusctl.storage.db import Database
 
 from .stackhelpers import STORE, cli, fill, query, setup_db
@@ -103,7 +104,7 @@ def test_the_stack_total_matches_counting_the_rows(big: dict[str, list[str]], db
     db = Database.open(db_file)
     try:
         expected = db.one(f"SELECT COUNT(*) FROM stack WHERE {where}", params)[0]  # type: ignore[index]
-        assert listing.stack_total(db, **filters) == expected  # type: ignore[arg-type]
+        assert totals.stack_total(db, **filters) == expected  # type: ignore[arg-type]
         rows, total = listing.stack_page(db, limit=1, **filters)  # type: ignore[arg-type]
         assert total == (expected if expected > 1 else None)
     finally:

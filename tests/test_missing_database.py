@@ -145,7 +145,7 @@ def test_oss_serve_refuses_a_missing_statusctl_database(tmp_path: Path, monkeypa
 
 def test_the_oss_database_is_created_only_in_a_folder_that_exists(tmp_path: Path) -> None:
     from statusctl.domain.errors import DatabaseError
-    from statusctl.oss.schema import connect
+    from statusctl.storage.oss import open_oss_database as connect
 
     missing = tmp_path / "no" / "such" / "statusctl-oss.db"
     with pytest.raises(DatabaseError, match=r"the folder .*no/such does not exist"):

@@ -24,13 +24,14 @@ from statusctl.core.init import initialize
 from statusctl.core.orders import import_orders
 from statusctl.core.settings import set_value
 from statusctl.domain.errors import InputError, StatusctlError
+from statusctl.domain.events import DEFAULT_EVENTS
 from statusctl.storage.db import Database
 
 from .helpers import CSV_ORDERS, EXAMPLES, JSON_ORDERS, WEBHOOK_SECRET
 
 ORDERS = {**CSV_ORDERS, **JSON_ORDERS}
-EVENT_NAMES = [e[0] for e in events.DEFAULT_EVENTS]
-ITEM_EVENTS = {e[0] for e in events.DEFAULT_EVENTS if e[2]}
+EVENT_NAMES = [e[0] for e in DEFAULT_EVENTS]
+ITEM_EVENTS = {e[0] for e in DEFAULT_EVENTS if e[2]}
 MOSTLY_ON = st.sampled_from([True, True, True, False])  # fires / notify cart of each event
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from statusctl.core.settings import PARAMS
 from statusctl.domain.matrix import COMMON_OPTIONS
+from statusctl.domain.settings import PARAMS
 
 from .docs import ROOT
 from .helpers import cli

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from statusctl.core.labels import BUILTIN_LABELS
 from statusctl.democart import DemoCart
+from statusctl.domain.labels import BUILTIN_LABELS
 
 from .helpers import cli, cli_json
 

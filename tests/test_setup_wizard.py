@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 from statusctl.cli.main import app
 from statusctl.core import wizard
 from statusctl.core.events import all_events
-from statusctl.core.stores import get_store
 from statusctl.democart import DemoCart
 from statusctl.domain.errors import InputError, NotFound, StatusctlError
+from statusctl.domain.events import default_events
+from statusctl.storage.stores import get_store
 
 from .carts.fake_woocommerce import KEY, SECRET, WooFake
 from .carts.fakeserver import FakeServer
@@ -325,7 +326,7 @@ def test_core_answer_checks(db_file: Path):
                 "item-shipped.order=No Such Label"):
         with pytest.raises(StatusctlError):
             wizard.apply_event_changes(labels, state.events, [bad])
-    assert wizard.changed_events(state.events, wizard.default_events()) == []
+    assert wizard.changed_events(state.events, default_events()) == []
 
 
 def test_setup_help_lists_a_flag_for_every_question():

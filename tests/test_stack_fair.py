@@ -331,7 +331,7 @@ def test_a_paced_client_spaces_both_ways_of_sending_and_nothing_else():
     """Adapters send with `request` or with `send` of a built request (the bounded read): both wait."""
     import asyncio
 
-    from statusctl.core.limits import PacedClient, Pacer
+    from statusctl.delivery.pacing import PacedClient, Pacer
 
     class Client:
         def __init__(self) -> None:

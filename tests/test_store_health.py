@@ -53,7 +53,7 @@ def test_changing_a_store_forgets_what_was_known_about_its_old_settings(db):
 
     pause_and_note(db, STORE)
     pause_and_note(db, "other")
-    set_store(db, STORE, "http://127.0.0.1:10/hooks/status", [], [], [], test=False)
+    set_store(db, STORE, "http://127.0.0.1:10/hooks/status", [], [], [], check=None)
     with db.reading() as conn:
         assert set(health.read(conn)) == {"other"}, "only the changed store's row goes"
 

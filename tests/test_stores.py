@@ -7,8 +7,11 @@ import json
 import pytest
 
 from statusctl.core import stores
-from statusctl.domain.errors import InputError
+from statusctl.domain.errors import ConfigError, InputError
 from statusctl.domain.matrix import CART_TYPES
+from statusctl.domain.stores import Store
+from statusctl.domain.urls import MASK
+from statusctl.storage.stores import get_store
 
 from .helpers import (
     EXAMPLES,
@@ -63,7 +66,7 @@ def test_add_list_show_webhook_store():
     rows = cli_json("stores", "list")
     assert rows == [{
         "name": "web", "cart": "webhook", "url": "https://hooks.example/statusctl",
-        "secrets": {"secret": stores.MASK}, "options": {"timeout": "12"},
+        "secrets": {"secret": MASK}, "options": {"timeout": "12"},
         "limits": {"max_in_flight": 32, "rate": None}, "destination": "web",
         "destination_text": "the cart itself (webhook)", "is_oss": False, "label_note": None,
     }]
@@ -78,7 +81,7 @@ def test_secret_env_stores_only_the_variable_name(db_file, monkeypatch: pytest.M
     assert shown["secrets"] == {"secret": "env:WEB_HOOK_KEY"}
     db = open_db()
     try:
-        store = stores.get_store(db, "web")
+        store = get_store(db, "web")
         assert store.secrets == {"secret": {"env": "WEB_HOOK_KEY"}}
         assert store.resolve_secrets() == {"secret": ENV_SECRET}
     finally:
@@ -91,7 +94,7 @@ def test_secret_given_by_value_is_stored():
     add_webhook_store()
     db = open_db()
     try:
-        assert stores.get_store(db, "web").resolve_secrets() == {"secret": WEBHOOK_SECRET}
+        assert get_store(db, "web").resolve_secrets() == {"secret": WEBHOOK_SECRET}
     finally:
         db.close()
 
@@ -102,8 +105,8 @@ def test_missing_env_variable_is_a_config_error_when_resolving(monkeypatch: pyte
         "--secret-env", "secret=NOT_SET_ANYWHERE")
     db = open_db()
     try:
-        with pytest.raises(stores.ConfigError, match="NOT_SET_ANYWHERE"):
-            stores.get_store(db, "web").resolve_secrets()
+        with pytest.raises(ConfigError, match="NOT_SET_ANYWHERE"):
+            get_store(db, "web").resolve_secrets()
     finally:
         db.close()
 
@@ -157,8 +160,8 @@ def test_no_output_ever_shows_a_secret(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_masked_secrets_core():
-    store = stores.Store("s", "webhook", "https://x", {"a": {"value": "v1"}, "b": {"env": "B_VAR"}})
-    assert store.masked_secrets() == {"a": stores.MASK, "b": "env:B_VAR"}
+    store = Store("s", "webhook", "https://x", {"a": {"value": "v1"}, "b": {"env": "B_VAR"}})
+    assert store.masked_secrets() == {"a": MASK, "b": "env:B_VAR"}
 
 
 # -- validation --------------------------------------------------------------------------

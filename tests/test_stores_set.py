@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from statusctl.core.stores import get_store
+from statusctl.storage.stores import get_store
 
 from .carts.fake_woocommerce import KEY, SECRET, WooFake
 from .carts.fakeserver import Answer, FakeServer, Request, free_port_refusing

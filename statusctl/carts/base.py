@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import httpx
 
 from statusctl.carts.scrub import excerpt, scrub
-from statusctl.core.stores import Store
+from statusctl.domain.stores import Store
 
 # The most of an answer that is read. The largest real answers (a Magento or WooCommerce order
 # of some hundred lines, a BigCommerce page of 50 shipments, all the notes of an order) are a few
@@ -221,7 +221,6 @@ class Adapter:
     """Base class: subclasses set `cart` and implement `deliver` (and `check` when they can)."""
 
     cart: ClassVar[str] = ""
-    can_test: ClassVar[bool] = True
 
     def __init__(self, client: httpx.AsyncClient, ctx: Context) -> None:
         self.client = client

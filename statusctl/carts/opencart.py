@@ -73,7 +73,6 @@ def error_of(body: Any) -> str | None:
 
 class OpenCartAdapter(Adapter):
     cart = "opencart"
-    can_test = True
 
     def __init__(self, client: httpx.AsyncClient, ctx: Context) -> None:
         super().__init__(client, ctx)

@@ -27,7 +27,6 @@ def health_url(updates_url: str) -> str:
 
 class OssAdapter(WebhookAdapter):
     cart = "oss"
-    can_test = True
 
     async def check(self) -> str:
         url = health_url(self.ctx.store.url)

@@ -101,7 +101,6 @@ def fields_of(node: ET.Element) -> dict[str, str | None]:
 
 class PrestaShopAdapter(Adapter):
     cart = "prestashop"
-    can_test = True
 
     def __init__(self, client: httpx.AsyncClient, ctx: Context) -> None:
         super().__init__(client, ctx)

@@ -16,7 +16,7 @@ is the `ResponseDescription`, never the raw XML.
 
 A status name the script does not know is, for real scripts, `update=OK` with
 nothing changed (Inroads acts only on `Shipped`, MerchantTribe on its own names
-such as `Complete`): `core.labels.unmapped_labels()` lists the order labels
+such as `Complete`): `domain.labels.unmapped_labels()` lists the order labels
 that would be sent by their own name, so `stores add`/`stores show`/`setup` say so.
 
 check(): the protocol defines no "ping with credentials", but every public
@@ -159,7 +159,6 @@ def _when(stamp: str) -> str:
 
 class SetiAdapter(Adapter):
     cart = "seti"
-    can_test = True
 
     # -- what to send --------------------------------------------------------------------------
 

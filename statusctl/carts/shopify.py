@@ -117,7 +117,6 @@ def _matches(line: Line, key: str) -> bool:
 
 class ShopifyAdapter(ShopifyBase):
     cart = "shopify"
-    can_test = True
 
     async def check(self) -> str:
         data = await self.gql(SHOP, {}, "Shopify shop query")

@@ -27,7 +27,6 @@ EVENT_TYPE = "order.status_changed"
 
 class WebhookAdapter(Adapter):
     cart = "webhook"
-    can_test = False
 
     def secrets(self) -> list[str]:
         return self.ctx.require_secrets("secret")[0].split()

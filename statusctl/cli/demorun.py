@@ -85,15 +85,9 @@ def run_demo(
             json_store = "demo"
             if oss:
                 secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-                from statusctl.oss.server import Background
-
-                server = stack_.enter_context(Background.oss(tmp / "oss.db", [secret]))
-                result.oss_url = server.url
-                stores.add_store(db, "oss", "oss", f"{server.url}/api/updates", [f"secret={secret}"], [], [])
-                stores.set_oss(db, "oss")
-                stores.add_store(db, "counter", "none", "https://counter.invalid", [], [], [])
+                result.oss_url = _start_oss(db, stack_, tmp, secret)
                 json_store = "counter"
-                note(f"Started the Order Status System at {server.url}; store 'counter' (a cart that cannot "
+                note(f"Started the Order Status System at {result.oss_url}; store 'counter' (a cart that cannot "
                      "take updates) sends its records there.")
             csv_summary = orders.import_orders(db, examples / "orders.csv", "demo")
             json_summary = orders.import_orders(db, examples / "orders.json", json_store)
@@ -105,12 +99,7 @@ def run_demo(
             db.close()
         result.report = drain(path)
         note(f"Sent {result.report.sent} records.")
-        db = Database.open(path)
-        try:
-            result.history = stack.history(db)
-            result.orders = orders.list_orders(db)
-        finally:
-            db.close()
+        _read_back(path, result)
         result.received = list(cart.received)
         if oss and result.oss_url:
             from statusctl.oss.links import derive_link_key, make_link
@@ -119,6 +108,28 @@ def run_demo(
         hold(result)
     note("Removed the temporary database and stopped the demo servers.")
     return result
+
+
+def _read_back(path: Path, result: DemoResult) -> None:
+    """What the drain left: the delivery history and the orders' labels."""
+    db = Database.open(path)
+    try:
+        result.history = stack.history(db)
+        result.orders = orders.list_orders(db)
+    finally:
+        db.close()
+
+
+def _start_oss(db: Database, stack_: contextlib.ExitStack, tmp: Path, secret: str) -> str:
+    """Start an OSS on loopback (stopped with `stack_`), make it the OSS store, and add store 'counter'
+    (a cart that cannot take updates, so its records go there); the OSS's URL."""
+    from statusctl.oss.server import Background
+
+    server = stack_.enter_context(Background.oss(tmp / "oss.db", [secret]))
+    stores.add_store(db, "oss", "oss", f"{server.url}/api/updates", [f"secret={secret}"], [], [])
+    stores.set_oss(db, "oss")
+    stores.add_store(db, "counter", "none", "https://counter.invalid", [], [], [])
+    return str(server.url)
 
 
 def _day(db: Database, oss: bool) -> list[str]:

@@ -58,7 +58,8 @@ def remove(name: str) -> None:
 
 
 def _grid(json: bool) -> None:
-    from statusctl.core.events import FIRED_BY, all_events
+    from statusctl.core.events import all_events
+    from statusctl.domain.events import FIRED_BY
 
     events = all_events(open_db())
     if json:

@@ -29,6 +29,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "stack": ("statusctl.cli.stack", "app"),
     "demo": ("statusctl.cli.demo", "demo"),
     "setup": ("statusctl.cli.setup", "setup"),
+    "db": ("statusctl.cli.db", "app"),
 }
 
 

@@ -25,8 +25,8 @@ from statusctl.cli.setup_store import StorePages
 from statusctl.cli.stores import OptionOpt, SecretEnvOpt, SecretOpt
 
 if TYPE_CHECKING:
-    from statusctl.core.stores import Store
     from statusctl.core.wizard import SetupPlan, SetupState
+    from statusctl.domain.stores import Store
 
 def setup(
     name: Annotated[str | None, typer.Option(
@@ -123,14 +123,14 @@ class _Wizard(StorePages, SettingsPages):
 
     def check_flags(self, state: SetupState) -> None:
         """Every flag's value, before any question is asked or the cart contacted."""
-        from statusctl.core.stores import OSS_CARTS
         from statusctl.core.wizard import (
             apply_event_changes,
             check_cart,
             check_oss_choice,
-            default_events,
             find_target,
         )
+        from statusctl.domain.events import default_events
+        from statusctl.domain.stores import OSS_CARTS
 
         f = self.flags
         grid = default_events() if f["default_events"] else dict(state.events)

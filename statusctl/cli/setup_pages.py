@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from statusctl.cli.setup_prompt import Prompter, event_choice
 
 if TYPE_CHECKING:
-    from statusctl.core.events import Event
-    from statusctl.core.stores import Store
     from statusctl.core.wizard import SetupPlan, SetupState
+    from statusctl.domain.events import Event
+    from statusctl.domain.stores import Store
     from statusctl.storage.db import Database
 
 
@@ -66,7 +66,8 @@ class SettingsPages(Prompter):
         return True, str(self.ask(f"OSS store ({', '.join(candidates)})", default=pick_default, check=one_of))
 
     def events_page(self, state: SetupState) -> list[Event]:
-        from statusctl.core.wizard import apply_event_changes, changed_events, default_events
+        from statusctl.core.wizard import apply_event_changes, changed_events
+        from statusctl.domain.events import default_events
 
         self.page("Store Setup Wizard · page 3: status events")
         grid = default_events() if self.flags["default_events"] else dict(state.events)
@@ -103,7 +104,7 @@ class SettingsPages(Prompter):
             self.say("* changed (saved only when you confirm)", "dim")
 
     def edit_event(self, state: SetupState, event: Event) -> Event:
-        from statusctl.core.events import change_event
+        from statusctl.domain.events import change_event
 
         self.say(f"{event.name}: '-' clears a label, Enter keeps it.", "bold")
         for kind in ("item", "order"):

@@ -15,8 +15,8 @@ import typer
 from statusctl.cli.setup_prompt import Prompter, letter_choice
 
 if TYPE_CHECKING:
-    from statusctl.core.stores import Store
     from statusctl.core.wizard import SetupState
+    from statusctl.domain.stores import Store
 
 
 class StorePages(Prompter):

@@ -223,8 +223,8 @@ def run(
     its normal stop.
     """
     from statusctl.cli.drain import run_controller
-    from statusctl.core.stores import get_store
     from statusctl.domain.errors import ExitCode
+    from statusctl.storage.stores import get_store
 
     db = open_db()
     try:

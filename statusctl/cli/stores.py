@@ -95,8 +95,9 @@ def add(
 
 
 def _store_dict(store: object, oss: str | None, labels: list[Any]) -> dict[str, object]:
-    from statusctl.core.limits import from_options
-    from statusctl.core.stores import Store, describe_destination, destination, label_note
+    from statusctl.core.stores import describe_destination, label_note
+    from statusctl.domain.limits import from_options
+    from statusctl.domain.stores import Store, destination
 
     assert isinstance(store, Store)
     return {
@@ -129,8 +130,9 @@ def list_(json: JsonOpt = False) -> None:
 def show(name: str, json: JsonOpt = False) -> None:
     """One store: settings (secrets masked), its sending limits and where its records go."""
     from statusctl.core.labels import all_labels
-    from statusctl.core.limits import from_options
-    from statusctl.core.stores import get_store, oss_store
+    from statusctl.core.stores import oss_store
+    from statusctl.domain.limits import from_options
+    from statusctl.storage.stores import get_store
 
     db = open_db()
     store = get_store(db, name)
@@ -168,11 +170,12 @@ def set_(
     from statusctl.cli.common import warn
     from statusctl.core.storeedit import set_store
     from statusctl.core.stores import unset_env_warning
+    from statusctl.delivery.probe import check_store
 
     if url is None and not (secret or secret_env or option):  # a usage error (exit 2), as `stack drop` naming none
         ctx.fail("Nothing to change: give --url, --secret, --secret-env or --option.")
     store, changed, message = set_store(open_db(), name, url, secret or [], secret_env or [], option or [],
-                                        test=not no_test)
+                                        check=None if no_test else check_store)
     say(f"Store {store.name!r} changed: {', '.join(changed) or 'nothing (the same settings)'}; "
         + (f"test OK: {message}" if message is not None else "not tested (--no-test)") + ".")
     if warning := unset_env_warning(store):
@@ -227,7 +230,8 @@ def oss_set(
 def oss_serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8470,
-    db: Annotated[Path | None, typer.Option("--db", help="The OSS's own database (default: beside the main one).")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="The OSS's own database: a SQLite file or a postgresql:// URL (default: beside the main one).")] = None,
     secret_env: Annotated[
         list[str] | None, typer.Option("--secret-env", help="Env variable holding whsec_ secret(s) (repeatable; default STATUSCTL_OSS_SECRET).")
     ] = None,
@@ -242,13 +246,22 @@ def oss_serve(
     """Run the Order Status System server (default secret variable: STATUSCTL_OSS_SECRET).
 
     Without --db its database is statusctl-oss.db beside the statusctl database, which must exist.
+    Several OSS processes (on several machines) may share one PostgreSQL database.
     """
-    from statusctl.core.paths import oss_db_path
+    from statusctl.core.paths import db_target, oss_db_path
+    from statusctl.domain.errors import ConfigError
     from statusctl.oss.server import secrets_from_env, serve
+    from statusctl.storage.backends import Target
 
+    target: Target
     if db is None:
         main = open_db()  # a missing or mistyped statusctl database is refused, as by every command
         main.close()
-        db = oss_db_path(main.path)
-    serve(host, port, db, secrets_from_env(*(secret_env or [])), header, footer,
+        if main.dialect == "postgresql":
+            raise ConfigError(f"The statusctl database is {main.name}, a PostgreSQL database, so there is no "
+                              "folder to put the OSS's own database in; give it with --db (a file or a URL).")
+        target = oss_db_path(main.path)
+    else:
+        target = db_target(db)  # a PostgreSQL URL, or a file path; a URL of another scheme is refused
+    serve(host, port, target, secrets_from_env(*(secret_env or [])), header, footer,
           forwarded_allow_ips=forwarded_allow_ips)

@@ -115,54 +115,11 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0, width: 
     With `width`, the frame fits it: columns are left out (never cut mid-word) and the chart
     shows the latest bars that fit.
     """
-    from rich import box
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    parts: list[RenderableType] = []
-    head = Text()
-    head.append("statusctl stack top", style="bold")
-    head.append(f"  {printable(source)}  {time.strftime('%H:%M:%S', time.localtime(snap.now))}")
-    if interval is not None:
-        head.append(f"  every {interval:g}s · q or Ctrl-C to leave", style="dim")
-    parts.append(head)
-
-    alive = snap.alive
-    if alive:
-        line = Text(f"Controllers: {len(alive)} running", style="green")
-        for c in alive:
-            line.append(f" · pid {c['pid']} on {printable(c['host'])} ({c['mode']}, sent {c['sent']}, "
-                        f"heartbeat {age(snap.now - c['heartbeat'])} ago)", style="")
-        parts.append(line)
-    else:
-        gone = len(snap.controllers)
-        parts.append(Text("No controller is running" + (f" ({gone} gone without a heartbeat)" if gone else "") + ".",
-                          style="yellow"))
-
-    parts.append(Text())
-    if snap.stores:
-        t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="Stack", title_justify="left")
-        names = [printable(s["store"]) for s in snap.stores]
-        counts = ("queued", "due", "sending", "retrying", "failed")
-        widths = {"store": max([5, *map(len, names)]), **{c: len(c) for c in counts}, "oldest": 6,
-                  "store state": len("misconfigured")}
-        shown = fitting(widths, width, optional=["sending", "due", "oldest", "retrying"])
-        for col in shown:
-            t.add_column(col, no_wrap=True, min_width=widths[col], justify="left" if col in ("store", "store state")
-                         else "right")
-        for name, s in zip(names, snap.stores, strict=True):
-            state = store_state(s)
-            cells = {"store": name, **{c: str(s[c]) for c in counts}, "oldest": age(s["oldest_age"]),
-                     "store state": state}
-            styles = {"failed": "bold red" if s["failed"] else "", "store state": "" if state == "ok" else "bold yellow"}
-            t.add_row(*[Text(cells[c], style=styles.get(c, "")) for c in shown])
-        if len(snap.stores) > 1:
-            tot = {"store": "all", **{c: str(snap.totals[c]) for c in counts}, "oldest": "", "store state": ""}
-            t.add_row(*[tot[c] for c in shown], style="bold")
-        parts.append(t)
-    else:
-        parts.append(Text("The stack is empty.", style="green"))
+    parts: list[RenderableType] = [_head(snap, source, interval), _controllers(snap), Text()]
+    parts.append(_stack(snap, width) if snap.stores else Text("The stack is empty.", style="green"))
     for s in [*snap.stores, *snap.other_problems]:
         if s["paused"] or s["misconfigured"]:
             parts.append(Text(store_problem(s, snap.now), style="yellow"))
@@ -175,6 +132,60 @@ def render(snap: Snapshot, source: str, *, interval: float | None = 1.0, width: 
         parts.append(Text("No errors in the history.", style="dim"))
     return Group(*parts)
 
+
+def _head(snap: Snapshot, source: str, interval: float | None) -> RenderableType:
+    """The first line: the command, the database, the time, and how to leave."""
+    from rich.text import Text
+
+    head = Text()
+    head.append("statusctl stack top", style="bold")
+    head.append(f"  {printable(source)}  {time.strftime('%H:%M:%S', time.localtime(snap.now))}")
+    if interval is not None:
+        head.append(f"  every {interval:g}s · q or Ctrl-C to leave", style="dim")
+    return head
+
+
+def _controllers(snap: Snapshot) -> RenderableType:
+    """The controllers running (or that none is)."""
+    from rich.text import Text
+
+    alive = snap.alive
+    if not alive:
+        gone = len(snap.controllers)
+        return Text("No controller is running" + (f" ({gone} gone without a heartbeat)" if gone else "") + ".",
+                    style="yellow")
+    line = Text(f"Controllers: {len(alive)} running", style="green")
+    for c in alive:
+        line.append(f" · pid {c['pid']} on {printable(c['host'])} ({c['mode']}, sent {c['sent']}, "
+                    f"heartbeat {age(snap.now - c['heartbeat'])} ago)", style="")
+    return line
+
+
+def _stack(snap: Snapshot, width: int | None) -> RenderableType:
+    """The per-store counts, columns left out to fit `width`, with a total row for several stores."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="Stack", title_justify="left")
+    names = [printable(s["store"]) for s in snap.stores]
+    counts = ("queued", "due", "sending", "retrying", "failed")
+    widths = {"store": max([5, *map(len, names)]), **{c: len(c) for c in counts}, "oldest": 6,
+              "store state": len("misconfigured")}
+    shown = fitting(widths, width, optional=["sending", "due", "oldest", "retrying"])
+    for col in shown:
+        t.add_column(col, no_wrap=True, min_width=widths[col], justify="left" if col in ("store", "store state")
+                     else "right")
+    for name, s in zip(names, snap.stores, strict=True):
+        state = store_state(s)
+        cells = {"store": name, **{c: str(s[c]) for c in counts}, "oldest": age(s["oldest_age"]),
+                 "store state": state}
+        styles = {"failed": "bold red" if s["failed"] else "", "store state": "" if state == "ok" else "bold yellow"}
+        t.add_row(*[Text(cells[c], style=styles.get(c, "")) for c in shown])
+    if len(snap.stores) > 1:
+        tot = {"store": "all", **{c: str(snap.totals[c]) for c in counts}, "oldest": "", "store state": ""}
+        t.add_row(*[tot[c] for c in shown], style="bold")
+    return t
 
 def fitting(widths: dict[str, int], width: int | None, *, optional: list[str]) -> list[str]:
     """The columns to show: all when they fit `width` (or no width is given), else without the

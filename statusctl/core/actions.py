@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from statusctl.core.changes import ChangeSession, Result
-from statusctl.core.events import check_event
 from statusctl.core.inputs import Row, csv_rows, detect_format, display_path, jsonl_rows, open_input
 from statusctl.core.settings import use_status_updates
 from statusctl.domain.errors import InputError, StatusctlError, StatusUpdatesOff, shown
+from statusctl.domain.events import check_event
 from statusctl.storage.db import Database
 
 APPLY_FIELDS = ["action", "event", "order", "sku", "quantity", "tracking", "carrier", "note"]
@@ -30,11 +30,13 @@ def require_updates_on(db: Database) -> None:
 
 
 def _run(db: Database, work: Callable[[ChangeSession], T]) -> T:
+    """One command in one transaction, run again from the start after a PostgreSQL deadlock."""
     require_updates_on(db)
-    with db.tx() as conn:
-        session = ChangeSession(conn)
-        result = work(session)
-        session.flush()
+    for attempt in db.transactions():
+        with attempt as conn:
+            session = ChangeSession(conn)
+            result = work(session)
+            session.flush()
     return result
 
 
@@ -191,22 +193,27 @@ def _apply_file(db: Database, path: Path) -> ApplySummary:
         raise InputError(f"{display_path(path)}: holds no rows.")
     require_updates_on(db)
     numbers = list(dict.fromkeys(s.order for s in steps))
+    for attempt in db.transactions():  # again from the start after a PostgreSQL deadlock
+        with attempt as conn:
+            summary = _apply_steps(ChangeSession(conn, group=True), steps, numbers)
+    return summary
+
+
+def _apply_steps(session: ChangeSession, steps: list[Step], numbers: list[str]) -> ApplySummary:
     summary = ApplySummary(len(steps), len(numbers), 0, 0, 0, {})
-    with db.tx() as conn:
-        session = ChangeSession(conn, group=True)
-        session.load(numbers)
-        for count, step in enumerate(steps, start=1):
-            try:
-                result = _apply_step(session, step)
-            except StatusctlError as exc:
-                raise InputError(f"{step.row.at(_blame(session, step))}: {str(exc).rstrip('.')}.") from None
-            for name in result.skipped:
-                summary.skipped_events[name] = summary.skipped_events.get(name, 0) + 1
-            if count % FLUSH_EVERY == 0:
-                session.flush()
-        summary.labels_changed = session.labels_changed
-        summary.records, summary.internal_only = session.queue_grouped()
-        session.flush()
+    session.load(numbers)
+    for count, step in enumerate(steps, start=1):
+        try:
+            result = _apply_step(session, step)
+        except StatusctlError as exc:
+            raise InputError(f"{step.row.at(_blame(session, step))}: {str(exc).rstrip('.')}.") from None
+        for name in result.skipped:
+            summary.skipped_events[name] = summary.skipped_events.get(name, 0) + 1
+        if count % FLUSH_EVERY == 0:
+            session.flush()
+    summary.labels_changed = session.labels_changed
+    summary.records, summary.internal_only = session.queue_grouped()
+    session.flush()
     return summary
 
 

@@ -10,28 +10,24 @@ the records only when `queue_grouped` is called: one record per order carrying
 the whole change of every row (the label history still keeps every step).
 
 Here are the commands and the rules they follow; the state they work on is in
-`domain/orderstate.py`, every SQL statement the session runs in `storage/changedb.py`.
+`domain/orderstate.py`; the orders it loads and the rows it writes are `storage/changedb.py`'s,
+the events and stores it reads `storage/events.py`'s and `storage/stores.py`'s.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections.abc import Iterable
+from typing import Any
 
-from statusctl.core import events as events_mod
-from statusctl.core.events import Event
 from statusctl.domain.errors import InputError, NotFound, shown
+from statusctl.domain.events import Event, check_event
 from statusctl.domain.orderstate import Command, ItemState, OrderState, Result
 from statusctl.domain.payload import payload_text
-from statusctl.storage.changedb import (
-    Writes,
-    load_orders,
-    next_package_id,
-    read_events,
-    read_stores,
-)
+from statusctl.storage import events as stored_events
+from statusctl.storage import stores as stored_stores
+from statusctl.storage.changedb import Writes, load_orders
 
 __all__ = ["ChangeSession", "ItemState", "OrderState", "Result", "utc_now"]
 
@@ -43,16 +39,15 @@ def utc_now() -> str:
 class ChangeSession:
     """Runs commands on orders inside one transaction of `conn` and writes their effects."""
 
-    def __init__(self, conn: sqlite3.Connection, *, now: str | None = None, group: bool = False) -> None:
+    def __init__(self, conn: Any, *, now: str | None = None, group: bool = False) -> None:
         self.conn = conn
         self._group = group
         self._grouped: dict[int, Command] = {}  # order id -> the order's command so far (group mode)
         self.now = now or utc_now()
-        self.events: dict[str, Event] = read_events(conn)
-        self.stores, self.destinations = read_stores(conn)
+        self.events: dict[str, Event] = stored_events.read_all(conn)
+        self.stores, self.destinations = stored_stores.destinations(conn)
         self._orders: dict[str, OrderState] = {}
         self._writes = Writes()
-        self._next_package = next_package_id(conn)
 
     # -- loading -------------------------------------------------------------
 
@@ -79,7 +74,7 @@ class ChangeSession:
 
     def fire(self, number: str, event_name: str, skus: list[str], note: str | None = None) -> Result:
         """Fire one event by hand on an order (and, for item events, on the given items)."""
-        name = events_mod.check_event(event_name)
+        name = check_event(event_name)
         order = self.order(number)
         cmd = self._command(order)
         event = self._event(name)
@@ -250,9 +245,7 @@ class ChangeSession:
         package_id = order.packages.get(tracking) if tracking else None
         known = package_id is not None  # only a package known before can already be a part of this command
         if package_id is None:
-            package_id = self._next_package
-            self._next_package += 1
-            self._writes.packages.append((package_id, order.id, tracking, carrier, self.now))
+            package_id = self._writes.new_package(order.id, tracking, carrier, self.now)
             if tracking:
                 order.packages[tracking] = package_id
                 cmd.new_tracking = True

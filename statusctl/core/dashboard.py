@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from statusctl.storage import activity
 from statusctl.storage.db import Database
 from statusctl.storage.stack import counted, status
 
@@ -60,17 +61,10 @@ def send_rate(db: Database, *, now: float, window: float = 300.0, bucket: float 
     start = now - buckets * bucket
     sent = [0] * buckets
     errors = [0] * buckets
-    rows = db.query(
-        "SELECT CAST((at - :start) / :bucket AS INTEGER) AS b, "
-        "SUM(outcome = 'ok') AS ok, SUM(outcome IN ('retry', 'failed')) AS bad "
-        "FROM stack_history WHERE at >= :start AND at < :end GROUP BY b",
-        {"start": start, "bucket": bucket, "end": start + buckets * bucket},
-    )
-    for r in rows:
-        b = int(r["b"])
+    for b, ok, bad in activity.outcomes_per_bucket(db, start=start, bucket=bucket, buckets=buckets):
         if 0 <= b < buckets:
-            sent[b] = int(r["ok"] or 0)
-            errors[b] = int(r["bad"] or 0)
+            sent[b] = ok
+            errors[b] = bad
     return Rate(start, bucket, sent, errors)
 
 
@@ -80,12 +74,7 @@ def last_errors(db: Database, limit: int = 6) -> list[dict[str, Any]]:
     `counted` is false for a send that was no attempt (a network failure while its store
     was paused): its `attempt` is the number the next counted attempt will have.
     """
-    rows = db.query(
-        "SELECT at, uid, destination, order_number, attempt, outcome, status, reason, answer "
-        "FROM stack_history WHERE outcome IN ('retry', 'failed') ORDER BY id DESC LIMIT ?",
-        (limit,),
-    )
-    return [{**r, "counted": counted(r["reason"])} for r in map(dict, rows)]
+    return [{**r, "counted": counted(r["reason"])} for r in activity.last_errors(db, limit)]
 
 
 def snapshot(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from statusctl.storage.db import Database
+from statusctl.storage.events import any_stored
 
 
 def initialize(db: Database) -> None:
@@ -18,5 +19,5 @@ def initialize(db: Database) -> None:
 
 def ensure_initialized(db: Database) -> None:
     """Load the defaults on a database that never had them (first use without `init`)."""
-    if db.one("SELECT 1 FROM events LIMIT 1") is None:
+    if not any_stored(db):
         initialize(db)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,10 @@ from statusctl.core.changes import ChangeSession, ItemState, OrderState, Result
 from statusctl.core.inputs import InputFile, Row, csv_rows, detect_format, json_document, open_input
 from statusctl.core.settings import use_status_updates
 from statusctl.domain.errors import InputError, NotFound, shown
+from statusctl.storage import orders as stored
+from statusctl.storage import stores as stored_stores
 from statusctl.storage.db import Database
+from statusctl.storage.stores import get_store
 
 REQUIRED = ["order_number", "order_date", "customer_name", "customer_email", "ship_postal_code", "sku", "name", "quantity"]
 OPTIONAL = ["cart_order_id", "cart_line_id"]
@@ -161,16 +165,10 @@ def import_orders(
     """Import every order of the file or none; fires order-imported for each new order."""
     orders = parse_orders(path, fmt)
     with db.tx() as conn:
-        if not conn.execute("SELECT 1 FROM stores WHERE name = ?", (store,)).fetchone():
+        if not stored_stores.exists(conn, store):
             raise NotFound(f"Unknown store {shown(store)}; `statusctl stores list` shows them.")
         numbers = list(orders)
-        owner: dict[str, str] = {}  # order number already in the database -> its store
-        for start in range(0, len(numbers), 500):
-            chunk = numbers[start : start + 500]
-            owner.update(
-                (r[0], r[1]) for r in conn.execute(
-                    f"SELECT number, store FROM orders WHERE number IN ({','.join('?' * len(chunk))})", chunk)
-            )
+        owner = stored.owners(conn, numbers)  # order number already in the database -> its store
         clash = next((n for n in numbers if n in owner and owner[n] != store), None)
         if clash is not None:
             # Numbers are unique across stores: skipping it would leave `ship N` acting on the other store's order.
@@ -183,91 +181,60 @@ def import_orders(
             raise first.row.error("order_number", f"order {first.number} is already in the database (use --skip-existing)")
         updates_on = use_status_updates(db)
         session = ChangeSession(conn) if updates_on else None
-        now = session.now if session else None
         imported, results, item_count = [], [], 0
         for order in orders.values():
             if order.number in existing:
                 continue
-            f = order.fields
-            cur = conn.execute(
-                "INSERT INTO orders (number, store, order_date, customer_name, customer_email, ship_postal_code, "
-                "cart_order_id, imported) VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now'))",
-                (order.number, store, f["order_date"], f["customer_name"], f["customer_email"],
-                 f["ship_postal_code"], f["cart_order_id"]),
-            )
-            order_id = cur.lastrowid
-            assert order_id is not None
-            states = []
-            for line, item in enumerate(order.items, start=1):
-                cur = conn.execute(
-                    "INSERT INTO items (order_id, line, sku, name, quantity, cart_line_id) VALUES (?, ?, ?, ?, ?, ?)",
-                    (order_id, line, item.sku, item.name, item.quantity, item.cart_line_id),
-                )
-                assert cur.lastrowid is not None
-                states.append(ItemState(cur.lastrowid, line, item.sku, item.name, item.quantity, 0, False, None, item.cart_line_id))
+            state = _insert(conn, order, store)
             item_count += len(order.items)
             imported.append(order.number)
             if session is not None:
-                session.add_order(OrderState(order_id, order.number, store, f["cart_order_id"], None,
-                                             f["ship_postal_code"] or "", f["order_date"] or "", states))
+                session.add_order(state)
                 results.append(session.imported(order.number))
         if session is not None:
             session.flush()
-        del now
     return ImportSummary(imported, sorted(existing), item_count, results, updates_on)
 
 
-def list_orders(db: Database, label: str | None = None, store: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-    sql = (
-        "SELECT o.number, o.store, o.order_date, o.customer_name, o.label, "
-        "(SELECT COUNT(*) FROM items i WHERE i.order_id = o.id) AS items, "
-        "(SELECT COUNT(*) FROM stack s WHERE s.order_id = o.id) AS queued "
-        "FROM orders o WHERE 1 = 1"
-    )
-    params: list[object] = []
-    if label:
-        sql += " AND o.label = ?"
-        params.append(label)
-    if store:
-        from statusctl.core.stores import get_store
+def _insert(conn: Any, order: NewOrder, store: str) -> OrderState:
+    """Insert a new order and its items; its state as a change session holds it."""
+    f = order.fields
+    order_id = stored.insert_order(conn, order.number, store, f, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()))
+    lines = [(line, i.sku, i.name, i.quantity, i.cart_line_id) for line, i in enumerate(order.items, start=1)]
+    ids = stored.insert_items(conn, order_id, lines)
+    states = [ItemState(ids[line], line, sku, name, qty, 0, False, None, cart_line) for line, sku, name, qty, cart_line
+              in lines]
+    return OrderState(order_id, order.number, store, f["cart_order_id"], None, f["ship_postal_code"] or "",
+                      f["order_date"] or "", states)
 
+
+def list_orders(db: Database, label: str | None = None, store: str | None = None,
+                limit: int | None = 1000) -> list[dict[str, Any]]:
+    """The orders in import order, the first `limit` (None: all); naming an unknown store is refused."""
+    if store:
         get_store(db, store)  # a typo must not look like a store without orders
-        sql += " AND o.store = ?"
-        params.append(store)
-    sql += " ORDER BY o.id LIMIT ?"
-    params.append(limit)
-    return [dict(r) for r in db.query(sql, tuple(params))]
+    return stored.list_orders(db, label, store, limit)
 
 
 def show_order(db: Database, number: str) -> dict[str, Any]:
     """Everything about one order: items, packages, label history, records on the stack."""
-    row = db.one("SELECT * FROM orders WHERE number = ?", (number,))
+    row = stored.order_row(db, number)
     if row is None:
         raise NotFound(f"Unknown order {shown(number)}.")
     oid = row["id"]
     items = [
         {k: r[k] for k in ("sku", "name", "quantity", "shipped", "label", "cart_line_id")} | {"cancelled": bool(r["cancelled"])}
-        for r in db.query("SELECT * FROM items WHERE order_id = ? ORDER BY line", (oid,))
+        for r in stored.items_of(db, oid)
     ]
-    packages = []
-    for p in db.query("SELECT * FROM packages WHERE order_id = ? ORDER BY id", (oid,)):
-        contents = db.query(
-            "SELECT i.sku, pi.quantity FROM package_items pi JOIN items i ON i.id = pi.item_id WHERE pi.package_id = ?",
-            (p["id"],),
-        )
-        packages.append({"tracking": p["tracking"], "carrier": p["carrier"], "shipped": p["shipped"],
-                         "items": [{"sku": c["sku"], "quantity": c["quantity"]} for c in contents]})
-    history = [
-        {"at": h["at"], "event": h["event"], "item": h["sku"], "from": h["from_label"], "to": h["to_label"]}
-        for h in db.query(
-            "SELECT h.*, i.sku FROM label_history h LEFT JOIN items i ON i.id = h.item_id WHERE h.order_id = ? ORDER BY h.id",
-            (oid,),
-        )
-    ]
+    packages = [{"tracking": p["tracking"], "carrier": p["carrier"], "shipped": p["shipped"],
+                 "items": [{"sku": c["sku"], "quantity": c["quantity"]} for c in contents]}
+                for p, contents in stored.packages_of(db, oid)]
+    history = [{"at": h["at"], "event": h["event"], "item": h["sku"], "from": h["from_label"], "to": h["to_label"]}
+               for h in stored.label_history_of(db, oid)]
     records = [
         {"id": s["uid"], "destination": s["destination"], "state": s["state"], "attempts": s["attempts"],
          "queued": s["queued"], "last_error": s["last_error"], "events": json.loads(s["payload"])["events"]}
-        for s in db.query("SELECT * FROM stack WHERE order_id = ? ORDER BY seq", (oid,))
+        for s in stored.records_of(db, oid)
     ]
     return {
         "number": row["number"], "store": row["store"], "order_date": row["order_date"],

@@ -1,125 +1,46 @@
-"""System parameters: names, defaults, validation and a one-line meaning each."""
+"""System parameters: reading and setting them by name, and the advice on a risky value.
+
+The names, defaults and checks are domain data (statusctl.domain.settings); what is
+stored is read and written by statusctl.storage.settings.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from statusctl.domain.errors import ConfigError, NotFound, shown
+from statusctl.domain.errors import ConfigError, shown
+from statusctl.domain.settings import Param, StackSettings, find_param, with_defaults
+from statusctl.storage import settings as stored_settings
 from statusctl.storage.db import Database
+from statusctl.storage.settings import stack_settings
 
-_TRUE = {"true", "yes", "1", "on"}
-_FALSE = {"false", "no", "0", "off"}
-
-
-def parse_bool(text: str) -> bool | None:
-    """true/false/yes/no/1/0 in any case; None when it is none of them."""
-    t = text.strip().lower()
-    if t in _TRUE:
-        return True
-    if t in _FALSE:
-        return False
-    return None
-
-
-def _bool(text: str) -> str:
-    value = parse_bool(text)
-    if value is None:
-        raise ValueError("true or false (also yes/no, 1/0)")
-    return "true" if value else "false"
-
-
-def _int(minimum: int, maximum: int) -> Callable[[str], str]:
-    def check(text: str) -> str:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise ValueError(f"a whole number from {minimum} to {maximum}") from None
-        if not minimum <= value <= maximum:
-            raise ValueError(f"a whole number from {minimum} to {maximum}")
-        return str(value)
-
-    return check
-
-
-def _schedule(text: str) -> str:
-    form = "seconds separated by commas, e.g. 10,60,300 (decimals allowed, each from 0 to 604800, 7 days)"
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(form) from None
-    # 1e300 was taken: the record's next attempt then lay past what a clock can show.
-    if not values or any(not 0 <= v <= 604800 for v in values):  # also refuses nan and inf
-        raise ValueError(form)
-    return ",".join(f"{v:g}" for v in values)
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    default: str
-    meaning: str
-    check: Callable[[str], str]
-
-
-PARAMS: dict[str, Param] = {
-    p.name: p
-    for p in [
-        Param("UseStatusUpdates", "false", "Master switch: while false no status event fires and nothing is queued.", _bool),
-        Param("StackMaxAttempts", "8", "Attempts before a record that keeps failing transiently is marked failed.", _int(1, 1000)),
-        Param(
-            "StackRetrySchedule",
-            "10,60,300,1800,7200,18000,36000,36000",
-            "Seconds to wait before each retry (the last one repeats); jitter is added.",
-            _schedule,
-        ),
-        Param("StackLeaseSeconds", "120", "How long a controller owns a claimed record; must exceed the HTTP timeout.", _int(1, 86400)),
-        Param("StackConcurrency", "8", "Orders sent in parallel by one controller (records of one order stay in order).", _int(1, 256)),
-        Param("StackAlertAge", "3600", "Seconds a queued record may wait before `stack status --check` alerts.", _int(1, 10_000_000)),
-        Param("StackHistoryDays", "90", "Days of delivery history kept; older attempts are pruned by the controllers.",
-              _int(1, 36500)),
-    ]
-}
-
-
-def _param(name: str) -> Param:
-    for key, param in PARAMS.items():
-        if key.lower() == name.strip().lower():
-            return param
-    raise NotFound(f"Unknown system parameter {shown(name)}; valid names: {', '.join(PARAMS)}.")
+# The controller and `stack status` read the stack's parameters through here too.
+__all__ = ["StackSettings", "advice", "all_values", "canonical_name", "get_raw", "set_value", "stack_settings",
+           "use_status_updates", "write_value"]
 
 
 def canonical_name(name: str) -> str:
     """The parameter's name as statusctl spells it (names are matched in any case)."""
-    return _param(name).name
+    return find_param(name).name
 
 
 def get_raw(db: Database, name: str) -> str:
     """The stored (normalised) text of a parameter, or its default."""
-    param = _param(name)
-    row = db.one("SELECT value FROM settings WHERE name = ?", (param.name,))
-    return str(row["value"]) if row else param.default
+    param = find_param(name)
+    return stored_settings.stored(db).get(param.name, param.default)
 
 
 def all_values(db: Database) -> list[tuple[Param, str]]:
     """Every parameter with its current value, in display order."""
-    stored = {r["name"]: r["value"] for r in db.query("SELECT name, value FROM settings")}
-    return [(p, stored.get(p.name, p.default)) for p in PARAMS.values()]
+    return with_defaults(stored_settings.stored(db))
 
 
-def write_value(conn: sqlite3.Connection, name: str, value: str) -> tuple[str, str]:
+def write_value(conn: object, name: str, value: str) -> tuple[str, str]:
     """Validate and store a parameter inside the caller's writing transaction; returns (name, normalised value)."""
-    param = _param(name)
+    param = find_param(name)
     try:
         normalised = param.check(value)
     except ValueError as exc:
         raise ConfigError(f"Bad value {shown(value)} for {param.name}: expected {exc}.") from None
-    conn.execute(
-        "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-        (param.name, normalised),
-    )
+    stored_settings.write(conn, param.name, normalised)
     return param.name, normalised
 
 
@@ -144,29 +65,5 @@ def advice(name: str, value: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class StackSettings:
-    """The parameters the stack and the controller read, typed."""
-
-    max_attempts: int
-    retry_schedule: tuple[float, ...]
-    lease_seconds: float
-    concurrency: int
-    alert_age: float
-    history_days: int = 90
-
-
 def use_status_updates(db: Database) -> bool:
     return get_raw(db, "UseStatusUpdates") == "true"
-
-
-def stack_settings(db: Database) -> StackSettings:
-    values = {p.name: v for p, v in all_values(db)}
-    return StackSettings(
-        max_attempts=int(values["StackMaxAttempts"]),
-        retry_schedule=tuple(float(x) for x in values["StackRetrySchedule"].split(",")),
-        lease_seconds=float(values["StackLeaseSeconds"]),
-        concurrency=int(values["StackConcurrency"]),
-        alert_age=float(values["StackAlertAge"]),
-        history_days=int(values["StackHistoryDays"]),
-    )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
+from collections.abc import Callable
+from typing import Any
 
-from statusctl.core.stores import Store, _pairs, build_store, get_store
+from statusctl.core.stores import build_store, pairs
 from statusctl.domain.errors import ConfigError, InputError, NotFound, shown
-from statusctl.storage import health
+from statusctl.domain.stores import Store
+from statusctl.storage import stores as stored
 from statusctl.storage.db import Database
+from statusctl.storage.stores import get_store
+
+# How the new settings are tested before they are saved: (ok, message). The CLI passes
+# statusctl.delivery.probe.check_store (core does not talk to carts); None saves untested.
+Check = Callable[[Store], tuple[bool, str]]
 
 
 def changed_store(old: Store, url: str | None, secrets: list[str], secret_envs: list[str], options: list[str]) -> Store:
@@ -16,26 +22,21 @@ def changed_store(old: Store, url: str | None, secrets: list[str], secret_envs: 
     validated as a whole exactly as `stores add` validates a new store (nothing is saved)."""
     values = {k: v["value"] for k, v in old.secrets.items() if "value" in v}
     envs = {k: v["env"] for k, v in old.secrets.items() if "env" in v}
-    for key, value in _pairs(secrets, "--secret").items():
+    for key, value in pairs(secrets, "--secret").items():
         values[key] = value
         envs.pop(key, None)
-    for key, var in _pairs(secret_envs, "--secret-env").items():
+    for key, var in pairs(secret_envs, "--secret-env").items():
         envs[key] = var
         values.pop(key, None)
-    opts = {**old.options, **_pairs(options, "--option")}
+    opts = {**old.options, **pairs(options, "--option")}
     return build_store(old.name, old.cart, old.url if url is None else url, [f"{k}={v}" for k, v in values.items()],
                        [f"{k}={v}" for k, v in envs.items()], [f"{k}={v}" for k, v in opts.items()])
 
 
-def update_store(conn: sqlite3.Connection, store: Store) -> None:
+def update_store(conn: Any, store: Store) -> None:
     """Save a validated store's new settings inside the caller's writing transaction."""
-    cur = conn.execute(
-        "UPDATE stores SET url = ?, secrets = ?, options = ? WHERE name = ?",
-        (store.url, json.dumps(store.secrets), json.dumps(store.options), store.name),
-    )
-    if cur.rowcount != 1:
+    if not stored.update(conn, store):
         raise NotFound(f"Unknown store {shown(store.name)}; `statusctl stores list` shows them.")
-    health.forget(conn, store.name)  # a pause or misconfiguration was about the old settings
 
 
 def what_changed(old: Store, new: Store) -> list[str]:
@@ -54,11 +55,11 @@ def set_store(
     secret_envs: list[str],
     options: list[str],
     *,
-    test: bool = True,
+    check: Check | None,
 ) -> tuple[Store, list[str], str | None]:
-    """Change a store in place: (the store, what changed, the test's message or None with test=False).
+    """Change a store in place: (the store, what changed, the check's message or None without a check).
 
-    The new settings are tested like `stores test` before anything is saved; when the test
+    The new settings are checked (like `stores test`) before anything is saved; when the check
     fails nothing is changed. Its orders and the records on the stack stay as they are.
     """
     if url is None and not (secrets or secret_envs or options):
@@ -66,10 +67,8 @@ def set_store(
     old = get_store(db, name)
     new = changed_store(old, url, secrets, secret_envs, options)
     message = None
-    if test:
-        from statusctl.delivery.probe import check_store
-
-        ok, message = check_store(new)
+    if check is not None:
+        ok, message = check(new)
         if not ok:
             raise ConfigError(f"Testing the new settings of store {old.name!r} failed: {message.rstrip('.')}; "
                               "nothing was changed (fix them, or add --no-test).")

@@ -1,90 +1,33 @@
-"""Stores: a cart type, a URL, secrets (stored or named env variables) and options."""
+"""Stores: the checks of a store's settings, adding and removing stores, and the OSS choice.
+
+The Store itself is domain (statusctl.domain.stores); the statements are statusctl.storage.stores.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
-import os
 import re
 import shlex
-import sqlite3
 import time
-from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
-from statusctl.core import limits
-from statusctl.core.labels import Label, unmapped_labels
-from statusctl.core.settings import parse_bool
-from statusctl.domain.errors import ConfigError, InputError, NotFound, shown
-from statusctl.domain.matrix import CART_TYPES, COMMON_OPTIONS, CartType
-from statusctl.domain.urls import MASK, mask_url, url_credentials
-from statusctl.storage import health
+from statusctl.domain import limits
+from statusctl.domain.errors import InputError, shown
+from statusctl.domain.labels import Label, unmapped_labels
+from statusctl.domain.matrix import CART_TYPES, COMMON_OPTIONS
+from statusctl.domain.settings import parse_bool
+from statusctl.domain.stores import OSS_CARTS, Store, destination
+from statusctl.domain.urls import mask_url
+from statusctl.storage import stores as stored
 from statusctl.storage.db import Database
+from statusctl.storage.stores import get_store
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
-OSS_KEY = "oss_store"
-OSS_CARTS = ("oss", "webhook")  # cart types that can receive other stores' updates
 
 
-@dataclass
-class Store:
-    name: str
-    cart: str
-    url: str
-    secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> {"value"|"env": ...}
-    options: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def cart_type(self) -> CartType:
-        return CART_TYPES[self.cart]
-
-    @property
-    def shown_url(self) -> str:
-        """The URL as it may be shown anywhere: credentials in it masked like secrets."""
-        return mask_url(self.url)
-
-    def masked_secrets(self) -> dict[str, str]:
-        """Secrets as they may be shown anywhere: stored values masked, env names shown."""
-        return {k: (f"env:{v['env']}" if "env" in v else MASK) for k, v in sorted(self.secrets.items())}
-
-    def resolve_secrets(self) -> dict[str, str]:
-        """The secrets' real values; a missing environment variable is a ConfigError."""
-        out = {}
-        for key, spec in self.secrets.items():
-            if "value" in spec:
-                out[key] = spec["value"]
-                continue
-            value = os.environ.get(spec["env"])
-            if not value:
-                raise ConfigError(
-                    f"Store {self.name!r}: environment variable {spec['env']} (secret {key!r}) is not set."
-                )
-            out[key] = value
-        # Credentials inside the URL are scrubbed from answers and errors like the secrets.
-        out.update({f"_url_{n}": v for n, v in enumerate(url_credentials(self.url))})
-        return out
-
-    def unset_envs(self) -> list[tuple[str, str]]:
-        """(secret, variable) of each secret named by an environment variable that is not set here."""
-        return [(key, spec["env"]) for key, spec in sorted(self.secrets.items())
-                if "env" in spec and not os.environ.get(spec["env"])]
-
-    def option(self, key: str, default: str = "") -> str:
-        return self.options.get(key, default)
-
-    def flag(self, key: str, default: bool = False) -> bool:
-        value = parse_bool(self.options.get(key, ""))
-        return default if value is None else value
-
-    def float_option(self, key: str, default: float) -> float:
-        try:
-            return float(self.options[key])
-        except (KeyError, ValueError):
-            return default
-
-
-def _pairs(items: list[str], flag: str) -> dict[str, str]:
+def pairs(items: list[str], flag: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -196,17 +139,17 @@ def build_store(
     if cart not in CART_TYPES:
         raise InputError(f"--cart {shown(cart)} is not a cart type; cart types: {', '.join(CART_TYPES)}.")
     ctype = CART_TYPES[cart]
-    opts = _pairs(options, "--option")
+    opts = pairs(options, "--option")
     check_options(cart, opts)
     checked_url = check_url(url, parse_bool(opts.get("allow_http", "")) is True)
-    stored, envs = _pairs(secrets, "--secret"), _pairs(secret_envs, "--secret-env")
-    for key in [*stored, *envs]:
+    values, envs = pairs(secrets, "--secret"), pairs(secret_envs, "--secret-env")
+    for key in [*values, *envs]:
         if key not in ctype.secrets:
             # Not echoed: "--secret ck_live_…=" (base64 padding) makes the secret itself the key.
             known = ", ".join(ctype.secrets) or "none"
             raise InputError(f"--secret/--secret-env: {cart} takes the secret(s) {known}; another name was given "
                              "(not repeated here, it may be a secret).")
-    specs: dict[str, dict[str, str]] = {key: {"value": value} for key, value in stored.items()}
+    specs: dict[str, dict[str, str]] = {key: {"value": value} for key, value in values.items()}
     for key, var in envs.items():
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", var):
             # What fails the name rule is often the secret itself, pasted by mistake: never echo it.
@@ -228,15 +171,11 @@ def build_store(
     return Store(name, cart, checked_url, specs, opts)
 
 
-def insert_store(conn: sqlite3.Connection, store: Store) -> None:
+def insert_store(conn: Any, store: Store) -> None:
     """Save a validated store inside the caller's writing transaction."""
-    if conn.execute("SELECT 1 FROM stores WHERE name = ?", (store.name,)).fetchone():
+    if stored.exists(conn, store.name):
         raise InputError(f"Store {store.name!r} already exists; change it with `statusctl stores set {store.name} …`.")
-    conn.execute(
-        "INSERT INTO stores (name, cart, url, secrets, options, created) VALUES (?, ?, ?, ?, ?, ?)",
-        (store.name, store.cart, store.url, json.dumps(store.secrets), json.dumps(store.options),
-         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
-    )
+    stored.insert(conn, store, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
 def add_store(
@@ -255,41 +194,22 @@ def add_store(
     return get_store(db, name)
 
 
-def _row_to_store(row: sqlite3.Row) -> Store:
-    return Store(row["name"], row["cart"], row["url"], json.loads(row["secrets"]), json.loads(row["options"]))
-
-
 def all_stores(db: Database) -> list[Store]:
-    return [_row_to_store(r) for r in db.query("SELECT * FROM stores ORDER BY name")]
-
-
-def all_stores_in(conn: sqlite3.Connection) -> list[Store]:
-    """The stores, read inside an open transaction."""
-    return [_row_to_store(r) for r in conn.execute("SELECT * FROM stores ORDER BY name")]
-
-
-def get_store(db: Database, name: str) -> Store:
-    row = db.one("SELECT * FROM stores WHERE name = ?", (name,))
-    if row is None:
-        raise NotFound(f"Unknown store {shown(name)}; `statusctl stores list` shows them.")
-    return _row_to_store(row)
+    return stored.read_all(db)
 
 
 def remove_store(db: Database, name: str) -> None:
     """Remove a store that has no orders and no records on the stack."""
     store = get_store(db, name)
     with db.tx() as conn:
-        orders = conn.execute("SELECT COUNT(*) FROM orders WHERE store = ?", (store.name,)).fetchone()[0]
+        orders, queued = stored.uses(conn, store.name)
         if orders:
             raise InputError(f"Store {store.name!r} has {orders} order{'s' if orders != 1 else ''} and cannot be "
                              f"removed; change its settings with `statusctl stores set {store.name} …`.")
-        queued = conn.execute("SELECT COUNT(*) FROM stack WHERE destination = ?", (store.name,)).fetchone()[0]
         if queued:
             raise InputError(f"Store {store.name!r} has {queued} record{'s' if queued != 1 else ''} on the stack; "
                              "drain or drop them first.")
-        conn.execute("DELETE FROM stores WHERE name = ?", (store.name,))
-        conn.execute("DELETE FROM meta WHERE key = ? AND value = ?", (OSS_KEY, store.name))
-        health.forget(conn, store.name)
+        stored.delete(conn, store.name)
 
 
 def check_oss_store(store: Store) -> None:
@@ -304,20 +224,14 @@ def check_oss_store(store: Store) -> None:
         )
 
 
-def write_oss(conn: sqlite3.Connection, name: str | None) -> str | None:
+def write_oss(conn: Any, name: str | None) -> str | None:
     """Set (or, with None, clear) the OSS store inside the caller's writing transaction."""
     if name is None:
-        conn.execute("DELETE FROM meta WHERE key = ?", (OSS_KEY,))
+        stored.write_oss(conn, None)
         return None
-    row = conn.execute("SELECT * FROM stores WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        raise NotFound(f"Unknown store {shown(name)}; `statusctl stores list` shows them.")
-    store = _row_to_store(row)
+    store = get_store(conn, name)
     check_oss_store(store)
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (OSS_KEY, store.name),
-    )
+    stored.write_oss(conn, store.name)
     return store.name
 
 
@@ -328,15 +242,7 @@ def set_oss(db: Database, name: str | None) -> str | None:
 
 
 def oss_store(db: Database) -> str | None:
-    row = db.one("SELECT value FROM meta WHERE key = ?", (OSS_KEY,))
-    return str(row["value"]) if row else None
-
-
-def destination(store: Store, oss: str | None) -> str | None:
-    """Where a store's records go: the store itself, the OSS store, or None (internal only)."""
-    if store.cart_type.accepts_updates:
-        return store.name
-    return oss
+    return stored.read_oss(db)
 
 
 def describe_destination(store: Store, oss: str | None) -> str:

@@ -13,31 +13,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from statusctl.core.events import (
-    DEFAULT_EVENTS,
-    EVENT_NAMES,
-    Event,
-    all_events,
-    change_event,
-    check_event,
-    write_event,
-)
-from statusctl.core.labels import Label, all_labels
-from statusctl.core.settings import parse_bool, use_status_updates, write_value
+from statusctl.core.events import all_events
+from statusctl.core.labels import all_labels
+from statusctl.core.settings import use_status_updates, write_value
 from statusctl.core.storeedit import update_store
-from statusctl.core.stores import (
-    OSS_CARTS,
-    Store,
-    all_stores,
-    check_store_name,
-    get_store,
-    insert_store,
-    oss_store,
-    write_oss,
-)
+from statusctl.core.stores import all_stores, check_store_name, insert_store, oss_store, write_oss
 from statusctl.domain.errors import InputError
+from statusctl.domain.events import EVENT_NAMES, Event, change_event, check_event
+from statusctl.domain.labels import Label
 from statusctl.domain.matrix import CART_TYPES
+from statusctl.domain.settings import parse_bool
+from statusctl.domain.stores import OSS_CARTS, Store
+from statusctl.storage import events as stored_events
 from statusctl.storage.db import Database
+from statusctl.storage.stores import get_store
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FIELDS = {
@@ -198,11 +187,6 @@ def apply_event_changes(labels: list[Label], events: dict[str, Event], changes: 
     return out
 
 
-def default_events() -> dict[str, Event]:
-    """The shipped status events (DESIGN.md §2), as "Load Default Status Events" restores them."""
-    return {n: Event(n, il, ol, f, no) for n, _, il, ol, f, no in DEFAULT_EVENTS}
-
-
 def changed_events(before: dict[str, Event], after: dict[str, Event]) -> list[Event]:
     """The events of `after` that differ from `before`, in grid order."""
     return [after[n] for n in EVENT_NAMES if n in after and after[n] != before.get(n)]
@@ -232,5 +216,5 @@ def save(db: Database, plan: SetupPlan) -> Store:
         if plan.change_oss:
             write_oss(conn, plan.oss)
         for e in plan.events:
-            write_event(conn, e)
+            stored_events.write(conn, e)
     return get_store(db, plan.store.name)

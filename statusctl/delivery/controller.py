@@ -28,9 +28,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from statusctl.core.settings import StackSettings, stack_settings
+from statusctl.delivery import sending
 from statusctl.delivery.destinations import Destinations
 from statusctl.delivery.drainreport import DrainReport, Progress, StoreTally
-from statusctl.domain.errors import DatabaseError, DatabaseReplaced, DiskFull, StatusctlError
+from statusctl.domain.errors import DatabaseError, DatabaseReplaced, DiskFull
 from statusctl.storage import dialect, health, retention, stack
 from statusctl.storage.backends import Target, open_database
 from statusctl.storage.db import LOCK_SLICE_S
@@ -156,48 +157,8 @@ class Controller:
     # -- sending -------------------------------------------------------------
 
     async def _send(self, client: Any, claimed: stack.Claimed) -> stack.Outcome:
-        import httpx
-
-        from statusctl.carts.base import LONGEST_HOLD_S, Record, Rejected, TryLater, attempt
-
-        started = time.monotonic()
-
-        def done(kind: str, **kw: Any) -> stack.Outcome:
-            return stack.Outcome(claimed, kind, duration_ms=int((time.monotonic() - started) * 1000), **kw)
-
-        try:
-            adapter = self.dests.target(client, claimed.destination)
-        except StatusctlError as exc:
-            # This machine cannot use the store (a --secret-env variable it lacks): the records
-            # wait, uncounted, and `stack status` says why; the cart never refused anything.
-            self.dests.found_unusable(claimed.destination)
-            self.report.misconfigured[claimed.destination] = str(exc)
-            return done("wait", reason=str(exc))
-        ctx = adapter.ctx
-        ahead = claimed.start_at - (time.time() + self._skew)  # the store's rate: the claim gave this send its start
-        if ahead > 0:  # (a time by the database's clock)
-            await asyncio.sleep(ahead)
-        wait = ctx.hold_until - time.monotonic()
-        if wait > LONGEST_HOLD_S:
-            return done("retry", reason="rate limited by the cart", retry_after=wait)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        try:
-            with attempt(ctx):  # the store's timeout bounds the whole attempt, all its requests together
-                status = await adapter.deliver(Record(claimed.uid, claimed.attempts, claimed.payload, claimed.queued,
-                                                      claimed.claims))
-        except TryLater as exc:
-            return done("retry", status=exc.status, reason=ctx.scrub(exc.reason), answer=ctx.excerpt(exc.answer),
-                        retry_after=exc.retry_after)
-        except Rejected as exc:
-            return done("failed", status=exc.status, reason=ctx.scrub(exc.reason), answer=ctx.excerpt(exc.answer))
-        except httpx.TimeoutException as exc:
-            return done("retry", reason=f"timed out ({type(exc).__name__})", transport=True)
-        except httpx.TransportError as exc:
-            return done("retry", reason=ctx.scrub(f"network error: {type(exc).__name__}: {exc}")[:200], transport=True)
-        except Exception as exc:  # an adapter bug must not kill the controller or lose the record
-            return done("failed", reason=ctx.scrub(f"adapter error: {type(exc).__name__}: {exc}")[:200])
-        return done("ok", status=status if isinstance(status, int) else None)
+        """One attempt of one claimed record (statusctl.delivery.sending)."""
+        return await sending.send(self.dests, self.report, client, claimed, skew=self._skew)
 
     def _turn(self, outcomes: list[stack.Outcome], room: int) -> list[stack.Claimed]:
         """One transaction per turn: settle what finished, then claim up to `room` records."""

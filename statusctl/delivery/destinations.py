@@ -14,11 +14,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from statusctl.core import limits
-from statusctl.core.stores import get_store
+from statusctl.delivery.pacing import PacedClient, Pacer
+from statusctl.domain import limits
 from statusctl.domain.errors import StatusctlError
 from statusctl.storage import health, stack
 from statusctl.storage.db import Database
+from statusctl.storage.stores import get_store, read_limits
 
 CONFIG_RECHECK_S = 30.0  # how long a store this controller cannot use (a missing secret variable) is left alone
 
@@ -34,7 +35,7 @@ class Destinations:
         self._mappings: dict[str, dict[str, str]] = {}
         self._targets: dict[tuple[str, int], Any] = {}
         self._contexts: dict[str, Any] = {}
-        self._pacers: dict[str, limits.Pacer] = {}
+        self._pacers: dict[str, Pacer] = {}
         self._unusable: dict[str, float] = {}  # destination -> monotonic time it was found unusable
         self._notes: list[tuple[str, str | None]] = []  # (destination, reason or None: usable) to write
 
@@ -48,7 +49,7 @@ class Destinations:
         if version != self._version:
             self._version = version
             self._mappings = stack.label_mappings(conn)
-            self.limits = limits.read_all(conn)
+            self.limits = read_limits(conn)
             self._pacers.clear()
             self._contexts.clear()
             self._targets.clear()
@@ -65,7 +66,7 @@ class Destinations:
                 raise ctx
             rate = self.limits.get(destination, limits.DEFAULT).rate
             if rate:  # every request of this store's adapters waits for its turn at the store's rate
-                client = limits.PacedClient(client, self._pacers.setdefault(destination, limits.Pacer(rate)))
+                client = PacedClient(client, self._pacers.setdefault(destination, Pacer(rate)))
             self._targets[key] = adapter_class(ctx.store.cart)(client, ctx)
         return self._targets[key]
 

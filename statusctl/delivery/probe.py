@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from statusctl.core.stores import Store, get_store
 from statusctl.domain.errors import StatusctlError
+from statusctl.domain.stores import Store
 from statusctl.storage.db import Database
+from statusctl.storage.stores import get_store
 
 
 def test_store(db: Database, name: str) -> tuple[bool, str]:

@@ -5,7 +5,6 @@ StatusctlError            base: the user sees its message on stderr, exit 1
 ├── NotFound              an unknown store, order, label, event or record
 ├── ConfigError           a system parameter or store setting is missing or wrong
 ├── StatusUpdatesOff      UseStatusUpdates is false for a command that fires events: exit 4
-├── DeliveryProblem       records remain failed or undeliverable: exit 3
 └── DatabaseError         the database cannot be opened, written or is corrupt
     ├── DiskFull          a write failed for lack of space
     └── DatabaseReplaced  the database file was deleted or replaced while open
@@ -62,12 +61,6 @@ class StatusUpdatesOff(StatusctlError):
     """UseStatusUpdates is false, so no status event may fire."""
 
     exit_code = ExitCode.UPDATES_OFF
-
-
-class DeliveryProblem(StatusctlError):
-    """Records are failed, undeliverable, or the stack is older than allowed."""
-
-    exit_code = ExitCode.DELIVERY
 
 
 class DatabaseError(StatusctlError):

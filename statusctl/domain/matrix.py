@@ -33,7 +33,7 @@ COMMON_OPTIONS = {
     "timeout": "seconds one attempt may take, all its requests together (default 30)",
     "connect_timeout": "connect timeout in seconds (default 5)",
     "allow_http": "true to allow plain http:// to a non-loopback host",
-    # The stack's per-store limits (statusctl.core.limits holds their defaults and checks).
+    # The stack's per-store limits (statusctl.domain.limits holds their defaults and checks).
     "max_in_flight": "requests at once to this cart, from all controllers together (default 32)",
     "rate": "requests per second to this cart, e.g. 2 or 0.5 (default: no limit beyond the cart's own headers)",
 }

@@ -101,75 +101,88 @@ class Guard:
                 del self.clients[conn.client_key]
 
 
+class _Guarded:
+    """The deadlines and caps, mixed into uvicorn's h11 protocol by `protocol` (which sets the class attributes).
+
+    Every method hands on to uvicorn's own (`super()`, the next class in the MRO) and
+    keeps `guard` told which connections are open and which still wait for a request.
+    """
+
+    guard: Guard
+    limits: Limits
+    done: Any  # h11.DONE: the client has sent its whole request
+    admitted = False
+    client_key = ""
+    deadline: asyncio.TimerHandle | None = None
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    conn: Any  # uvicorn's h11.Connection
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        peer = transport.get_extra_info("peername")
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if not self.guard.admit(self, host):
+            transport.abort()
+            return
+        self.admitted = True
+        super().connection_made(transport)  # type: ignore[misc]
+        self._wait_for_request()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # type: ignore[misc]
+        self._check_request()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]  # may go on with a pipelined request
+        if self.transport.is_closing():
+            return
+        self._wait_for_request()
+        self._check_request()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.admitted:
+            return
+        self._set_deadline(None)
+        self.guard.gone(self)
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def drop(self) -> None:
+        """Close now, without a word (the client was too slow, or room is needed)."""
+        self._set_deadline(None)
+        self.guard.gone(self)
+        if not self.transport.is_closing():
+            self.transport.abort()
+
+    def _wait_for_request(self) -> None:
+        self.guard.waits(self, True)
+        self._set_deadline(self.limits.request_timeout)
+
+    def _check_request(self) -> None:
+        # The whole request (headers and body) is in: the app answers, the client waits.
+        if self.conn.their_state is self.done and self in self.guard.waiting:
+            self.guard.waits(self, False)
+            self._set_deadline(self.limits.answer_timeout)
+
+    def _set_deadline(self, seconds: float | None) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+        if seconds is not None:
+            self.deadline = self.loop.call_later(seconds, self._too_slow)
+
+    def _too_slow(self) -> None:
+        self.deadline = None
+        self.drop()
+
+
 def protocol(limits: Limits, trusted_proxy: Callable[[str], bool]) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol with the deadlines and caps of `limits`, for `uvicorn.Config(http=…)`.
 
-    `trusted_proxy(host)` says whether a peer is a proxy named at start-up.
+    `trusted_proxy(host)` says whether a peer is a proxy named at start-up. One `Guard`
+    counts the connections of every instance of the class returned.
     """
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    guard = Guard(limits, trusted_proxy)
-
-    class GuardedH11Protocol(H11Protocol):
-        admitted = False
-        client_key = ""
-        deadline: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            peer = transport.get_extra_info("peername")
-            host = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-            if not guard.admit(self, host):
-                transport.abort()
-                return
-            self.admitted = True
-            super().connection_made(transport)
-            self._wait_for_request()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            self._check_request()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()  # may go on with a pipelined request
-            if self.transport.is_closing():
-                return
-            self._wait_for_request()
-            self._check_request()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if not self.admitted:
-                return
-            self._set_deadline(None)
-            guard.gone(self)
-            super().connection_lost(exc)
-
-        def drop(self) -> None:
-            """Close now, without a word (the client was too slow, or room is needed)."""
-            self._set_deadline(None)
-            guard.gone(self)
-            if not self.transport.is_closing():
-                self.transport.abort()
-
-        def _wait_for_request(self) -> None:
-            guard.waits(self, True)
-            self._set_deadline(limits.request_timeout)
-
-        def _check_request(self) -> None:
-            # The whole request (headers and body) is in: the app answers, the client waits.
-            if self.conn.their_state is h11.DONE and self in guard.waiting:
-                guard.waits(self, False)
-                self._set_deadline(limits.answer_timeout)
-
-        def _set_deadline(self, seconds: float | None) -> None:
-            if self.deadline is not None:
-                self.deadline.cancel()
-                self.deadline = None
-            if seconds is not None:
-                self.deadline = self.loop.call_later(seconds, self._too_slow)
-
-        def _too_slow(self) -> None:
-            self.deadline = None
-            self.drop()
-
-    return GuardedH11Protocol
+    shared = {"guard": Guard(limits, trusted_proxy), "limits": limits, "done": h11.DONE}
+    return type("GuardedH11Protocol", (_Guarded, H11Protocol), shared)

@@ -18,6 +18,7 @@ from typing import Any
 from statusctl.core.paths import db_path, oss_db_path
 from statusctl.domain.errors import ConfigError, InputError, shown
 from statusctl.oss.guard import Limits
+from statusctl.storage.backends import Target
 
 ENV_SECRET = "STATUSCTL_OSS_SECRET"
 DEFAULT_HOST = "127.0.0.1"
@@ -131,7 +132,7 @@ def uvicorn_config(
 def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
-    db_path: Path | None = None,
+    db: Target | None = None,
     secrets: list[str] | None = None,
     header_path: Path | None = None,
     footer_path: Path | None = None,
@@ -144,8 +145,8 @@ def serve(
 ) -> None:
     """Start the OSS and serve until interrupted.
 
-    `secrets` default to STATUSCTL_OSS_SECRET; `db_path` to the file beside
-    the main database. Behind a reverse proxy, name it in
+    `secrets` default to STATUSCTL_OSS_SECRET; `db` (a SQLite file or a
+    PostgreSQL URL) to the file beside the main database. Behind a reverse proxy, name it in
     `forwarded_allow_ips` so rate limits count the customer's address; no
     other client's X-Forwarded-For is believed. `limits` bounds how long and
     how many connections are kept (statusctl.oss.guard).
@@ -165,7 +166,7 @@ def serve(
     frames = read_frame(header_path, "header"), read_frame(footer_path, "footer")
     limits = limits or Limits()
     with listen(host, port) as sock:  # before the database: a failed start leaves nothing behind
-        app = create_app(db_path or default_db(), secrets, *frames, title=title, lookup_limit=lookup_limit)
+        app = create_app(db or default_db(), secrets, *frames, title=title, lookup_limit=lookup_limit)
         config = uvicorn_config(app, sock, limits=limits, forwarded_allow_ips=forwarded_allow_ips, log_level=log_level)
         sock.listen(limits.backlog)
         shown_host = f"[{config.host}]" if ":" in config.host else config.host
@@ -174,7 +175,8 @@ def serve(
             "At most %d connections at once (%d per client); a request must arrive within %g s.",
             limits.connection_cap(), limits.per_client, limits.request_timeout,
         )
-        logger.info("The OSS is running on http://%s:%d (Ctrl-C to stop).", shown_host, config.port)
+        logger.info("The OSS is running on http://%s:%d with the database %s (Ctrl-C to stop).",
+                    shown_host, config.port, app.state.store.name)
         uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -195,10 +197,10 @@ class Background:
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @classmethod
-    def oss(cls, db_path: Path, secrets: list[str], **options: Any) -> Background:
+    def oss(cls, db: Target, secrets: list[str], **options: Any) -> Background:
         from statusctl.oss.app import create_app
 
-        return cls(create_app(db_path, secrets, **options))
+        return cls(create_app(db, secrets, **options))
 
     def __enter__(self) -> Background:
         import time

@@ -1,35 +1,31 @@
 """The OSS's storage: applying updates (newest `changed_at` wins) and finding orders for customers.
 
-Writes go through one connection. Concurrent `apply` calls are combined: the
-thread that gets the write lock commits every update waiting at that moment in
-one transaction (each inside its own savepoint), so one fsync serves a whole
-batch. Reads use one connection per thread; WAL lets them run beside a write.
+The SQL lives in statusctl.storage.oss; this module keeps the threads apart. Writes go
+through one connection. Concurrent `apply` calls are combined: the thread that gets the
+write lock commits every update waiting at that moment in one transaction (each inside
+its own savepoint), so one fsync serves a whole batch. Reads borrow one of a few
+reading connections; on SQLite, WAL lets them run beside a write, and on PostgreSQL
+every statement reads what was committed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import sqlite3
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
-from statusctl.domain.carriers import carrier_key
 from statusctl.domain.errors import DatabaseError
-from statusctl.domain.record import (
-    ItemPart,
-    PackageItem,
-    PackagePart,
-    Payload,
-    changed_items,
-    order_changed,
-)
-from statusctl.oss import schema
+from statusctl.domain.record import ItemPart, PackageItem, PackagePart, Payload
 from statusctl.oss.links import Token, number_key, postal_key, postal_matches
+from statusctl.storage import oss as storage
+from statusctl.storage.backends import Target
+from statusctl.storage.oss import Outcome, Update, open_oss_database
 
-Outcome = Literal["applied", "late", "duplicate"]
+READERS = 8  # reading connections per OSS process at most
 _STAND_IN = (None, "", "00000")  # compared when no order has the number; never shown
 
 
@@ -69,21 +65,6 @@ class OrderView:
     history: list[Entry]  # newest first
 
 
-@dataclass
-class _Job:
-    payload: Payload
-    changed_at: float
-    webhook_id: str
-    received: float
-    done: bool = False
-    outcome: Outcome = "applied"
-    error: BaseException | None = field(default=None)
-
-
-def _text(exc: BaseException) -> str:
-    return str(exc).rstrip(".")
-
-
 _EPOCHS = (datetime.min.replace(tzinfo=timezone.utc).timestamp(), datetime(9999, 12, 31, tzinfo=timezone.utc).timestamp())
 
 
@@ -93,43 +74,86 @@ def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(min(max(epoch, _EPOCHS[0]), _EPOCHS[1]), tz=timezone.utc)
 
 
+@dataclass
+class _Job:
+    update: Update
+    done: bool = False
+    outcome: Outcome = "applied"
+    error: BaseException | None = field(default=None)
+
+
+class _Readers:
+    """Reading connections, lent one at a time: at most `size` open however many threads read.
+
+    (A connection per thread would open one per worker of the thread pool: too many for a
+    PostgreSQL server shared by several OSS processes.)
+    """
+
+    def __init__(self, open_one: Callable[[], Any], size: int) -> None:
+        self._open = open_one
+        self._size = size
+        self._idle: list[Any] = []
+        self._count = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def lend(self, name: str) -> Iterator[Any]:
+        with self._cond:
+            while not self._closed and not self._idle and self._count >= self._size:
+                self._cond.wait()
+            if self._closed:
+                raise DatabaseError(f"The OSS database {name} is closed.")
+            db = self._idle.pop() if self._idle else None
+            self._count += db is None
+        if db is None:
+            try:
+                db = self._open()
+            except BaseException:
+                with self._cond:
+                    self._count -= 1
+                    self._cond.notify()
+                raise
+        try:
+            yield db
+        finally:
+            with self._cond:
+                if self._closed:
+                    db.close()
+                else:
+                    self._idle.append(db)
+                self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            for db in self._idle:
+                db.close()
+            self._idle.clear()
+            self._cond.notify_all()
+
+
 class OssStore:
     """The OSS database behind the web app; safe to call from many threads."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._writer = schema.connect(path)
-        schema.migrate(self._writer, path)
+    def __init__(self, target: Target) -> None:
+        self._writer = open_oss_database(target)
+        self.name: str = self._writer.name
+        # SQLite reads take ~0.2 ms and never wait for the writer: the event loop runs them
+        # itself. A PostgreSQL read is a round trip to the server: it goes to the thread pool.
+        self.reads_inline = self._writer.dialect == "sqlite"
+        self._readers = _Readers(lambda: open_oss_database(target, migrate=False), READERS)
         self._write_lock = threading.Lock()
         self._pending: list[_Job] = []
         self._pending_lock = threading.Lock()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
         self._closed = False
 
     def close(self) -> None:
+        """Close every connection; from now on each call raises DatabaseError (PostgreSQL's would reconnect)."""
         with self._write_lock, self._pending_lock:
             self._closed = True
-            for conn in [self._writer, *self._readers]:
-                conn.close()
-            self._readers.clear()
-
-    def _reader(self) -> sqlite3.Connection:
-        if self._closed:
-            raise DatabaseError(f"The OSS database {self.path} is closed.")
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = schema.connect(self.path)
-            self._local.conn = conn
-            with self._pending_lock:
-                self._readers.append(conn)
-        return cast(sqlite3.Connection, conn)
-
-    def _read(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
-        try:
-            return self._reader().execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise DatabaseError(f"Cannot read the OSS database {self.path}: {_text(exc)}.") from None
+            self._readers.close()
+            self._writer.close()
 
     # -- writing -----------------------------------------------------------
 
@@ -139,8 +163,13 @@ class OssStore:
         "applied": the order now shows this update; "late": an update with a
         later `changed_at` was applied before, so only its history row and
         packages were added; "duplicate": this webhook-id was seen already.
+        Concurrent calls are combined: the thread that gets the write lock commits
+        every update waiting at that moment in one transaction.
         """
-        job = _Job(payload, changed_at.timestamp(), webhook_id, received)
+        order = payload["order"]
+        update = Update(payload, changed_at.timestamp(), webhook_id, received,
+                        number_key(order["number"]), postal_key(order["postal_code"]))
+        job = _Job(update)
         with self._pending_lock:
             self._pending.append(job)
         with self._write_lock:
@@ -149,83 +178,24 @@ class OssStore:
                     batch, self._pending = self._pending, []
                 self._commit(batch)
         if job.error is not None:
-            if isinstance(job.error, sqlite3.Error):
-                raise DatabaseError(f"Cannot write the OSS database {self.path}: {_text(job.error)}.")
             raise job.error
         return job.outcome
 
     def _commit(self, batch: list[_Job]) -> None:
-        conn = self._writer
         try:
-            with schema.transaction(conn):
-                for job in batch:
-                    conn.execute("SAVEPOINT job")
-                    try:
-                        job.outcome = self._apply_one(conn, job)
-                    except Exception as exc:  # one bad update must not sink the batch
-                        conn.execute("ROLLBACK TO job")
-                        job.error = exc
-                    conn.execute("RELEASE job")
+            if self._closed:
+                raise DatabaseError(f"The OSS database {self.name} is closed.")
+            results = storage.apply_batch(self._writer, [job.update for job in batch])
         except Exception as exc:
-            for job in batch:
-                job.error = job.error or exc
-        finally:
-            for job in batch:
-                job.done = True
-
-    def _apply_one(self, conn: sqlite3.Connection, job: _Job) -> Outcome:
-        p, order = job.payload, job.payload["order"]
-        store, number = p["store"], order["number"]
-        entry = {
-            "order_label": order["label"],
-            "previous_label": order["previous_label"],
-            "order_changed": order_changed(p),
-            "items": changed_items(p),
-            "packages": p["packages"],
-            "note": p["note"],
-            "events": p["events"],
-        }
-        cur = conn.execute(
-            "INSERT INTO history (webhook_id, store, number, changed_at, entry, received)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (webhook_id) DO NOTHING",
-            (job.webhook_id, store, number, job.changed_at, json.dumps(entry), job.received),
-        )
-        if cur.rowcount == 0:
-            return "duplicate"
-        for i, pkg in enumerate(p["packages"]):
-            key = (
-                f"{carrier_key(pkg['carrier']) or (pkg['carrier'] or '').lower()}|{pkg['tracking']}"
-                if pkg["tracking"]
-                else f"{job.webhook_id}#{i}"
-            )
-            conn.execute(
-                "INSERT INTO packages (store, number, key, tracking, carrier, shipped_at, items, changed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, number, key) DO UPDATE SET"
-                " carrier = excluded.carrier, shipped_at = excluded.shipped_at, items = excluded.items,"
-                " changed_at = excluded.changed_at WHERE excluded.changed_at >= packages.changed_at",
-                (store, number, key, pkg["tracking"], pkg["carrier"], pkg["shipped_at"],
-                 json.dumps(pkg["items"]), job.changed_at),
-            )
-        cur = conn.execute(
-            "INSERT INTO orders (store, number, number_key, postal_key, label, order_date, items,"
-            " changed_at, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (store, number) DO UPDATE SET postal_key = excluded.postal_key,"
-            " label = excluded.label, order_date = excluded.order_date, items = excluded.items,"
-            " changed_at = excluded.changed_at, received = excluded.received"
-            " WHERE excluded.changed_at >= orders.changed_at",
-            (store, number, number_key(number), postal_key(order["postal_code"]), order["label"],
-             order["date"], json.dumps(p["items"]), job.changed_at, job.received),
-        )
-        return "applied" if cur.rowcount else "late"
+            results = [exc] * len(batch)
+        for job, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                job.error = result
+            else:
+                job.outcome = result
+            job.done = True
 
     # -- reading -----------------------------------------------------------
-
-    # The orders a lookup may show, newest first. The index holds every column read, so a known
-    # number and an unknown one each cost one index search (no table read, no sort).
-    CANDIDATES = (
-        "SELECT store, number, postal_key FROM orders WHERE number_key = ?1 AND (?2 IS NULL OR store = ?2)"
-        " ORDER BY changed_at DESC"
-    )
 
     def _candidates(self, number: str, store: str | None) -> list[tuple[str | None, str, str]]:
         """(store, number, postal_key) of the orders with this number; a stand-in when there is none.
@@ -234,7 +204,8 @@ class OssStore:
         times whether the number is known or not: a wrong postal code for a known
         order and an unknown order do the same work and get the same answer.
         """
-        rows = self._read(self.CANDIDATES, (number_key(number), store or None))
+        with self._readers.lend(self.name) as db:
+            rows = storage.candidates(db, number_key(number), store or None)
         found: list[tuple[str | None, str, str]] = [
             (str(r["store"]), str(r["number"]), str(r["postal_key"])) for r in rows
         ]
@@ -262,27 +233,14 @@ class OssStore:
 
     def load(self, store: str, number: str) -> OrderView | None:
         """Everything shown for one order (store, number)."""
-        rows = self._read(
-            "SELECT postal_key, label, order_date, items, changed_at FROM orders WHERE store = ? AND number = ?",
-            (store, number),
-        )
-        if not rows:
+        with self._readers.lend(self.name) as db:
+            found = storage.order_rows(db, store, number)
+        if found is None:
             return None
-        row = rows[0]
-        packages = [
-            Package(r["tracking"], r["carrier"], r["shipped_at"], json.loads(r["items"]))
-            for r in self._read(
-                "SELECT tracking, carrier, shipped_at, items FROM packages"
-                " WHERE store = ? AND number = ? ORDER BY shipped_at, rowid",
-                (store, number),
-            )
-        ]
+        row, package_rows, history_rows = found
+        packages = [Package(r["tracking"], r["carrier"], r["shipped_at"], json.loads(r["items"])) for r in package_rows]
         history = []
-        for r in self._read(
-            "SELECT changed_at, entry FROM history WHERE store = ? AND number = ?"
-            " ORDER BY changed_at DESC, id DESC",
-            (store, number),
-        ):
+        for r in history_rows:
             e = json.loads(r["entry"])
             history.append(
                 Entry(_utc(r["changed_at"]), e["order_label"], e["previous_label"],
@@ -293,4 +251,5 @@ class OssStore:
 
     def ping(self) -> None:
         """Raise DatabaseError when the database cannot be read."""
-        self._read("SELECT 1", ())
+        with self._readers.lend(self.name) as db:
+            storage.ping(db)

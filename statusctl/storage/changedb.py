@@ -1,74 +1,104 @@
-"""The change engine's side of the database: every SQL statement a `ChangeSession` runs.
+"""The change engine's side of the database: the orders a `ChangeSession` loads and the rows it writes.
 
-What a session reads when it starts (the events, where each store's records
-go, the next package id), the orders its commands work on (loaded in chunks),
-and `Writes`: the rows its commands collected, written with executemany inside
-the caller's transaction.
+The orders a session's commands work on (loaded in chunks, their rows locked on
+PostgreSQL), and `Writes`: the rows its commands collected, written inside the
+caller's transaction. The database assigns package ids (`RETURNING id`): until
+its package is written, a new package has a temporary id below zero.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from statusctl.core.events import Event
-from statusctl.core.stores import Store, all_stores_in, destination
 from statusctl.domain.orderstate import ItemState, OrderState
-from statusctl.storage import stack
+from statusctl.storage import dialect, stack
+
+CHUNK = 500  # orders per statement (SQLite allows 32,766 parameters, PostgreSQL 65,535)
+PACKAGE_ROWS = 1000  # packages per INSERT ... RETURNING (four parameters each)
 
 
-def read_events(conn: sqlite3.Connection) -> dict[str, Event]:
-    return {
-        r["name"]: Event(r["name"], r["item_label"], r["order_label"], bool(r["fires"]), bool(r["notify"]))
-        for r in conn.execute("SELECT * FROM events")
+def load_orders(conn: Any, numbers: list[str]) -> list[OrderState]:
+    """The orders with these numbers (in chunks), with their items and tracked packages.
+
+    On PostgreSQL (READ COMMITTED) two producers may change one order at once: each
+    order's row is locked (FOR UPDATE, in id order so two sessions cannot deadlock)
+    before its state is read, and the state read is the one committed last. On SQLite
+    BEGIN IMMEDIATE already keeps every other writer out.
+    """
+    if dialect.of(conn) == "postgresql":
+        ids = sorted(_ids(conn, numbers))
+        return [s for start in range(0, len(ids), CHUNK) for s in _chunk(conn, "id", ids[start : start + CHUNK], True)]
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: sqlite3.Row lookups by name cost ~1 s per 100,000 items
+    return [s for start in range(0, len(numbers), CHUNK)
+            for s in _chunk(cur, "number", numbers[start : start + CHUNK], False)]
+
+
+def _ids(conn: Any, numbers: list[str]) -> Iterator[int]:
+    for start in range(0, len(numbers), CHUNK):
+        chunk = numbers[start : start + CHUNK]
+        yield from (int(r[0]) for r in conn.execute(
+            f"SELECT id FROM orders WHERE number IN ({','.join('?' * len(chunk))})", chunk))
+
+
+def _chunk(cur: Any, column: str, keys: list[Any], lock: bool) -> list[OrderState]:
+    """The orders whose `column` is one of `keys`; with `lock`, their rows locked first."""
+    if not keys:
+        return []
+    marks = ",".join("?" * len(keys))
+    by_id = {
+        r[0]: OrderState(r[0], r[1], r[2], r[3], r[4], r[5], r[6], [])
+        for r in cur.execute(
+            "SELECT id, number, store, cart_order_id, label, ship_postal_code, order_date "
+            f"FROM orders WHERE {column} IN ({marks})" + (" ORDER BY id FOR UPDATE" if lock else ""),
+            keys,
+        )
     }
+    if not by_id:
+        return []
+    ids = list(by_id)
+    id_marks = ",".join("?" * len(ids))
+    for r in cur.execute(
+        "SELECT order_id, id, line, sku, name, quantity, shipped, cancelled, label, cart_line_id "
+        f"FROM items WHERE order_id IN ({id_marks}) ORDER BY line",
+        ids,
+    ):
+        by_id[r[0]].items.append(ItemState(r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9]))
+    for r in cur.execute(
+        f"SELECT id, order_id, tracking FROM packages WHERE order_id IN ({id_marks}) AND tracking IS NOT NULL", ids
+    ):
+        by_id[r[1]].packages[r[2]] = r[0]
+    return list(by_id.values())
 
 
-def read_stores(conn: sqlite3.Connection) -> tuple[dict[str, Store], dict[str, str | None]]:
-    """(the stores by name, where each store's records go: a store name or None)."""
-    oss_row = conn.execute("SELECT value FROM meta WHERE key = 'oss_store'").fetchone()
-    oss = oss_row[0] if oss_row else None
-    stores: dict[str, Store] = {s.name: s for s in all_stores_in(conn)}
-    return stores, {name: destination(s, oss) for name, s in stores.items()}
+def insert_packages(conn: Any, rows: list[tuple[int, int, str | None, str | None, str]]) -> dict[int, int]:
+    """Insert packages given as (temporary id, order id, tracking, carrier, shipped): temporary id -> real id.
 
-
-def next_package_id(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM packages").fetchone()[0]) + 1
-
-
-def load_orders(conn: sqlite3.Connection, numbers: list[str]) -> list[OrderState]:
-    """The orders with these numbers (in chunks), with their items and tracked packages."""
-    loaded: list[OrderState] = []
-    for start in range(0, len(numbers), 500):
-        chunk = numbers[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        # Plain tuples: sqlite3.Row lookups by name cost ~1 s per 100,000 items.
-        cur = conn.cursor()
-        cur.row_factory = None
-        by_id = {
-            r[0]: OrderState(r[0], r[1], r[2], r[3], r[4], r[5], r[6], [])
-            for r in cur.execute(
-                "SELECT id, number, store, cart_order_id, label, ship_postal_code, order_date "
-                f"FROM orders WHERE number IN ({marks})",
-                chunk,
+    Batched INSERT ... RETURNING; neither backend promises the order of the rows it returns, so a
+    statement holds at most one package per order and the rows returned are matched by order id
+    (an order's second new package goes in the next round, so its id is the larger one).
+    """
+    rounds: list[list[tuple[int, int, str | None, str | None, str]]] = []
+    seen: dict[int, int] = {}  # order id -> its packages so far
+    for row in rows:
+        n = seen[row[1]] = seen.get(row[1], -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    out: dict[int, int] = {}
+    for batch in rounds:
+        for start in range(0, len(batch), PACKAGE_ROWS):
+            part = batch[start : start + PACKAGE_ROWS]
+            cur = conn.execute(
+                "INSERT INTO packages (order_id, tracking, carrier, shipped) VALUES "
+                + ",".join(["(?, ?, ?, ?)"] * len(part)) + " RETURNING id, order_id",
+                [value for row in part for value in row[1:]],
             )
-        }
-        if not by_id:
-            continue
-        ids = list(by_id)
-        id_marks = ",".join("?" * len(ids))
-        for r in cur.execute(
-            "SELECT order_id, id, line, sku, name, quantity, shipped, cancelled, label, cart_line_id "
-            f"FROM items WHERE order_id IN ({id_marks}) ORDER BY line",
-            ids,
-        ):
-            by_id[r[0]].items.append(ItemState(r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9]))
-        for r in cur.execute(
-            f"SELECT id, order_id, tracking FROM packages WHERE order_id IN ({id_marks}) AND tracking IS NOT NULL", ids
-        ):
-            by_id[r[1]].packages[r[2]] = r[0]
-        loaded.extend(by_id.values())
-    return loaded
+            real = {int(r[1]): int(r[0]) for r in cur.fetchall()}
+            out.update((row[0], real[row[1]]) for row in part)
+    return out
 
 
 @dataclass
@@ -81,9 +111,16 @@ class Writes:
     history_written: int = 0
     packages: list[tuple[int, int, str | None, str | None, str]] = field(default_factory=list)
     package_items: list[tuple[int, int, int]] = field(default_factory=list)
+    package_ids: dict[int, int] = field(default_factory=dict)  # temporary id -> the database's, once written
     stack: list[tuple[object, ...]] = field(default_factory=list)
 
-    def flush(self, c: sqlite3.Connection) -> None:
+    def new_package(self, order_id: int, tracking: str | None, carrier: str | None, shipped: str) -> int:
+        """Collect a new package; its temporary id (below zero) stands for it until it is written."""
+        temporary = -1 - len(self.package_ids) - len(self.packages)
+        self.packages.append((temporary, order_id, tracking, carrier, shipped))
+        return temporary
+
+    def flush(self, c: Any) -> None:
         """Write everything collected so far (inside the caller's transaction)."""
         if self.order_labels:
             c.executemany("UPDATE orders SET label = ? WHERE id = ?", [(v, k) for k, v in self.order_labels.items()])
@@ -93,12 +130,13 @@ class Writes:
                 [(i.label, i.shipped, int(i.cancelled), i.id) for i in self.item_updates.values()],
             )
         if self.packages:
-            c.executemany("INSERT INTO packages (id, order_id, tracking, carrier, shipped) VALUES (?, ?, ?, ?, ?)", self.packages)
+            self.package_ids.update(insert_packages(c, self.packages))
         if self.package_items:
+            ids = self.package_ids
             c.executemany(
                 "INSERT INTO package_items (package_id, item_id, quantity) VALUES (?, ?, ?) "
-                "ON CONFLICT(package_id, item_id) DO UPDATE SET quantity = quantity + excluded.quantity",
-                self.package_items,
+                "ON CONFLICT(package_id, item_id) DO UPDATE SET quantity = package_items.quantity + excluded.quantity",
+                [(ids.get(p, p), item, qty) for p, item, qty in self.package_items],
             )
         if self.history:
             c.executemany(

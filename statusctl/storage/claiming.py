@@ -32,8 +32,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from statusctl.core import limits
+from statusctl.domain import limits
 from statusctl.storage import dialect, health, stacklocks
+from statusctl.storage.stores import read_limits
 
 POISON_CUTS = 5
 RATE_HORIZON_S = 1.0
@@ -85,7 +86,7 @@ def _rooms(
     conn: sqlite3.Connection, dests: list[str], *, now: float, store_limits: dict[str, limits.Limits] | None
 ) -> tuple[list[_Room], dict[str, health.Health]]:
     """Per destination: how many records it may have claimed now, and whether that one is a probe."""
-    lims = store_limits if store_limits is not None else limits.read_all(conn)
+    lims = store_limits if store_limits is not None else read_limits(conn)
     states = health.read(conn)
     live = live_leases(conn, now)
     rooms = []

@@ -307,8 +307,8 @@ class Database:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations not yet recorded, each in its own transaction."""
+    def migrate(self, migrations: list[tuple[str, str]] = MIGRATIONS) -> list[str]:
+        """Apply the `migrations` not yet recorded (statusctl's, or the OSS's), each in its own transaction."""
         try:
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
@@ -317,7 +317,7 @@ class Database:
         except sqlite3.Error as exc:
             raise _error(exc, self.path, self.busy_timeout) from None
         applied = []
-        for name, sql in MIGRATIONS:
+        for name, sql in migrations:
             if name in done:
                 continue
             with self.tx() as conn:

@@ -12,7 +12,7 @@
   controller that saw it is alive or for `MISCONFIGURED_KEEP_S` after (a cron
   run's note is seen between its runs; a note of a run that never comes back
   expires).
-- The rate limiter's next free start (`next_start`, see statusctl.core.limits).
+- The rate limiter's next free start (`next_start`, see statusctl.domain.limits).
 
 A store's row goes when the store is removed or changed (`forget`): its
 settings are what a pause or a misconfiguration was about.

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import parse_qsl, unquote
 
 from statusctl.domain.errors import DatabaseError, DiskFull
-from statusctl.domain.urls import MASK, url_credentials
+from statusctl.domain.urls import MASK, split_userinfo
 
 NEEDS_PSYCOPG = "PostgreSQL needs the psycopg package: pip install 'statusctl[postgres]'."
 RETRYABLE = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+_LIBPQ_PREFIX = re.compile(r"^(?:connection (?:failed|is bad): )?(?:connection to server (?:at|on) .*? failed: )?(?:FATAL: +)?")
 _MISSING_DB = re.compile(r'database "([^"]*)" does not exist')
 _DOWN = ("connection refused", "could not connect", "timeout expired", "could not translate host name",
          "no such file or directory", "network is unreachable", "no route to host", "server closed the connection",
@@ -24,9 +26,22 @@ _AUTH = ("password authentication failed", "no password supplied", "authenticati
          "peer authentication", "ident authentication", "role ")
 
 
+def passwords(url: str) -> list[str]:
+    """The passwords `url` carries (in its userinfo or a `password=` parameter), and $PGPASSWORD.
+
+    Unlike a store URL's, a lone user name here is a role, not a token: it is no secret.
+    """
+    _, userinfo, rest = split_userinfo(url)
+    _, colon, password = (userinfo or "").partition(":")
+    query = rest.partition("#")[0].partition("?")[2]
+    found = [unquote(password)] if colon else []
+    found += [v for k, v in parse_qsl(query) if k == "password"]
+    return [v for v in (*found, os.environ.get("PGPASSWORD", "")) if v]
+
+
 def scrub(text: str, url: str) -> str:
-    """`text` with every credential of `url` (and $PGPASSWORD) replaced by the mask, cut to one line."""
-    secrets = url_credentials(url) + [os.environ.get("PGPASSWORD", "")]
+    """`text` with every password of `url` (and $PGPASSWORD) replaced by the mask, cut to one line."""
+    secrets = passwords(url)
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return " ".join(text.split())
@@ -35,7 +50,7 @@ def scrub(text: str, url: str) -> str:
 def _detail(exc: BaseException, url: str) -> str:
     """The server's own words, first line only, without libpq's `connection to server at … failed:` prefix."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = re.sub(r"^.*?failed: (FATAL: +)?", "", text) if "failed: " in text else text
+    text = _LIBPQ_PREFIX.sub("", text)
     return scrub(text.rstrip("."), url)
 
 
@@ -62,9 +77,13 @@ def connect_error(exc: BaseException, name: str, url: str) -> DatabaseError:
 
 
 def statement_error(exc: BaseException, name: str, url: str, *, lock_timeout: float, statement_timeout: float,
-                    stopping: bool, lost: bool, committing: bool = False) -> DatabaseError:
+                    stopping: bool, lost: bool, committing: bool = False, idle_timeout: float = 0) -> DatabaseError:
     """The sentence for a statement's (or a COMMIT's) environmental fault, by SQLSTATE."""
     state = getattr(exc, "sqlstate", None) or ""
+    if state == "25P03" or "idle-in-transaction timeout" in str(exc):
+        return DatabaseError(f"The PostgreSQL server of {name} ended a transaction of statusctl's that stayed idle "
+                             f"for more than {idle_timeout:g} s (idle_in_transaction_session_timeout), so the change "
+                             "was rolled back; try again.")
     if state == "53100":
         return DiskFull(f"The disk of the PostgreSQL server holding {name} is full, so statusctl cannot write its "
                         "database (the last change was not saved); free some space on the server and try again.")

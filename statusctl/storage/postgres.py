@@ -4,12 +4,14 @@ Storage code written for SQLite (`with db.tx() as conn: conn.execute(sql, params
 placeholders, rows read as `row[0]` or `row["name"]`) runs here unchanged where its SQL is
 portable (statusctl.storage.pgsql translates placeholders and makes the rows).
 
-The URL goes to libpq unchanged, so `postgres://`, `?host=/socket/dir`, the PG* variables
-and ~/.pgpass all work; only its masked form (`name`) is ever shown. Every connection
+The URL goes to libpq unchanged (statusctl.storage.pgconnect), so `postgres://`,
+`?host=/socket/dir`, the PG* variables and ~/.pgpass all work; only its masked form
+(`name`) is ever shown. Every connection
 bounds its waits: `lock_timeout` is statusctl's busy timeout (STATUSCTL_BUSY_TIMEOUT), and
 a statement or an idle transaction is cut off after STATEMENT_TIMEOUT_S / IDLE_TIMEOUT_S,
 so a frozen client never holds a lock for long. A connection found broken (the server
-restarted, or closed an idle session) is replaced at the start of the next transaction.
+restarted, or closed an idle session) is replaced at the start of the next transaction
+(and a read that finds it dead is run once more on the new one).
 
 psycopg is imported inside the functions that connect, never when this module is imported:
 a SQLite command must not pay for it.
@@ -29,19 +31,18 @@ from statusctl.domain.errors import DatabaseError
 from statusctl.domain.urls import mask_db_url as masked
 from statusctl.storage import pgerrors
 from statusctl.storage.db import busy_timeout
+from statusctl.storage.pgconnect import connect, environmental, load_psycopg, ms
 from statusctl.storage.pgschema import MIGRATION_LOCK, MIGRATIONS
-from statusctl.storage.pgsql import Row, register_types, row_factory, translate
+from statusctl.storage.pgsql import Row, translate
 
 if TYPE_CHECKING:
     import psycopg
 
 STATEMENT_TIMEOUT_S = 120.0  # a statement running longer is cancelled by the server
 IDLE_TIMEOUT_S = 60.0  # a transaction left idle longer (a frozen client) is ended by the server
-CONNECT_TIMEOUT_S = 10  # unless the URL or PGCONNECT_TIMEOUT says otherwise
 RETRY_TRIES = 8  # whole-transaction tries on a serialization failure or a deadlock
 RETRY_BACKOFF_S = 0.02  # first backoff; doubled per try, jittered, at most RETRY_BACKOFF_MAX_S
 RETRY_BACKOFF_MAX_S = 0.5
-APPLICATION_NAME = "statusctl"
 Params = tuple[object, ...] | list[object] | dict[str, object] | None
 
 
@@ -49,35 +50,19 @@ class _Retry(Exception):
     """A retryable conflict inside `transactions()`: roll back and run the body again."""
 
 
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:
-        raise DatabaseError(pgerrors.NEEDS_PSYCOPG) from None
-    return psycopg
-
-
-def _environmental(exc: BaseException) -> bool:
-    """A fault of the server, the network or another session rather than of the statement itself."""
-    psycopg = _psycopg()
-    return isinstance(exc, (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction,
-                            psycopg.errors.IdleInTransactionSessionTimeout, psycopg.errors.InsufficientPrivilege)) or (
-        isinstance(exc, psycopg.InterfaceError) and "closed" in str(exc).lower())
-
-
 class PgConnection:
     """What `tx()` and `reading()` yield: `execute` / `executemany` in SQLite's placeholder style."""
 
-    dialect = "postgresql"
-
-    def __init__(self, conn: psycopg.Connection[Row]) -> None:
-        self.raw = conn
+    dialect = "postgresql"  # as PostgresDatabase's: storage code holding only a connection can branch on it
 
     def now(self) -> float:
         """The server's clock in epoch seconds, inside this transaction (statusctl.storage.dialect.now)."""
         row = self.raw.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
         assert row is not None
         return float(row[0])
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self.raw = conn
 
     def execute(self, sql: str, params: Params = None) -> psycopg.Cursor[Row]:
         """Run one statement; without parameters the SQL goes as written (several statements allowed)."""
@@ -125,7 +110,8 @@ class PostgresDatabase:
         self.name = masked(url)
         self._conn = conn
         self.busy_timeout = timeout
-        self.statement_timeout = max(STATEMENT_TIMEOUT_S, 2 * timeout)
+        self.statement_timeout = _statement_timeout(timeout)
+        self.idle_timeout = IDLE_TIMEOUT_S
         self._lock_wait: float | None = None
         self._lock_timeout_set = timeout  # the session's lock_timeout now
         self._in_tx = 0  # a serial number of the transaction going on, 0 outside one
@@ -143,7 +129,7 @@ class PostgresDatabase:
         it lets `statusctl init` create statusctl's tables in an empty one.
         """
         timeout = busy_timeout()
-        db = cls(url, _connect(url, timeout), timeout)
+        db = cls(url, connect(url, timeout, _statement_timeout(timeout), IDLE_TIMEOUT_S), timeout)
         try:
             if not create and not db._has_schema():
                 raise DatabaseError(f"{db.name} holds no statusctl database (no statusctl tables); check --db / "
@@ -197,22 +183,23 @@ class PostgresDatabase:
         """The connection, replaced first when broken (nothing of a transaction can be lost then)."""
         if self._conn.closed or self._conn.broken:
             self.close()
-            self._conn = _connect(self._url, self.busy_timeout)
+            self._conn = connect(self._url, self.busy_timeout, self.statement_timeout, self.idle_timeout)
             self._lock_timeout_set = self.busy_timeout
         wanted = self._lock_timeout()
         if wanted != self._lock_timeout_set:
-            self._conn.execute(f"SET lock_timeout = {_ms(wanted)}")
+            self._conn.execute(f"SET lock_timeout = {ms(wanted)}")
             self._lock_timeout_set = wanted
         return self._conn
 
     def _fault(self, exc: BaseException, *, committing: bool = False) -> DatabaseError:
         return pgerrors.statement_error(
             exc, self.name, self._url, lock_timeout=self._lock_timeout(), statement_timeout=self.statement_timeout,
-            stopping=self._stopping(), lost=self._conn.closed or self._conn.broken, committing=committing)
+            stopping=self._stopping(), lost=self._conn.closed or self._conn.broken, committing=committing,
+            idle_timeout=self.idle_timeout)
 
     def _begin(self) -> psycopg.Connection[Row]:
         """BEGIN, on a fresh connection if the old one turns out dead at this first statement."""
-        psycopg = _psycopg()
+        psycopg = load_psycopg()
         for fresh in (False, True):
             try:
                 conn = self._connection()
@@ -241,12 +228,12 @@ class PostgresDatabase:
                 self._rollback(conn)
                 if retrying and getattr(exc, "sqlstate", None) in pgerrors.RETRYABLE:
                     raise _Retry from None
-                if _environmental(exc):
+                if environmental(exc):
                     raise self._fault(exc) from None
                 raise
             try:
                 conn.execute("COMMIT")
-            except _psycopg().Error as exc:
+            except load_psycopg().Error as exc:
                 self._rollback(conn)
                 if retrying and exc.sqlstate in pgerrors.RETRYABLE:
                     raise _Retry from None
@@ -280,9 +267,15 @@ class PostgresDatabase:
 
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a read statement (its own transaction) and return all rows."""
-        with self.reading() as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description is not None else []
+        for fresh in (False, True):
+            try:
+                with self.reading() as conn:
+                    cur = conn.execute(sql, params)
+                    return cur.fetchall() if cur.description is not None else []
+            except DatabaseError:
+                if fresh or not (self._conn.closed or self._conn.broken):
+                    raise
+        raise AssertionError("unreachable")
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
         rows = self.query(sql, params)
@@ -293,12 +286,12 @@ class PostgresDatabase:
         """The connection for reads outside `tx` (each statement its own snapshot); faults become sentences."""
         try:
             conn = self._connection()
-        except _psycopg().Error as exc:
+        except load_psycopg().Error as exc:
             raise self._fault(exc) from None
         try:
             yield PgConnection(conn)
         except BaseException as exc:
-            if _environmental(exc):
+            if environmental(exc):
                 raise self._fault(exc) from None
             raise
 
@@ -319,15 +312,15 @@ class PostgresDatabase:
     def _has_schema(self) -> bool:
         return self.one("SELECT to_regclass('migrations') IS NOT NULL")[0] is True  # type: ignore[index]
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations not yet recorded, each in its own transaction under an advisory lock.
+    def migrate(self, migrations: list[tuple[str, str]] = MIGRATIONS) -> list[str]:
+        """Apply the `migrations` not yet recorded (statusctl's, or the OSS's), each in its own transaction under an advisory lock.
 
         The lock serialises several machines migrating at once (`statusctl init` everywhere):
         the second waits, then finds the migration recorded and skips it.
         """
         done = {r[0] for r in self.query("SELECT name FROM migrations")} if self._has_schema() else set()
         applied = []
-        for name, sql in MIGRATIONS:
+        for name, sql in migrations:
             if name in done:
                 continue
             with self.tx() as conn:
@@ -343,39 +336,6 @@ class PostgresDatabase:
         return applied
 
 
-def _ms(seconds: float) -> int:
-    """Seconds as a PostgreSQL timeout in ms; never 0, which would mean no limit at all."""
-    return max(1, round(min(seconds, 86400) * 1000))
-
-
-def _connect(url: str, timeout: float) -> psycopg.Connection[Row]:
-    """A connection in autocommit mode (tx() says BEGIN itself) with statusctl's session settings."""
-    import os
-
-    psycopg = _psycopg()
-    name = masked(url)
-    try:
-        params = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        raise DatabaseError(f"{name} is not a valid PostgreSQL URL; give one like "
-                            "postgresql://user@host:5432/dbname (check --db / STATUSCTL_DB).") from None
-    extra: dict[str, Any] = {}
-    if "connect_timeout" not in params and "PGCONNECT_TIMEOUT" not in os.environ:
-        extra["connect_timeout"] = CONNECT_TIMEOUT_S
-    if "application_name" not in params and "PGAPPNAME" not in os.environ:
-        extra["application_name"] = APPLICATION_NAME
-    try:
-        conn = psycopg.connect(url, autocommit=True, row_factory=row_factory, **extra)
-    except psycopg.Error as exc:
-        raise pgerrors.connect_error(exc, name, url) from None
-    try:
-        register_types(conn)
-        conn.execute(
-            "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false), "
-            "set_config('idle_in_transaction_session_timeout', %s, false), set_config('TimeZone', 'UTC', false)",
-            (str(_ms(timeout)), str(_ms(max(STATEMENT_TIMEOUT_S, 2 * timeout))), str(_ms(IDLE_TIMEOUT_S))))
-    except psycopg.Error as exc:
-        conn.close()
-        raise pgerrors.statement_error(exc, name, url, lock_timeout=timeout, statement_timeout=STATEMENT_TIMEOUT_S,
-                                       stopping=False, lost=True) from None
-    return conn  # type: ignore[no-any-return]
+def _statement_timeout(lock_timeout: float) -> float:
+    """STATEMENT_TIMEOUT_S, or longer where the lock timeout is long: a statement may first wait for a lock."""
+    return max(STATEMENT_TIMEOUT_S, 2 * lock_timeout)

@@ -34,7 +34,7 @@ def prune(db: Database, days: int, *, now: float | None = None, batches: int = B
 
 def reach(db: Database) -> tuple[float | None, int]:
     """When the oldest history row was written (None: the history is empty), and StackHistoryDays."""
-    from statusctl.core.settings import stack_settings
+    from statusctl.storage.settings import stack_settings
 
     row = db.one("SELECT MIN(at) AS at FROM stack_history")
     oldest = None if row is None or row["at"] is None else float(row["at"])

@@ -166,7 +166,7 @@ def settle(
     schedule: tuple[float, ...],
     rng: random.Random | None = None,
 ) -> list[Outcome]:
-    """Write the outcomes of finished attempts, inside the caller's BEGIN IMMEDIATE transaction.
+    """Write the outcomes of finished attempts, inside the caller's writing transaction.
 
     OK deletes the record (unless another controller has since taken it over under a live
     lease: that one settles it, so an order never has two records in flight) and its
@@ -185,36 +185,43 @@ def settle(
     stacklocks.lock_heads(conn, [o.claimed.seq for o in outcomes])
     history = []
     written = []
-    for o in outcomes:
-        c = o.claimed
-        if o.kind == "wait":
-            conn.execute(f"UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = {_UNCUT} "
-                         f"WHERE {_OURS}", (c.seq, owner, c.claims))
-            health.end_probe(conn, c.destination, owner)  # not sent: it probed nothing
-            written.append(o)
-            continue
-        if o.transport and health.is_open(conn, c.destination):
-            # The destination is paused as a whole (or this was its probe): no attempt is spent.
-            health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
-            o = replace(o, reason=o.reason + NOT_COUNTED)
-            conn.execute("UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = 0, last_status = NULL, "
-                         f"last_error = ? WHERE {_OURS}", (o.reason, c.seq, owner, c.claims))
-            history.append(_history_row(o, owner, now, "retry"))
-            written.append(o)
-            continue
-        if o.transport:
-            health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
-        else:
-            health.note_answer(conn, c.destination)
-        o = _write_outcome(conn, o, owner, now=now, max_attempts=max_attempts, schedule=schedule, rng=rng)
-        history.append(_history_row(o, owner, now, o.kind))
+    for given in outcomes:
+        o, row = _settle_one(conn, given, owner, now=now, max_attempts=max_attempts, schedule=schedule, rng=rng)
         written.append(o)
+        if row is not None:
+            history.append(row)
     conn.executemany(
         "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, status, reason, "
         "answer, duration_ms, controller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         history,
     )
     return written
+
+
+def _settle_one(
+    conn: sqlite3.Connection, o: Outcome, owner: str, *, now: float, max_attempts: int, schedule: tuple[float, ...],
+    rng: random.Random | None,
+) -> tuple[Outcome, tuple[object, ...] | None]:
+    """Write one outcome: (the outcome as written, its history row; none for a record that was not sent)."""
+    c = o.claimed
+    if o.kind == "wait":
+        conn.execute(f"UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = {_UNCUT} "
+                     f"WHERE {_OURS}", (c.seq, owner, c.claims))
+        health.end_probe(conn, c.destination, owner)  # not sent: it probed nothing
+        return o, None
+    if o.transport and health.is_open(conn, c.destination):
+        # The destination is paused as a whole (or this was its probe): no attempt is spent.
+        health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
+        o = replace(o, reason=o.reason + NOT_COUNTED)
+        conn.execute("UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = 0, last_status = NULL, "
+                     f"last_error = ? WHERE {_OURS}", (o.reason, c.seq, owner, c.claims))
+        return o, _history_row(o, owner, now, "retry")
+    if o.transport:
+        health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
+    else:
+        health.note_answer(conn, c.destination)
+    o = _write_outcome(conn, o, owner, now=now, max_attempts=max_attempts, schedule=schedule, rng=rng)
+    return o, _history_row(o, owner, now, o.kind)
 
 
 def _history_row(o: Outcome, owner: str, now: float, kind: str) -> tuple[object, ...]:

@@ -158,7 +158,7 @@ def history(
 
 def _known_store(db: Database, name: str) -> None:
     """A filter naming an unknown store is refused: a typo must not look like an empty stack."""
-    from statusctl.core.stores import get_store
+    from statusctl.storage.stores import get_store
 
     get_store(db, name)
 

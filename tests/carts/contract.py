@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from statusctl.core.stores import Store
 from statusctl.domain.record import Payload
+from statusctl.domain.stores import Store
 
 from .fakeserver import Handler
 

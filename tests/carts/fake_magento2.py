@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from statusctl.core.stores import Store
 from statusctl.domain.matrix import DEFAULT_MAPPINGS
 from statusctl.domain.record import Payload
+from statusctl.domain.stores import Store
 
 from .contract import ContractCase
 from .fakeserver import Answer, Handler, Request

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from statusctl.core.stores import Store
 from statusctl.domain.matrix import DEFAULT_MAPPINGS
 from statusctl.domain.record import Payload
+from statusctl.domain.stores import Store
 
 from .contract import ContractCase
 from .fakeserver import Answer, Handler, Request, json_answer

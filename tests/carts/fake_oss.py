@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from statusctl.carts import signing
-from statusctl.core.stores import Store
+from statusctl.domain.stores import Store
 
 from .contract import ContractCase
 from .fake_webhook import BAD, GOOD, Receiver, effects, reference_verify, secrets

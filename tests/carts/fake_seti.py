@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from statusctl.core.stores import Store
 from statusctl.democart import PATH, DemoCart
 from statusctl.domain.record import Payload
+from statusctl.domain.stores import Store
 
 from .contract import ContractCase
 from .fakeserver import Answer, Handler, Request

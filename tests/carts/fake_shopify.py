@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statusctl.carts.shopify_gql import DEFAULT_API_VERSION
-from statusctl.core.stores import Store
 from statusctl.domain.matrix import DEFAULT_MAPPINGS
 from statusctl.domain.record import Payload
+from statusctl.domain.stores import Store
 
 from . import shopify_schema
 from .contract import ContractCase

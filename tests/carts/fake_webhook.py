@@ -10,8 +10,8 @@ from typing import Any
 import standardwebhooks
 
 from statusctl.carts import signing
-from statusctl.core.stores import Store
 from statusctl.domain.record import Payload
+from statusctl.domain.stores import Store
 
 from .contract import ContractCase
 from .fakeserver import Answer, Handler, Request

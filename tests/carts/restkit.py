@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 from statusctl.carts.base import Context, Record, adapter_class, make_client
-from statusctl.core.stores import Store
 from statusctl.domain.matrix import DEFAULT_MAPPINGS
 from statusctl.domain.record import Payload
+from statusctl.domain.stores import Store
 
 from .contract import shipped_payload
 

@@ -20,7 +20,7 @@ from statusctl.domain.carriers import (
     loose_key,
     tracking_url,
 )
-from statusctl.oss import store as oss_store
+from statusctl.storage import oss as oss_store
 
 from . import fake_bigcommerce, fake_magento2, fake_shopify
 from .contract import shipped_payload

@@ -15,9 +15,9 @@ import pytest
 
 from statusctl.carts.base import Context, Record, Rejected, make_client
 from statusctl.carts.seti import SetiAdapter, parse_answer, script_error
-from statusctl.core.stores import Store
 from statusctl.democart import PATH, DemoCart
 from statusctl.domain.record import Payload
+from statusctl.domain.stores import Store
 
 from ..helpers import ROOT
 from .contract import shipped_payload

@@ -15,8 +15,8 @@ from statusctl.carts import shopify, shopify_gql
 from statusctl.carts.base import Context, Record, Rejected, TryLater, make_client
 from statusctl.carts.shopify import ShopifyAdapter
 from statusctl.carts.shopify_gql import DEFAULT_API_VERSION, DOCUMENTS
-from statusctl.core.stores import Store
 from statusctl.domain.matrix import CART_TYPES
+from statusctl.domain.stores import Store
 
 from ..docs import documented
 from ..helpers import cli

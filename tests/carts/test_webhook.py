@@ -15,7 +15,8 @@ from statusctl.carts import signing
 from statusctl.carts.base import Adapter, Context, Record, Rejected, TryLater, make_client
 from statusctl.carts.oss import OssAdapter, health_url
 from statusctl.carts.webhook import EVENT_TYPE, WebhookAdapter
-from statusctl.core.stores import Store
+from statusctl.domain.matrix import CART_TYPES
+from statusctl.domain.stores import Store
 
 from .contract import shipped_payload
 from .fake_oss import OssFake
@@ -216,7 +217,7 @@ def test_webhook_check_explains_there_is_no_harmless_read(served):
     with pytest.raises(Rejected, match="no harmless read"):
         asyncio.run(go())
     assert server.requests == []
-    assert WebhookAdapter.can_test is False
+    assert CART_TYPES["webhook"].has_test is False
 
 
 # -- oss ------------------------------------------------------------------------------------------
@@ -231,7 +232,7 @@ def test_oss_posts_the_same_signed_body_to_api_updates():
     assert reference_verify([GOOD], req.headers, req.body) == "rec_01"
     assert json.loads(req.body)["type"] == EVENT_TYPE
     assert list(fake.delivered) == ["rec_01"]
-    assert issubclass(OssAdapter, WebhookAdapter) and OssAdapter.can_test
+    assert issubclass(OssAdapter, WebhookAdapter) and CART_TYPES["oss"].has_test
 
 
 def test_oss_check_reads_a_signed_healthz():

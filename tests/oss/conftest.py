@@ -20,6 +20,8 @@ with warnings.catch_warnings():
 
 from statusctl.carts.signing import headers as signed_headers
 from statusctl.oss.app import create_app
+from statusctl.storage.backends import Target
+from statusctl.storage.oss import open_oss_database
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
@@ -107,15 +109,22 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "oss.db"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def oss_db(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    """The test's OSS database, once per backend: a SQLite file, or a fresh database on the session's cluster.
+
+    A test about one backend only says so with `@pytest.mark.parametrize("oss_db", ["sqlite"], indirect=True)`.
+    """
+    if request.param == "sqlite":
+        return tmp_path / "oss.db"
+    cluster = request.getfixturevalue("pg_server")
+    return str(cluster.url(cluster.create_database("oss")))
 
 
 @pytest.fixture
-def client(db_path: Path, clock: Clock) -> Iterator[TestClient]:
+def client(oss_db: Target, clock: Clock) -> Iterator[TestClient]:
     app = create_app(
-        db_path, [SECRET, OLD_SECRET], "<header id='merchant-header'><b>Acme</b></header>",
+        oss_db, [SECRET, OLD_SECRET], "<header id='merchant-header'><b>Acme</b></header>",
         "<footer id='merchant-footer'>© Acme</footer>", clock=clock, lookup_limit=(5, 60.0),
     )
     with TestClient(app, follow_redirects=False) as c:
@@ -127,8 +136,12 @@ def sender(client: TestClient, clock: Clock) -> Sender:
     return Sender(client, clock)
 
 
-def history_rows(db_path: Path) -> int:
-    import sqlite3
-
-    with sqlite3.connect(db_path) as conn:
-        return int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
+def history_rows(oss_db: Target) -> int:
+    """The updates recorded in the OSS database (one history row each)."""
+    db = open_oss_database(oss_db, migrate=False)
+    try:
+        row = db.one("SELECT count(*) FROM history")
+        assert row is not None
+        return int(row[0])
+    finally:
+        db.close()

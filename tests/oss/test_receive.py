@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from statusctl.carts.signing import sign
+from statusctl.storage.backends import Target
 
 from .conftest import OLD_SECRET, SECRET, Clock, Sender, history_rows, payload
 
 
-def test_signed_update_is_applied(sender: Sender, db_path: Path) -> None:
+def test_signed_update_is_applied(sender: Sender, oss_db: Target) -> None:
     answer = sender.post(payload())
     assert answer.status_code == 200
     assert answer.json()["status"] == "applied"
-    assert history_rows(db_path) == 1
+    assert history_rows(oss_db) == 1
     order = sender.client.get("/api/orders/1001", params={"postal": "90210"}).json()
     assert order["label"] == "Processing"
 
 
 @pytest.mark.parametrize("missing", ["webhook-id", "webhook-timestamp", "webhook-signature"])
-def test_unsigned_request_is_refused(sender: Sender, db_path: Path, missing: str) -> None:
+def test_unsigned_request_is_refused(sender: Sender, oss_db: Target, missing: str) -> None:
     body = json.dumps(payload()).encode()
     hdrs = {
         "webhook-id": "rec_1",
@@ -33,15 +33,15 @@ def test_unsigned_request_is_refused(sender: Sender, db_path: Path, missing: str
     del hdrs[missing]
     answer = sender.client.post("/api/updates", content=body, headers=hdrs)
     assert answer.status_code == 401
-    assert history_rows(db_path) == 0
+    assert history_rows(oss_db) == 0
 
 
 @pytest.mark.parametrize("skew", [-301, 301, -3600, 86_400])
-def test_stale_or_future_timestamp_is_refused(sender: Sender, skew: int, db_path: Path) -> None:
+def test_stale_or_future_timestamp_is_refused(sender: Sender, skew: int, oss_db: Target) -> None:
     answer = sender.post(payload(), ts=sender.clock() + skew)
     assert answer.status_code == 401
     assert "timestamp" in answer.json()["error"]
-    assert history_rows(db_path) == 0
+    assert history_rows(oss_db) == 0
 
 
 @pytest.mark.parametrize("skew", [-300, -299, 0, 299, 300])
@@ -49,7 +49,7 @@ def test_timestamp_within_five_minutes_is_accepted(sender: Sender, skew: int) ->
     assert sender.post(payload(), ts=sender.clock() + skew).status_code == 200
 
 
-def test_tampered_body_is_refused(sender: Sender, db_path: Path) -> None:
+def test_tampered_body_is_refused(sender: Sender, oss_db: Target) -> None:
     body = json.dumps(payload(label="Processing")).encode()
     hdrs = {
         "webhook-id": "rec_1",
@@ -61,7 +61,7 @@ def test_tampered_body_is_refused(sender: Sender, db_path: Path) -> None:
     # Changing the id or the timestamp breaks the signature too.
     for key, value in (("webhook-id", "rec_2"), ("webhook-timestamp", str(int(sender.clock()) + 1))):
         assert sender.client.post("/api/updates", content=body, headers={**hdrs, key: value}).status_code == 401
-    assert history_rows(db_path) == 0
+    assert history_rows(oss_db) == 0
 
 
 def test_wrong_secret_is_refused(sender: Sender) -> None:
@@ -81,12 +81,12 @@ def test_key_rotation_accepts_any_configured_secret_and_any_listed_signature(sen
     assert sender.client.post("/api/updates", content=body, headers=hdrs).status_code == 200
 
 
-def test_repeated_webhook_id_is_done_once(sender: Sender, db_path: Path) -> None:
+def test_repeated_webhook_id_is_done_once(sender: Sender, oss_db: Target) -> None:
     first = sender.post(payload(), msg_id="rec_same")
     again = sender.post(payload(), msg_id="rec_same")
     assert (first.status_code, first.json()["status"]) == (200, "applied")
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
-    assert history_rows(db_path) == 1
+    assert history_rows(oss_db) == 1
     # Even a (correctly signed) different body under the same id is not applied twice.
     third = sender.post(payload(label="Cancelled"), msg_id="rec_same")
     assert third.json()["status"] == "duplicate"
@@ -101,7 +101,7 @@ def _shipped(number: str, changed_at: str, tracking: str) -> dict[str, Any]:
     return body
 
 
-def test_late_older_update_never_overwrites_a_newer_status(sender: Sender, db_path: Path) -> None:
+def test_late_older_update_never_overwrites_a_newer_status(sender: Sender, oss_db: Target) -> None:
     newer = payload(label="Order Shipped", previous="Partially Shipped", changed_at="2024-05-01T11:30:00Z")
     newer["items"][0].update(label="Item Shipped", shipped=2)
     newer["items"][1].update(label="Item Shipped", shipped=1, changed=True)
@@ -117,7 +117,7 @@ def test_late_older_update_never_overwrites_a_newer_status(sender: Sender, db_pa
     assert [i["label"] for i in order["items"]] == ["Item Shipped", "Item Shipped"]
     assert [i["shipped"] for i in order["items"]] == [2, 1]
     # The late one still adds its history row and its package, in changed_at order.
-    assert history_rows(db_path) == 2
+    assert history_rows(oss_db) == 2
     assert [h["at"] for h in order["history"]] == ["2024-05-01T11:30:00+00:00", "2024-05-01T11:10:00+00:00"]
     assert {p["tracking"] for p in order["packages"]} == {"1Z999AA10123456784", "9400111899223100000000"}
 
@@ -176,12 +176,12 @@ def _break(path: str, value: Any) -> dict[str, Any]:
     ],
 )
 def test_invalid_body_is_422_with_a_reason(
-    sender: Sender, db_path: Path, path: str, value: Any, reason: str
+    sender: Sender, oss_db: Target, path: str, value: Any, reason: str
 ) -> None:
     answer = sender.post(_break(path, value))
     assert answer.status_code == 422
     assert reason in answer.json()["error"]
-    assert history_rows(db_path) == 0
+    assert history_rows(oss_db) == 0
 
 
 def test_body_that_is_not_json_is_422(sender: Sender) -> None:

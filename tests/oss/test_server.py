@@ -38,7 +38,7 @@ def test_bad_secrets_stop_the_start(tmp_path: Path, secrets: list[str], message:
 
 def test_serve_refuses_an_unreadable_header(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="header file"):
-        serve(db_path=tmp_path / "oss.db", secrets=[SECRET], header_path=tmp_path / "missing.html")
+        serve(db=tmp_path / "oss.db", secrets=[SECRET], header_path=tmp_path / "missing.html")
     (tmp_path / "footer.html").write_text("<p>© Acme</p>", encoding="utf-8")
     assert read_frame(tmp_path / "footer.html", "footer") == "<p>© Acme</p>"
     assert read_frame(None, "footer") == ""

@@ -32,11 +32,12 @@ from typer.testing import CliRunner
 
 from statusctl.cli.main import app
 from statusctl.core import actions, orders
-from statusctl.core.events import EVENT_NAMES
 from statusctl.core.init import initialize
-from statusctl.core.settings import PARAMS, set_value
+from statusctl.core.settings import set_value
 from statusctl.core.stores import add_store
 from statusctl.domain.errors import StatusctlError
+from statusctl.domain.events import EVENT_NAMES
+from statusctl.domain.settings import PARAMS
 from statusctl.storage.db import Database
 
 from ..helpers import CSV_ORDERS, EXAMPLES, JSON_ORDERS, WEBHOOK_SECRET, dump

@@ -45,8 +45,9 @@ from typer.testing import CliRunner
 
 from statusctl.carts.base import Context
 from statusctl.cli.main import app
-from statusctl.core.stores import MASK, Store
 from statusctl.delivery.controller import drain
+from statusctl.domain.stores import Store
+from statusctl.domain.urls import MASK
 
 from ..carts.fakeserver import Answer, FakeServer, Request
 

@@ -14,7 +14,8 @@ from urllib.parse import quote
 import pytest
 
 from statusctl.domain.errors import DatabaseError
-from statusctl.storage.postgres import PostgresDatabase, masked
+from statusctl.domain.urls import mask_db_url as masked
+from statusctl.storage.postgres import PostgresDatabase
 
 from ..helpers import ROOT
 
@@ -214,6 +215,36 @@ def test_a_connection_closed_while_idle_is_replaced_at_the_next_transaction(pg_u
             assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
     finally:
         victim.close()
+
+
+def test_a_read_that_finds_its_connection_dead_runs_again_on_a_new_one(pg_url, db):
+    victim = _other(pg_url)
+    try:
+        pid = victim.one("SELECT pg_backend_pid()")[0]
+        db.query("SELECT pg_terminate_backend(?)", (pid,))
+        time.sleep(0.2)
+        assert victim.one("SELECT pg_backend_pid()")[0] != pid
+    finally:
+        victim.close()
+
+
+def test_after_a_server_restart_the_next_transaction_runs_on_a_new_connection():
+    from ..pgcluster import start_cluster
+
+    cluster = start_cluster()  # its own: the session's cluster is never stopped by a test
+    try:
+        db = PostgresDatabase.open(cluster.url(cluster.create_database()), create=True)
+        try:
+            with db.tx() as conn:
+                conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", ("before", "restart"))
+            cluster.restart()
+            with db.tx() as conn:
+                conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", ("after", "restart"))
+            assert [r[0] for r in db.query("SELECT name FROM settings ORDER BY name")] == ["after", "before"]
+        finally:
+            db.close()
+    finally:
+        cluster.stop()
 
 
 def test_a_stopping_controller_stops_waiting_for_a_lock(pg_url, db):

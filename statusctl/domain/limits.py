@@ -4,20 +4,15 @@
 over every controller sharing the database. `rate` spaces the sends: the claim
 gives each record a start time (from `store_health.next_start`, so several
 controllers share the pace), and within a controller every request of the
-store's adapters waits for its turn (`PacedClient`), so an adapter that needs
-several requests for one record keeps the rate too. A cart's own rate-limit
-headers apply on top.
+store's adapters waits for its turn (statusctl.delivery.pacing), so an adapter
+that needs several requests for one record keeps the rate too. A cart's own
+rate-limit headers apply on top.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
-import sqlite3
-import time
 from dataclasses import dataclass
-from typing import Any
 
 from statusctl.domain.errors import InputError, shown
 
@@ -69,55 +64,12 @@ def from_options(options: dict[str, str]) -> Limits:
     return Limits(int(options.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT)), rate)
 
 
-def read_all(conn: sqlite3.Connection) -> dict[str, Limits]:
-    """Every store's limits (a store without options has the defaults)."""
-    out = {}
-    for name, options in conn.execute("SELECT name, options FROM stores"):
-        try:
-            parsed = json.loads(options)
-        except ValueError:
-            parsed = {}
-        out[name] = from_options({str(k): str(v) for k, v in parsed.items()}) if isinstance(parsed, dict) else DEFAULT
-    return out
+def from_stored(options: str) -> Limits:
+    """The limits of a store's stored options (JSON text); text that is not a JSON object gives the defaults."""
+    import json
 
-
-class Pacer:
-    """One controller's requests to one store, at most `rate` per second, each counted from when it went."""
-
-    def __init__(self, rate: float) -> None:
-        self.gap = 1.0 / rate
-        self.next = 0.0  # time.monotonic() of the next allowed request
-        self.lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        async with self.lock:
-            delay = self.next - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            # From when this request really goes: a send held up (the event loop busy with the
-            # database) does not let the next one follow it closer than the gap.
-            self.next = time.monotonic() + self.gap
-
-
-class PacedClient:
-    """An HTTP client whose requests wait for the store's Pacer; everything else is the client's.
-
-    Both ways an adapter sends go through here: `request`, and `send` of a built
-    request (the bounded-read path of statusctl.carts.base). The client's own
-    `request` calls its own `send`, so no request waits twice.
-    """
-
-    def __init__(self, client: Any, pacer: Pacer) -> None:
-        self._client = client
-        self._pacer = pacer
-
-    async def request(self, *args: Any, **kwargs: Any) -> Any:
-        await self._pacer.wait()
-        return await self._client.request(*args, **kwargs)
-
-    async def send(self, *args: Any, **kwargs: Any) -> Any:
-        await self._pacer.wait()
-        return await self._client.send(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+    try:
+        parsed = json.loads(options)
+    except ValueError:
+        return DEFAULT
+    return from_options({str(k): str(v) for k, v in parsed.items()}) if isinstance(parsed, dict) else DEFAULT
