@@ -76,8 +76,7 @@ def claim(db: Database, owner: str, limit: int = 100, **kw: Any) -> list[stack.C
     """One claim as the controller makes it: its own transaction, the server's clock."""
     for attempt in db.transactions():
         with attempt as conn:
-            now = stack.begin_turn(conn, [], claiming=True, stores=kw.get("stores"))
-            got = stack.claim(conn, owner, limit, LEASE, now=now, **kw)
+            got = stack.claim(conn, owner, limit, LEASE, **kw)  # the clock read once its locks are held
     return got
 
 
@@ -92,7 +91,7 @@ def test_two_connections_claiming_at_once_get_disjoint_heads(dbs, pg_target):
     a, b = dbs
     orders = fill(pg_target, records=12, orders=6)
     with a.tx() as conn:
-        mine = stack.claim(conn, "A", 3, LEASE, now=stack.begin_turn(conn, [], claiming=True))
+        mine = stack.claim(conn, "A", 3, LEASE)
         other = Background(lambda: claim(b, "B"))
         # B must wait for A's bookkeeping lock: it would count A's leases as absent, and may not
         # take A's heads, which it cannot see as leased until A commits.
@@ -111,8 +110,7 @@ def test_claims_of_different_stores_do_not_wait_for_each_other(dbs, pg_target):
     fill(pg_target, records=2, orders=2)
     other_orders = fill(pg_target, records=2, orders=2, store="other", prefix="X")
     with a.tx() as conn:
-        now = stack.begin_turn(conn, [], claiming=True, stores=[STORE])
-        assert len(stack.claim(conn, "A", 10, LEASE, now=now, stores=[STORE])) == 2
+        assert len(stack.claim(conn, "A", 10, LEASE, stores=[STORE])) == 2
         theirs = Background(lambda: claim(b, "B", stores=["other"])).result()  # does not block on A
     assert {c.uid for c in theirs} == {u[0] for u in other_orders.values()}
 
@@ -133,7 +131,7 @@ def test_max_in_flight_holds_over_controllers_claiming_at_once(dbs, pg_target):
     a, b = dbs
     fill(pg_target, records=8, orders=8, store="capped", prefix="C")
     with a.tx() as conn:
-        mine = stack.claim(conn, "A", 10, LEASE, now=stack.begin_turn(conn, [], claiming=True))
+        mine = stack.claim(conn, "A", 10, LEASE)
         other = Background(lambda: claim(b, "B"))
         assert other.blocked()
     assert len(mine) == 2
@@ -163,7 +161,7 @@ def test_many_controllers_claiming_in_a_loop_never_exceed_max_in_flight(pg_targe
                 for attempt in db.transactions():
                     with attempt as conn:
                         stack.settle(conn, [stack.Outcome(c, "ok", status=204) for c in got], owner,
-                                     now=stack.begin_turn(conn, [c.destination for c in got], claiming=False),
+                                     now=dialect.now(conn),
                                      max_attempts=8, schedule=(10.0,))
                 idle = 0 if got else idle + 1
         except BaseException as exc:  # pragma: no cover - reported below
@@ -321,3 +319,45 @@ def test_a_watcher_waits_out_a_lock_held_past_the_lock_timeout_and_carries_on(pg
     assert "stayed locked by another transaction for more than 0.5 s; try again when it is free. Trying again in 1 s." \
         in caplog.text
     assert stack_rows(pg_target) == []
+
+
+def test_a_watcher_carries_on_across_a_server_restart_with_a_send_in_flight(caplog):
+    """Every connection is cut while a record is being sent: the watcher reconnects, settles it, sends the rest."""
+    from statusctl.delivery.controller import Controller
+
+    from .pgcluster import Unavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    gate = Gate(hold=1)
+    try:
+        url = cluster.url(cluster.create_database())
+        with serve() as (hook, server):
+            setup_db(url, {STORE: hook_url(server)})
+            orders = fill(url, records=4, orders=2)
+            hook.before = gate
+
+            async def scenario() -> None:
+                controller = Controller(url, watch=True, poll=0.05)
+                task = asyncio.create_task(controller.run())
+                try:
+                    while gate.count() < 1:
+                        await asyncio.sleep(0.02)
+                    await asyncio.to_thread(cluster.restart)
+                    gate.open()
+                    deadline = time.monotonic() + GUARD
+                    while len(hook.delivered()) < 4 and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                finally:
+                    controller.stop()
+                    await task
+
+            with caplog.at_level(logging.WARNING, logger="statusctl.controller"):
+                asyncio.run(scenario())
+        assert hook.delivered() == {u for uids in orders.values() for u in uids}
+        assert hook.twice() == {} and hook.max_active_per_order == 1
+        assert stack_rows(url) == []
+    finally:
+        cluster.stop()

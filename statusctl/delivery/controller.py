@@ -85,7 +85,7 @@ class Controller:
         self._trouble_delay = 0.0
         self._wake = asyncio.Event()
         self._last_prune = -PRUNE_EVERY_S
-        self._skew = 0.0  # the database's clock minus this machine's, as of the last turn
+        self._skew = 0.0  # the database's clock minus this machine's, as last read (`_clock`)
         self._inflight: dict[asyncio.Task[stack.Outcome], stack.Claimed] = {}
         self._finished: list[stack.Outcome] = []  # outcomes not yet written
         self.dests = Destinations(self.db, self.owner)
@@ -126,7 +126,7 @@ class Controller:
     def _register(self) -> None:
         mode = "watch" if self.watch else "run"
         self._write(lambda conn: stack.register_controller(conn, self.owner, os.getpid(), socket.gethostname(),
-                                                           mode, now=dialect.now(conn)))
+                                                           mode, now=self._clock(conn)))
         self.dests.check_notes_of_others()
 
     def _heartbeat(self, sending: list[int]) -> None:
@@ -137,7 +137,7 @@ class Controller:
         self.db.check_identity()
 
         def beat(conn: Any) -> None:
-            now = dialect.now(conn)  # after BEGIN IMMEDIATE's lock: the wait for it must not shorten the leases
+            now = self._clock(conn)  # after the lock: the wait for it must not shorten the leases
             stack.beat(conn, self.owner, self.report.sent, now=now)
             stack.renew(conn, self.owner, sending, now + self.settings.lease_seconds)
 
@@ -186,6 +186,13 @@ class Controller:
         self.dests.notes_written(notes, self.report.misconfigured)
         self._count(written)
         return batch
+
+    def _clock(self, conn: Any) -> float:
+        """The database's clock in this transaction (after BEGIN IMMEDIATE's lock on SQLite: a wait for it must
+        not shorten the leases)."""
+        now = dialect.now(conn)
+        self._skew = now - time.time()
+        return now
 
     def _count(self, outcomes: list[stack.Outcome]) -> None:
         if not outcomes:

@@ -64,10 +64,15 @@ class _Room:
 
 
 def _destinations(conn: sqlite3.Connection, stores: Iterable[str] | None, skip: Iterable[str]) -> list[str]:
+    names = [r[0] for r in conn.execute("SELECT destination FROM stack_counts WHERE records > 0 ORDER BY destination")]
+    return _claimable(names, stores, skip)
+
+
+def _claimable(names: Iterable[str], stores: Iterable[str] | None, skip: Iterable[str]) -> list[str]:
+    """Of `names`, those a claim of `stores` (None: all) that skips `skip` takes from, sorted."""
     wanted = set(stores) if stores else None
     skipped = set(skip)
-    names = [r[0] for r in conn.execute("SELECT destination FROM stack_counts WHERE records > 0 ORDER BY destination")]
-    return [d for d in names if (wanted is None or d in wanted) and d not in skipped]
+    return sorted(d for d in names if (wanted is None or d in wanted) and d not in skipped)
 
 
 def live_leases(conn: sqlite3.Connection, now: float) -> dict[str, int]:
@@ -83,12 +88,13 @@ def live_leases(conn: sqlite3.Connection, now: float) -> dict[str, int]:
 
 
 def _rooms(
-    conn: sqlite3.Connection, dests: list[str], *, now: float, store_limits: dict[str, limits.Limits] | None
+    conn: sqlite3.Connection, dests: list[str], live: dict[str, int], *, now: float,
+    store_limits: dict[str, limits.Limits] | None,
 ) -> tuple[list[_Room], dict[str, health.Health]]:
-    """Per destination: how many records it may have claimed now, and whether that one is a probe."""
+    """Per destination: how many records it may have claimed now (`live`: its live leases), and whether
+    that one is a probe."""
     lims = store_limits if store_limits is not None else read_limits(conn)
     states = health.read(conn)
-    live = live_leases(conn, now)
     rooms = []
     for dest in dests:
         lim = lims.get(dest, limits.DEFAULT)
@@ -134,7 +140,7 @@ def share(rooms: list[_Room], candidates: dict[str, deque[tuple[int, float]]], l
     return {d: seqs for d, seqs in taken.items() if seqs}
 
 
-def _fail_poisoned(conn: sqlite3.Connection, seqs: list[int], *, now: float, owner: str) -> set[int]:
+def _fail_poisoned(conn: sqlite3.Connection, seqs: list[int], *, now: float, owner: str) -> None:
     """Fail the records among `seqs` whose sends were cut short POISON_CUTS times in a row."""
     marks = ",".join("?" * len(seqs))
     rows = conn.execute(
@@ -151,7 +157,6 @@ def _fail_poisoned(conn: sqlite3.Connection, seqs: list[int], *, now: float, own
             "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, reason, "
             "controller) VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?)",
             (now, uid, store, dest, number, attempts, reason, owner))
-    return {int(r[0]) for r in rows}
 
 
 def claim(
@@ -160,37 +165,44 @@ def claim(
     limit: int,
     lease_seconds: float,
     *,
-    now: float,
+    now: float | None = None,
     stores: list[str] | None = None,
     skip_destinations: Iterable[str] = (),
     store_limits: dict[str, limits.Limits] | None = None,
 ) -> list[Claimed]:
     """Lease up to `limit` due heads, shared fairly among destinations (see the module docstring).
 
-    Runs inside the caller's BEGIN IMMEDIATE transaction. The claim counts no
-    attempt: only an outcome does (`settle`).
+    Runs inside the caller's writing transaction. Without `now`, the database's
+    clock is read once the destinations' locks are held (PostgreSQL), so a lease
+    is measured from when it is granted, not from before a wait for another
+    controller's claim. The claim counts no attempt: only an outcome does (`settle`).
     """
     if limit <= 0:
         return []
-    dests = _destinations(conn, stores, skip_destinations)
-    stacklocks.lock_destinations(conn, dests)
-    rooms, _ = _rooms(conn, dests, now=now, store_limits=store_limits)
+    if stacklocks.on_postgres(conn):
+        locked, locked_at = stacklocks.lock_destinations(conn, claimable=True, stores=stores, skip=skip_destinations)
+        dests = _claimable(locked, stores, skip_destinations)
+    else:
+        dests, locked_at = _destinations(conn, stores, skip_destinations), None
+    now = (locked_at or dialect.now(conn)) if now is None else now
+    live = live_leases(conn, now)
+    rooms, _ = _rooms(conn, dests, live, now=now, store_limits=store_limits)
     rooms = [r for r in rooms if r.cap > 0]
     candidates = {r.destination: deque(_heads(conn, r.destination, now, min(r.cap, limit))) for r in rooms}
-    plan = share(rooms, candidates, live_leases(conn, now), limit)
+    plan = share(rooms, candidates, live, limit)
     chosen = [s for seqs in plan.values() for s in seqs]
     if not chosen:
         return []
-    poisoned = _fail_poisoned(conn, chosen, now=now, owner=owner)
-    chosen = [s for s in chosen if s not in poisoned]
-    if not chosen:
-        return []
+    # A record cut short POISON_CUTS times is not leased; it is failed below (rare: read only then).
     rows = conn.execute(
         "UPDATE stack SET lease_owner = ?, lease_until = ?, claims = claims + 1, unsettled = unsettled + 1 "
-        f"WHERE seq IN ({','.join('?' * len(chosen))}) "
+        f"WHERE seq IN ({','.join('?' * len(chosen))}) AND unsettled < ? "
         "RETURNING seq, uid, order_number, store, destination, payload, attempts, queued, claims",
-        (owner, now + lease_seconds, *chosen),
+        (owner, now + lease_seconds, *chosen, POISON_CUTS),
     ).fetchall()
+    if len(rows) < len(chosen):
+        leased = {int(r[0]) for r in rows}
+        _fail_poisoned(conn, [s for s in chosen if s not in leased], now=now, owner=owner)
     rows.sort(key=lambda r: r[0])
     out = [Claimed(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6] + 1, r[7], r[8]) for r in rows]
     by_room = {r.destination: r for r in rooms}
@@ -217,15 +229,14 @@ def begin_turn(
 
     On PostgreSQL the bookkeeping locks of every destination the turn may touch
     (`touched`: the outcomes' and notes' destinations; with `claiming`, those it
-    may claim from) are taken at once, in one sorted order: a settle's locks
-    taken before a claim's could otherwise cross another turn's. The clock is
-    read once they are held, so that a lease is measured from when it is granted.
+    may claim from) are taken at once, in one order, before any row lock: taken
+    one part at a time, a settle's row locks could cross another turn's claim.
+    The clock is read once they are held, so that a lease is measured from when
+    it is granted, not from before a wait for another controller's turn.
     """
-    wanted = set(touched)
-    if claiming and stacklocks.on_postgres(conn):
-        wanted.update(_destinations(conn, stores, skip_destinations))
-    stacklocks.lock_destinations(conn, wanted)
-    return dialect.now(conn)
+    _, locked_at = stacklocks.lock_destinations(conn, touched, claimable=claiming, stores=stores,
+                                                skip=skip_destinations)
+    return dialect.now(conn) if locked_at is None else locked_at
 
 
 def soonest_due(
@@ -242,7 +253,7 @@ def soonest_due(
     ends or its rate allows the next start.
     """
     dests = _destinations(conn, stores, skip_destinations)
-    rooms, states = _rooms(conn, dests, now=now, store_limits=store_limits)
+    rooms, states = _rooms(conn, dests, live_leases(conn, now), now=now, store_limits=store_limits)
     soonest: float | None = None
     for room in rooms:
         row = conn.execute(

@@ -12,7 +12,7 @@ history, retry, drop) in statusctl.storage.stackview; both are imported from her
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from statusctl.storage import dialect, health, stacklocks
@@ -161,7 +161,7 @@ def settle(
     outcomes: list[Outcome],
     owner: str,
     *,
-    now: float,
+    now: float | None = None,
     max_attempts: int,
     schedule: tuple[float, ...],
     rng: random.Random | None = None,
@@ -178,18 +178,28 @@ def settle(
     Returns the outcomes as written (a retry past StackMaxAttempts becomes failed, a
     paused store's reason says so), for the caller's tally; `outcomes` is left as it
     is, so a turn rolled back and tried again writes the same. On PostgreSQL the
-    destinations' bookkeeping locks and the records' heads are taken first
-    (statusctl.storage.stacklocks).
+    records' heads are locked first (statusctl.storage.stacklocks). Without `now`, the
+    database's clock.
     """
-    stacklocks.lock_destinations(conn, [o.claimed.destination for o in outcomes])
-    stacklocks.lock_heads(conn, [o.claimed.seq for o in outcomes])
+    locked_at = stacklocks.lock_heads(conn, [o.claimed.seq for o in outcomes])
+    now = (locked_at or dialect.now(conn)) if now is None else now
     history = []
     written = []
+    batch = _Batch()
     for given in outcomes:
-        o, row = _settle_one(conn, given, owner, now=now, max_attempts=max_attempts, schedule=schedule, rng=rng)
+        o, row = _settle_one(conn, given, owner, batch, now=now, max_attempts=max_attempts, schedule=schedule,
+                             rng=rng)
         written.append(o)
         if row is not None:
             history.append(row)
+    # Delivered. But if a later claim is sending it again, leave the record to that one: deleting it
+    # would let the order's next record go out while this one is still in flight, and perhaps arrive
+    # after it.
+    conn.executemany(
+        "DELETE FROM stack WHERE seq = ? AND (lease_owner IS NULL OR lease_until < ? "
+        "OR (lease_owner = ? AND claims = ?))",
+        batch.deletes,
+    )
     conn.executemany(
         "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, status, reason, "
         "answer, duration_ms, controller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -198,11 +208,23 @@ def settle(
     return written
 
 
+@dataclass
+class _Batch:
+    """What one settle writes at its end in one statement, and the answers it already noted."""
+
+    deletes: list[tuple[object, ...]] = field(default_factory=list)  # the delivered records' DELETE parameters
+    answered: set[str] = field(default_factory=set)  # destinations whose latest news here is an answer
+
+
 def _settle_one(
-    conn: sqlite3.Connection, o: Outcome, owner: str, *, now: float, max_attempts: int, schedule: tuple[float, ...],
-    rng: random.Random | None,
+    conn: sqlite3.Connection, o: Outcome, owner: str, batch: _Batch, *, now: float, max_attempts: int,
+    schedule: tuple[float, ...], rng: random.Random | None,
 ) -> tuple[Outcome, tuple[object, ...] | None]:
-    """Write one outcome: (the outcome as written, its history row; none for a record that was not sent)."""
+    """Write one outcome: (the outcome as written, its history row; none for a record that was not sent).
+
+    A delivered record's DELETE joins `batch`; an answer right after an answer of the
+    same destination changes nothing in its health, so it is not written again.
+    """
     c = o.claimed
     if o.kind == "wait":
         conn.execute(f"UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = {_UNCUT} "
@@ -211,15 +233,21 @@ def _settle_one(
         return o, None
     if o.transport and health.is_open(conn, c.destination):
         # The destination is paused as a whole (or this was its probe): no attempt is spent.
+        batch.answered.discard(c.destination)
         health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
         o = replace(o, reason=o.reason + NOT_COUNTED)
         conn.execute("UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = 0, last_status = NULL, "
                      f"last_error = ? WHERE {_OURS}", (o.reason, c.seq, owner, c.claims))
         return o, _history_row(o, owner, now, "retry")
     if o.transport:
+        batch.answered.discard(c.destination)
         health.note_transport_failure(conn, c.destination, o.reason, now=now, schedule=schedule)
-    else:
+    elif c.destination not in batch.answered:
+        batch.answered.add(c.destination)
         health.note_answer(conn, c.destination)
+    if o.kind == "ok":
+        batch.deletes.append((c.seq, now, owner, c.claims))
+        return o, _history_row(o, owner, now, "ok")
     o = _write_outcome(conn, o, owner, now=now, max_attempts=max_attempts, schedule=schedule, rng=rng)
     return o, _history_row(o, owner, now, o.kind)
 
@@ -234,18 +262,8 @@ def _write_outcome(
     conn: sqlite3.Connection, o: Outcome, owner: str, *, now: float, max_attempts: int, schedule: tuple[float, ...],
     rng: random.Random | None,
 ) -> Outcome:
-    """Write one counted outcome to its record; returns the outcome written (a retry may become failed)."""
+    """Write one counted retry or failure to its record; returns the outcome written (a retry may become failed)."""
     c = o.claimed
-    if o.kind == "ok":
-        # Delivered. But if a later claim is sending it again, leave the record to that one:
-        # deleting it would let the order's next record go out while this one is still in
-        # flight, and perhaps arrive after it.
-        conn.execute(
-            "DELETE FROM stack WHERE seq = ? AND (lease_owner IS NULL OR lease_until < ? "
-            "OR (lease_owner = ? AND claims = ?))",
-            (c.seq, now, owner, c.claims),
-        )
-        return o
     if o.kind == "retry" and c.attempts >= max_attempts:
         # The outcome itself changes, so the caller's tally counts it as failed too.
         o = replace(o, kind="failed", reason=f"{o.reason} (gave up after {c.attempts} attempts)")
@@ -285,11 +303,10 @@ def release(conn: sqlite3.Connection, owner: str, seqs: list[int]) -> None:
     """
     if not seqs:
         return
+    stacklocks.lock_heads(conn, seqs)
     among, listed = stacklocks.any_of(conn, "seq", seqs, "bigint")
     dests = sorted(r[0] for r in conn.execute(
         f"SELECT DISTINCT destination FROM stack WHERE {among} AND lease_owner = ?", (listed, owner)))
-    stacklocks.lock_destinations(conn, dests)
-    stacklocks.lock_heads(conn, seqs)
     conn.executemany(
         f"UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = {_UNCUT} "
         "WHERE seq = ? AND lease_owner = ?",

@@ -6,22 +6,24 @@ PostgreSQL runs several transactions at once (READ COMMITTED), so:
 
 - a queue locks the rows of its orders first, so that the seqs of one order's
   records are handed out in commit order (a sequence number alone is not);
-- the per-destination bookkeeping of claims and settles (live leases against
-  `max_in_flight`, the rate limiter's next start, the circuit breaker and its
-  probe) runs under one transaction-scoped advisory lock per destination;
-- a writer that changes records locks their orders' heads before the records
-  (the head triggers then find the heads theirs), so that every writer takes
-  heads before records and none waits for another in the opposite order.
+- the per-destination bookkeeping of claims (live leases against
+  `max_in_flight`, the rate limiter's next start, the circuit breaker's one
+  probe) runs under one transaction-scoped advisory lock per destination; a
+  controller's turn takes the locks of every destination it settles or may
+  claim from at its start, before any row lock;
+- a writer that changes records (settle, renew, release, retry, drop) locks
+  their orders' heads before the records: the head triggers then find the heads
+  theirs, a claim passes those heads over (SKIP LOCKED), and no two writers wait
+  for each other in opposite orders.
 
-Every kind of lock is taken in a fixed order (sorted keys), so two writers
-never deadlock on them; the few deadlocks left (a transaction queuing in
-several batches) are retried whole by `db.transactions()`.
+Every kind of lock is taken in a fixed order (sorted keys); the few deadlocks
+left (a transaction queuing in several batches, a lease that ran out under a
+breaker) are retried whole by `db.transactions()`.
 """
 
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,27 +38,51 @@ def on_postgres(conn: Any) -> bool:
     return dialect.of(conn) == dialect.POSTGRESQL
 
 
-def _key(destination: str) -> int:
-    """A destination's advisory key: a stable 32-bit hash (the same on every machine and run)."""
-    return zlib.crc32(destination.encode("utf-8")) - (1 << 31)
+# The destinations (the claimable ones with records, and `also`) locked in the order of their keys
+# (hashtext: the server's, so the same for every machine), with the server's clock read once the
+# aggregate has taken every lock; a single statement, and the names come back with it.
+_LOCK_DESTINATIONS = (
+    "SELECT extract(epoch FROM clock_timestamp())::float8, l.names FROM ("
+    f" SELECT array_agg(d.destination) AS names, COUNT(pg_advisory_xact_lock({DESTINATION_LOCKS}, hashtext(d.destination)))"
+    " FROM (SELECT destination FROM ("
+    "  SELECT destination FROM stack_counts WHERE ? = 1 AND records > 0"
+    "   AND (?::text[] IS NULL OR destination = ANY(?::text[])) AND destination <> ALL(?::text[])"
+    "  UNION SELECT unnest(?::text[])) AS u ORDER BY hashtext(destination)) AS d) AS l"
+)
 
 
-def lock_destinations(conn: Any, destinations: Iterable[str]) -> None:
-    """Hold the destinations' bookkeeping locks until the transaction ends (taking one already held is free)."""
+def lock_destinations(
+    conn: Any, also: Iterable[str] = (), *, claimable: bool = False, stores: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
+) -> tuple[list[str], float | None]:
+    """Hold the bookkeeping locks of destinations until the transaction ends (one already held is free).
+
+    Locks `also`, and with `claimable` every destination with records a claim of
+    `stores` (None: all) that skips `skip` may take from. Returns the names locked
+    and, on PostgreSQL, the server's clock read once they are held; on SQLite
+    nothing is locked (BEGIN IMMEDIATE holds the database) and the clock is None.
+    """
     if not on_postgres(conn):
-        return
-    keys = sorted({_key(d) for d in destinations})
-    if keys:
-        # unnest gives the keys in the array's (sorted) order, one lock after another.
-        conn.execute(f"SELECT pg_advisory_xact_lock({DESTINATION_LOCKS}, k) FROM unnest(?::int[]) AS u(k)", (keys,))
+        return [], None
+    wanted = sorted(set(stores)) if stores else None
+    row = conn.execute(_LOCK_DESTINATIONS, (int(claimable), wanted, wanted or [], sorted(set(skip)), sorted(set(also)))
+                       ).fetchone()
+    return sorted(row[1] or []), float(row[0])
 
 
-def lock_heads(conn: Any, seqs: Iterable[int]) -> None:
-    """Lock the heads of the orders of these records (by order id), before the records are changed."""
-    wanted = sorted(set(seqs))
-    if on_postgres(conn) and wanted:
-        conn.execute("SELECT 1 FROM stack_heads WHERE order_id IN (SELECT order_id FROM stack WHERE seq = ANY(?::bigint[])) "
-                     "ORDER BY order_id FOR UPDATE", (wanted,))
+def lock_heads(conn: Any, seqs: Iterable[int]) -> float | None:
+    """Lock the heads of the orders of these records (by order id), before the records are changed.
+
+    On PostgreSQL, returns the server's clock read once they are held (None on SQLite).
+    """
+    if not on_postgres(conn):
+        return None
+    row = conn.execute(
+        "SELECT extract(epoch FROM clock_timestamp())::float8, heads.n FROM (SELECT COUNT(*) AS n FROM "
+        "(SELECT 1 FROM stack_heads WHERE order_id IN (SELECT order_id FROM stack WHERE seq = ANY(?::bigint[])) "
+        "ORDER BY order_id FOR UPDATE) AS locked) AS heads", (sorted(set(seqs)),)
+    ).fetchone()
+    return float(row[0])
 
 
 def lock_orders(conn: Any, order_ids: Iterable[int]) -> None:

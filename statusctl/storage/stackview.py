@@ -229,15 +229,14 @@ def drop(
 def _not_busy(conn: sqlite3.Connection, ids: list[str], failed: bool, now: float, verb: str) -> list[sqlite3.Row]:
     """The records named (or every failed one); refuses to `verb` any a controller is sending right now.
 
-    On PostgreSQL the records are read again once their destinations' and heads' locks
-    are held (statusctl.storage.stacklocks), so no claim slips in between the check and
-    the change.
+    On PostgreSQL the records are read again once their orders' heads are locked
+    (statusctl.storage.stacklocks): a claim holding one is waited for, and a claim
+    after passes it over, so none slips in between the check and the change.
     """
     if not ids and not failed:
         raise InputError("Name record ids or use --failed.")
     rows = _select(conn, ids, failed)
     if stacklocks.on_postgres(conn) and rows:
-        stacklocks.lock_destinations(conn, [r["destination"] for r in rows])
         stacklocks.lock_heads(conn, [r["seq"] for r in rows])
         rows = _select(conn, ids, failed)
     for r in rows:

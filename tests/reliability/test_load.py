@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from statusctl.storage.backends import Target, is_postgres
 from statusctl.storage.health import BREAKER_FAILURES
 
 from ..carts.fakeserver import Answer, Request
@@ -98,18 +99,19 @@ def test_a_fast_store_goes_out_beside_a_hanging_store(db_file: Path, figures: Fi
                                          "hanging_requests_open": hanging_open})
 
 
-def test_max_in_flight_holds_over_two_controllers_and_rate_spaces_the_requests(db_file: Path, figures: Figures) -> None:
+def test_max_in_flight_holds_over_two_controllers_and_rate_spaces_the_requests(target: Target, figures: Figures) -> None:
+    """On both backends: on PostgreSQL the two controllers claim at the same moment, not one after another."""
     with serve(Hook(pause=0.2)) as (capped, capped_server), serve(Hook()) as (paced, paced_server):
-        setup_db(db_file, {"capped": hook_url(capped_server), "paced": hook_url(paced_server)},
+        setup_db(target, {"capped": hook_url(capped_server), "paced": hook_url(paced_server)},
                  options={"capped": ["max_in_flight=2"], "paced": ["rate=5"]})
-        fill(db_file, records=16, orders=16, store="capped", prefix="C")
-        runs = [spawn(db_file, "stack", "run", "--json") for _ in range(2)]
+        fill(target, records=16, orders=16, store="capped", prefix="C")
+        runs = [spawn(target, "stack", "run", "--json") for _ in range(2)]
         done = [finish(p, GUARD) for p in runs]
         assert [r.code for r in done] == [0, 0], [r.stderr for r in done]
         # The rate with one controller: two of them share the starts (the core tests show it), but one
         # starved of CPU for a while would send late beside the other's sends on time.
-        fill(db_file, records=15, orders=15, store="paced", prefix="P")
-        ran = finish(spawn(db_file, "stack", "run", "--json"), GUARD)
+        fill(target, records=15, orders=15, store="paced", prefix="P")
+        ran = finish(spawn(target, "stack", "run", "--json"), GUARD)
     assert ran.code == 0, ran.stderr
     assert len(capped.delivered()) == 16 and len(paced.delivered()) == 15
     assert capped.max_active == 2, f"max_in_flight=2, the cart saw {capped.max_active} at once"
@@ -120,7 +122,7 @@ def test_max_in_flight_holds_over_two_controllers_and_rate_spaces_the_requests(d
     assert min(gaps) >= 0.1, f"rate=5 exceeded: two requests {min(gaps):.3f} s apart"
     per_second = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
     assert per_second <= 5.0 * 1.05
-    figures("load_limits", {"max_in_flight_2_seen": capped.max_active, "rate_5_measured_per_s": round(per_second, 2),
+    figures("load_limits" if not is_postgres(target) else "load_limits_postgresql", {"max_in_flight_2_seen": capped.max_active, "rate_5_measured_per_s": round(per_second, 2),
                             "rate_5_smallest_gap_s": round(min(gaps), 3)})
 
 
