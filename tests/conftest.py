@@ -18,7 +18,7 @@ import pytest
 
 # Both backends' database fixture (`target`: a SQLite file, then a PostgreSQL URL; `pg_target`: the
 # latter only) for every module.
-from .stackhelpers import pg_initialized, pg_target, target  # noqa: F401
+from .stackdb import pg_initialized, pg_target, target  # noqa: F401
 
 if TYPE_CHECKING:
     from .pgcluster import Cluster

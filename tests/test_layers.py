@@ -7,8 +7,6 @@
     delivery  the controller: claims from storage, sends through the carts, settles
     oss       the Order Status System (a face; the CLI starts it)
     cli       the commands
-
-`STILL_ALLOWED` lists the imports that still go the wrong way while the move goes on; it may only shrink.
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ from .helpers import ROOT
 
 PACKAGE = ROOT / "statusctl"
 RANK = {"domain": 0, "storage": 1, "core": 2, "carts": 3, "democart": 3, "delivery": 4, "oss": 5, "cli": 6}
-# "module (relative to statusctl/)" -> the statusctl modules it may still import against the order
-STILL_ALLOWED: dict[str, set[str]] = {}
 
 
 def layer(module: str) -> str | None:
@@ -59,16 +55,13 @@ def violations() -> dict[str, set[str]]:
 
 
 def test_every_layer_imports_only_the_layers_below_it():
-    extra = {m: sorted(t - STILL_ALLOWED.get(m, set())) for m, t in violations().items()}
-    extra = {m: t for m, t in extra.items() if t}
-    assert not extra, f"imports against the layer order (DESIGN.md §6): {extra}"
+    found = {m: sorted(t) for m, t in violations().items()}
+    assert not found, f"imports against the layer order (DESIGN.md §6): {found}"
 
 
-def test_the_allowed_list_only_shrinks():
-    """An entry that no longer imports what it lists must leave STILL_ALLOWED."""
-    found = violations()
-    stale = {m: sorted(t - found.get(m, set())) for m, t in STILL_ALLOWED.items()}
-    assert not {m: t for m, t in stale.items() if t}, f"remove from STILL_ALLOWED: {stale}"
+def test_the_layer_check_sees_an_import_upwards():
+    assert layer("statusctl.delivery.controller") == "delivery" and RANK["storage"] < RANK["delivery"]
+    assert statusctl_imports(PACKAGE / "delivery" / "controller.py") & {"statusctl.storage.backends"}
 
 
 def test_the_mapping_rules_and_the_webhook_secret_live_in_the_domain_once():
@@ -85,10 +78,6 @@ def test_the_mapping_rules_and_the_webhook_secret_live_in_the_domain_once():
 
 SQL_CALLS = {"execute", "executemany", "executescript"}
 SQL_TEXT = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|CREATE)\s")
-# Modules outside statusctl/storage/ that still run SQL; the list may only shrink. The OSS keeps its own
-# database until it moves onto the storage layer (the OSS helper's part of issue 14); the controller
-# sets a pragma on its own connection (the delivery helper's).
-SQL_STILL_ALLOWED: set[str] = set()
 
 
 def sql_outside_storage() -> dict[str, list[int]]:
@@ -107,12 +96,8 @@ def sql_outside_storage() -> dict[str, list[int]]:
 
 
 def test_no_module_outside_storage_runs_sql():
-    extra = {m: lines for m, lines in sql_outside_storage().items() if m not in SQL_STILL_ALLOWED}
-    assert not extra, f"SQL outside statusctl/storage/ (module: lines): {extra}"
-
-
-def test_the_sql_allowed_list_only_shrinks():
-    assert not SQL_STILL_ALLOWED - set(sql_outside_storage()), "remove from SQL_STILL_ALLOWED what runs no SQL"
+    found = sql_outside_storage()
+    assert not found, f"SQL outside statusctl/storage/ (module: lines): {found}"
 
 
 def test_the_sql_check_finds_a_statement_and_a_call():
@@ -127,8 +112,6 @@ def test_the_sql_check_finds_a_statement_and_a_call():
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
-# Functions still longer, owned by other parts of issue 14; the list may only shrink.
-LONG_STILL_ALLOWED: set[str] = set()
 
 
 def too_long() -> set[str]:
@@ -148,9 +131,5 @@ def too_long() -> set[str]:
 
 
 def test_modules_are_small_and_functions_short():
-    extra = sorted(too_long() - LONG_STILL_ALLOWED)
-    assert not extra, f"over {MAX_MODULE_LINES} lines (module) or {MAX_FUNCTION_LINES} (module:function): {extra}"
-
-
-def test_the_long_allowed_list_only_shrinks():
-    assert not LONG_STILL_ALLOWED - too_long(), "remove from LONG_STILL_ALLOWED what is short now"
+    found = sorted(too_long())
+    assert not found, f"over {MAX_MODULE_LINES} lines (module) or {MAX_FUNCTION_LINES} (module:function): {found}"

@@ -176,3 +176,30 @@ def test_a_probe_that_waited_lets_the_store_be_probed_again_at_once(db, target):
     assert claimable_after(db, now + 1) == [claimed.uid]
     with db.reading() as conn:
         assert health.read(conn)[STORE].opened == 1, "a wait says nothing about the cart: the breaker stays open"
+
+
+# -- a one-shot run and a paused store -------------------------------------------------------
+
+
+def test_a_one_shot_run_leaves_a_store_whose_probe_failed_instead_of_probing_it_for_ever(target):
+    """With a retry schedule of 0.01 s, a paused store's pause ends at once again and again: a cron run
+    used to probe a refusing port until it was killed (found by test_fuzz). It ends, reporting the store
+    paused, with every record still on the stack and the failed probe counted as no attempt."""
+    from .carts.fakeserver import free_port_refusing
+
+    setup_db(target, {STORE: f"{free_port_refusing()}/hooks/status"}, settings={"StackRetrySchedule": "0.01"})
+    fill(target, records=6, orders=6)
+    ran = cli("stack", "run", "--json")
+    report = ran.json()
+    assert ran.code == 3 and report["ok"] is False and STORE in report["paused"], report
+    db = open_database(target)
+    try:
+        with db.reading() as conn:
+            rows = conn.execute("SELECT attempts FROM stack ORDER BY seq").fetchall()
+            probes = conn.execute("SELECT COUNT(*) FROM stack_history WHERE reason LIKE ?",
+                                  (f"%{stack.NOT_COUNTED}",)).fetchone()[0]
+    finally:
+        db.close()
+    assert len(rows) == 6, "every record is still on the stack"
+    assert sum(r[0] for r in rows) == health.BREAKER_FAILURES, "only the sends before the pause counted"
+    assert probes == 1, "one probe, then the run left the store"

@@ -116,6 +116,13 @@ class _Root(TyperGroup):
             shown = text[start : exc.end + 20]
             common.warn(f"Error: the text {shown!r} is not valid UTF-8; give names and values in UTF-8.")
             raise typer.Exit(ExitCode.ERROR) from None
+        except Exception as exc:  # last: every clause above goes first
+            # psycopg's errors, without importing psycopg here (a SQLite command must not pay for it):
+            # its statement errors hold no connection string, so no password; the first line says it.
+            if not type(exc).__module__.startswith("psycopg"):
+                raise
+            _error(f"Error: database problem: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}.")
+            raise typer.Exit(DatabaseError.exit_code) from None
 
 
 def _error(sentence: str) -> None:

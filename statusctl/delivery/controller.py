@@ -88,6 +88,9 @@ class Controller:
         self._skew = 0.0  # the database's clock minus this machine's, as last read (`_clock`)
         self._inflight: dict[asyncio.Task[stack.Outcome], stack.Claimed] = {}
         self._finished: list[stack.Outcome] = []  # outcomes not yet written
+        # A one-shot run leaves a store whose probe failed while it was paused: waiting out its pause
+        # (or probing again and again under a short StackRetrySchedule) would keep a cron run going.
+        self._left_paused: set[str] = set()
         self.dests = Destinations(self.db, self.owner)
         with self.db.reading() as conn:
             self.dests.reload(conn)
@@ -137,9 +140,9 @@ class Controller:
         self.db.check_identity()
 
         def beat(conn: Any) -> None:
-            now = self._clock(conn)  # after the lock: the wait for it must not shorten the leases
+            now = stack.renew_for(conn, self.owner, sending, self.settings.lease_seconds)
+            self._skew = now - time.time()
             stack.beat(conn, self.owner, self.report.sent, now=now)
-            stack.renew(conn, self.owner, sending, now + self.settings.lease_seconds)
 
         self._write(beat)
         self.dests.check_notes_of_others()
@@ -166,7 +169,7 @@ class Controller:
             return []
         s = self.settings
         notes = self.dests.pending_notes()
-        skipped = self.dests.skipped()
+        skipped = self._skipped()
 
         def turn(conn: Any) -> tuple[list[stack.Outcome], list[stack.Claimed]]:
             # The clock is read once the locks are ours: a lease measured from before a long wait
@@ -185,7 +188,13 @@ class Controller:
         written, batch = self._write(turn)
         self.dests.notes_written(notes, self.report.misconfigured)
         self._count(written)
+        if not self.watch:
+            self._left_paused |= {o.claimed.destination for o in written if o.transport and not stack.counted(o.reason)}
         return batch
+
+    def _skipped(self) -> list[str]:
+        """Destinations not to claim from: those this machine cannot use, and those a one-shot run left paused."""
+        return sorted({*self.dests.skipped(), *self._left_paused})
 
     def _clock(self, conn: Any) -> float:
         """The database's clock in this transaction (after BEGIN IMMEDIATE's lock on SQLite: a wait for it must
@@ -326,7 +335,7 @@ class Controller:
         """
         with self.db.reading() as conn:
             soonest = stack.soonest_due(conn, now=dialect.now(conn), stores=self.stores,
-                                        skip_destinations=self.dests.skipped(), store_limits=self.dests.limits)
+                                        skip_destinations=self._skipped(), store_limits=self.dests.limits)
         if self.watch:
             return self.poll if soonest is None else max(0.005, min(self.poll, soonest))
         if soonest is not None and soonest <= ONE_SHOT_WAIT_S:

@@ -99,13 +99,15 @@ class _Readers:
 
     @contextlib.contextmanager
     def lend(self, name: str) -> Iterator[Any]:
+        """An idle connection, a new one while fewer than `size` are open, else the next one given back."""
         with self._cond:
             while not self._closed and not self._idle and self._count >= self._size:
                 self._cond.wait()
             if self._closed:
                 raise DatabaseError(f"The OSS database {name} is closed.")
             db = self._idle.pop() if self._idle else None
-            self._count += db is None
+            if db is None:
+                self._count += 1  # opened below, outside the lock
         if db is None:
             try:
                 db = self._open()

@@ -92,6 +92,8 @@ def _text(obj: dict[str, Any], key: str, where: str, *, limit: int = MAX_TEXT) -
         raise Invalid(f"{_at(where, key)} must be a string")
     if len(value) > limit:
         raise Invalid(f"{_at(where, key)} is longer than {limit} characters")
+    if "\x00" in value:  # PostgreSQL's text cannot hold one: refused alike on either backend
+        raise Invalid(f"{_at(where, key)} must not contain NUL characters")
     return value
 
 

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from statusctl.domain.carriers import carrier_key
-from statusctl.domain.errors import DatabaseError
+from statusctl.domain.errors import DatabaseError, shown
 from statusctl.domain.record import Payload, changed_items, order_changed
-from statusctl.storage.backends import Target, open_database
+from statusctl.domain.urls import mask_url
+from statusctl.storage.backends import Target, is_postgres, open_database
 from statusctl.storage.pgerrors import RETRYABLE
 
 Outcome = Literal["applied", "late", "duplicate"]
@@ -150,19 +151,33 @@ def open_oss_database(target: Target, *, migrate: bool = True) -> Any:
     brought up to date; without it (a server's further connections) it must exist.
     A mistyped path must not become folders: the file's folder must exist already.
     """
-    if isinstance(target, Path):
+    if not is_postgres(target):
+        if isinstance(target, str) and "://" in target:  # the CLI refuses these first (core.paths.db_target)
+            raise DatabaseError(f"The OSS database {shown(mask_url(target))} is neither a file path nor a "
+                                "postgresql:// URL.")
+        target = Path(target)
         if target.is_dir():
             raise DatabaseError(f"The OSS database {target} is a directory, not a database file.")
         if not target.parent.is_dir():
             raise DatabaseError(f"Cannot create the OSS database {target}: the folder {target.parent} does not exist.")
     db = open_database(target, create=migrate, migrate=False)
-    if migrate:
-        try:
+    try:
+        if db.one(_MAIN_TABLE[db.dialect]) is not None:
+            raise DatabaseError(f"{db.name} is the statusctl database, not the OSS's: give the OSS a database "
+                                "of its own (a SQLite file, or a PostgreSQL database, with --db).")
+        if migrate:
             db.migrate(migrations(db.dialect))
-        except BaseException:
-            db.close()
-            raise
+    except BaseException:
+        db.close()
+        raise
     return db
+
+
+# Found only in the main statusctl database (its stack): the OSS must never write its tables into it.
+_MAIN_TABLE = {
+    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stack'",
+    "postgresql": "SELECT 1 WHERE to_regclass('stack') IS NOT NULL",
+}
 
 
 @dataclass(frozen=True)

@@ -296,6 +296,15 @@ def renew(conn: sqlite3.Connection, owner: str, seqs: list[int], until: float) -
     )
 
 
+def renew_for(conn: sqlite3.Connection, owner: str, seqs: list[int], lease_seconds: float) -> float:
+    """`renew` for `lease_seconds` from the database's clock, read once the records' heads are locked
+    (the heartbeat: a wait for another writer must not shorten the leases); returns that clock."""
+    locked_at = stacklocks.lock_heads(conn, seqs)
+    now = dialect.now(conn) if locked_at is None else locked_at
+    renew(conn, owner, seqs, now + lease_seconds)
+    return now
+
+
 def release(conn: sqlite3.Connection, owner: str, seqs: list[int]) -> None:
     """Give back leases of records claimed but not sent (inside the caller's transaction); not counted as attempts.
 

@@ -44,18 +44,28 @@ needs_loopback_range = pytest.mark.skipif(
 
 
 class OssProcess:
-    """`statusctl oss serve --port 0 ARGS` with the test secret; `nofile` lowers its file limit."""
+    """`statusctl oss serve --port 0 ARGS` with the test secret; `nofile` lowers its file limit.
 
-    def __init__(self, tmp_path: Path, *args: str, nofile: int | None = None) -> None:
+    Its database is `db` (a PostgreSQL URL shared by several processes), else oss.db in `tmp_path`.
+    """
+
+    def __init__(self, tmp_path: Path, *args: str, nofile: int | None = None, db: str | None = None) -> None:
         self.tmp_path = tmp_path
         self.args = args
         self.nofile = nofile
+        self.db = db or str(tmp_path / "oss.db")
         self.lines: list[str] = []
         self.url = ""
         self.cap = self.per_client = 0
         self.request_timeout = 0.0
 
     def __enter__(self) -> OssProcess:
+        self.start()
+        self.wait_started()
+        return self
+
+    def start(self) -> None:
+        """Start the process (`wait_started` waits until it listens): several can start at once."""
         env = {**os.environ, ENV_SECRET: SECRET, "STATUSCTL_DB": str(self.tmp_path / "main.db"),
                "PYTHONUNBUFFERED": "1"}
         limit = self.nofile
@@ -66,19 +76,20 @@ class OssProcess:
 
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "statusctl", "oss", "serve", "--port", "0",
-             "--db", str(self.tmp_path / "oss.db"), *self.args],
+             "--db", self.db, *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=self.tmp_path,
             preexec_fn=lower_file_limit,
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+
+    def wait_started(self) -> None:
         deadline = time.monotonic() + 30
         while not self.url:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.__exit__()
                 raise AssertionError("the OSS did not start:\n" + "".join(self.lines))
             time.sleep(0.05)
-        return self
 
     def _read(self) -> None:
         assert self.proc.stderr is not None

@@ -173,6 +173,9 @@ def _break(path: str, value: Any) -> dict[str, Any]:
         ("note", ["x"], "note must be a string"),
         ("events", "order-approved", "events must be a list"),
         ("packages", [{"tracking": "1Z", "shipped_at": "soon"}], "packages[0].shipped_at"),
+        ("order.date", "2024-04-30\x00", "order.date must not contain NUL characters"),
+        ("order.label", "Shipped\x00", "order.label must not contain NUL characters"),
+        ("note", "\x00", "note must not contain NUL characters"),
     ],
 )
 def test_invalid_body_is_422_with_a_reason(

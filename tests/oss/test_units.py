@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from statusctl.oss.links import (
 from statusctl.oss.ratelimit import RateLimiter, client_key
 from statusctl.oss.store import OssStore
 from statusctl.oss.validate import Invalid, parse_time
+from statusctl.storage.backends import Target
 
 from .conftest import SECRET, Clock, payload
 
@@ -98,8 +100,8 @@ def test_parse_time() -> None:
         parse_time("2024-05-01 12:00", "t")
 
 
-def test_concurrent_updates_are_combined_and_all_kept(tmp_path: Path) -> None:
-    store = OssStore(tmp_path / "oss.db")
+def test_concurrent_updates_are_combined_and_all_kept(oss_db: Target) -> None:
+    store = OssStore(oss_db)
     outcomes: list[str] = []
     lock = threading.Lock()
 
@@ -121,7 +123,7 @@ def test_concurrent_updates_are_combined_and_all_kept(tmp_path: Path) -> None:
     assert outcomes.count("applied") == 200 and outcomes.count("duplicate") == 200
     assert store.find("3-7", "90210") is not None
     store.close()
-    reopened = OssStore(tmp_path / "oss.db")  # migrations are recorded: opening again is a no-op
+    reopened = OssStore(oss_db)  # migrations are recorded: opening again is a no-op
     assert reopened.load("shop", "7-24") is not None
     reopened.close()
 
@@ -131,21 +133,61 @@ def test_database_file_is_private(tmp_path: Path) -> None:
     assert (tmp_path / "oss.db").stat().st_mode & 0o777 == 0o600
 
 
+_EXAMPLES = itertools.count()
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.permutations(range(6)), repeats=st.lists(st.integers(0, 5), max_size=4))
-def test_any_arrival_order_ends_with_the_newest_update(tmp_path: Path, order: list[int], repeats: list[int]) -> None:
+def test_any_arrival_order_ends_with_the_newest_update(oss_db: Target, order: list[int], repeats: list[int]) -> None:
     """Whatever order (and however often) updates arrive, the newest changed_at wins, once each."""
-    db = tmp_path / f"p-{'-'.join(map(str, order))}-{len(repeats)}.db"
-    store = OssStore(db)
+    shop = f"p-{next(_EXAMPLES)}"  # each example's own store (and webhook-ids) in the test's database
+    store = OssStore(oss_db)
     labels = ["Order Received", "Processing", "On Hold", "Processing", "Partially Shipped", "Order Shipped"]
     for k in [*order, *repeats]:
         when = datetime(2024, 5, 1, 12, k, tzinfo=timezone.utc)
-        body = payload(label=labels[k], changed_at=when.isoformat())
+        body = payload(store=shop, label=labels[k], changed_at=when.isoformat())
         body["packages"] = [{"tracking": f"T{k}", "carrier": "UPS", "shipped_at": when.isoformat(), "items": []}]
-        store.apply(body, when, f"rec-{k}", 0.0)  # type: ignore[arg-type]
-    view = store.load("shop", "1001")
+        store.apply(body, when, f"{shop}-rec-{k}", 0.0)  # type: ignore[arg-type]
+    view = store.load(shop, "1001")
     assert view is not None
     assert view.label == "Order Shipped"
     assert [e.changed_at.minute for e in view.history] == [5, 4, 3, 2, 1, 0]
     assert len(view.packages) == 6
     store.close()
+
+
+def test_the_statusctl_database_is_refused_as_the_oss_database(oss_db: Target) -> None:
+    from statusctl.domain.errors import DatabaseError
+    from statusctl.storage.backends import open_database
+
+    open_database(oss_db, create=True).close()  # the main database's tables, in what was to be the OSS's
+    with pytest.raises(DatabaseError, match="is the statusctl database, not the OSS's: give the OSS a database"):
+        OssStore(oss_db)
+
+
+def test_many_reading_threads_share_a_few_connections(oss_db: Target) -> None:
+    """A PostgreSQL server shared by several OSS processes must not get a connection per worker thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from statusctl.oss.store import READERS
+
+    store = OssStore(oss_db)
+    opened: list[object] = []
+    open_one = store._readers._open
+    store._readers._open = lambda: opened.append(open_one()) or opened[-1]  # type: ignore[method-assign]
+    with ThreadPoolExecutor(4 * READERS) as pool:
+        assert not any(pool.map(lambda n: store.find(f"N{n}", "90210"), range(20 * READERS)))
+    assert 1 <= len(opened) <= READERS
+    store.close()
+
+
+def test_a_target_given_as_text_is_a_file_or_a_postgresql_url(tmp_path: Path) -> None:
+    from statusctl.domain.errors import DatabaseError
+
+    OssStore(str(tmp_path / "oss.db")).close()  # a path as a string, as from Python
+    assert (tmp_path / "oss.db").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(DatabaseError, match="the folder .*/no does not exist"):
+        OssStore(str(tmp_path / "no" / "oss.db"))
+    with pytest.raises(DatabaseError, match="neither a file path nor a postgresql:// URL") as info:
+        OssStore("mysql://u:hunter2@db/oss")
+    assert "hunter2" not in str(info.value)
