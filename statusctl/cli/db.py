@@ -93,5 +93,13 @@ def _show(report: CopyReport, json: bool) -> None:
     made = "its tables were created" if report.created_schema else "its defaults were replaced"
     say(f"{sum(report.tables.values())} rows in {report.seconds:.1f} s, in one transaction ({made}; the "
         "controllers table is not copied: controllers register themselves).")
-    say(f"New records start at seq {report.next_ids['stack.seq']}. Set STATUSCTL_DB={report.target} "
-        "(with the password, or use ~/.pgpass) on every workstation, controller and the OSS.")
+    say(f"New records start at seq {report.next_ids['stack.seq']}. Set STATUSCTL_DB={_without_password(report.target)} "
+        "on every workstation, controller and the OSS, with the password in each one's ~/.pgpass "
+        "(docs/postgres.md).")
+
+
+def _without_password(masked_url: str) -> str:
+    """The URL to paste into STATUSCTL_DB: the masked password left out (~/.pgpass gives it), the rest as written."""
+    from statusctl.domain.urls import MASK
+
+    return masked_url.replace(f":{MASK}@", "@", 1)

@@ -263,6 +263,8 @@ class Controller:
                 room = min(room, self.limit - claimed_total)
             try:
                 batch = self._turn(self._finished, room)
+                if self._trouble_delay:
+                    log.warning("The database %s answers again; carrying on.", self.db.name)
                 self._trouble_delay = 0.0
                 self._finished = []
                 for c in batch:

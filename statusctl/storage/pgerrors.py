@@ -14,7 +14,8 @@ from urllib.parse import parse_qsl, unquote
 from statusctl.domain.errors import DatabaseError, DiskFull
 from statusctl.domain.urls import MASK, split_userinfo
 
-NEEDS_PSYCOPG = "PostgreSQL needs the psycopg package: pip install 'statusctl[postgres]'."
+NEEDS_PSYCOPG = ("PostgreSQL needs the psycopg package: install statusctl with its postgres extra (pip install '.[postgres]' "
+                 "in the statusctl checkout), or pip install 'psycopg[binary]'.")
 READ_ONLY = "25006"  # read_only_sql_transaction: a standby, or a database set read-only
 RETRYABLE = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 _LIBPQ_PREFIX = re.compile(r"^(?:connection (?:failed|is bad): )?(?:connection to server (?:at|on) .*? failed: )?(?:FATAL: +)?")

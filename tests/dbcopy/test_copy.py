@@ -181,7 +181,7 @@ def test_a_source_behind_the_latest_migration_is_refused_and_not_migrated(tmp_pa
 
 def test_without_psycopg_the_copy_says_what_to_install(db_file, shop, empty_pg, monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` fails as when it is not installed
-    assert "pip install 'statusctl[postgres]'" in refused("--to", empty_pg)
+    assert "pip install '.[postgres]'" in refused("--to", empty_pg)
     monkeypatch.undo()
     assert statusctl_tables(empty_pg) == 0
 

@@ -16,7 +16,7 @@ import pytest
 
 from statusctl.domain.errors import DatabaseError, DiskFull
 from statusctl.domain.urls import mask_db_url as masked
-from statusctl.storage import postgres
+from statusctl.storage import pgerrors, postgres
 from statusctl.storage.postgres import PostgresDatabase
 
 from ..helpers import ROOT
@@ -214,7 +214,7 @@ def test_without_psycopg_the_sentence_says_what_to_install(pg_url):
             "except DatabaseError as exc:\n"
             "    print(exc)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "PostgreSQL needs the psycopg package: pip install 'statusctl[postgres]'."
+    assert done.stdout.strip() == pgerrors.NEEDS_PSYCOPG
 
 
 def test_the_password_is_in_no_message_repr_or_attribute_shown(pg_server, pg_url):
