@@ -109,3 +109,13 @@ def test_the_stack_total_matches_counting_the_rows(big: dict[str, list[str]], db
         assert total == (expected if expected > 1 else None)
     finally:
         db.close()
+
+
+def test_limit_0_lists_everything_on_either_backend(target):
+    """0 (all) reaches the database as no LIMIT at all: PostgreSQL refuses SQLite's LIMIT -1."""
+    setup_db(target, {STORE: "https://hook.example/in"})
+    fill(target, records=3, orders=3)
+    assert len(cli("stack", "list", "--json", "--limit", "0").json()) == 3
+    assert len(cli("stack", "list", "--json", "--limit", "2").json()) == 2
+    assert cli("stack", "history", "--json", "--limit", "0").json() == []
+    assert len(cli("orders", "list", "--json", "--limit", "0").json()) == 3

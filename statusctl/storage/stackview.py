@@ -51,7 +51,7 @@ def list_records(
         # Through the order's id, so that the (order_id, seq) index answers it.
         sql += " AND s.order_id IN (SELECT id FROM orders WHERE number = :order) AND s.order_number = :order"
         params["order"] = order
-    sql += " ORDER BY s.seq LIMIT :limit"
+    sql += " ORDER BY s.seq" + (" LIMIT :limit" if limit >= 0 else "")  # a negative limit: all (PostgreSQL has no LIMIT -1)
     out = []
     for r in db.query(sql, params):
         state = r["state"]
@@ -147,8 +147,10 @@ def history(
     if since is not None:
         sql += " AND at >= ?"
         params.append(since)
-    sql += " ORDER BY id DESC LIMIT ?"
-    params.append(limit)
+    sql += " ORDER BY id DESC"
+    if limit >= 0:  # a negative limit: all (PostgreSQL has no LIMIT -1)
+        sql += " LIMIT ?"
+        params.append(limit)
     rows = [dict(r) for r in db.query(sql, tuple(params))]
     rows.reverse()
     for r in rows:
