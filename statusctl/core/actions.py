@@ -18,6 +18,7 @@ from statusctl.storage.db import Database
 
 APPLY_FIELDS = ["action", "event", "order", "sku", "quantity", "tracking", "carrier", "note"]
 FLUSH_EVERY = 5000
+_EMPTY = (None, "")  # an optional field left out or empty (a test inline: apply asks it six times a row)
 T = TypeVar("T")
 
 
@@ -122,11 +123,11 @@ def _rows(path: Path) -> Iterator[Row]:
 def _steps(path: Path) -> Iterator[Step]:
     rows = _rows(path)
     for row in rows:
-        fields = row.fields  # an empty optional field needs no checking (most rows leave several empty)
+        fields = row.fields  # an empty optional field (in _EMPTY) needs no checking: most rows leave several empty
         action = (row.text("action") or "").lower()
         if action not in ("fire", "ship", "cancel"):
             raise row.error("action", f"must be fire, ship or cancel, not {action[:20]!r}")
-        event = row.text("event", required=action == "fire", limit=50) if _given(fields, "event") or action == "fire" \
+        event = row.text("event", required=action == "fire", limit=50) if fields.get("event") not in _EMPTY or action == "fire" \
             else None
         if event is not None:
             if action != "fire":
@@ -135,25 +136,20 @@ def _steps(path: Path) -> Iterator[Step]:
                 event = check_event(event)
             except StatusctlError as exc:
                 raise row.error("event", str(exc).rstrip(".")) from None
-        sku = row.text("sku", required=False, limit=100) if _given(fields, "sku") else None
-        quantity = row.quantity("quantity", required=False) if _given(fields, "quantity") else None
+        sku = row.text("sku", required=False, limit=100) if fields.get("sku") not in _EMPTY else None
+        quantity = row.quantity("quantity", required=False) if fields.get("quantity") not in _EMPTY else None
         if quantity is not None and (action != "ship" or sku is None):
             raise row.error("quantity", "only applies to ship with a sku")
-        tracking = row.text("tracking", required=False, limit=TRACKING_LIMIT) if _given(fields, "tracking") else None
-        carrier = row.text("carrier", required=False, limit=TRACKING_LIMIT) if _given(fields, "carrier") else None
+        tracking = row.text("tracking", required=False, limit=TRACKING_LIMIT) if fields.get("tracking") not in _EMPTY else None
+        carrier = row.text("carrier", required=False, limit=TRACKING_LIMIT) if fields.get("carrier") not in _EMPTY else None
         if (tracking or carrier) and action != "ship":
             raise row.error("tracking" if tracking else "carrier", f"only applies to ship, not {action}")
         if carrier and not tracking:
             raise row.error("carrier", "needs a tracking number in the same row")
         order = row.text("order", limit=50)
         assert order is not None
-        note = row.text("note", required=False, limit=NOTE_LIMIT) if _given(fields, "note") else None
+        note = row.text("note", required=False, limit=NOTE_LIMIT) if fields.get("note") not in _EMPTY else None
         yield Step(row, action, order, event, sku, quantity, tracking, carrier, note)
-
-
-def _given(fields: dict[str, object], name: str) -> bool:
-    value = fields.get(name)
-    return value is not None and value != ""
 
 
 @dataclass

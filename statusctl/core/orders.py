@@ -181,31 +181,31 @@ def import_orders(
             raise first.row.error("order_number", f"order {first.number} is already in the database (use --skip-existing)")
         updates_on = use_status_updates(db)
         session = ChangeSession(conn) if updates_on else None
-        imported, results, item_count = [], [], 0
-        for order in orders.values():
-            if order.number in existing:
-                continue
-            state = _insert(conn, order, store)
-            item_count += len(order.items)
-            imported.append(order.number)
+        new = [order for order in orders.values() if order.number not in existing]
+        results = []
+        for state in _insert(conn, new, store):
             if session is not None:
                 session.add_order(state)
-                results.append(session.imported(order.number))
+                results.append(session.imported(state.number))
         if session is not None:
             session.flush()
-    return ImportSummary(imported, sorted(existing), item_count, results, updates_on)
+    imported = [order.number for order in new]
+    return ImportSummary(imported, sorted(existing), sum(len(o.items) for o in new), results, updates_on)
 
 
-def _insert(conn: Any, order: NewOrder, store: str) -> OrderState:
-    """Insert a new order and its items; its state as a change session holds it."""
-    f = order.fields
-    order_id = stored.insert_order(conn, order.number, store, f, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()))
-    lines = [(line, i.sku, i.name, i.quantity, i.cart_line_id) for line, i in enumerate(order.items, start=1)]
-    ids = stored.insert_items(conn, order_id, lines)
-    states = [ItemState(ids[line], line, sku, name, qty, 0, False, None, cart_line) for line, sku, name, qty, cart_line
-              in lines]
-    return OrderState(order_id, order.number, store, f["cart_order_id"], None, f["ship_postal_code"] or "",
-                      f["order_date"] or "", states)
+def _insert(conn: Any, new: list[NewOrder], store: str) -> list[OrderState]:
+    """Insert the new orders and their items (batched); their states as a change session holds them."""
+    imported = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    order_ids = stored.insert_orders(conn, store, [(o.number, o.fields) for o in new], imported)
+    lines = [(order_ids[o.number], line, i.sku, i.name, i.quantity, i.cart_line_id)
+             for o in new for line, i in enumerate(o.items, start=1)]
+    item_ids = stored.insert_items(conn, lines)
+    states = [OrderState(order_ids[o.number], o.number, store, o.fields["cart_order_id"], None,
+                         o.fields["ship_postal_code"] or "", o.fields["order_date"] or "", []) for o in new]
+    by_id = {state.id: state for state in states}
+    for oid, line, sku, name, qty, cart_line in lines:
+        by_id[oid].items.append(ItemState(item_ids[(oid, line)], line, sku, name, qty, 0, False, None, cart_line))
+    return states
 
 
 def list_orders(db: Database, label: str | None = None, store: str | None = None,

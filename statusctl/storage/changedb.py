@@ -14,6 +14,7 @@ from typing import Any
 
 from statusctl.domain.orderstate import ItemState, OrderState
 from statusctl.storage import dialect, stack
+from statusctl.storage.rows import columns, unnest
 
 CHUNK = 500  # orders per statement (SQLite allows 32,766 parameters, PostgreSQL 65,535)
 PACKAGE_ROWS = 1000  # packages per INSERT ... RETURNING (four parameters each)
@@ -73,32 +74,48 @@ def _chunk(cur: Any, column: str, keys: list[Any], lock: bool) -> list[OrderStat
     return list(by_id.values())
 
 
-def insert_packages(conn: Any, rows: list[tuple[int, int, str | None, str | None, str]]) -> dict[int, int]:
-    """Insert packages given as (temporary id, order id, tracking, carrier, shipped): temporary id -> real id.
+Package = tuple[int, int, "str | None", "str | None", str]  # (temporary id, order id, tracking, carrier, shipped)
 
-    Batched INSERT ... RETURNING; neither backend promises the order of the rows it returns, so a
-    statement holds at most one package per order and the rows returned are matched by order id
-    (an order's second new package goes in the next round, so its id is the larger one).
+
+def insert_packages(conn: Any, rows: list[Package]) -> dict[int, int]:
+    """Insert new packages: temporary id -> the id the database gave.
+
+    Batched INSERT ... RETURNING id. A database numbers a statement's new rows in the order it
+    inserts them (SQLite's rowid is one more than the largest; PostgreSQL's identity is drawn as
+    the rows come, fed in order WITH ORDINALITY), so the ids returned, sorted, are the packages'
+    in the order given, whatever order RETURNING lists them in (neither backend promises one).
     """
-    rounds: list[list[tuple[int, int, str | None, str | None, str]]] = []
-    seen: dict[int, int] = {}  # order id -> its packages so far
-    for row in rows:
-        n = seen[row[1]] = seen.get(row[1], -1) + 1
-        if n == len(rounds):
-            rounds.append([])
-        rounds[n].append(row)
+    pg = dialect.of(conn) == "postgresql"
     out: dict[int, int] = {}
-    for batch in rounds:
-        for start in range(0, len(batch), PACKAGE_ROWS):
-            part = batch[start : start + PACKAGE_ROWS]
-            cur = conn.execute(
-                "INSERT INTO packages (order_id, tracking, carrier, shipped) VALUES "
-                + ",".join(["(?, ?, ?, ?)"] * len(part)) + " RETURNING id, order_id",
-                [value for row in part for value in row[1:]],
-            )
-            real = {int(r[1]): int(r[0]) for r in cur.fetchall()}
-            out.update((row[0], real[row[1]]) for row in part)
+    for start in range(0, len(rows), PACKAGE_ROWS):
+        part = rows[start : start + PACKAGE_ROWS]
+        if pg:
+            cur = conn.execute(_PG["packages"], columns([row[1:] for row in part]))
+        else:
+            cur = conn.execute("INSERT INTO packages (order_id, tracking, carrier, shipped) VALUES "
+                               + ",".join(["(?, ?, ?, ?)"] * len(part)) + " RETURNING id",
+                               [value for row in part for value in row[1:]])
+        out.update(zip([row[0] for row in part], sorted(r[0] for r in cur.fetchall()), strict=True))
     return out
+
+
+# PostgreSQL writes a batch as one statement over arrays (storage.rows.unnest).
+_PG = {
+    "packages": "INSERT INTO packages (order_id, tracking, carrier, shipped) SELECT o, t, c, s FROM "
+                + unnest("bigint", "text", "text", "text") + " WITH ORDINALITY AS v(o, t, c, s, n) ORDER BY n RETURNING id",
+    "orders": "UPDATE orders SET label = v.label FROM " + unnest("bigint", "text")
+              + " AS v(id, label) WHERE orders.id = v.id",
+    "items": "UPDATE items SET label = v.label, shipped = v.shipped, cancelled = v.cancelled FROM "
+             + unnest("bigint", "text", "bigint", "bigint") + " AS v(id, label, shipped, cancelled) WHERE items.id = v.id",
+    # One row per (package, item): ON CONFLICT DO UPDATE may not touch a row twice in one statement.
+    "package_items": "INSERT INTO package_items (package_id, item_id, quantity) SELECT * FROM "
+                     + unnest("bigint", "bigint", "bigint")
+                     + " ON CONFLICT (package_id, item_id) DO UPDATE SET quantity = package_items.quantity + excluded.quantity",
+    # In the rows' order, so the history's ids keep the order of the changes.
+    "history": "INSERT INTO label_history (at, order_id, item_id, event, from_label, to_label) "
+               "SELECT at, o, i, e, f, t FROM " + unnest("text", "bigint", "bigint", "text", "text", "text")
+               + " WITH ORDINALITY AS v(at, o, i, e, f, t, n) ORDER BY n",
+}
 
 
 @dataclass
@@ -109,28 +126,44 @@ class Writes:
     item_updates: dict[int, ItemState] = field(default_factory=dict)
     history: list[tuple[object, ...]] = field(default_factory=list)
     history_written: int = 0
-    packages: list[tuple[int, int, str | None, str | None, str]] = field(default_factory=list)
+    packages: list[Package] = field(default_factory=list)
     package_items: list[tuple[int, int, int]] = field(default_factory=list)
     package_ids: dict[int, int] = field(default_factory=dict)  # temporary id -> the database's, once written
+    last_temporary: int = 0  # the temporary id given last (they count down from -1)
     stack: list[tuple[object, ...]] = field(default_factory=list)
 
     def new_package(self, order_id: int, tracking: str | None, carrier: str | None, shipped: str) -> int:
         """Collect a new package; its temporary id (below zero) stands for it until it is written."""
-        temporary = -1 - len(self.package_ids) - len(self.packages)
+        self.last_temporary = temporary = self.last_temporary - 1
         self.packages.append((temporary, order_id, tracking, carrier, shipped))
         return temporary
 
     def flush(self, c: Any) -> None:
         """Write everything collected so far (inside the caller's transaction)."""
+        if self.packages:
+            self.package_ids.update(insert_packages(c, self.packages))
+        if dialect.of(c) == "postgresql":
+            self._write_arrays(c)
+        else:
+            self._write_rows(c)
+        stack.queue(c, self.stack)  # with the order heads and counters that claims and `stack status` read
+        self.order_labels.clear()
+        self.item_updates.clear()
+        self.packages.clear()
+        self.package_items.clear()
+        self.history_written += len(self.history)
+        self.history.clear()
+        self.stack.clear()
+
+    def _item_rows(self) -> list[tuple[Any, ...]]:
+        return [(i.label, i.shipped, int(i.cancelled), i.id) for i in self.item_updates.values()]
+
+    def _write_rows(self, c: Any) -> None:
+        """SQLite: executemany, one prepared statement stepped per row (nothing is faster there)."""
         if self.order_labels:
             c.executemany("UPDATE orders SET label = ? WHERE id = ?", [(v, k) for k, v in self.order_labels.items()])
         if self.item_updates:
-            c.executemany(
-                "UPDATE items SET label = ?, shipped = ?, cancelled = ? WHERE id = ?",
-                [(i.label, i.shipped, int(i.cancelled), i.id) for i in self.item_updates.values()],
-            )
-        if self.packages:
-            self.package_ids.update(insert_packages(c, self.packages))
+            c.executemany("UPDATE items SET label = ?, shipped = ?, cancelled = ? WHERE id = ?", self._item_rows())
         if self.package_items:
             ids = self.package_ids
             c.executemany(
@@ -143,11 +176,19 @@ class Writes:
                 "INSERT INTO label_history (at, order_id, item_id, event, from_label, to_label) VALUES (?, ?, ?, ?, ?, ?)",
                 self.history,
             )
-        stack.queue(c, self.stack)  # with the order heads and counters that claims and `stack status` read
-        self.order_labels.clear()
-        self.item_updates.clear()
-        self.packages.clear()
-        self.package_items.clear()
-        self.history_written += len(self.history)
-        self.history.clear()
-        self.stack.clear()
+
+    def _write_arrays(self, c: Any) -> None:
+        """PostgreSQL: each kind of row in one statement over arrays."""
+        if self.order_labels:
+            c.execute(_PG["orders"], [list(self.order_labels), list(self.order_labels.values())])
+        if self.item_updates:
+            c.execute(_PG["items"], columns([(i, label, shipped, cancelled)
+                                              for label, shipped, cancelled, i in self._item_rows()]))
+        if self.package_items:
+            summed: dict[tuple[int, int], int] = {}
+            for p, item, qty in self.package_items:
+                key = (self.package_ids.get(p, p), item)
+                summed[key] = summed.get(key, 0) + qty
+            c.execute(_PG["package_items"], columns([(p, item, qty) for (p, item), qty in summed.items()]))
+        if self.history:
+            c.execute(_PG["history"], columns(self.history))

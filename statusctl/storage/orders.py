@@ -3,10 +3,12 @@ import, list and show. What a status change reads and writes is statusctl.storag
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-CHUNK = 500  # order numbers or item rows per statement
+from statusctl.storage import dialect
+from statusctl.storage.rows import columns, unnest
+
+CHUNK = 500  # order numbers, orders or items per statement (at most 8 parameters each)
 
 
 def owners(conn: Any, numbers: list[str]) -> dict[str, str]:
@@ -19,33 +21,44 @@ def owners(conn: Any, numbers: list[str]) -> dict[str, str]:
     return out
 
 
-def insert_order(conn: Any, number: str, store: str, fields: dict[str, str | None], imported: str) -> int:
-    """Insert an order; the database assigns its id."""
-    row = conn.execute(
-        "INSERT INTO orders (number, store, order_date, customer_name, customer_email, ship_postal_code, "
-        "cart_order_id, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (number, store, fields["order_date"], fields["customer_name"], fields["customer_email"],
-         fields["ship_postal_code"], fields["cart_order_id"], imported),
-    ).fetchone()
-    return int(row[0])
+def insert_orders(conn: Any, store: str, orders: list[tuple[str, dict[str, str | None]]], imported: str) -> dict[str, int]:
+    """Insert orders given as (number, fields), a few hundred per statement: number -> the id the database gave.
 
-
-def insert_items(conn: Any, order_id: int, items: Iterable[tuple[int, str, str, int, str | None]]) -> dict[int, int]:
-    """Insert an order's items given as (line, sku, name, quantity, cart line id): line -> the item's id.
-
-    Neither backend promises the order of the rows RETURNING gives back: they are matched by line.
+    Neither backend promises the order of the rows RETURNING gives back: they are matched by number.
     """
-    rows = list(items)
-    ids: dict[int, int] = {}
+    rows = [(number, store, f["order_date"], f["customer_name"], f["customer_email"], f["ship_postal_code"],
+             f["cart_order_id"], imported) for number, f in orders]
+    into = "INSERT INTO orders (number, store, order_date, customer_name, customer_email, ship_postal_code, " \
+           "cart_order_id, imported) "
+    return {str(r[1]): int(r[0]) for r in _insert(conn, into, rows, ("text",) * 8, "RETURNING id, number")}
+
+
+def insert_items(conn: Any, items: list[tuple[int, int, str, str, int, str | None]]) -> dict[tuple[int, int], int]:
+    """Insert items given as (order id, line, sku, name, quantity, cart line id): (order id, line) -> item id.
+
+    Matched by (order id, line) like the orders by number.
+    """
+    into = "INSERT INTO items (order_id, line, sku, name, quantity, cart_line_id) "
+    types = ("bigint", "bigint", "text", "text", "bigint", "text")
+    return {(int(r[1]), int(r[2])): int(r[0]) for r in _insert(conn, into, items, types, "RETURNING id, order_id, line")}
+
+
+def _insert(conn: Any, into: str, rows: list[tuple[Any, ...]], types: tuple[str, ...], returning: str) -> list[Any]:
+    """The rows RETURNING gives back for `into` of `rows`, CHUNK rows per statement (in the rows' order)."""
+    out: list[Any] = []
+    pg = dialect.of(conn) == "postgresql"
+    names = ", ".join(f"c{n}" for n in range(len(types)))
     for start in range(0, len(rows), CHUNK):
         part = rows[start : start + CHUNK]
-        cur = conn.execute(
-            "INSERT INTO items (order_id, line, sku, name, quantity, cart_line_id) VALUES "
-            + ",".join(["(?, ?, ?, ?, ?, ?)"] * len(part)) + " RETURNING id, line",
-            [value for row in part for value in (order_id, *row)],
-        )
-        ids.update((int(r[1]), int(r[0])) for r in cur.fetchall())
-    return ids
+        if pg:
+            sql = (f"{into}SELECT {names} FROM {unnest(*types)} WITH ORDINALITY AS v({names}, n) ORDER BY n "
+                   f"{returning}")
+            out += conn.execute(sql, columns(part)).fetchall()
+        else:
+            marks = "(" + ", ".join("?" * len(types)) + ")"
+            out += conn.execute(f"{into}VALUES {','.join([marks] * len(part))} {returning}",
+                                [value for row in part for value in row]).fetchall()
+    return out
 
 
 def _filters(label: str | None, store: str | None, prefix: str = "") -> tuple[str, list[object]]:

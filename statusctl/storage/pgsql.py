@@ -122,8 +122,11 @@ def row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
 
 
 @functools.lru_cache(maxsize=1)
-def _bool_dumper() -> type:
-    from psycopg import adapters
+def _bool_dumpers() -> tuple[type, type]:
+    """Text and binary dumpers of Python bools as int8 (the binary one for bools inside a binary array)."""
+    import struct
+
+    from psycopg import adapters, pq
     from psycopg.adapt import Dumper
 
     class BoolAsInteger(Dumper):
@@ -134,9 +137,29 @@ def _bool_dumper() -> type:
         def dump(self, obj: Any) -> bytes:
             return b"1" if obj else b"0"
 
-    return BoolAsInteger
+    class BoolAsIntegerBinary(BoolAsInteger):
+        format = pq.Format.BINARY
+
+        def dump(self, obj: Any) -> bytes:
+            return struct.pack("!q", 1 if obj else 0)
+
+    return BoolAsInteger, BoolAsIntegerBinary
 
 
 def register_types(conn: Any) -> None:
-    """The adaptations SQLite-style code needs on this connection (Python bools into INTEGER columns)."""
-    conn.adapters.register_dumper(bool, _bool_dumper())
+    """The adaptations SQLite-style code needs on this connection.
+
+    Python bools go into INTEGER columns (as 1/0, in both formats). A list (the arrays
+    that batched statements unnest) goes in binary: psycopg's text format escapes
+    every quote of every element with a regular expression, which for the JSON
+    payloads of 20,000 records took 5-10 s of a 100,000-row apply against 0.2 s in
+    binary. An empty or all-NULL list still goes as text (psycopg's own fallback).
+    Scalars keep the text format, whose untyped strings PostgreSQL casts as the SQL needs.
+    """
+    from psycopg.types.array import ListBinaryDumper, ListDumper
+
+    text, binary = _bool_dumpers()
+    conn.adapters.register_dumper(bool, binary)
+    conn.adapters.register_dumper(bool, text)  # registered last: the one %s (auto) picks for a bare bool
+    conn.adapters.register_dumper(list, ListDumper)
+    conn.adapters.register_dumper(list, ListBinaryDumper)  # registered last: the one %s picks for a list

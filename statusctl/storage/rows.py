@@ -1,4 +1,5 @@
-"""Reads that work on a Database (outside a transaction) and on a transaction's connection alike."""
+"""Reads that work on a Database (outside a transaction) and on a transaction's connection alike,
+and the arrays PostgreSQL takes a batch of rows as."""
 
 from __future__ import annotations
 
@@ -15,3 +16,15 @@ def one(src: Any, sql: str, params: tuple[object, ...] = ()) -> Any:
     """The first row of a read, or None."""
     found = rows(src, sql, params)
     return found[0] if found else None
+
+
+def columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as one list per column: the arrays `unnest()` turns back into rows on PostgreSQL."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def unnest(*types: str) -> str:
+    """`unnest(CAST(? AS t1[]), ...)`: a batch as a few array parameters. On PostgreSQL a statement
+    with thousands of placeholders costs more to parse (on both sides) than the rows cost to write,
+    and a statement per row a round of parse and plan on the server even when psycopg pipelines them."""
+    return "unnest(" + ", ".join(f"CAST(? AS {t}[])" for t in types) + ")"

@@ -113,6 +113,21 @@ def test_storage_code_written_for_sqlite_runs_unchanged(db):
     assert db.one("SELECT 1 WHERE false") is None
 
 
+def test_arrays_for_batched_statements_go_in_whole_and_fast(db):
+    """Lists go in binary: quotes, NULLs, bools (as integers), empty lists; 20,000 JSON payloads in well under 5 s."""
+    payload = '{"note": "a \\"quoted\\" word, a back\\\\slash, {braces}, NULL"}'
+    with db.tx() as conn:
+        row = conn.execute("SELECT ?::text[], ?::bigint[], ?::bigint[], ?::float8[], ?::text[], ?::int[]",
+                           ([payload, None, "", "NULL"], [1, None, 2**40], [True, False], [0.5, 2.0], [], [-5])).fetchone()
+        assert list(row) == [[payload, None, "", "NULL"], [1, None, 2**40], [1, 0], [0.5, 2.0], [], [-5]]
+        many = [payload * 20] * 20000
+        started = time.perf_counter()
+        n = conn.execute("SELECT count(*) FROM unnest(?::text[]) AS u(p) WHERE p = ?", (many, payload * 20)).fetchone()[0]
+        took = time.perf_counter() - started
+    assert n == 20000
+    assert took < 5  # the text format's escaping took ~10 s for this on a loaded 2-CPU machine
+
+
 def test_a_failing_transaction_is_rolled_back_whole(db):
     with pytest.raises(ZeroDivisionError), db.tx() as conn:
         conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", ("rolled", "back"))
