@@ -171,6 +171,46 @@ def _fail_poisoned(conn: sqlite3.Connection, seqs: list[int], *, now: float, own
             (now, uid, store, dest, number, attempts, reason, owner))
 
 
+_LEASE = "UPDATE stack SET lease_owner = ?, lease_until = ?, claims = claims + 1, unsettled = unsettled + 1 "
+_LEASED = "seq, uid, order_number, store, destination, payload, attempts, queued, claims"
+# One destination on PostgreSQL: its heads locked and leased in one statement (all of them are the
+# plan: `share` gives a lone destination every head up to its cap); a head left out by `unsettled`
+# comes back with NULLs, to be failed.
+_PG_LEASE_HEADS = (
+    f"WITH h AS MATERIALIZED ({_DUE_HEADS} FOR UPDATE SKIP LOCKED), "
+    f"u AS ({_LEASE} FROM h WHERE stack.seq = h.seq AND stack.unsettled < ? RETURNING stack.{_LEASED}) "
+    "SELECT h.seq, u.uid, u.order_number, u.store, u.destination, u.payload, u.attempts, u.queued, u.claims "
+    "FROM h LEFT JOIN u ON u.seq = h.seq"
+)
+
+
+def _lease(conn: sqlite3.Connection, rooms: list[_Room], live: dict[str, int], owner: str, limit: int, *,
+           now: float, until: float) -> list[Any]:
+    """Lease the heads `share` plans for `rooms` until `until`: the leased records' rows (`_LEASED`).
+
+    A record cut short POISON_CUTS times is not leased; it is failed here (rare: read only then).
+    """
+    if len(rooms) == 1 and stacklocks.on_postgres(conn):
+        room = rooms[0]
+        got = conn.execute(_PG_LEASE_HEADS, (room.destination, now, now, min(room.cap, limit), owner, until,
+                                             POISON_CUTS)).fetchall()
+        rows = [r for r in got if r[1] is not None]
+        chosen = [int(r[0]) for r in got]
+    else:
+        candidates = {r.destination: deque(_heads(conn, r.destination, now, min(r.cap, limit))) for r in rooms}
+        chosen = [s for seqs in share(rooms, candidates, live, limit).values() for s in seqs]
+        if not chosen:
+            return []
+        rows = conn.execute(
+            f"{_LEASE}WHERE seq IN ({','.join('?' * len(chosen))}) AND unsettled < ? RETURNING {_LEASED}",
+            (owner, until, *chosen, POISON_CUTS),
+        ).fetchall()
+    if len(rows) < len(chosen):
+        leased = {int(r[0]) for r in rows}
+        _fail_poisoned(conn, [s for s in chosen if s not in leased], now=now, owner=owner)
+    return rows
+
+
 def claim(
     conn: sqlite3.Connection,
     owner: str,
@@ -206,21 +246,9 @@ def claim(
     live, states = _bookkeeping(conn, now)
     rooms, _ = _rooms(conn, dests, live, now=now, store_limits=store_limits, states=states)
     rooms = [r for r in rooms if r.cap > 0]
-    candidates = {r.destination: deque(_heads(conn, r.destination, now, min(r.cap, limit))) for r in rooms}
-    plan = share(rooms, candidates, live, limit)
-    chosen = [s for seqs in plan.values() for s in seqs]
-    if not chosen:
+    rows = _lease(conn, rooms, live, owner, limit, now=now, until=now + lease_seconds)
+    if not rows:
         return []
-    # A record cut short POISON_CUTS times is not leased; it is failed below (rare: read only then).
-    rows = conn.execute(
-        "UPDATE stack SET lease_owner = ?, lease_until = ?, claims = claims + 1, unsettled = unsettled + 1 "
-        f"WHERE seq IN ({','.join('?' * len(chosen))}) AND unsettled < ? "
-        "RETURNING seq, uid, order_number, store, destination, payload, attempts, queued, claims",
-        (owner, now + lease_seconds, *chosen, POISON_CUTS),
-    ).fetchall()
-    if len(rows) < len(chosen):
-        leased = {int(r[0]) for r in rows}
-        _fail_poisoned(conn, [s for s in chosen if s not in leased], now=now, owner=owner)
     rows.sort(key=lambda r: r[0])
     out = [Claimed(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6] + 1, r[7], r[8]) for r in rows]
     by_room = {r.destination: r for r in rooms}
