@@ -44,11 +44,6 @@ ONE_SHOT_WAIT_S = 1.0
 POOL_SIZE = 4  # connections per HTTP client
 STOP_GRACE_S = 3.0  # after a stop, how long a lock wait may still go on before its outcomes are given up
 PRUNE_EVERY_S = 60.0  # a watcher prunes history older than StackHistoryDays this often, in small batches
-# A send that ends while others are in flight waits for them up to the last turn's own duration, at most
-# HOLD_MAX_S, so that one turn settles several (a turn costs ~the same for one outcome as for eight); only
-# where a turn costs at least HOLD_MIN_S (PostgreSQL's round trips): SQLite's turns are not worth a wait.
-HOLD_MIN_S = 0.001
-HOLD_MAX_S = 0.015
 T = TypeVar("T")
 
 
@@ -93,7 +88,6 @@ class Controller:
         self._skew = 0.0  # the database's clock minus this machine's, as last read (`_clock`)
         self._inflight: dict[asyncio.Task[stack.Outcome], stack.Claimed] = {}
         self._finished: list[stack.Outcome] = []  # outcomes not yet written
-        self._turn_s = 0.0  # how long the last turn took
         # A one-shot run leaves a store whose probe failed while it was paused: waiting out its pause
         # (or probing again and again under a short StackRetrySchedule) would keep a cron run going.
         self._left_paused: set[str] = set()
@@ -192,9 +186,7 @@ class Controller:
                                 skip_destinations=skipped, store_limits=self.dests.limits, turn=began) if room > 0 else []
             return written, batch
 
-        started = time.perf_counter()
         written, batch = self._write(turn)
-        self._turn_s = time.perf_counter() - started
         self.dests.notes_written(notes, self.report.misconfigured)
         self._count(written)
         if not self.watch:
@@ -291,17 +283,10 @@ class Controller:
                     return
                 await self._nap(wait or 0.0)
                 continue
-            await self._collect()
-
-    async def _collect(self) -> None:
-        """Wait for the next send to end, and for the others ending within the hold (HOLD_MIN_S), into `_finished`."""
-        done, rest = await asyncio.wait(self._inflight, timeout=self.beat, return_when=asyncio.FIRST_COMPLETED)
-        if done and rest and not self._stopping and self._turn_s >= HOLD_MIN_S:
-            more, _ = await asyncio.wait(rest, timeout=min(self._turn_s, HOLD_MAX_S))
-            done |= more
-        for task in done:
-            self._inflight.pop(task)
-            self._finished.append(task.result())
+            done, _ = await asyncio.wait(self._inflight, timeout=self.beat, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                self._inflight.pop(task)
+                self._finished.append(task.result())
 
     async def _nap(self, seconds: float) -> None:
         """Sleep up to `seconds`; a stop (or anything else that sets `_wake`) ends it early."""
