@@ -255,11 +255,12 @@ def turn_ms(path: Target, turns: int = TURNS) -> float:
         for _ in range(turns):
             start = time.perf_counter()
             with db.tx() as conn:
-                now = stack.begin_turn(conn, ["bench"] if held else [], claiming=True, stores=["bench"])
+                turn = stack.begin_turn(conn, ["bench"] if held else [], claiming=True, stores=["bench"])
+                now = turn.now
                 if held:
                     stack.settle(conn, [stack.Outcome(held.pop(0), "ok", status=200)], "bench-turns", now=now,
                                  max_attempts=8, schedule=(1.0,))
-                held += stack.claim(conn, "bench-turns", 8 - len(held), 120.0, now=now, stores=["bench"])
+                held += stack.claim(conn, "bench-turns", 8 - len(held), 120.0, now=now, stores=["bench"], turn=turn)
             with db.reading() as conn:
                 stack.soonest_due(conn, now=dialect.now(conn), stores=["bench"])
             times.append(time.perf_counter() - start)

@@ -44,6 +44,12 @@ ONE_SHOT_WAIT_S = 1.0
 POOL_SIZE = 4  # connections per HTTP client
 STOP_GRACE_S = 3.0  # after a stop, how long a lock wait may still go on before its outcomes are given up
 PRUNE_EVERY_S = 60.0  # a watcher prunes history older than StackHistoryDays this often, in small batches
+# Sends finishing close together (a fast cart) are settled by one turn: when the sends in flight are
+# expected to end less than the last turn's duration apart (a send's duration over the sends in flight),
+# a send that ended waits for the others that long (at most HOLD_MAX_S). A turn costs about the same for
+# one outcome as for eight; where sends end further apart than a turn lasts (a slow cart), waiting would
+# only idle the slot.
+HOLD_MAX_S = 0.015
 T = TypeVar("T")
 
 
@@ -88,6 +94,7 @@ class Controller:
         self._skew = 0.0  # the database's clock minus this machine's, as last read (`_clock`)
         self._inflight: dict[asyncio.Task[stack.Outcome], stack.Claimed] = {}
         self._finished: list[stack.Outcome] = []  # outcomes not yet written
+        self._turn_s = 0.0  # how long the last turn took
         # A one-shot run leaves a store whose probe failed while it was paused: waiting out its pause
         # (or probing again and again under a short StackRetrySchedule) would keep a cron run going.
         self._left_paused: set[str] = set()
@@ -174,18 +181,21 @@ class Controller:
         def turn(conn: Any) -> tuple[list[stack.Outcome], list[stack.Claimed]]:
             # The clock is read once the locks are ours: a lease measured from before a long wait
             # for them would be partly (or wholly) spent when it is granted.
-            now = stack.begin_turn(conn, [o.claimed.destination for o in outcomes] + [d for d, _ in notes],
-                                   claiming=room > 0, stores=self.stores, skip_destinations=skipped)
+            began = stack.begin_turn(conn, [o.claimed.destination for o in outcomes] + [d for d, _ in notes],
+                                     claiming=room > 0, stores=self.stores, skip_destinations=skipped)
+            now = began.now
             self._skew = now - time.time()
-            self.dests.reload(conn)  # before anything claimed in this turn is sent
+            self.dests.reload(conn, began.config_version)  # before anything claimed in this turn is sent
             written = stack.settle(conn, outcomes, self.owner, now=now, max_attempts=s.max_attempts,
                                    schedule=s.retry_schedule, rng=self.rng) if outcomes else []
             self.dests.write_notes(conn, notes, now)
             batch = stack.claim(conn, self.owner, room, s.lease_seconds, now=now, stores=self.stores,
-                                skip_destinations=skipped, store_limits=self.dests.limits) if room > 0 else []
+                                skip_destinations=skipped, store_limits=self.dests.limits, turn=began) if room > 0 else []
             return written, batch
 
+        started = time.monotonic()
         written, batch = self._write(turn)
+        self._turn_s = time.monotonic() - started
         self.dests.notes_written(notes, self.report.misconfigured)
         self._count(written)
         if not self.watch:
@@ -284,10 +294,19 @@ class Controller:
                     return
                 await self._nap(wait or 0.0)
                 continue
-            done, _ = await asyncio.wait(self._inflight, timeout=self.beat, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                self._inflight.pop(task)
-                self._finished.append(task.result())
+            await self._collect()
+
+    async def _collect(self) -> None:
+        """Wait for the next send to end (and, see HOLD_MAX_S, for those ending right after it), into `_finished`."""
+        done, rest = await asyncio.wait(self._inflight, timeout=self.beat, return_when=asyncio.FIRST_COMPLETED)
+        if done and rest and not self._stopping:
+            took = max(t.result().duration_ms for t in done) / 1000
+            if took / (len(done) + len(rest)) < self._turn_s:
+                more, _ = await asyncio.wait(rest, timeout=min(self._turn_s, HOLD_MAX_S))
+                done |= more
+        for task in done:
+            self._inflight.pop(task)
+            self._finished.append(task.result())
 
     async def _nap(self, seconds: float) -> None:
         """Sleep up to `seconds`; a stop (or anything else that sets `_wake`) ends it early."""

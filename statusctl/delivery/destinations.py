@@ -39,13 +39,14 @@ class Destinations:
         self._unusable: dict[str, float] = {}  # destination -> monotonic time it was found unusable
         self._notes: list[tuple[str, str | None]] = []  # (destination, reason or None: usable) to write
 
-    def reload(self, conn: Any) -> None:
+    def reload(self, conn: Any, version: int | None = None) -> None:
         """When stores or label mappings changed (a counter kept by triggers), build adapters afresh.
 
         A watcher runs for weeks: after `labels add --map` or a store's
-        re-creation, `stack retry` must find the new settings in use.
+        re-creation, `stack retry` must find the new settings in use. `version`:
+        the counter as this transaction already read it (else it is read here).
         """
-        version = stack.config_version(conn)
+        version = stack.config_version(conn) if version is None else version
         if version != self._version:
             self._version = version
             self._mappings = stack.label_mappings(conn)

@@ -81,20 +81,32 @@ def live_leases(conn: sqlite3.Connection, now: float) -> dict[str, int]:
     Counted here rather than with GROUP BY, which makes SQLite scan every head
     instead of the few leased ones the partial index `stack_heads_leased` holds.
     """
+    return _count_live(conn.execute("SELECT destination FROM stack_heads WHERE lease_until >= ?", (now,)))
+
+
+def _count_live(rows: Iterable[Any]) -> dict[str, int]:
     live: dict[str, int] = {}
-    for (dest,) in conn.execute("SELECT destination FROM stack_heads WHERE lease_until >= ?", (now,)):
+    for (dest,) in rows:
         live[dest] = live.get(dest, 0) + 1
     return live
 
 
+def _bookkeeping(conn: sqlite3.Connection, now: float) -> tuple[dict[str, int], dict[str, health.Health]]:
+    """The live leases per destination and every destination's health, in one round trip on PostgreSQL."""
+    with stacklocks.pipelined(conn):  # both sent at once; their rows are read once the pipeline is synced
+        leased = conn.execute("SELECT destination FROM stack_heads WHERE lease_until >= ?", (now,))
+        states = health.read_cursor(conn)
+    return _count_live(leased), health.states(states)
+
+
 def _rooms(
     conn: sqlite3.Connection, dests: list[str], live: dict[str, int], *, now: float,
-    store_limits: dict[str, limits.Limits] | None,
+    store_limits: dict[str, limits.Limits] | None, states: dict[str, health.Health] | None = None,
 ) -> tuple[list[_Room], dict[str, health.Health]]:
     """Per destination: how many records it may have claimed now (`live`: its live leases), and whether
-    that one is a probe."""
+    that one is a probe (`states`: the destinations' health, read here if not given)."""
     lims = store_limits if store_limits is not None else read_limits(conn)
-    states = health.read(conn)
+    states = health.read(conn) if states is None else states
     rooms = []
     for dest in dests:
         lim = lims.get(dest, limits.DEFAULT)
@@ -159,6 +171,46 @@ def _fail_poisoned(conn: sqlite3.Connection, seqs: list[int], *, now: float, own
             (now, uid, store, dest, number, attempts, reason, owner))
 
 
+_LEASE = "UPDATE stack SET lease_owner = ?, lease_until = ?, claims = claims + 1, unsettled = unsettled + 1 "
+_LEASED = "seq, uid, order_number, store, destination, payload, attempts, queued, claims"
+# One destination on PostgreSQL: its heads locked and leased in one statement (all of them are the
+# plan: `share` gives a lone destination every head up to its cap); a head left out by `unsettled`
+# comes back with NULLs, to be failed.
+_PG_LEASE_HEADS = (
+    f"WITH h AS MATERIALIZED ({_DUE_HEADS} FOR UPDATE SKIP LOCKED), "
+    f"u AS ({_LEASE} FROM h WHERE stack.seq = h.seq AND stack.unsettled < ? RETURNING stack.{_LEASED}) "
+    "SELECT h.seq, u.uid, u.order_number, u.store, u.destination, u.payload, u.attempts, u.queued, u.claims "
+    "FROM h LEFT JOIN u ON u.seq = h.seq"
+)
+
+
+def _lease(conn: sqlite3.Connection, rooms: list[_Room], live: dict[str, int], owner: str, limit: int, *,
+           now: float, until: float) -> list[Any]:
+    """Lease the heads `share` plans for `rooms` until `until`: the leased records' rows (`_LEASED`).
+
+    A record cut short POISON_CUTS times is not leased; it is failed here (rare: read only then).
+    """
+    if len(rooms) == 1 and stacklocks.on_postgres(conn):
+        room = rooms[0]
+        got = conn.execute(_PG_LEASE_HEADS, (room.destination, now, now, min(room.cap, limit), owner, until,
+                                             POISON_CUTS)).fetchall()
+        rows = [r for r in got if r[1] is not None]
+        chosen = [int(r[0]) for r in got]
+    else:
+        candidates = {r.destination: deque(_heads(conn, r.destination, now, min(r.cap, limit))) for r in rooms}
+        chosen = [s for seqs in share(rooms, candidates, live, limit).values() for s in seqs]
+        if not chosen:
+            return []
+        rows = conn.execute(
+            f"{_LEASE}WHERE seq IN ({','.join('?' * len(chosen))}) AND unsettled < ? RETURNING {_LEASED}",
+            (owner, until, *chosen, POISON_CUTS),
+        ).fetchall()
+    if len(rows) < len(chosen):
+        leased = {int(r[0]) for r in rows}
+        _fail_poisoned(conn, [s for s in chosen if s not in leased], now=now, owner=owner)
+    return rows
+
+
 def claim(
     conn: sqlite3.Connection,
     owner: str,
@@ -169,6 +221,7 @@ def claim(
     stores: list[str] | None = None,
     skip_destinations: Iterable[str] = (),
     store_limits: dict[str, limits.Limits] | None = None,
+    turn: Turn | None = None,
 ) -> list[Claimed]:
     """Lease up to `limit` due heads, shared fairly among destinations (see the module docstring).
 
@@ -176,33 +229,26 @@ def claim(
     clock is read once the destinations' locks are held (PostgreSQL), so a lease
     is measured from when it is granted, not from before a wait for another
     controller's claim. The claim counts no attempt: only an outcome does (`settle`).
+    With the `turn` of `begin_turn(claiming=True)` (same `stores` and skips), the
+    destinations it locked are the ones claimed from, without locking them again.
     """
     if limit <= 0:
         return []
-    if stacklocks.on_postgres(conn):
-        locked, locked_at = stacklocks.lock_destinations(conn, claimable=True, stores=stores, skip=skip_destinations)
-        dests = _claimable(locked, stores, skip_destinations)
+    if turn is not None and turn.locked is not None:
+        dests = turn.locked.claimable  # begin_turn(claiming=True) locked them, for these stores and skips
+    elif stacklocks.on_postgres(conn):
+        locked = stacklocks.lock_destinations(conn, claimable=True, stores=stores, skip=skip_destinations)
+        assert locked is not None
+        dests, now = locked.claimable, locked.clock if now is None else now
     else:
-        dests, locked_at = _destinations(conn, stores, skip_destinations), None
-    now = (locked_at or dialect.now(conn)) if now is None else now
-    live = live_leases(conn, now)
-    rooms, _ = _rooms(conn, dests, live, now=now, store_limits=store_limits)
+        dests = _destinations(conn, stores, skip_destinations)
+    now = dialect.now(conn) if now is None else now
+    live, states = _bookkeeping(conn, now)
+    rooms, _ = _rooms(conn, dests, live, now=now, store_limits=store_limits, states=states)
     rooms = [r for r in rooms if r.cap > 0]
-    candidates = {r.destination: deque(_heads(conn, r.destination, now, min(r.cap, limit))) for r in rooms}
-    plan = share(rooms, candidates, live, limit)
-    chosen = [s for seqs in plan.values() for s in seqs]
-    if not chosen:
+    rows = _lease(conn, rooms, live, owner, limit, now=now, until=now + lease_seconds)
+    if not rows:
         return []
-    # A record cut short POISON_CUTS times is not leased; it is failed below (rare: read only then).
-    rows = conn.execute(
-        "UPDATE stack SET lease_owner = ?, lease_until = ?, claims = claims + 1, unsettled = unsettled + 1 "
-        f"WHERE seq IN ({','.join('?' * len(chosen))}) AND unsettled < ? "
-        "RETURNING seq, uid, order_number, store, destination, payload, attempts, queued, claims",
-        (owner, now + lease_seconds, *chosen, POISON_CUTS),
-    ).fetchall()
-    if len(rows) < len(chosen):
-        leased = {int(r[0]) for r in rows}
-        _fail_poisoned(conn, [s for s in chosen if s not in leased], now=now, owner=owner)
     rows.sort(key=lambda r: r[0])
     out = [Claimed(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6] + 1, r[7], r[8]) for r in rows]
     by_room = {r.destination: r for r in rooms}
@@ -217,6 +263,19 @@ def claim(
     return out
 
 
+@dataclass
+class Turn:
+    """What `begin_turn` found: the database's clock for the turn and, on PostgreSQL, what it locked
+    (with the stores' config_version, read in the same statement)."""
+
+    now: float
+    locked: stacklocks.Locked | None = None
+
+    @property
+    def config_version(self) -> int | None:
+        return None if self.locked is None else self.locked.config_version
+
+
 def begin_turn(
     conn: sqlite3.Connection,
     touched: Iterable[str],
@@ -224,7 +283,7 @@ def begin_turn(
     claiming: bool,
     stores: list[str] | None = None,
     skip_destinations: Iterable[str] = (),
-) -> float:
+) -> Turn:
     """Start a controller's turn (settle, then claim, in one transaction): the database's clock for it.
 
     On PostgreSQL the bookkeeping locks of every destination the turn may touch
@@ -234,9 +293,10 @@ def begin_turn(
     The clock is read once they are held, so that a lease is measured from when
     it is granted, not from before a wait for another controller's turn.
     """
-    _, locked_at = stacklocks.lock_destinations(conn, touched, claimable=claiming, stores=stores,
-                                                skip=skip_destinations)
-    return dialect.now(conn) if locked_at is None else locked_at
+    locked = stacklocks.lock_destinations(conn, touched, claimable=claiming, stores=stores, skip=skip_destinations)
+    if locked is None:
+        return Turn(dialect.now(conn))
+    return Turn(locked.clock, locked if claiming else None)
 
 
 def soonest_due(

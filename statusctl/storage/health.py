@@ -58,10 +58,17 @@ class Health:
 
 
 def read(conn: sqlite3.Connection) -> dict[str, Health]:
-    rows = conn.execute(
-        "SELECT destination, failures, opened, paused_until, reason, since, probe_until, next_start FROM store_health"
-    ).fetchall()
-    return {r[0]: Health(*r) for r in rows}
+    return states(read_cursor(conn))
+
+
+def read_cursor(conn: sqlite3.Connection) -> Any:
+    """The statement of `read`, sent (in a pipeline, not yet waited for): `states` reads its rows."""
+    return conn.execute(
+        "SELECT destination, failures, opened, paused_until, reason, since, probe_until, next_start FROM store_health")
+
+
+def states(cursor: Any) -> dict[str, Health]:
+    return {r[0]: Health(*r) for r in cursor.fetchall()}
 
 
 def _ensure(conn: sqlite3.Connection, destination: str) -> None:

@@ -181,30 +181,34 @@ def settle(
     records' heads are locked first (statusctl.storage.stacklocks). Without `now`, the
     database's clock.
     """
-    locked_at = stacklocks.lock_heads(conn, [o.claimed.seq for o in outcomes])
-    now = (locked_at or dialect.now(conn)) if now is None else now
-    history = []
-    written = []
-    batch = _Batch()
-    for given in outcomes:
-        o, row = _settle_one(conn, given, owner, batch, now=now, max_attempts=max_attempts, schedule=schedule,
-                             rng=rng)
-        written.append(o)
-        if row is not None:
-            history.append(row)
-    # Delivered. But if a later claim is sending it again, leave the record to that one: deleting it
-    # would let the order's next record go out while this one is still in flight, and perhaps arrive
-    # after it.
-    conn.executemany(
-        "DELETE FROM stack WHERE seq = ? AND (lease_owner IS NULL OR lease_until < ? "
-        "OR (lease_owner = ? AND claims = ?))",
-        batch.deletes,
-    )
-    conn.executemany(
-        "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, status, reason, "
-        "answer, duration_ms, controller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        history,
-    )
+    seqs = [o.claimed.seq for o in outcomes]
+    # On PostgreSQL the statements go out in one pipeline: one round trip for all that are not reads
+    # (a transport failure's reads of the breaker wait for what was sent before them).
+    with stacklocks.pipelined(conn):
+        if now is None:
+            now = stacklocks.lock_heads(conn, seqs) or dialect.now(conn)
+        else:
+            stacklocks.lock_heads(conn, seqs, clock=False)
+        history, written, batch = [], [], _Batch()
+        for given in outcomes:
+            o, row = _settle_one(conn, given, owner, batch, now=now, max_attempts=max_attempts,
+                                 schedule=schedule, rng=rng)
+            written.append(o)
+            if row is not None:
+                history.append(row)
+        # Delivered. But if a later claim is sending it again, leave the record to that one: deleting it
+        # would let the order's next record go out while this one is still in flight, and perhaps arrive
+        # after it.
+        conn.executemany(
+            "DELETE FROM stack WHERE seq = ? AND (lease_owner IS NULL OR lease_until < ? "
+            "OR (lease_owner = ? AND claims = ?))",
+            batch.deletes,
+        )
+        conn.executemany(
+            "INSERT INTO stack_history (at, uid, store, destination, order_number, attempt, outcome, status, "
+            "reason, answer, duration_ms, controller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            history,
+        )
     return written
 
 
