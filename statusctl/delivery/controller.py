@@ -214,22 +214,10 @@ class Controller:
         return now
 
     def _count(self, outcomes: list[stack.Outcome]) -> None:
-        if not outcomes:
-            return
-        for o in outcomes:
-            t = self.report.tally(o.claimed.destination)
-            self._retrying.pop(o.claimed.uid, None)
-            if o.kind == "wait":
-                continue
-            self.report.attempts += 1
-            if o.kind == "ok":
-                t.sent += 1
-            elif o.kind == "failed":
-                t.failed += 1
-            else:
-                self._retrying[o.claimed.uid] = o.claimed.destination
-        if self.on_progress:
-            self.on_progress(self.report)
+        if outcomes:
+            self.report.count([(o.claimed.uid, o.claimed.destination, o.kind) for o in outcomes], self._retrying)
+            if self.on_progress:
+                self.on_progress(self.report)
 
     # -- the loop ------------------------------------------------------------
 
@@ -380,18 +368,8 @@ class Controller:
                 left, self.report.failed_on_stack = stack.left_on_stack(conn, self.stores)
                 problems = health.shown_problems(conn, now=now)
                 due = stack.due_left(conn, self._mine(left), now=now) if self.watch else {}
-            for uid, dest in self._retrying.items():
-                if uid in still:  # not delivered meanwhile by another controller
-                    self.report.tally(dest).retrying += 1
-            for dest, n in left.items():
-                # An interrupted run names every store it leaves records of, a stopped watcher every
-                # store it leaves due records of (nothing may look done).
-                if dest in self.report.stores or dest in due or (self.report.interrupted and dest in self._mine(left)):
-                    self.report.tally(dest).left = n
-            self.report.due_left = sum(due.values())
-            # Records left for a store paused by its circuit breaker are a problem of this run too.
-            self.report.paused = {d: str(p["pause_reason"]) for d, p in sorted(problems.items())
-                                  if p["paused"] and d in self._mine(left)}
+            self.report.what_is_left({u: d for u, d in self._retrying.items() if u in still}, left, self._mine(left),
+                                     due, problems)
             if not self._replaced:  # not one more write into a file that is no longer the database
                 self._unregister()
         except DatabaseError as exc:
@@ -400,7 +378,6 @@ class Controller:
             log.warning("%s", exc)
         finally:
             self.db.close()
-
 
     def _mine(self, left: dict[str, int]) -> dict[str, int]:
         """The destinations of `left` this controller drains (its --store ones, or all) that have records."""

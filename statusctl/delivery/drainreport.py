@@ -28,6 +28,38 @@ class DrainReport:
     def tally(self, store: str) -> StoreTally:
         return self.stores.setdefault(store, StoreTally())
 
+    def what_is_left(self, retrying: dict[str, str], left: dict[str, int], mine: dict[str, int], due: dict[str, int],
+                     problems: dict[str, dict[str, Any]]) -> None:
+        """At the end of a run: the records still retrying (uid -> destination, still on the stack), the records
+        `left` per destination (`mine`: those this controller drains), the `due` ones a stopped watcher leaves,
+        and the stores paused by their circuit breaker (`problems`, as health.shown_problems gives them)."""
+        for dest in retrying.values():
+            self.tally(dest).retrying += 1
+        for dest, n in left.items():
+            # An interrupted run names every store it leaves records of, a stopped watcher every
+            # store it leaves due records of (nothing may look done).
+            if dest in self.stores or dest in due or (self.interrupted and dest in mine):
+                self.tally(dest).left = n
+        self.due_left = sum(due.values())
+        # Records left for a store paused by its circuit breaker are a problem of this run too.
+        self.paused = {d: str(p["pause_reason"]) for d, p in sorted(problems.items()) if p["paused"] and d in mine}
+
+    def count(self, outcomes: list[tuple[str, str, str]], retrying: dict[str, str]) -> None:
+        """Count written outcomes, (uid, destination, kind): a `wait` is no attempt; `retrying` (uid ->
+        destination) keeps the records whose last outcome in this run was a retry."""
+        for uid, dest, kind in outcomes:
+            t = self.tally(dest)
+            retrying.pop(uid, None)
+            if kind == "wait":
+                continue
+            self.attempts += 1
+            if kind == "ok":
+                t.sent += 1
+            elif kind == "failed":
+                t.failed += 1
+            else:
+                retrying[uid] = dest
+
     @property
     def sent(self) -> int:
         return sum(t.sent for t in self.stores.values())
