@@ -303,9 +303,8 @@ class PostgresDatabase:
 
     def now(self) -> float:
         """The server's clock in epoch seconds: leases are judged by one clock for every machine."""
-        row = self.one("SELECT extract(epoch FROM clock_timestamp())::float8")
-        assert row is not None
-        return float(row[0])
+        with self.reading() as conn:
+            return conn.now()
 
     def relax_durability(self) -> None:
         """Nothing: a controller's commits stay durable here (the server is shared; SQLite's is a local trade-off)."""
