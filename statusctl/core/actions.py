@@ -196,8 +196,13 @@ def _apply_file(db: Database, path: Path) -> ApplySummary:
 
 
 def _apply_steps(session: ChangeSession, steps: list[Step], numbers: list[str]) -> ApplySummary:
-    summary = ApplySummary(len(steps), len(numbers), 0, 0, 0, {})
     session.load(numbers)
+    with session.streaming():
+        return _run_steps(session, steps, numbers)
+
+
+def _run_steps(session: ChangeSession, steps: list[Step], numbers: list[str]) -> ApplySummary:
+    summary = ApplySummary(len(steps), len(numbers), 0, 0, 0, {})
     for count, step in enumerate(steps, start=1):
         try:
             result = _apply_step(session, step)

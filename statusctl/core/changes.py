@@ -16,6 +16,7 @@ the events and stores it reads `storage/events.py`'s and `storage/stores.py`'s.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ from statusctl.domain.orderstate import Command, ItemState, OrderState, Result
 from statusctl.domain.payload import payload_text
 from statusctl.storage import events as stored_events
 from statusctl.storage import stores as stored_stores
-from statusctl.storage.changedb import Writes, load_orders
+from statusctl.storage.changedb import Writes, load_orders, streamed
 
 __all__ = ["ChangeSession", "ItemState", "OrderState", "Result", "utc_now"]
 
@@ -313,3 +314,7 @@ class ChangeSession:
     def flush(self) -> None:
         """Write everything collected so far (inside the caller's transaction)."""
         self._writes.flush(self.conn)
+
+    def streaming(self) -> contextlib.AbstractContextManager[Any]:
+        """A block whose flushes are written while the commands go on (a long session: apply, import)."""
+        return streamed(self.conn)

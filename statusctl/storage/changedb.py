@@ -8,15 +8,16 @@ its package is written, a new package has a temporary id below zero.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from statusctl.domain.orderstate import ItemState, OrderState
-from statusctl.storage import dialect, stack
+from statusctl.storage import dialect, stack, stacklocks
 from statusctl.storage.rows import columns, unnest
 
-CHUNK = 500  # orders per statement (SQLite allows 32,766 parameters, PostgreSQL 65,535)
+CHUNK = 500  # orders per statement on SQLite (an IN list: it allows 32,766 parameters)
+PG_CHUNK = 10_000  # orders per statement on PostgreSQL (one array parameter)
 PACKAGE_ROWS = 1000  # packages per INSERT ... RETURNING (four parameters each)
 
 
@@ -29,49 +30,69 @@ def load_orders(conn: Any, numbers: list[str]) -> list[OrderState]:
     BEGIN IMMEDIATE already keeps every other writer out.
     """
     if dialect.of(conn) == "postgresql":
-        ids = sorted(_ids(conn, numbers))
-        return [s for start in range(0, len(ids), CHUNK) for s in _chunk(conn, "id", ids[start : start + CHUNK], True)]
+        ids = sorted(int(r[0]) for start in range(0, len(numbers), PG_CHUNK) for r in conn.execute(
+            "SELECT id FROM orders WHERE number = ANY(?::text[])", (numbers[start : start + PG_CHUNK],)))
+        return [s for start in range(0, len(ids), PG_CHUNK) for s in _chunk(
+            conn, "id = ANY(?::bigint[]) ORDER BY id FOR UPDATE", [ids[start : start + PG_CHUNK]], _pg_pick)]
     cur = conn.cursor()
     cur.row_factory = None  # plain tuples: sqlite3.Row lookups by name cost ~1 s per 100,000 items
-    return [s for start in range(0, len(numbers), CHUNK)
-            for s in _chunk(cur, "number", numbers[start : start + CHUNK], False)]
-
-
-def _ids(conn: Any, numbers: list[str]) -> Iterator[int]:
+    states = []
     for start in range(0, len(numbers), CHUNK):
         chunk = numbers[start : start + CHUNK]
-        yield from (int(r[0]) for r in conn.execute(
-            f"SELECT id FROM orders WHERE number IN ({','.join('?' * len(chunk))})", chunk))
+        states += _chunk(cur, _in_list("number", len(chunk)), chunk, _sqlite_pick)
+    return states
 
 
-def _chunk(cur: Any, column: str, keys: list[Any], lock: bool) -> list[OrderState]:
-    """The orders whose `column` is one of `keys`; with `lock`, their rows locked first."""
+def _in_list(column: str, count: int) -> str:
+    return f"{column} IN ({','.join('?' * count)})"
+
+
+def _sqlite_pick(ids: list[int]) -> tuple[str, list[Any]]:
+    return _in_list("order_id", len(ids)), list(ids)
+
+
+def _pg_pick(ids: list[int]) -> tuple[str, list[Any]]:
+    return "order_id = ANY(?::bigint[])", [ids]
+
+
+def _chunk(cur: Any, where: str, keys: list[Any], pick: Any) -> list[OrderState]:
+    """The orders `where` picks (`keys` its parameters), with their items and tracked packages.
+
+    `pick(ids)` is the condition (and its parameters) that picks the rows of the orders found.
+    """
     if not keys:
         return []
-    marks = ",".join("?" * len(keys))
     by_id = {
         r[0]: OrderState(r[0], r[1], r[2], r[3], r[4], r[5], r[6], [])
         for r in cur.execute(
-            "SELECT id, number, store, cart_order_id, label, ship_postal_code, order_date "
-            f"FROM orders WHERE {column} IN ({marks})" + (" ORDER BY id FOR UPDATE" if lock else ""),
+            f"SELECT id, number, store, cart_order_id, label, ship_postal_code, order_date FROM orders WHERE {where}",
             keys,
         )
     }
     if not by_id:
         return []
-    ids = list(by_id)
-    id_marks = ",".join("?" * len(ids))
+    condition, params = pick(list(by_id))
     for r in cur.execute(
         "SELECT order_id, id, line, sku, name, quantity, shipped, cancelled, label, cart_line_id "
-        f"FROM items WHERE order_id IN ({id_marks}) ORDER BY line",
-        ids,
+        f"FROM items WHERE {condition} ORDER BY line",
+        params,
     ):
         by_id[r[0]].items.append(ItemState(r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9]))
-    for r in cur.execute(
-        f"SELECT id, order_id, tracking FROM packages WHERE order_id IN ({id_marks}) AND tracking IS NOT NULL", ids
-    ):
+    for r in cur.execute(f"SELECT id, order_id, tracking FROM packages WHERE {condition} AND tracking IS NOT NULL",
+                         params):
         by_id[r[1]].packages[r[2]] = r[0]
     return list(by_id.values())
+
+
+def streamed(conn: Any) -> contextlib.AbstractContextManager[Any]:
+    """Inside, a long session's flushes go out without waiting for the server (PostgreSQL's pipeline).
+
+    The server writes one flush's rows while the commands of the next run here; a flush waits
+    only for its new packages' ids (and so for what was sent before them), and the block's end
+    for everything. An error the server met surfaces there at the latest, and the caller's
+    transaction rolls back. Nothing on SQLite, whose writes are in-process.
+    """
+    return stacklocks.pipelined(conn)
 
 
 Package = tuple[int, int, "str | None", "str | None", str]  # (temporary id, order id, tracking, carrier, shipped)
@@ -99,14 +120,19 @@ def insert_packages(conn: Any, rows: list[Package]) -> dict[int, int]:
     return out
 
 
-# PostgreSQL writes a batch as one statement over arrays (storage.rows.unnest).
+# PostgreSQL writes a batch as one statement over arrays (storage.rows.unnest). An UPDATE takes its
+# ids a second time as ANY: the planner then reads the rows by their key, not the whole table.
 _PG = {
     "packages": "INSERT INTO packages (order_id, tracking, carrier, shipped) SELECT o, t, c, s FROM "
                 + unnest("bigint", "text", "text", "text") + " WITH ORDINALITY AS v(o, t, c, s, n) ORDER BY n RETURNING id",
     "orders": "UPDATE orders SET label = v.label FROM " + unnest("bigint", "text")
-              + " AS v(id, label) WHERE orders.id = v.id",
+              + " AS v(id, label) WHERE orders.id = v.id AND orders.id = ANY(?::bigint[])",
     "items": "UPDATE items SET label = v.label, shipped = v.shipped, cancelled = v.cancelled FROM "
-             + unnest("bigint", "text", "bigint", "bigint") + " AS v(id, label, shipped, cancelled) WHERE items.id = v.id",
+             + unnest("bigint", "text", "bigint", "bigint") + " AS v(id, label, shipped, cancelled) "
+             "WHERE items.id = v.id AND items.id = ANY(?::bigint[])",
+    # A package new in this flush has no items yet: its rows need no conflict check.
+    "new_package_items": "INSERT INTO package_items (package_id, item_id, quantity) SELECT * FROM "
+                         + unnest("bigint", "bigint", "bigint"),
     # One row per (package, item): ON CONFLICT DO UPDATE may not touch a row twice in one statement.
     "package_items": "INSERT INTO package_items (package_id, item_id, quantity) SELECT * FROM "
                      + unnest("bigint", "bigint", "bigint")
@@ -180,15 +206,25 @@ class Writes:
     def _write_arrays(self, c: Any) -> None:
         """PostgreSQL: each kind of row in one statement over arrays."""
         if self.order_labels:
-            c.execute(_PG["orders"], [list(self.order_labels), list(self.order_labels.values())])
+            ids = list(self.order_labels)
+            c.execute(_PG["orders"], [ids, list(self.order_labels.values()), ids])
         if self.item_updates:
-            c.execute(_PG["items"], columns([(i, label, shipped, cancelled)
-                                              for label, shipped, cancelled, i in self._item_rows()]))
+            ids = list(self.item_updates)
+            c.execute(_PG["items"], [*columns([(i, label, shipped, cancelled)
+                                               for label, shipped, cancelled, i in self._item_rows()]), ids])
         if self.package_items:
-            summed: dict[tuple[int, int], int] = {}
-            for p, item, qty in self.package_items:
-                key = (self.package_ids.get(p, p), item)
-                summed[key] = summed.get(key, 0) + qty
-            c.execute(_PG["package_items"], columns([(p, item, qty) for (p, item), qty in summed.items()]))
+            self._write_package_items(c)
         if self.history:
             c.execute(_PG["history"], columns(self.history))
+
+    def _write_package_items(self, c: Any) -> None:
+        """PostgreSQL: the items of this flush's new packages, then those added to older packages."""
+        summed: dict[tuple[int, int], int] = {}
+        for p, item, qty in self.package_items:
+            key = (self.package_ids.get(p, p), item)
+            summed[key] = summed.get(key, 0) + qty
+        new = {self.package_ids[package[0]] for package in self.packages}
+        for statement, rows in (("new_package_items", [(p, i, q) for (p, i), q in summed.items() if p in new]),
+                                ("package_items", [(p, i, q) for (p, i), q in summed.items() if p not in new])):
+            if rows:
+                c.execute(_PG[statement], columns(rows))
