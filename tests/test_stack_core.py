@@ -280,6 +280,26 @@ def test_an_ok_after_the_lease_ran_out_removes_the_record_when_nobody_took_it_ov
     assert [r["uid"] for r in stack_rows(target)] == [second]
 
 
+@pytest.mark.parametrize("later_kind", ["retry", "failed"])
+@pytest.mark.parametrize("ok_first", [True, False])
+def test_one_settle_of_a_delivery_and_a_later_claims_failure_ends_delivered(db, target, later_kind, ok_first):
+    """A controller's send outlived its lease and it claimed the record again; both sends end in one settle,
+    the first delivered: whatever their order, the deletes are judged after the other outcomes, so the
+    record is gone (no send of it is left) and both attempts are in the history (found by the model test)."""
+    orders = fill(target, records=2, orders=1)
+    first, second = orders["O00000"]
+    now = later()
+    (old,) = claim(db, "A", now=now)
+    (new,) = claim(db, "A", now=now + LEASE + 1)
+    assert (old.uid, new.uid, new.claims) == (first, first, old.claims + 1)
+    delivered, refused = stack.Outcome(old, "ok", status=200), stack.Outcome(new, later_kind, status=503)
+    written = settle(db, *((delivered, refused) if ok_first else (refused, delivered)), owner="A",
+                     now=now + LEASE + 2)
+    assert sorted(o.kind for o in written) == sorted(["ok", later_kind])
+    assert [r["uid"] for r in stack_rows(target)] == [second]
+    assert sorted(h["outcome"] for h in history_rows(target, first)) == sorted(["ok", later_kind])
+
+
 def test_release_gives_the_lease_back_without_counting_the_attempt(db, target):
     orders = fill(target, records=2, orders=2)
     now = later()

@@ -168,10 +168,12 @@ def settle(
 ) -> list[Outcome]:
     """Write the outcomes of finished attempts, inside the caller's writing transaction.
 
-    OK deletes the record (unless another controller has since taken it over under a live
+    OK deletes the record (unless another claim has since taken it over under a live
     lease: that one settles it, so an order never has two records in flight) and its
-    history row goes in the same transaction; retry and failed update the
-    record only while our claim still holds its lease. Each outcome counts one attempt
+    history row goes in the same transaction. The deletes are judged after the settle's
+    other outcomes: a record that one claim delivered and a later claim of ours, settled
+    here too, failed or retried is delivered, with no send of it left. Retry and failed
+    update the record only while our claim still holds its lease. Each outcome counts one attempt
     (a claim cut short by a crash has none and counts nothing), except a network
     failure while the destination is paused and a `wait` (not sent at all).
 

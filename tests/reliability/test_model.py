@@ -272,36 +272,48 @@ class StackMachine(RuleBasedStateMachine):
         with self.dbs[owner].tx() as conn:
             written = stack.settle(conn, outcomes, owner, now=self.now, max_attempts=MAX_ATTEMPTS,
                                    schedule=SCHEDULE, rng=self.jitter)  # type: ignore[arg-type]
+        delivered = []
         for (held, asked, retry_after), outcome in zip(picks, written, strict=True):
             c = held.claimed
-            kind = asked
             self.held[owner].remove(held)
-            rec = self.model.records.get(c.uid)
-            reason = f"{asked} by {owner}"
+            kind, reason = asked, f"{asked} by {owner}"
             if kind == "retry" and c.attempts >= MAX_ATTEMPTS:
                 kind, reason = "failed", f"{reason} (gave up after {c.attempts} attempts)"
             assert (outcome.kind, outcome.reason) == (kind, reason), "the caller's tally must see what was written"
             status = {"ok": 200, "retry": 503, "failed": 422}[asked]
             answer = f"answer to {c.uid}"
             if kind == "ok":
-                # Delivered: gone, unless another controller has taken it over under a live lease
-                # (that one settles it, so the order's next record cannot overtake it).
-                ours = rec is not None and rec.owner == owner and rec.claims == c.claims
-                if rec is not None and (rec.owner is None or (rec.lease_until or 0.0) < self.now or ours):
-                    self.model.remove(c.uid)
-                elif rec is not None:
-                    self.handed_over.add(c.uid)
-            elif rec is not None and rec.owner == owner and rec.claims == c.claims:  # our claim's lease
-                rec.owner = rec.lease_until = None
-                rec.attempts, rec.unsettled = c.attempts, 0  # the outcome counts the attempt
-                rec.last_status, rec.last_error, rec.last_answer = status, reason, answer
-                if kind == "retry":
-                    wait = max(backoff(c.attempts, self.jitter), retry_after or 0.0)
-                    rec.next_attempt = self.now + min(wait, LONGEST_WAIT)
-                else:
-                    rec.state = "failed"
+                delivered.append(c)
+            else:
+                self._settle_attempt(owner, c, kind, status, reason, answer, retry_after)
             self.model.history.append(
                 (self.now, c.uid, c.destination, c.order_number, c.attempts, kind, status, reason, answer, owner))
+        # The deliveries are judged after the settle's other outcomes: a record one claim delivered and
+        # a later claim of the same controller failed or retried is delivered, and no send of it is left.
+        for c in delivered:
+            rec = self.model.records.get(c.uid)
+            # Delivered: gone, unless another claim has taken it over under a live lease
+            # (that one settles it, so the order's next record cannot overtake it).
+            ours = rec is not None and rec.owner == owner and rec.claims == c.claims
+            if rec is not None and (rec.owner is None or (rec.lease_until or 0.0) < self.now or ours):
+                self.model.remove(c.uid)
+            elif rec is not None:
+                self.handed_over.add(c.uid)
+
+    def _settle_attempt(self, owner: str, c: stack.Claimed, kind: str, status: int, reason: str, answer: str,
+                        retry_after: float | None) -> None:
+        """A counted retry or failure, written only while our claim still holds the record's lease."""
+        rec = self.model.records.get(c.uid)
+        if rec is None or rec.owner != owner or rec.claims != c.claims:
+            return
+        rec.owner = rec.lease_until = None
+        rec.attempts, rec.unsettled = c.attempts, 0  # the outcome counts the attempt
+        rec.last_status, rec.last_error, rec.last_answer = status, reason, answer
+        if kind == "retry":
+            wait = max(backoff(c.attempts, self.jitter), retry_after or 0.0)
+            rec.next_attempt = self.now + min(wait, LONGEST_WAIT)
+        else:
+            rec.state = "failed"
 
     @precondition(lambda self: any(self.held.values()))
     @rule(data=st.data())
