@@ -104,6 +104,21 @@ def shown_db_value(value: str) -> str:
     return value
 
 
+_DB_SECRET_PARAMS = ("password", "sslpassword")  # libpq's parameters that hold a secret (the others name files)
+
+
+def db_url_without_password(url: str) -> str:
+    """A database URL to set on every machine: its password (`user:password@`, `?password=`,
+    `?sslpassword=`) left out for ~/.pgpass to give, the rest as written."""
+    head, userinfo, rest = split_userinfo(url)
+    rest, hash_mark, fragment = rest.partition("#")
+    before, mark, query = rest.partition("?")
+    kept = [pair for pair in query.split("&")
+            if pair and unquote(pair.partition("=")[0]).lower() not in _DB_SECRET_PARAMS]
+    user = "" if userinfo is None else userinfo.partition(":")[0] + "@"
+    return head + user + before + ("?" + "&".join(kept) if kept else "") + hash_mark + fragment
+
+
 def mask_db_url(url: str) -> str:
     """A database URL as shown: the user name kept (it says who connects), the password and
     credential-like query values (`?password=…`) masked."""

@@ -197,7 +197,18 @@ def test_the_password_is_never_shown(db_file, shop, pg_server):
     for out in outputs:
         assert not any(s in out for s in secrets), out
         assert f"{PASSWORD_ROLE}:••••••@" in out, out
+    # The URL to set everywhere leaves the password out (~/.pgpass gives it), not a mask to paste.
+    assert f"STATUSCTL_DB={pg_server.url(name, PASSWORD_ROLE)} on every" in " ".join(outputs[0].split())
     assert pg_one(pg_server.url(name), "SELECT COUNT(*) FROM stack") == len(sqlite_rows(db_file, "stack", "seq"))
+
+
+def test_a_password_given_as_a_query_parameter_is_never_shown_nor_suggested(db_file, shop, pg_server):
+    name = pg_server.create_database("copyqpw")
+    pg_server.sql(f'ALTER DATABASE "{name}" OWNER TO {PASSWORD_ROLE}')
+    url = f"{pg_server.url(name, PASSWORD_ROLE)}?password={quote(pg_server.password, safe='')}&connect_timeout=5"
+    out = cli("db", "copy", "--to", url).output
+    assert pg_server.password not in out and quote(pg_server.password, safe="") not in out, out
+    assert f"STATUSCTL_DB={pg_server.url(name, PASSWORD_ROLE)}?connect_timeout=5 on every" in " ".join(out.split())
 
 
 def test_a_source_that_is_a_postgresql_url_is_refused(db_file, shop, empty_pg, pg_server):
