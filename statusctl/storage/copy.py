@@ -52,8 +52,9 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("stack_history", "id"), ("meta", "key"),
 )
 DEFAULTS = ("label_maps", "events", "labels", "settings", "meta")  # what `init` writes: replaced (in this order)
-IDENTITIES = {"orders": "id", "items": "id", "packages": "id", "label_history": "id", "stack": "seq",
-              "stack_history": "id"}
+IDENTITIES = {"labels": "rowid", "orders": "id", "items": "id", "packages": "id", "label_history": "id",
+              "stack": "seq", "stack_history": "id"}
+ROWID_TABLES = ("labels",)  # SQLite's implicit rowid is a column of that name on PostgreSQL (pgschema 0006)
 NOT_COPIED = ("controllers", "migrations")
 
 
@@ -198,7 +199,9 @@ def _refuse_data(conn: PgConnection, name: str) -> None:
 
 
 def _columns_sqlite(src: sqlite3.Connection, table: str) -> list[str]:
-    return [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
+    """The table's columns as PostgreSQL has them: SQLite's declared ones, and the rowid where it is one there."""
+    declared = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
+    return ["rowid", *declared] if table in ROWID_TABLES else declared
 
 
 def _check_columns(src: sqlite3.Connection, conn: PgConnection, name: str) -> None:

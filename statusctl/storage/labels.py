@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from statusctl.domain.labels import Label
-from statusctl.storage import dialect
 
 
 def insert_builtins(conn: Any, labels: Iterable[tuple[str, str]], mappings: Iterable[tuple[str, str, str]]) -> None:
@@ -31,13 +30,10 @@ def read_all(db: Any) -> list[Label]:
     maps: dict[str, dict[str, str]] = {}
     for row in db.query("SELECT label, cart, value FROM label_maps ORDER BY cart"):
         maps.setdefault(row["label"].lower(), {})[row["cart"]] = row["value"]
-    # The order of adding: SQLite's rowid. PostgreSQL's labels have no such column (the schema is
-    # SQLite's); a row's physical place (ctid) follows it, except where a removed label's space
-    # was reused by a later one.
-    added = "ctid" if dialect.of(db) == "postgresql" else "rowid"
+    # The order of adding: SQLite's rowid (on PostgreSQL a column of that name, migration 0006).
     return [
         Label(r["name"], r["scope"], bool(r["builtin"]), maps.get(r["name"].lower(), {}))
-        for r in db.query(f"SELECT name, scope, builtin FROM labels ORDER BY builtin DESC, {added}")
+        for r in db.query("SELECT name, scope, builtin FROM labels ORDER BY builtin DESC, rowid")
     ]
 
 

@@ -262,12 +262,13 @@ END;
 
 MIGRATIONS.append(("0005_stack_keys_fixed", _STACK_KEYS_FIXED))
 
-# Issue 14, after 0005: PostgreSQL's 0006 (statusctl.storage.pgschema) makes the label history a log
-# without foreign keys and compresses payloads with lz4, for bulk applies. SQLite keeps its schema:
-# its foreign-key checks are in-process index lookups, and it has no lz4. The migration is recorded
-# here too, so both backends keep one list of migration names (`db copy` compares them).
-_BULK_APPLY = """
+# Issue 14, after 0005: PostgreSQL's 0006 (statusctl.storage.pgschema) gives its labels SQLite's
+# rowid as a column, makes the label history a log without foreign keys and compresses payloads
+# with lz4. SQLite has the rowid already, its foreign-key checks are in-process index lookups, and
+# it has no lz4. The migration is recorded here too, so both backends keep one list of migration
+# names (`db copy` compares them).
+_POSTGRESQL_ONLY = """
 -- Nothing to change on SQLite.
 """
 
-MIGRATIONS.append(("0006_bulk_apply", _BULK_APPLY))
+MIGRATIONS.append(("0006_postgresql_only", _POSTGRESQL_ONLY))

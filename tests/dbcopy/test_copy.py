@@ -53,6 +53,18 @@ def test_every_table_is_copied_row_by_row_with_ids_seqs_states_and_history(db_fi
     assert sql(db_file, "SELECT COUNT(*) FROM controllers") == [(1,)]  # the source is untouched
 
 
+def test_labels_keep_the_order_they_were_added_in(db_file, shop, empty_pg):
+    """`labels list` shows user labels in the order of adding: SQLite's rowid goes across (not the names' order)."""
+    for name in ("Zulu Hold", "Alpha Hold"):
+        cli("labels", "add", name, "--scope", "order")
+    before = [row["name"] for row in doc("labels", "list", "--json")]
+    assert before.index("Zulu Hold") < before.index("Alpha Hold")
+    cli("db", "copy", "--to", empty_pg)
+    assert [row["name"] for row in doc("--db", empty_pg, "labels", "list", "--json")] == before
+    cli("--db", empty_pg, "labels", "add", "Bravo Hold", "--scope", "order")  # past the copied rowids
+    assert [row["name"] for row in doc("--db", empty_pg, "labels", "list", "--json")] == [*before, "Bravo Hold"]
+
+
 def test_identities_continue_past_the_copied_ids(db_file, shop, empty_pg):
     newest = shop["1002"][-1]
     cli("stack", "drop", newest, "--yes")

@@ -10,6 +10,7 @@ import time
 import psycopg
 import pytest
 
+from statusctl.storage.copy import ROWID_TABLES
 from statusctl.storage.db import Database
 from statusctl.storage.migrations import MIGRATIONS as SQLITE_MIGRATIONS
 from statusctl.storage.pgschema import MIGRATIONS
@@ -40,6 +41,8 @@ def _sqlite_schema(db: Database) -> dict[str, object]:
     tables = [r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")]
     columns = {t: {(c["name"], bool(c["notnull"] or c["pk"]), c["pk"] > 0) for c in db.query(f"PRAGMA table_info({t})")}
                for t in tables}
+    for t in ROWID_TABLES:  # SQLite's implicit rowid, a column on PostgreSQL (0006)
+        columns[t].add(("rowid", True, False))
     indexes = {r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
     triggers = {r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     return {"columns": columns, "indexes": indexes, "triggers": triggers}

@@ -63,6 +63,25 @@ def test_labels_events_settings_and_stores_read_back(pg):
     assert stores.set_oss(db, None) is None and stores.oss_store(db) is None
 
 
+def test_user_labels_list_in_the_order_they_were_added_when_space_is_reused(pg):
+    """0006: the labels' rowid, not a row's physical place (a removed label's space, vacuumed, is reused)."""
+    import psycopg
+
+    db, url = pg
+    for name in ("Zulu Hold", "Alpha Hold", "Mike Hold"):
+        labels.add_label(db, name, "order", [])
+    labels.remove_label(db, "Zulu Hold")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM labels")
+    labels.add_label(db, "Bravo Hold", "order", [])
+    try:
+        assert [label.name for label in labels.all_labels(db) if not label.builtin] == [
+            "Alpha Hold", "Mike Hold", "Bravo Hold"]
+    finally:
+        for name in ("Alpha Hold", "Mike Hold", "Bravo Hold"):
+            labels.remove_label(db, name)
+
+
 def test_packages_get_the_databases_ids_in_the_order_they_were_made(pg, tmp_path: Path):
     db, _ = pg
     rows = tmp_path / "apply.csv"
