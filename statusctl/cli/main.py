@@ -121,7 +121,8 @@ class _Root(TyperGroup):
             # its statement errors hold no connection string, so no password; the first line says it.
             if not type(exc).__module__.startswith("psycopg"):
                 raise
-            _error(f"Error: database problem: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}.")
+            first = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else repr(exc)
+            _error(f"Error: database problem: {first}.")
             raise typer.Exit(DatabaseError.exit_code) from None
 
 

@@ -5,6 +5,7 @@ included) nothing."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ import pytest
 
 from statusctl.core import actions
 from statusctl.core.orders import import_orders
-from statusctl.domain.errors import InputError
+from statusctl.domain.errors import DatabaseError, InputError
 from statusctl.storage.backends import Target, open_database
 
+from ..helpers import cli
 from ..stackdb import setup_db
 
 ORDERS = "order_number,order_date,customer_name,customer_email,ship_postal_code,sku,name,quantity\n" + "".join(
@@ -127,24 +129,34 @@ def test_a_bad_row_after_several_streamed_flushes_leaves_nothing_written(pg_targ
     assert _contents(pg_target) == before
 
 
-@pytest.mark.usefixtures("small_flushes")
-def test_a_statement_the_server_refuses_mid_stream_rolls_the_whole_apply_back(pg_target: str, tmp_path: Path):
-    """A write sent without waiting fails on the server: the apply ends with that error, and nothing stays."""
-    _shop(pg_target, tmp_path)
-    before = _contents(pg_target)
+@pytest.fixture
+def refusing_history(pg_target: str) -> Iterator[None]:
+    """The server refuses the history row of an item's cancel (a trigger), as it would a row it cannot take."""
     import psycopg
 
-    with psycopg.connect(pg_target, autocommit=True) as conn:  # refuses the history rows of A3's cancel
+    with psycopg.connect(pg_target, autocommit=True) as conn:
         conn.execute("""
-            CREATE FUNCTION refuse_a3() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE FUNCTION refuse_cancel() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 IF NEW.event = 'item-cancelled' THEN
                     RAISE EXCEPTION 'refused for the test' USING ERRCODE = 'check_violation';
                 END IF;
                 RETURN NEW;
             END $$;
-            CREATE TRIGGER refuse_a3 BEFORE INSERT ON label_history FOR EACH ROW EXECUTE FUNCTION refuse_a3();
+            CREATE TRIGGER refuse_cancel BEFORE INSERT ON label_history FOR EACH ROW EXECUTE FUNCTION refuse_cancel();
         """)
+    yield
+    with psycopg.connect(pg_target, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER refuse_cancel ON label_history; DROP FUNCTION refuse_cancel()")
+
+
+@pytest.mark.usefixtures("small_flushes", "refusing_history")
+def test_a_statement_the_server_refuses_mid_stream_rolls_the_whole_apply_back(pg_target: str, tmp_path: Path):
+    """A write sent without waiting fails on the server: the apply ends with that error, and nothing stays."""
+    import psycopg
+
+    _shop(pg_target, tmp_path)
+    before = _contents(pg_target)
     apply_csv = tmp_path / "apply.csv"
     apply_csv.write_text(APPLY, encoding="utf-8")
     db = open_database(pg_target)
@@ -155,8 +167,19 @@ def test_a_statement_the_server_refuses_mid_stream_rolls_the_whole_apply_back(pg
         assert db.one("SELECT COUNT(*) FROM label_history WHERE event != 'order-imported'")[0] == 0
     finally:
         db.close()
-        with psycopg.connect(pg_target, autocommit=True) as conn:
-            conn.execute("DROP TRIGGER refuse_a3 ON label_history; DROP FUNCTION refuse_a3()")
+    assert _contents(pg_target) == before
+
+
+@pytest.mark.usefixtures("refusing_history")
+def test_the_cli_says_what_the_server_refused_in_one_sentence(pg_target: str, tmp_path: Path):
+    """A PostgreSQL error no clause knows reaches the operator as one line and the database exit code."""
+    _shop(pg_target, tmp_path)
+    before = _contents(pg_target)
+    apply_csv = tmp_path / "apply.csv"
+    apply_csv.write_text(APPLY, encoding="utf-8")
+    result = cli("--db", pg_target, "apply", apply_csv, code=DatabaseError.exit_code)
+    assert result.stdout == ""
+    assert result.stderr == "Error: database problem: refused for the test.\n"
     assert _contents(pg_target) == before
 
 
