@@ -169,3 +169,31 @@ def test_init_from_several_machines_at_once_migrates_once(pg_server):
         assert db.one("SELECT count(*) FROM migrations")[0] == len(MIGRATIONS)
     finally:
         db.close()
+
+
+def test_a_database_at_0005_moves_to_0006_with_its_labels_in_order_and_its_history(pg_server):
+    """A shop's database from before 0006: its labels get rowids in the order they sit in, the history stays."""
+    from statusctl.core import labels
+
+    url = pg_server.url(pg_server.create_database("up"))
+    old = PostgresDatabase.open(url, create=True, migrate=False)
+    try:
+        old.migrate(MIGRATIONS[:5])
+        with old.tx() as conn:
+            conn.execute("INSERT INTO labels (name, scope) VALUES ('Zulu Hold', 'order'), ('Alpha Hold', 'order')")
+            conn.execute("INSERT INTO stores (name, cart, url, created) VALUES ('s', 'none', 'https://x.invalid', 'now')")
+            conn.execute("INSERT INTO orders (number, store, order_date, customer_name, customer_email, "
+                         "ship_postal_code, imported) VALUES ('1', 's', '2026-11-20', 'A', 'a@x', '1', 'now')")
+            conn.execute("INSERT INTO label_history (at, order_id, event, to_label) "
+                         "SELECT 'now', id, 'order-imported', 'Zulu Hold' FROM orders")
+    finally:
+        old.close()
+    new = PostgresDatabase.open(url)  # migrates
+    try:
+        assert new.one("SELECT name FROM migrations ORDER BY name DESC LIMIT 1")[0] == MIGRATIONS[-1][0]
+        assert [label.name for label in labels.all_labels(new)] == ["Zulu Hold", "Alpha Hold"]
+        assert new.one("SELECT COUNT(*) FROM label_history")[0] == 1
+        assert new.one("SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' "
+                       "AND conrelid = 'label_history'::regclass")[0] == 0
+    finally:
+        new.close()
