@@ -44,9 +44,9 @@ def settle(db: Database, *outcomes: stack.Outcome, owner: str = "A", now: float,
                             rng=rng or random.Random(7))
 
 
-def release(db: Database, owner: str, seqs: list[int]) -> None:
+def release(db: Database, owner: str, claims: list[stack.Claimed]) -> None:
     with db.tx() as conn:
-        stack.release(conn, owner, seqs)
+        stack.release(conn, owner, claims)
 
 
 def soonest(db: Database, **kw: object) -> float | None:
@@ -304,15 +304,31 @@ def test_release_gives_the_lease_back_without_counting_the_attempt(db, target):
     orders = fill(target, records=2, orders=2)
     now = later()
     got = claim(db, "A", now=now)
-    release(db, "B", [c.seq for c in got])  # not B's to give
+    release(db, "B", got)  # not B's to give
     assert claim(db, "C", now=now) == []
-    release(db, "A", [c.seq for c in got])
+    release(db, "A", got)
     assert [(r["lease_owner"], r["lease_until"], r["attempts"]) for r in stack_rows(target)] == [(None, None, 0)] * 2
     again = claim(db, "C", now=now)
     assert sorted(c.uid for c in again) == sorted(u[0] for u in orders.values())
     assert all(c.attempts == 1 for c in again)
     assert history_rows(target) == []
     release(db, "C", [])
+
+
+def test_releasing_a_claim_whose_lease_ran_out_leaves_our_later_claim_alone(db, target):
+    """A controller stalled past its lease and claimed the record again: giving back the first claim
+    must not end the second, which is being sent (found by the model test)."""
+    orders = fill(target, records=2, orders=1)
+    first, _ = orders["O00000"]
+    now = later()
+    (old,) = claim(db, "A", now=now)
+    (new,) = claim(db, "A", now=now + LEASE + 1)
+    release(db, "A", [old])
+    r = row(target, first)
+    assert (r["lease_owner"], r["lease_until"], r["claims"]) == ("A", now + 2 * LEASE + 1, new.claims)
+    assert claim(db, "B", now=now + LEASE + 2) == [], "B would send the record A is sending"
+    release(db, "A", [new, old])  # both at once, in either order: the later one is given back
+    assert [c.uid for c in claim(db, "B", now=now + LEASE + 3)] == [first]
 
 
 def test_soonest_due(db, target):
@@ -378,7 +394,7 @@ def test_list_records_shows_state_attempts_and_last_error(db, target):
     heads = {c.order_number: c for c in claim(db, now=now)}
     settle(db, stack.Outcome(heads["O00000"], "failed", status=404, reason="HTTP 404", answer="nope"),
            stack.Outcome(heads["O00001"], "retry", status=503, reason="HTTP 503"), now=now)
-    release(db, "A", [heads["O00003"].seq])
+    release(db, "A", [heads["O00003"]])
     # O00002's head stays leased: "sending".
     by_uid = {r["id"]: r for r in stack.list_records(db)}
     assert by_uid[orders["O00000"][0]]["state"] == "failed"

@@ -162,7 +162,7 @@ def test_a_probe_whose_lease_is_released_lets_the_store_be_probed_again_at_once(
     now = half_open(db, STORE)
     claimed = probe(db, now)
     with db.tx() as conn:
-        stack.release(conn, "A", [claimed.seq])
+        stack.release(conn, "A", [claimed])
     assert claimable_after(db, now + 1) == [claimed.uid], "one new probe, the same head first"
 
 

@@ -355,7 +355,7 @@ class Controller:
         """Interrupted: give back the leases of the sends cut short, write what finished (if the database lets us)."""
         self._cap_lock_wait(LOCK_SLICE_S)
         try:
-            self._write(lambda conn: stack.release(conn, self.owner, [c.seq for c in sending]))
+            self._write(lambda conn: stack.release(conn, self.owner, sending))
             self._turn(finished, 0)
         except DatabaseError as exc:
             log.warning("%s The leases of the records being sent end on their own.", exc)

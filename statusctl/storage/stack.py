@@ -311,23 +311,27 @@ def renew_for(conn: sqlite3.Connection, owner: str, seqs: list[int], lease_secon
     return now
 
 
-def release(conn: sqlite3.Connection, owner: str, seqs: list[int]) -> None:
-    """Give back leases of records claimed but not sent (inside the caller's transaction); not counted as attempts.
+def release(conn: sqlite3.Connection, owner: str, claims: list[Claimed]) -> None:
+    """Give back the leases of these claims of ours, not sent (inside the caller's transaction); not counted as attempts.
 
-    A probe among them probed nothing: its destination may be probed again at once.
+    Only a claim that still holds its record is given back: a later claim of the same record
+    (ours too, after this one's lease ran out) is being sent, and keeps its lease. A probe
+    among them probed nothing: its destination may be probed again at once.
     """
-    if not seqs:
+    if not claims:
         return
+    seqs = [c.seq for c in claims]
     stacklocks.lock_heads(conn, seqs)
-    among, listed = stacklocks.any_of(conn, "seq", seqs, "bigint")
-    dests = sorted(r[0] for r in conn.execute(
-        f"SELECT DISTINCT destination FROM stack WHERE {among} AND lease_owner = ?", (listed, owner)))
+    wanted = {(c.seq, c.claims) for c in claims}  # a record may be among them twice: an old claim and ours now
+    among, listed = stacklocks.any_of(conn, "seq", sorted(set(seqs)), "bigint")
+    ours = [(r[0], r[2]) for r in conn.execute(
+        f"SELECT seq, claims, destination FROM stack WHERE {among} AND lease_owner = ?", (listed, owner))
+        if (r[0], r[1]) in wanted]
     conn.executemany(
-        f"UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = {_UNCUT} "
-        "WHERE seq = ? AND lease_owner = ?",
-        [(s, owner) for s in seqs],
+        f"UPDATE stack SET lease_owner = NULL, lease_until = NULL, unsettled = {_UNCUT} WHERE seq = ?",
+        [(seq,) for seq, _ in ours],
     )
-    for dest in dests:
+    for dest in sorted({dest for _, dest in ours}):
         health.end_probe(conn, dest, owner)
 
 

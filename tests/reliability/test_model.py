@@ -338,11 +338,12 @@ class StackMachine(RuleBasedStateMachine):
         chosen = data.draw(st.lists(st.sampled_from(hand), min_size=1, max_size=len(hand), unique_by=id),
                            label="which")
         with self.dbs[owner].tx() as conn:
-            stack.release(conn, owner, [h.claimed.seq for h in chosen])
+            stack.release(conn, owner, [h.claimed for h in chosen])
         for h in chosen:
             hand.remove(h)
             rec = self.model.records.get(h.claimed.uid)
-            if rec is not None and rec.owner == owner:
+            # Only a claim that still holds the record: a later claim of ours is being sent.
+            if rec is not None and rec.owner == owner and rec.claims == h.claimed.claims:
                 rec.owner = rec.lease_until = None
                 rec.unsettled = max(rec.unsettled - 1, 0)
 
