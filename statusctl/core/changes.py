@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from statusctl.domain.errors import InputError, NotFound, shown
@@ -315,6 +315,12 @@ class ChangeSession:
         """Write everything collected so far (inside the caller's transaction)."""
         self._writes.flush(self.conn)
 
-    def streaming(self) -> contextlib.AbstractContextManager[Any]:
-        """A block whose flushes are written while the commands go on (a long session: apply, import)."""
-        return streamed(self.conn)
+    @contextlib.contextmanager
+    def streaming(self) -> Iterator[None]:
+        """A block whose flushes are written while the commands go on (a long session: apply)."""
+        with streamed(self.conn) as stream:
+            self._writes.stream = stream
+            try:
+                yield
+            finally:
+                self._writes.stream = None

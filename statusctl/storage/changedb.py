@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statusctl.domain.orderstate import ItemState, OrderState
-from statusctl.storage import dialect, stack, stacklocks
+from statusctl.storage import dialect, stack
 from statusctl.storage.rows import columns, unnest
 
 CHUNK = 500  # orders per statement on SQLite (an IN list: it allows 32,766 parameters)
@@ -90,9 +90,10 @@ def streamed(conn: Any) -> contextlib.AbstractContextManager[Any]:
     The server writes one flush's rows while the commands of the next run here; a flush waits
     only for its new packages' ids (and so for what was sent before them), and the block's end
     for everything. An error the server met surfaces there at the latest, and the caller's
-    transaction rolls back. Nothing on SQLite, whose writes are in-process.
+    transaction rolls back. What it yields goes to `Writes.stream` (None on SQLite, whose
+    writes are in-process).
     """
-    return stacklocks.pipelined(conn)
+    return conn.stream() if dialect.of(conn) == "postgresql" else contextlib.nullcontext()
 
 
 Package = tuple[int, int, "str | None", "str | None", str]  # (temporary id, order id, tracking, carrier, shipped)
@@ -157,6 +158,7 @@ class Writes:
     package_ids: dict[int, int] = field(default_factory=dict)  # temporary id -> the database's, once written
     last_temporary: int = 0  # the temporary id given last (they count down from -1)
     stack: list[tuple[object, ...]] = field(default_factory=list)
+    stream: Any = None  # inside `streamed`: what each flush ends with a sync (the server may then call us idle)
 
     def new_package(self, order_id: int, tracking: str | None, carrier: str | None, shipped: str) -> int:
         """Collect a new package; its temporary id (below zero) stands for it until it is written."""
@@ -173,6 +175,8 @@ class Writes:
         else:
             self._write_rows(c)
         stack.queue(c, self.stack)  # with the order heads and counters that claims and `stack status` read
+        if self.stream is not None:
+            self.stream.sync()
         self.order_labels.clear()
         self.item_updates.clear()
         self.packages.clear()

@@ -24,8 +24,6 @@ Rows go through PostgreSQL's COPY, read from SQLite in batches (never all in mem
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from statusctl.domain.errors import DatabaseError
 from statusctl.storage import health, pgschema
 from statusctl.storage import migrations as sqlite_schema
+from statusctl.storage.pgconnect import quiet_end
 
 if TYPE_CHECKING:
     import sqlite3
@@ -235,7 +234,7 @@ def _copy_table(src: sqlite3.Connection, conn: PgConnection, table: str, order: 
     cols = ", ".join(_columns_sqlite(src, table))
     written = 0
     try:
-        with _quiet_copy_end(), conn.raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+        with quiet_end(), conn.raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
             for batch in _batches(src, f"SELECT {cols} FROM {table} ORDER BY {order}"):
                 write: Callable[[tuple[Any, ...]], None] = copy.write_row
                 for row in batch:
@@ -246,22 +245,6 @@ def _copy_table(src: sqlite3.Connection, conn: PgConnection, table: str, order: 
         detail = str(exc).strip().splitlines()[0].rstrip(".")
         raise DatabaseError(f"PostgreSQL refused a row of {table} ({detail}), so nothing was copied.") from None
     return written
-
-
-def _not_copy_end(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith("error ignored terminating")
-
-
-@contextlib.contextmanager
-def _quiet_copy_end() -> Iterator[None]:
-    """A COPY cut short (the server gone) is reported once, as a sentence: psycopg's warning that it
-    could not end the COPY on the lost connection is dropped (it would print on stderr beside it)."""
-    logger = logging.getLogger("psycopg")
-    logger.addFilter(_not_copy_end)
-    try:
-        yield
-    finally:
-        logger.removeFilter(_not_copy_end)
 
 
 def _set_identities(src: sqlite3.Connection, conn: PgConnection) -> dict[str, int]:

@@ -8,7 +8,10 @@ session settings.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from statusctl.domain.errors import DatabaseError
@@ -39,6 +42,23 @@ def environmental(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction,
                             psycopg.errors.IdleInTransactionSessionTimeout, psycopg.errors.InsufficientPrivilege)) or (
         isinstance(exc, psycopg.InterfaceError) and "closed" in str(exc).lower())
+
+
+def _not_an_end_on_a_lost_connection(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("error ignored terminating")
+
+
+@contextlib.contextmanager
+def quiet_end() -> Iterator[None]:
+    """A COPY or a pipeline cut short (the server gone) is reported once, as statusctl's sentence:
+    psycopg's warning that it could not end it on the lost connection is dropped (it would print
+    on stderr beside the sentence)."""
+    logger = logging.getLogger("psycopg")
+    logger.addFilter(_not_an_end_on_a_lost_connection)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_not_an_end_on_a_lost_connection)
 
 
 def ms(seconds: float) -> int:

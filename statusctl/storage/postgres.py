@@ -31,7 +31,7 @@ from statusctl.domain.errors import DatabaseError
 from statusctl.domain.urls import mask_db_url as masked
 from statusctl.storage import pgerrors
 from statusctl.storage.db import busy_timeout
-from statusctl.storage.pgconnect import connect, environmental, load_psycopg, ms
+from statusctl.storage.pgconnect import connect, environmental, load_psycopg, ms, quiet_end
 from statusctl.storage.pgschema import MIGRATION_LOCK, MIGRATIONS
 from statusctl.storage.pgsql import Row, translate
 
@@ -75,6 +75,38 @@ class PgConnection:
         cur = self.raw.cursor()
         cur.executemany(translate(sql), rows)
         return cur
+
+    @contextlib.contextmanager
+    def stream(self) -> Iterator[Stream]:
+        """Inside, statements go out without waiting for their results (psycopg's pipeline mode); a read
+        waits for everything sent before it, and the block's end for all of it."""
+        with quiet_end(), self.raw.pipeline() as pipeline:
+            yield Stream(self.raw, pipeline)
+
+
+class Stream:
+    """A psycopg pipeline a long session's writes go out in (`PgConnection.stream`)."""
+
+    def __init__(self, conn: psycopg.Connection[Row], pipeline: psycopg.Pipeline) -> None:
+        self._conn = conn
+        self._pipeline = pipeline
+
+    def sync(self) -> None:
+        """End what was sent so far with a Sync, without waiting for its results.
+
+        Inside a pipeline the server counts the session idle only after a Sync: without one a
+        client frozen between two batches would hold its locks past `idle_in_transaction_session_timeout`
+        for ever. psycopg's public `Pipeline.sync()` also waits for every result (the server's work
+        and this process's would take turns again), so the Sync goes out through the pipeline's own
+        queue; a psycopg without it gets the waiting sync (tests/storage/test_apply_pg.py holds both).
+        """
+        enqueue = getattr(self._pipeline, "_enqueue_sync", None)
+        communicate = getattr(self._pipeline, "_communicate_gen", None)
+        if enqueue is None or communicate is None:
+            self._pipeline.sync()
+            return
+        enqueue()
+        self._conn.wait(communicate())
 
 
 class Attempt:

@@ -106,7 +106,7 @@ def pipelined(conn: Any) -> contextlib.AbstractContextManager[Any]:
     """Inside, PostgreSQL's statements go out without waiting for each one's result (psycopg's pipeline
     mode): a run of writes whose results are not read costs one round trip, not one each. A read inside
     waits for everything sent before it. Nothing on SQLite."""
-    return conn.raw.pipeline() if on_postgres(conn) else contextlib.nullcontext()
+    return conn.stream() if on_postgres(conn) else contextlib.nullcontext()
 
 
 def lock_orders(conn: Any, order_ids: Iterable[int]) -> None:

@@ -5,6 +5,7 @@ included) nothing."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from statusctl.core import actions
+from statusctl.core.changes import ChangeSession
 from statusctl.core.orders import import_orders
 from statusctl.domain.errors import DatabaseError, InputError
 from statusctl.storage.backends import Target, open_database
@@ -197,3 +199,54 @@ def test_the_label_history_takes_no_foreign_key_checks_on_postgresql(pg_target: 
     assert {("packages", "orders"), ("package_items", "packages"), ("package_items", "items"),
             ("items", "orders")} <= keys
     assert compression is not None and compression[0] == "l"  # lz4 (Debian's server has it)
+
+
+def _frozen_after_flushes(monkeypatch: pytest.MonkeyPatch, flushes: int, seconds: float) -> None:
+    """The apply stops for `seconds` after its `flushes`-th flush, as a process frozen mid-apply would."""
+    done = {"flushes": 0}
+    flush = ChangeSession.flush
+
+    def frozen(self: ChangeSession) -> None:
+        flush(self)
+        done["flushes"] += 1
+        if done["flushes"] == flushes:
+            time.sleep(seconds)
+
+    monkeypatch.setattr(ChangeSession, "flush", frozen)
+
+
+@pytest.mark.usefixtures("small_flushes")
+def test_an_apply_frozen_between_streamed_flushes_is_ended_by_the_idle_timeout(
+        pg_target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
+    """Each flush ends with a Sync: the server sees the session idle, so a frozen apply loses its locks."""
+    _shop(pg_target, tmp_path)
+    before = _contents(pg_target)
+    apply_csv = tmp_path / "apply.csv"
+    apply_csv.write_text(APPLY, encoding="utf-8")
+    _frozen_after_flushes(monkeypatch, 2, 3.0)
+    db = open_database(pg_target)
+    try:
+        with db.reading() as conn:
+            conn.execute("SET idle_in_transaction_session_timeout = '1s'")
+        # The server ends the session; inside a pipeline libpq sees only the connection close, not why.
+        with pytest.raises(DatabaseError, match=r"was lost during a transaction .*so the change was rolled back"):
+            actions.apply_file(db, apply_csv)
+    finally:
+        db.close()
+    assert _contents(pg_target) == before
+    assert "error ignored" not in caplog.text  # psycopg's own warning of the pipeline it could not end
+
+
+def test_a_stream_without_psycopgs_own_sync_queue_syncs_and_waits():
+    """Where psycopg's pipeline has no `_enqueue_sync` (another version), the public sync() does the same, waiting."""
+    from statusctl.storage.postgres import Stream
+
+    class Pipeline:
+        synced = 0
+
+        def sync(self) -> None:
+            self.synced += 1
+
+    pipeline = Pipeline()
+    Stream(None, pipeline).sync()  # type: ignore[arg-type]
+    assert pipeline.synced == 1
