@@ -57,7 +57,7 @@ def copy_command(to: ToOpt, json: JsonOpt = False) -> None:
     source. Stop every workstation, controller and the OSS first; then point them all at the URL.
     """
     from statusctl.domain.errors import InputError, shown
-    from statusctl.domain.urls import db_url_without_password, shown_db_value
+    from statusctl.domain.urls import db_url_to_share, shown_db_value
     from statusctl.storage.backends import is_postgres, open_database
     from statusctl.storage.copy import copy_database
     from statusctl.storage.db import Database
@@ -79,11 +79,11 @@ def copy_command(to: ToOpt, json: JsonOpt = False) -> None:
             target.close()
     finally:
         source.close()
-    _show(report, json, db_url_without_password(to))
+    _show(report, json, *db_url_to_share(to))
 
 
-def _show(report: CopyReport, json: bool, shared: str) -> None:
-    """What was copied; `shared` is the URL to set everywhere (its password left out)."""
+def _show(report: CopyReport, json: bool, shared: str, left_out: list[str]) -> None:
+    """What was copied; `shared` is the URL to set everywhere, `left_out` the secrets taken out of it."""
     if json:
         print_json({"source": report.source, "target": report.target, "created_schema": report.created_schema,
                     "tables": report.tables, "rows": sum(report.tables.values()), "next_ids": report.next_ids,
@@ -94,6 +94,9 @@ def _show(report: CopyReport, json: bool, shared: str) -> None:
     made = "its tables were created" if report.created_schema else "its defaults were replaced"
     say(f"{sum(report.tables.values())} rows in {report.seconds:.1f} s, in one transaction ({made}; the "
         "controllers table is not copied: controllers register themselves).")
+    others = [name for name in left_out if name != "password"]
+    give = (f"; {', '.join(others)} {'was' if len(others) == 1 else 'were'} left out of it too: give each "
+            "machine its own the same way, or through libpq's environment" if others else "")
     say(f"New records start at seq {report.next_ids['stack.seq']}. Set STATUSCTL_DB={shared} "
-        "on every workstation, controller and the OSS, with the password in each one's ~/.pgpass "
+        f"on every workstation, controller and the OSS, with the password in each one's ~/.pgpass{give} "
         "(docs/postgres.md).")

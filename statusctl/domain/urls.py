@@ -104,19 +104,33 @@ def shown_db_value(value: str) -> str:
     return value
 
 
-_DB_SECRET_PARAMS = ("password", "sslpassword")  # libpq's parameters that hold a secret (the others name files)
+# libpq parameters whose names look like a credential's but whose values are not secret (file
+# paths, methods, public names): kept in the URL to share. Any other credential-like one is left out.
+_DB_PUBLIC_PARAMS = frozenset({
+    "passfile", "sslkey", "sslcert", "sslrootcert", "sslcrl", "sslcrldir", "sslkeylogfile",
+    "require_auth", "krbsrvname", "target_session_attrs", "oauth_issuer", "oauth_client_id", "oauth_scope",
+})
 
 
-def db_url_without_password(url: str) -> str:
-    """A database URL to set on every machine: its password (`user:password@`, `?password=`,
-    `?sslpassword=`) left out for ~/.pgpass to give, the rest as written."""
+def db_url_to_share(url: str) -> tuple[str, list[str]]:
+    """A database URL to set on every machine, and what was left out of it for each machine to
+    give its own way: the password (`user:password@`, `?password=`, for ~/.pgpass) and any
+    other secret a query parameter holds (`?sslpassword=`, `?oauth_client_secret=`)."""
     head, userinfo, rest = split_userinfo(url)
     rest, hash_mark, fragment = rest.partition("#")
     before, mark, query = rest.partition("?")
-    kept = [pair for pair in query.split("&")
-            if pair and unquote(pair.partition("=")[0]).lower() not in _DB_SECRET_PARAMS]
-    user = "" if userinfo is None else userinfo.partition(":")[0] + "@"
-    return head + user + before + ("?" + "&".join(kept) if kept else "") + hash_mark + fragment
+    kept, left_out = [], []
+    for pair in query.split("&") if mark else []:
+        key = unquote(pair.partition("=")[0]).lower()
+        if _CREDENTIAL_PARAM.search(key) and key not in _DB_PUBLIC_PARAMS:
+            left_out.append(key)
+        elif pair:
+            kept.append(pair)
+    user, colon, _ = (userinfo or "").partition(":")
+    if colon:
+        left_out.insert(0, "password")
+    shared = head + (user + "@" if userinfo is not None else "") + before + ("?" + "&".join(kept) if kept else "")
+    return shared + hash_mark + fragment, list(dict.fromkeys(left_out))
 
 
 def mask_db_url(url: str) -> str:

@@ -217,10 +217,14 @@ def test_the_password_is_never_shown(db_file, shop, pg_server):
 def test_a_password_given_as_a_query_parameter_is_never_shown_nor_suggested(db_file, shop, pg_server):
     name = pg_server.create_database("copyqpw")
     pg_server.sql(f'ALTER DATABASE "{name}" OWNER TO {PASSWORD_ROLE}')
-    url = f"{pg_server.url(name, PASSWORD_ROLE)}?password={quote(pg_server.password, safe='')}&connect_timeout=5"
+    url = (f"{pg_server.url(name, PASSWORD_ROLE)}?password={quote(pg_server.password, safe='')}&connect_timeout=5"
+           "&sslpassword=unused-key-passphrase")
     out = cli("db", "copy", "--to", url).output
     assert pg_server.password not in out and quote(pg_server.password, safe="") not in out, out
-    assert f"STATUSCTL_DB={pg_server.url(name, PASSWORD_ROLE)}?connect_timeout=5 on every" in " ".join(out.split())
+    assert "unused-key-passphrase" not in out
+    said = " ".join(out.split())
+    assert f"STATUSCTL_DB={pg_server.url(name, PASSWORD_ROLE)}?connect_timeout=5 on every" in said
+    assert "~/.pgpass; sslpassword was left out of it too" in said
 
 
 def test_a_source_that_is_a_postgresql_url_is_refused(db_file, shop, empty_pg, pg_server):
