@@ -197,3 +197,41 @@ def test_a_database_at_0005_moves_to_0006_with_its_labels_in_order_and_its_histo
                        "AND conrelid = 'label_history'::regclass")[0] == 0
     finally:
         new.close()
+
+
+def test_0006_waits_for_an_apply_on_another_machine_instead_of_deadlocking_with_it(pg_server):
+    """An apply holds its orders, then writes their history; 0006 locks orders first, so it waits behind it."""
+    import threading
+
+    url = pg_server.url(pg_server.create_database("up6"))
+    old = PostgresDatabase.open(url, create=True, migrate=False)
+    old.migrate(MIGRATIONS[:5])
+    old.close()
+    applying = psycopg.connect(url)
+    applying.execute("INSERT INTO stores (name, cart, url, created) VALUES ('s', 'none', 'https://x.invalid', 'now')")
+    applying.execute("INSERT INTO orders (number, store, order_date, customer_name, customer_email, "
+                     "ship_postal_code, imported) VALUES ('1', 's', '2026-11-20', 'A', 'a@x', '1', 'now')")
+    applying.commit()
+    applying.execute("SELECT id FROM orders FOR UPDATE")  # what an apply's load takes first
+    migrated: list[object] = []
+
+    def migrate() -> None:
+        try:
+            PostgresDatabase.open(url).close()
+            migrated.append("done")
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            migrated.append(exc)
+
+    upgrade = threading.Thread(target=migrate)
+    upgrade.start()
+    deadline = time.monotonic() + 10
+    with psycopg.connect(url, autocommit=True) as watch:
+        while not watch.execute("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND wait_event_type = 'Lock'").fetchone() and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the migration waits for a lock
+    applying.execute("INSERT INTO label_history (at, order_id, event, to_label) "
+                     "SELECT 'now', id, 'order-shipped', 'Shipped' FROM orders")
+    applying.commit()
+    applying.close()
+    upgrade.join(30)
+    assert migrated == ["done"]
