@@ -265,7 +265,7 @@ def turn_ms(path: Target, turns: int = TURNS) -> float:
                 stack.soonest_due(conn, now=dialect.now(conn), stores=["bench"])
             times.append(time.perf_counter() - start)
         with db.tx() as conn:
-            stack.release(conn, "bench-turns", [c.seq for c in held])
+            stack.release(conn, "bench-turns", held)
     finally:
         db.close()
     return statistics.median(times) * 1000
