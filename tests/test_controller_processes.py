@@ -317,7 +317,7 @@ def test_a_send_paused_by_a_rate_limit_keeps_its_lease(db_file):
             for proc in (first, second):
                 if proc is not None and proc.poll() is None:
                     proc.kill()
-    assert [r.code for r in ran] == [0, 0]
+    assert [r.code for r in ran] == [0, 0], [(r.code, r.stdout[-2000:], r.stderr[-1000:]) for r in ran]  # why, if not
     assert len(hook.tries(b1)) == 1, "B1 was sent by two controllers at the same time"
     assert hook.twice() == {}
 
