@@ -8,13 +8,12 @@ its package is written, a new package has a temporary id below zero.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from statusctl.domain.orderstate import ItemState, OrderState
-from statusctl.storage import dialect, stack
-from statusctl.storage.rows import columns, unnest
+from statusctl.storage import dialect, stack, stacklocks
+from statusctl.storage.rows import columns, insert_returning, unnest
 
 CHUNK = 500  # orders per statement on SQLite (an IN list: it allows 32,766 parameters)
 PG_CHUNK = 10_000  # orders per statement on PostgreSQL (one array parameter)
@@ -84,16 +83,11 @@ def _chunk(cur: Any, where: str, keys: list[Any], pick: Any) -> list[OrderState]
     return list(by_id.values())
 
 
-def streamed(conn: Any) -> contextlib.AbstractContextManager[Any]:
-    """Inside, a long session's flushes go out without waiting for the server (PostgreSQL's pipeline).
-
-    The server writes one flush's rows while the commands of the next run here; a flush waits
-    only for its new packages' ids (and so for what was sent before them), and the block's end
-    for everything. An error the server met surfaces there at the latest, and the caller's
-    transaction rolls back. What it yields goes to `Writes.stream` (None on SQLite, whose
-    writes are in-process).
-    """
-    return conn.stream() if dialect.of(conn) == "postgresql" else contextlib.nullcontext()
+# Inside, a long session's flushes go out without waiting for the server (PostgreSQL's pipeline): the
+# server writes one flush's rows while the commands of the next run here; a flush waits only for its
+# new packages' ids (and so for what was sent before them), the block's end for everything, and an
+# error the server met surfaces there at the latest. What it yields goes to `Writes.stream`.
+streamed = stacklocks.pipelined
 
 
 Package = tuple[int, int, "str | None", "str | None", str]  # (temporary id, order id, tracking, carrier, shipped)
@@ -102,30 +96,20 @@ Package = tuple[int, int, "str | None", "str | None", str]  # (temporary id, ord
 def insert_packages(conn: Any, rows: list[Package]) -> dict[int, int]:
     """Insert new packages: temporary id -> the id the database gave.
 
-    Batched INSERT ... RETURNING id. A database numbers a statement's new rows in the order it
-    inserts them (SQLite's rowid is one more than the largest; PostgreSQL's identity is drawn as
-    the rows come, fed in order WITH ORDINALITY), so the ids returned, sorted, are the packages'
-    in the order given, whatever order RETURNING lists them in (neither backend promises one).
+    A database numbers a statement's new rows in the order it inserts them (SQLite's rowid is one
+    more than the largest; PostgreSQL's identity is drawn as the rows come, in order), and a later
+    statement's above an earlier one's, so the ids returned, sorted, are the packages' in the order
+    given, whatever order RETURNING lists them in (neither backend promises one).
     """
-    pg = dialect.of(conn) == "postgresql"
-    out: dict[int, int] = {}
-    for start in range(0, len(rows), PACKAGE_ROWS):
-        part = rows[start : start + PACKAGE_ROWS]
-        if pg:
-            cur = conn.execute(_PG["packages"], columns([row[1:] for row in part]))
-        else:
-            cur = conn.execute("INSERT INTO packages (order_id, tracking, carrier, shipped) VALUES "
-                               + ",".join(["(?, ?, ?, ?)"] * len(part)) + " RETURNING id",
-                               [value for row in part for value in row[1:]])
-        out.update(zip([row[0] for row in part], sorted(r[0] for r in cur.fetchall()), strict=True))
-    return out
+    ids = insert_returning(conn, "INSERT INTO packages (order_id, tracking, carrier, shipped) ",
+                           [row[1:] for row in rows], ("bigint", "text", "text", "text"), "RETURNING id",
+                           chunk=PACKAGE_ROWS)
+    return dict(zip([row[0] for row in rows], sorted(int(r[0]) for r in ids), strict=True))
 
 
 # PostgreSQL writes a batch as one statement over arrays (storage.rows.unnest). An UPDATE takes its
 # ids a second time as ANY: the planner then reads the rows by their key, not the whole table.
 _PG = {
-    "packages": "INSERT INTO packages (order_id, tracking, carrier, shipped) SELECT o, t, c, s FROM "
-                + unnest("bigint", "text", "text", "text") + " WITH ORDINALITY AS v(o, t, c, s, n) ORDER BY n RETURNING id",
     "orders": "UPDATE orders SET label = v.label FROM " + unnest("bigint", "text")
               + " AS v(id, label) WHERE orders.id = v.id AND orders.id = ANY(?::bigint[])",
     "items": "UPDATE items SET label = v.label, shipped = v.shipped, cancelled = v.cancelled FROM "

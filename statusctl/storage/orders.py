@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from statusctl.storage import dialect
-from statusctl.storage.rows import columns, unnest
+from statusctl.storage.rows import insert_returning
 
 CHUNK = 500  # order numbers, orders or items per statement (at most 8 parameters each)
 
@@ -30,7 +29,8 @@ def insert_orders(conn: Any, store: str, orders: list[tuple[str, dict[str, str |
              f["cart_order_id"], imported) for number, f in orders]
     into = "INSERT INTO orders (number, store, order_date, customer_name, customer_email, ship_postal_code, " \
            "cart_order_id, imported) "
-    return {str(r[1]): int(r[0]) for r in _insert(conn, into, rows, ("text",) * 8, "RETURNING id, number")}
+    return {str(r[1]): int(r[0]) for r in insert_returning(conn, into, rows, ("text",) * 8, "RETURNING id, number",
+                                                            chunk=CHUNK)}
 
 
 def insert_items(conn: Any, items: list[tuple[int, int, str, str, int, str | None]]) -> dict[tuple[int, int], int]:
@@ -40,25 +40,8 @@ def insert_items(conn: Any, items: list[tuple[int, int, str, str, int, str | Non
     """
     into = "INSERT INTO items (order_id, line, sku, name, quantity, cart_line_id) "
     types = ("bigint", "bigint", "text", "text", "bigint", "text")
-    return {(int(r[1]), int(r[2])): int(r[0]) for r in _insert(conn, into, items, types, "RETURNING id, order_id, line")}
-
-
-def _insert(conn: Any, into: str, rows: list[tuple[Any, ...]], types: tuple[str, ...], returning: str) -> list[Any]:
-    """The rows RETURNING gives back for `into` of `rows`, CHUNK rows per statement (in the rows' order)."""
-    out: list[Any] = []
-    pg = dialect.of(conn) == "postgresql"
-    names = ", ".join(f"c{n}" for n in range(len(types)))
-    for start in range(0, len(rows), CHUNK):
-        part = rows[start : start + CHUNK]
-        if pg:
-            sql = (f"{into}SELECT {names} FROM {unnest(*types)} WITH ORDINALITY AS v({names}, n) ORDER BY n "
-                   f"{returning}")
-            out += conn.execute(sql, columns(part)).fetchall()
-        else:
-            marks = "(" + ", ".join("?" * len(types)) + ")"
-            out += conn.execute(f"{into}VALUES {','.join([marks] * len(part))} {returning}",
-                                [value for row in part for value in row]).fetchall()
-    return out
+    return {(int(r[1]), int(r[2])): int(r[0])
+            for r in insert_returning(conn, into, items, types, "RETURNING id, order_id, line", chunk=CHUNK)}
 
 
 def _filters(label: str | None, store: str | None, prefix: str = "") -> tuple[str, list[object]]:

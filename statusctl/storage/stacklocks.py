@@ -105,7 +105,8 @@ def lock_heads(conn: Any, seqs: Iterable[int], *, clock: bool = True) -> float |
 def pipelined(conn: Any) -> contextlib.AbstractContextManager[Any]:
     """Inside, PostgreSQL's statements go out without waiting for each one's result (psycopg's pipeline
     mode): a run of writes whose results are not read costs one round trip, not one each. A read inside
-    waits for everything sent before it. Nothing on SQLite."""
+    waits for everything sent before it. Yields the `postgres.Stream` (its `sync()` ends a batch without
+    waiting); nothing, and None, on SQLite."""
     return conn.stream() if on_postgres(conn) else contextlib.nullcontext()
 
 
